@@ -1,0 +1,45 @@
+"""Build the compiled kernels.
+
+Every ``src/fastrnn/*.pyx`` becomes an extension module ``fastrnn.<name>``.
+Flags are portable (``-O3``, no ``-march=native``): native tuning is the
+user's own CFLAGS.  ``FASTRNN_DEBUG_BUILD=1`` turns bounds checking and
+memoryview initialisation checks back on and compiles without optimisation,
+for running the kernel tests as a memory-safety check.
+"""
+import os
+import sys
+from pathlib import Path
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("FASTRNN_DEBUG_BUILD", "") not in ("", "0")
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+if sys.platform == "win32":
+    compile_args = ["/O2"]
+elif DEBUG:
+    compile_args = ["-O0", "-g"]
+else:
+    compile_args = ["-O3"]
+
+here = Path(__file__).parent
+extensions = [
+    Extension(
+        f"fastrnn.{pyx.stem}",
+        [str(pyx.relative_to(here))],
+        include_dirs=[str(pyx.parent)],
+        extra_compile_args=compile_args,
+    )
+    for pyx in sorted((here / "src" / "fastrnn").glob("*.pyx"))
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives))

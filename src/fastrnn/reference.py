@@ -1,0 +1,269 @@
+"""Pure-NumPy reference of every fastrnn kernel.
+
+This module is the oracle the compiled kernels in :mod:`fastrnn.ops` are tested
+against, and the readable explanation of backpropagation through time (BPTT).
+It favours clarity over speed: one loop over time steps, no in-place tricks.
+
+Conventions (shared with :mod:`fastrnn.ops`)
+--------------------------------------------
+Arrays are batch-major: ``B`` batch, ``T`` time steps, ``D`` input features,
+``H`` units.  Weights use Keras's layout: ``kernel`` (D, H),
+``recurrent_kernel`` (H, H) and one ``bias`` (H,).  The recurrence is::
+
+    z_t = x_t @ kernel + h_{t-1} @ recurrent_kernel + bias
+    h_t = act(z_t)                      act is tanh or relu
+
+The reference does no argument checking beyond what NumPy itself does; the
+public, checked API is :mod:`fastrnn.ops`.
+"""
+import numpy as np
+
+__all__ = [
+    "ACTIVATIONS",
+    "rnn_forward",
+    "rnn_backward",
+    "dense_forward",
+    "dense_backward",
+    "mse",
+    "mae",
+    "adam_update",
+]
+
+ACTIVATIONS = ("tanh", "relu")
+
+
+def _activate(z, activation):
+    if activation == "tanh":
+        return np.tanh(z)
+    if activation == "relu":
+        return np.maximum(z, 0)
+    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+
+
+def _activation_slope(h, activation):
+    """act'(z_t) written in terms of the output h_t = act(z_t).
+
+    tanh' = 1 - tanh^2 = 1 - h^2;  relu' = 1 where z > 0, i.e. where h > 0.
+    Using h instead of z means the backward pass needs no stored z.
+    """
+    if activation == "tanh":
+        return 1 - h * h
+    if activation == "relu":
+        return (h > 0).astype(h.dtype)
+    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+
+
+def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, activation="tanh"):
+    """Run the simple recurrence over every time step.
+
+    Parameters
+    ----------
+    x : ndarray of shape (B, T, D)
+        Input sequences.
+    kernel : ndarray of shape (D, H)
+        Input weights W_x.
+    recurrent_kernel : ndarray of shape (H, H)
+        Recurrent weights W_h.
+    bias : ndarray of shape (H,)
+        Bias b.
+    h0 : ndarray of shape (B, H), optional
+        Initial state; zeros when None.
+    activation : {"tanh", "relu"}
+
+    Returns
+    -------
+    h : ndarray of shape (B, T, H)
+        ``h[:, t]`` is the hidden state after step ``t``.
+    """
+    B, T, _ = x.shape
+    H = kernel.shape[1]
+    h = np.empty((B, T, H), dtype=x.dtype)
+    h_prev = np.zeros((B, H), dtype=x.dtype) if h0 is None else h0
+    for t in range(T):
+        # z_t = x_t W_x + h_{t-1} W_h + b;  h_t = act(z_t)
+        z = x[:, t] @ kernel + h_prev @ recurrent_kernel + bias
+        h[:, t] = _activate(z, activation)
+        h_prev = h[:, t]
+    return h
+
+
+def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh"):
+    """Gradients of a scalar loss through the recurrence (BPTT).
+
+    Parameters
+    ----------
+    x : ndarray of shape (B, T, D)
+        The inputs given to :func:`rnn_forward`.
+    h : ndarray of shape (B, T, H)
+        The states :func:`rnn_forward` returned.
+    kernel : ndarray of shape (D, H)
+    recurrent_kernel : ndarray of shape (H, H)
+    dh : ndarray of shape (B, T, H)
+        dLoss/dh_t for every step, as seen from outside the recurrence (zeros
+        except the last step when only the last state feeds the loss).
+    h0 : ndarray of shape (B, H), optional
+        The initial state used in the forward pass; zeros when None.
+    activation : {"tanh", "relu"}
+
+    Returns
+    -------
+    dx : ndarray of shape (B, T, D)
+    dkernel : ndarray of shape (D, H)
+    drecurrent_kernel : ndarray of shape (H, H)
+    dbias : ndarray of shape (H,)
+    dh0 : ndarray of shape (B, H)
+
+    Notes
+    -----
+    h_t influences the loss directly (``dh[:, t]``) and through z_{t+1}, so
+    walking time backwards::
+
+        g_t  = dh_t + dz_{t+1} @ W_h.T      (g_T = dh_T)
+        dz_t = g_t * act'(z_t)
+
+    and every weight gradient is a sum over steps of an outer product with
+    dz_t: ``dW_x = sum_t x_t.T dz_t``, ``dW_h = sum_t h_{t-1}.T dz_t``,
+    ``db = sum_t dz_t``; ``dx_t = dz_t W_x.T`` and ``dh0 = dz_1 W_h.T``.
+    """
+    B, T, D = x.shape
+    H = kernel.shape[1]
+    if h0 is None:
+        h0 = np.zeros((B, H), dtype=x.dtype)
+    dx = np.empty_like(x)
+    dkernel = np.zeros_like(kernel)
+    drecurrent_kernel = np.zeros_like(recurrent_kernel)
+    dbias = np.zeros(H, dtype=x.dtype)
+    carry = np.zeros((B, H), dtype=x.dtype)  # dz_{t+1} @ W_h.T
+    for t in reversed(range(T)):
+        h_prev = h[:, t - 1] if t > 0 else h0
+        dz = (dh[:, t] + carry) * _activation_slope(h[:, t], activation)
+        dkernel += x[:, t].T @ dz
+        drecurrent_kernel += h_prev.T @ dz
+        dbias += dz.sum(axis=0)
+        dx[:, t] = dz @ kernel.T
+        carry = dz @ recurrent_kernel.T
+    return dx, dkernel, drecurrent_kernel, dbias, carry
+
+
+def dense_forward(x, kernel, bias):
+    """Affine map on the last axis: ``y = x @ kernel + bias``.
+
+    Parameters
+    ----------
+    x : ndarray of shape (..., D)
+    kernel : ndarray of shape (D, U)
+    bias : ndarray of shape (U,)
+
+    Returns
+    -------
+    y : ndarray of shape (..., U)
+    """
+    return x @ kernel + bias
+
+
+def dense_backward(x, kernel, dy):
+    """Gradients of :func:`dense_forward`.
+
+    Parameters
+    ----------
+    x : ndarray of shape (..., D)
+    kernel : ndarray of shape (D, U)
+    dy : ndarray of shape (..., U)
+        dLoss/dy.
+
+    Returns
+    -------
+    dx : ndarray of shape (..., D)
+        ``dy @ kernel.T``
+    dkernel : ndarray of shape (D, U)
+        ``x.T @ dy`` summed over all leading axes.
+    dbias : ndarray of shape (U,)
+        ``dy`` summed over all leading axes.
+    """
+    D, U = kernel.shape
+    x2 = x.reshape(-1, D)
+    dy2 = dy.reshape(-1, U)
+    return dy @ kernel.T, x2.T @ dy2, dy2.sum(axis=0)
+
+
+def _align_target(y_true, y_pred):
+    """Let a target of shape (N,) stand against an output of shape (N, 1)."""
+    y_true = np.asarray(y_true, dtype=y_pred.dtype)
+    if y_true.shape != y_pred.shape and y_true.shape + (1,) == y_pred.shape:
+        y_true = y_true[..., None]
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"y_true has shape {y_true.shape}, expected {y_pred.shape} to match y_pred"
+        )
+    return y_true
+
+
+def mse(y_true, y_pred):
+    """Mean squared error over all elements, and its gradient.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (N, ...) or, against (N, 1), (N,)
+    y_pred : ndarray of shape (N, ...)
+
+    Returns
+    -------
+    loss : float
+        ``mean((y_pred - y_true)**2)``
+    dy_pred : ndarray, shape of y_pred
+        ``2 (y_pred - y_true) / n`` with n the number of elements.
+    """
+    diff = y_pred - _align_target(y_true, y_pred)
+    return float(np.mean(diff * diff)), 2 * diff / diff.size
+
+
+def mae(y_true, y_pred):
+    """Mean absolute error over all elements, and its (sub)gradient.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (N, ...) or, against (N, 1), (N,)
+    y_pred : ndarray of shape (N, ...)
+
+    Returns
+    -------
+    loss : float
+        ``mean(|y_pred - y_true|)``
+    dy_pred : ndarray, shape of y_pred
+        ``sign(y_pred - y_true) / n`` (0 where they are equal).
+    """
+    diff = y_pred - _align_target(y_true, y_pred)
+    return float(np.mean(np.abs(diff))), np.sign(diff) / diff.size
+
+
+def adam_update(param, grad, m, v, step, learning_rate=0.001, beta_1=0.9,
+                beta_2=0.999, epsilon=1e-7):
+    """One Adam step in Keras's formulation, in place.
+
+    Parameters
+    ----------
+    param : ndarray
+        Updated in place.
+    grad : ndarray, shape of param
+    m, v : ndarray, shape of param
+        First and second moment estimates, updated in place (zeros at first).
+    step : int
+        1 for the first update, 2 for the second, ...
+    learning_rate, beta_1, beta_2, epsilon : float
+
+    Notes
+    -----
+    Keras folds the bias corrections into the step size and adds epsilon to
+    the uncorrected sqrt(v)::
+
+        lr_t  = lr * sqrt(1 - beta_2**step) / (1 - beta_1**step)
+        m     = beta_1 m + (1 - beta_1) g
+        v     = beta_2 v + (1 - beta_2) g^2
+        param = param - lr_t m / (sqrt(v) + epsilon)
+    """
+    if step < 1:
+        raise ValueError(f"step must be >= 1, got {step}")
+    lr_t = float(learning_rate * np.sqrt(1 - beta_2**step) / (1 - beta_1**step))
+    m += (1 - beta_1) * (grad - m)
+    v += (1 - beta_2) * (grad * grad - v)
+    param -= lr_t * m / (np.sqrt(v) + epsilon)

@@ -1,0 +1,32 @@
+"""The one table of numerical tolerances used by the tests.
+
+Keys: what is compared.  float64 kernels match the float64 reference tightly;
+float32 kernels are compared against the float64 reference loosely.  For
+gradients in float32, ``atol`` is scaled by the largest gradient magnitude.
+"""
+import numpy as np
+
+TOLERANCES = {
+    # kernel vs reference
+    ("forward", np.float64): dict(rtol=1e-10, atol=1e-12),
+    ("backward", np.float64): dict(rtol=1e-10, atol=1e-12),
+    ("forward", np.float32): dict(rtol=1e-4, atol=1e-5),
+    ("backward", np.float32): dict(rtol=1e-3, atol_scale=1e-5),
+    # reference vs central finite differences (float64): max relative error
+    ("finite_difference", np.float64): dict(rel=1e-6),
+}
+
+
+def tol(kind, dtype):
+    return TOLERANCES[(kind, np.dtype(dtype).type)]
+
+
+def assert_close(actual, expected, kind, dtype, err_msg=""):
+    """Compare with the table's tolerance for (kind, dtype)."""
+    t = dict(tol(kind, dtype))
+    expected = np.asarray(expected, dtype=np.float64)
+    if "atol_scale" in t:
+        scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+        t["atol"] = t.pop("atol_scale") * max(scale, 1.0)
+    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected,
+                               err_msg=err_msg, **t)
