@@ -126,7 +126,7 @@ cdef void _rnn_forward(const floating* x, const floating* w, const floating* wh,
 
 cdef void _rnn_backward(const floating* x, const floating* h, const floating* w,
                         const floating* wh, const floating* dh, const floating* h0,
-                        floating* dz, floating* dx, floating* dw, floating* dwh,
+                        floating* dz, floating* h_prev, floating* dx, floating* dw, floating* dwh,
                         floating* db, floating* dh0,
                         int B, int T, int D, int H, int activation) noexcept nogil:
     cdef Py_ssize_t b, t
@@ -148,17 +148,18 @@ cdef void _rnn_backward(const floating* x, const floating* h, const floating* w,
     _gemm(True, False, D, H, B * T, one, x, D, dz, H, zero, dw, H)
     _column_sums(dz, <Py_ssize_t>B * T, H, db)
     _gemm(False, True, B * T, D, H, one, dz, H, w, H, zero, dx, D)
-    # dW_h = sum_{b,t} h_{t-1}[b]^T dz_t[b], with h_{-1} = h0.  Rows of h and dz
-    # one row apart pair h[b, t-1] with dz[b, t] -- one GEMM over B*T-1 rows --
-    # except across batch boundaries, where h[b, T-1] meets dz[b+1, 0]: those
-    # B-1 pairs are taken out again by a second GEMM (alpha = -1, rows T*H
-    # apart), and the h0 term comes from a third.
-    memset(dwh, 0, <Py_ssize_t>H * H * sizeof(floating))
-    if T > 1:
-        _gemm(True, False, H, H, B * T - 1, one, h, H, dz + H, H, zero, dwh, H)
-        _gemm(True, False, H, H, B - 1, -one, h + (T - 1) * H, TH, dz + TH, TH, one, dwh, H)
-    if h0 != NULL:
-        _gemm(True, False, H, H, B, one, h0, H, dz, TH, one, dwh, H)
+    # z_t += h_{t-1} W_h:  dW_h = sum_t h_{t-1}^T dz_t = h_prev^T dz over all
+    # B*T rows, with h_prev = h shifted one step later and h0 as step -1.
+    # (Pairing rows of h and dz one row apart without the copy would mix in
+    # h[b, T-1] dz[b+1, 0] across batch boundaries; taking those out again
+    # cancels catastrophically once gradients grow along the sequence.)
+    for b in range(B):
+        if h0 != NULL:
+            memcpy(h_prev + b * TH, h0 + b * H, H * sizeof(floating))
+        else:
+            memset(h_prev + b * TH, 0, H * sizeof(floating))
+        memcpy(h_prev + b * TH + H, h + b * TH, (TH - H) * sizeof(floating))
+    _gemm(True, False, H, H, B * T, one, h_prev, H, dz, H, zero, dwh, H)
 
 
 def rnn_forward(const floating[:, :, ::1] x, const floating[:, ::1] kernel,
@@ -185,10 +186,12 @@ def rnn_forward(const floating[:, :, ::1] x, const floating[:, ::1] kernel,
 def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
                  const floating[:, ::1] kernel, const floating[:, ::1] recurrent_kernel,
                  const floating[:, :, ::1] dh, h0, floating[:, :, ::1] dz,
-                 floating[:, :, ::1] dx, floating[:, ::1] dkernel,
+                 floating[:, :, ::1] h_prev, floating[:, :, ::1] dx, floating[:, ::1] dkernel,
                  floating[:, ::1] drecurrent_kernel, floating[::1] dbias,
                  floating[:, ::1] dh0, int activation):
-    """BPTT into the preallocated gradients; ``dz`` (B, T, H) is work space.
+    """BPTT into the preallocated gradients.
+
+    ``dz`` and ``h_prev`` (both B, T, H) are work space.
 
     All shapes are checked by the caller; B, T >= 1.  Every output is
     overwritten.
@@ -206,7 +209,7 @@ def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
         return
     with nogil:
         _rnn_backward(_ptr3(x), &h[0, 0, 0], _ptr2(kernel), &recurrent_kernel[0, 0],
-                      &dh[0, 0, 0], h0p, &dz[0, 0, 0], _wptr3(dx), _wptr2(dkernel),
+                      &dh[0, 0, 0], h0p, &dz[0, 0, 0], &h_prev[0, 0, 0], _wptr3(dx), _wptr2(dkernel),
                       &drecurrent_kernel[0, 0], &dbias[0], &dh0[0, 0],
                       B, T, D, H, activation)
 
