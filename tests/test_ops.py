@@ -342,6 +342,16 @@ def test_zero_input_features_match_the_reference(activation):
         np.testing.assert_allclose(g, g_ref, rtol=1e-12, atol=1e-14)
 
 
+def test_zero_units_give_empty_states_and_zero_input_gradient():
+    p = dict(x=np.ones((2, 3, 4)), kernel=np.ones((4, 0)), recurrent_kernel=np.ones((0, 0)),
+             bias=np.ones(0), h0=np.ones((2, 0)), dh=np.ones((2, 3, 0)))
+    h = call_forward(p)
+    assert h.shape == (2, 3, 0)
+    dx, dk, drk, db, dh0 = call_backward(p, h)
+    assert (dk.shape, drk.shape, db.shape, dh0.shape) == ((4, 0), (0, 0), (0,), (2, 0))
+    np.testing.assert_array_equal(dx, np.zeros((2, 3, 4)))
+
+
 # ---------------------------------------------------------------- dense
 
 @pytest.mark.parametrize("dtype", DTYPES)
