@@ -126,8 +126,8 @@ cdef void _rnn_forward(const floating* x, const floating* w, const floating* wh,
 
 cdef void _rnn_backward(const floating* x, const floating* h, const floating* w,
                         const floating* wh, const floating* dh, const floating* h0,
-                        floating* dz, floating* h_prev, floating* dx, floating* dw, floating* dwh,
-                        floating* db, floating* dh0,
+                        floating* dz, floating* h_prev, floating* dx, floating* dw,
+                        floating* dwh, floating* db, floating* dh0,
                         int B, int T, int D, int H, int activation) noexcept nogil:
     cdef Py_ssize_t b, t
     cdef int TH = T * H
@@ -186,8 +186,8 @@ def rnn_forward(const floating[:, :, ::1] x, const floating[:, ::1] kernel,
 def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
                  const floating[:, ::1] kernel, const floating[:, ::1] recurrent_kernel,
                  const floating[:, :, ::1] dh, h0, floating[:, :, ::1] dz,
-                 floating[:, :, ::1] h_prev, floating[:, :, ::1] dx, floating[:, ::1] dkernel,
-                 floating[:, ::1] drecurrent_kernel, floating[::1] dbias,
+                 floating[:, :, ::1] h_prev, floating[:, :, ::1] dx,
+                 floating[:, ::1] dkernel, floating[:, ::1] drecurrent_kernel, floating[::1] dbias,
                  floating[:, ::1] dh0, int activation):
     """BPTT into the preallocated gradients.
 
@@ -209,8 +209,8 @@ def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
         return
     with nogil:
         _rnn_backward(_ptr3(x), &h[0, 0, 0], _ptr2(kernel), &recurrent_kernel[0, 0],
-                      &dh[0, 0, 0], h0p, &dz[0, 0, 0], &h_prev[0, 0, 0], _wptr3(dx), _wptr2(dkernel),
-                      &drecurrent_kernel[0, 0], &dbias[0], &dh0[0, 0],
+                      &dh[0, 0, 0], h0p, &dz[0, 0, 0], &h_prev[0, 0, 0], _wptr3(dx),
+                      _wptr2(dkernel), &drecurrent_kernel[0, 0], &dbias[0], &dh0[0, 0],
                       B, T, D, H, activation)
 
 

@@ -36,6 +36,8 @@ _INT_MAX = 2**31 - 1  # BLAS takes sizes and leading dimensions as C int
 def _float_array(name, value, dtype=None):
     """``value`` as an ndarray of float32/float64 (and of ``dtype`` if given)."""
     array = np.asarray(value)
+    if array.dtype.kind == "f" and not array.dtype.isnative:  # e.g. big-endian data from a file
+        array = array.astype(array.dtype.newbyteorder("="))
     if array.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"{name} must be a float32 or float64 array, got dtype {array.dtype}")
     if dtype is not None and array.dtype != dtype:
