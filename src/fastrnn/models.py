@@ -33,10 +33,6 @@ from .layers import InputLayer, Layer, _check_dtype, _shape_str, _unique_name
 __all__ = ["Sequential"]
 
 
-def _snake(name):
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-
-
 def _readable_bytes(n):
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -186,6 +182,7 @@ class Sequential:
             if isinstance(shape, list):
                 raise ValueError(f"layer {self._layers[i - 1].name!r} returns two outputs "
                                  f"(return_state=True); it must be the last layer")
+            layer.compute_output_shape(shape)  # raises a clear error for a wrong rank
             specs = [tuple(s) for _, s, _ in layer._weight_specs(shape)]
             if layer.built and specs == [s for _, s in layer._specs]:
                 # keep its values (cast below when copied into params)
@@ -215,10 +212,10 @@ class Sequential:
         self.built = True
 
     def _weight_prefixes(self):
-        """Structural names: snake-case class, numbered within this model (stable across models)."""
+        """Structural names: the default layer name, numbered within this model (stable across models)."""
         counts, names = {}, []
         for layer in self._layers:
-            base = _snake(type(layer).__name__)
+            base = layer._default_name
             k = counts.get(base, 0)
             counts[base] = k + 1
             names.append(base if k == 0 else f"{base}_{k}")
@@ -477,7 +474,8 @@ class Sequential:
         if 0 in arr.shape:
             raise ValueError(f"{argument} is empty: shape {arr.shape}")
         dtype = self.dtype
-        out = np.ascontiguousarray(arr, dtype=dtype)
+        with np.errstate(over="ignore"):  # overflow is reported below, as non-finite
+            out = np.ascontiguousarray(arr, dtype=dtype)
         if not np.all(np.isfinite(out)):
             extra = "" if not np.all(np.isfinite(arr)) else f" after casting to {dtype}"
             raise ValueError(f"{argument} contains NaN or infinity{extra}")
@@ -518,7 +516,8 @@ class Sequential:
                                  f"for {x_argument} has shape {out_shape}; expected "
                                  f"{out_shape}{alt}")
         dtype = self.dtype
-        out = np.ascontiguousarray(arr, dtype=dtype)
+        with np.errstate(over="ignore"):  # overflow is reported below, as non-finite
+            out = np.ascontiguousarray(arr, dtype=dtype)
         if not np.all(np.isfinite(out)):
             extra = "" if not np.all(np.isfinite(arr)) else f" after casting to {dtype}"
             raise ValueError(f"{argument} contains NaN or infinity{extra}")
@@ -533,8 +532,8 @@ class Sequential:
             x = layer.forward(x)
         return x
 
-    def _train_batch(self, x, y):
-        """One training step on one batch: the seam for a fused compiled step.
+    def _loss_and_gradients(self, x, y):
+        """Forward, loss and backward for one batch; fills ``self.grads``.
 
         Parameters
         ----------
@@ -546,13 +545,7 @@ class Sequential:
         Returns
         -------
         float
-            The batch loss before the update.
-
-        Notes
-        -----
-        Forward through the layers, loss value and gradient, backward into
-        ``self.grads`` (through the layers' views), and one
-        ``optimizer.apply(self.params, self.grads)``.
+            The batch loss.
         """
         out = x
         for layer in self._layers:
@@ -560,6 +553,23 @@ class Sequential:
         loss, d = self._loss_fn(y, out)
         for layer in reversed(self._layers):
             d = layer.backward(d)
+        return loss
+
+    def _train_batch(self, x, y):
+        """One training step on one batch: the seam for a fused compiled step.
+
+        ``fit`` calls this, and only this, once per batch, with arrays it has
+        already checked and cast (see :meth:`_loss_and_gradients`).  It
+        computes the loss and the gradients into ``self.grads`` and applies
+        one ``optimizer.apply(self.params, self.grads)``.  A replacement must
+        update ``self.params`` in place (and the optimizer's state) the same
+        way and return the batch loss, taken before the update, as a float.
+
+        Returns
+        -------
+        float
+        """
+        loss = self._loss_and_gradients(x, y)
         self.optimizer.apply(self.params, self.grads)
         return loss
 
