@@ -200,3 +200,11 @@ def test_input_validates_shape():
     assert Input((None, 1)).shape == (None, None, 1)
     with pytest.raises(ValueError, match="shape"):
         Input((3, -1))
+
+
+def test_automatic_names_and_clear_session():
+    fastrnn.clear_session()
+    assert [Dense(1).name, Dense(1).name, SimpleRNN(1).name] == ["dense", "dense_1", "simple_rnn"]
+    assert Dense(1, name="out").name == "out"
+    fastrnn.clear_session()
+    assert Dense(1).name == "dense"

@@ -51,6 +51,7 @@ def demo(args):
         print(f"  X[{i}] = {X[i, :, 0]}  ->  Y[{i}] = {Y[i]:.1f}")
     print()
 
+    keras.clear_session()
     keras.set_random_seed(args.seed)
     model = keras.Sequential([
         keras.layers.SimpleRNN(units=20, input_shape=[3, 1], return_sequences=False),

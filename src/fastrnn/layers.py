@@ -33,6 +33,14 @@ def _unique_name(base):
     return base if count == 0 else f"{base}_{count}"
 
 
+def clear_session():
+    """Restart automatic layer and model names (``dense``, ``dense_1``, ...) from scratch.
+
+    As ``keras.backend.clear_session``; existing layers keep their names.
+    """
+    _name_counts.clear()
+
+
 def _check_dtype(dtype, argument="dtype"):
     if dtype is None:
         return None
