@@ -183,6 +183,12 @@ def test_layer_call_checks_shapes():
         layer(np.ones((1, 4, 3)))
     with pytest.raises(ValueError, match="rank 3"):
         SimpleRNN(3)(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        layer(np.full((1, 4, 2), np.nan))
+    with pytest.raises(ValueError, match="empty"):
+        layer(np.ones((0, 4, 2)))
+    with pytest.raises(TypeError, match="real numbers"):
+        layer(np.full((1, 4, 2), "a"))
 
 
 def test_set_weights_checks_before_writing():
@@ -191,6 +197,8 @@ def test_set_weights_checks_before_writing():
     before = layer.get_weights()
     with pytest.raises(ValueError, match="bias"):
         layer.set_weights([np.zeros((3, 2)), np.zeros(3)])
+    with pytest.raises(ValueError, match="NaN"):
+        layer.set_weights([np.zeros((3, 2)), np.array([0.0, np.nan])])
     for a, b in zip(before, layer.get_weights()):
         np.testing.assert_array_equal(a, b)
 

@@ -426,3 +426,24 @@ def test_verbose_modes(capsys):
     assert "Epoch 2/2" in out and "loss=" in out
     model.fit(X, Y, epochs=1, verbose="auto")  # captured stdout is not a terminal: 1 line
     assert capsys.readouterr().out.startswith("Epoch 1/1")
+
+
+def test_mae_loss_matches_reference():
+    model = tutorial_model("float64")
+    model.compile(optimizer="sgd", loss="mae")
+    X, Y = make_sequences()
+    expected, _ = ref.mae(Y[:, None], model.predict(X, verbose=0))
+    assert model.evaluate(X, Y, verbose=0) == pytest.approx(expected, rel=1e-12)
+    first = model.fit(X, Y, epochs=3, shuffle=False, verbose=0).history["loss"]
+    assert first[0] == pytest.approx(expected, rel=0.05) and first[-1] < first[0]
+
+
+def test_build_argument_errors():
+    model = keras.Sequential([keras.layers.SimpleRNN(2)])
+    with pytest.raises(ValueError, match="input_shape"):
+        model.build("abc")
+    with pytest.raises(ValueError, match="input_shape"):
+        model.build((None, 3, 0))
+    with pytest.raises(ValueError, match="rank 3"):
+        model.build((None, 3))
+    assert not model.built

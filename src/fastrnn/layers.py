@@ -250,6 +250,8 @@ class Layer:
             if value.dtype.kind not in "fiu":
                 raise TypeError(f"layer {self.name!r}, weight {name!r}: expected real numbers, "
                                 f"got dtype {value.dtype}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"layer {self.name!r}, weight {name!r} contains NaN or infinity")
             checked.append(value)
         for view, value in zip(self._weights, checked):
             view[...] = value
@@ -266,6 +268,10 @@ class Layer:
     def __call__(self, x):
         """Apply the layer to a NumPy array (building it on first use); returns new arrays."""
         x = np.asarray(x)
+        if x.dtype.kind not in "fiu":
+            raise TypeError(f"x must hold real numbers (float or int), got dtype {x.dtype}")
+        if x.size == 0:
+            raise ValueError(f"x is empty: shape {x.shape}")
         if not self.built:
             self.build((None,) + x.shape[1:], x.dtype if x.dtype in (np.float32, np.float64)
                        else None)
@@ -275,6 +281,8 @@ class Layer:
                                            for e, s in zip(expected[1:], x.shape[1:])):
             raise ValueError(f"layer {self.name!r} expects input of shape "
                              f"{_shape_str(expected)}, got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("x contains NaN or infinity")
         out = self.forward(x)
         if isinstance(out, list):
             return [o.copy() for o in out]

@@ -28,7 +28,7 @@ import numpy as np
 
 from . import initializers, losses, optimizers
 from .callbacks import Callback, CallbackList, History
-from .layers import InputLayer, Layer, _check_dtype, _shape_str, _unique_name
+from .layers import InputLayer, Layer, _check_shape, _shape_str, _unique_name
 
 __all__ = ["Sequential"]
 
@@ -175,7 +175,11 @@ class Sequential:
         """
         if not self._layers:
             raise ValueError("the model has no layers; add some before building it")
-        input_shape = tuple(input_shape)
+        if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__") \
+                or len(input_shape) < 2:
+            raise ValueError(f"input_shape must be a tuple with the batch axis first, such as "
+                             f"(None, 3, 1); got {input_shape!r}")
+        input_shape = (input_shape[0],) + _check_shape(input_shape[1:], "input_shape")
         dtype = self._model_dtype()
         shape = input_shape
         for i, layer in enumerate(self._layers):
@@ -631,13 +635,12 @@ class Sequential:
         if not isinstance(validation_split, (int, float, np.floating)) or isinstance(
                 validation_split, bool) or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
-        if not self.built:
-            arr = np.asarray(x) if x is not None else None
-            if arr is None or arr.ndim < 2:
-                self._check_x(x)  # raises the right message
+        if not self.built:  # build from the data, as Keras does, once it passed its checks
+            x = self._check_x(x)
+            if x.ndim < 2:
                 raise ValueError(f"x must have a batch axis and at least one more; "
-                                 f"got shape {arr.shape}")
-            self.build((None,) + arr.shape[1:])
+                                 f"got shape {x.shape}")
+            self.build((None,) + x.shape[1:])
         x = self._check_x(x)
         y = self._check_y(y, x)
         val = None
