@@ -181,19 +181,21 @@ class Sequential:
                              f"(None, 3, 1); got {input_shape!r}")
         input_shape = (input_shape[0],) + _check_shape(input_shape[1:], "input_shape")
         dtype = self._model_dtype()
+        # Check the whole chain of shapes before touching any layer.
         shape = input_shape
         for i, layer in enumerate(self._layers):
             if isinstance(shape, list):
                 raise ValueError(f"layer {self._layers[i - 1].name!r} returns two outputs "
                                  f"(return_state=True); it must be the last layer")
-            layer.compute_output_shape(shape)  # raises a clear error for a wrong rank
+            shape = layer.compute_output_shape(shape)  # a clear error for a wrong rank
+        shape = input_shape
+        for layer in self._layers:
             specs = [tuple(s) for _, s, _ in layer._weight_specs(shape)]
             if layer.built and specs == [s for _, s in layer._specs]:
                 # keep its values (cast below when copied into params)
                 layer.input_shape = shape
                 layer.output_shape = layer.compute_output_shape(shape)
             else:
-                layer.dtype = dtype
                 layer.build(shape, dtype)
             layer.dtype = dtype
             shape = layer.output_shape
