@@ -1,6 +1,8 @@
 """Sequential: the acceptance scene, gradients, Adam trajectory, training, weights I/O."""
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import fastrnn as keras
 from fastrnn import reference as ref
@@ -447,3 +449,38 @@ def test_build_argument_errors():
     with pytest.raises(ValueError, match="rank 3"):
         model.build((None, 3))
     assert not model.built
+
+
+def test_float32_gradients_match_the_float64_reference():
+    model = tutorial_model()  # float32
+    X, Y = make_sequences()
+    x, y = model._check_x(X[:40] / 5), model._check_y(Y[:40] / 5, X[:40])
+    model._loss_and_gradients(x, y)
+    weights64 = [w.astype(np.float64) for w in model.get_weights()]
+    _, ref_grads = reference_loss_and_grads(weights64, x.astype(np.float64), y.astype(np.float64))
+    assert_close(model.grads, ref_grads, "backward", np.float32)
+
+
+@given(B=st.integers(1, 5), T=st.integers(1, 4), D=st.integers(1, 3), H=st.integers(1, 4),
+       U=st.integers(1, 3), return_sequences=st.booleans(), go_backwards=st.booleans(),
+       activation=st.sampled_from(["tanh", "relu"]),
+       dense_activation=st.sampled_from([None, "tanh", "sigmoid"]),
+       loss=st.sampled_from(["mse"]), stacked=st.booleans(), seed=st.integers(0, 2**31))
+def test_model_gradients_property(B, T, D, H, U, return_sequences, go_backwards, activation,
+                                  dense_activation, loss, stacked, seed):
+    rng = np.random.default_rng(seed)
+    layers = [keras.Input((T, D), dtype="float64")]
+    if stacked:
+        layers.append(keras.layers.SimpleRNN(H, return_sequences=True, seed=seed))
+    layers += [keras.layers.SimpleRNN(H, return_sequences=return_sequences,
+                                      go_backwards=go_backwards, activation=activation,
+                                      seed=seed + 1),
+               keras.layers.Dense(U, activation=dense_activation)]
+    model = keras.Sequential(layers)
+    model.compile(loss=loss)
+    model.params[:] = rng.uniform(-0.8, 0.8, model.params.size)
+    x = rng.standard_normal((B, T, D))
+    y = rng.standard_normal(model._concrete_output_shape(x.shape))
+    model._loss_and_gradients(x, y)
+    check_gradient(lambda: model._loss_and_gradients(x, y), model.params, model.grads.copy(),
+                   REL, name="params")
