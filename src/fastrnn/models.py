@@ -45,10 +45,10 @@ def _format_value(v):
 
 
 def _resolve_verbose(verbose, argument="verbose"):
-    if verbose == "auto":
+    if isinstance(verbose, str) and verbose == "auto":
         isatty = getattr(sys.stdout, "isatty", None)
         return 1 if (isatty is not None and isatty()) else 2
-    if verbose in (0, 1, 2) and not isinstance(verbose, bool) or verbose is False or verbose is True:
+    if isinstance(verbose, (bool, int, np.integer)) and verbose in (0, 1, 2):
         return int(verbose)
     raise ValueError(f"{argument} must be 0, 1, 2 or 'auto', got {verbose!r}")
 
