@@ -1,10 +1,23 @@
-"""fastrnn: fast simple recurrent networks on the CPU.
+"""fastrnn: fast simple recurrent networks on the CPU, with a Keras-shaped API.
 
 Compiled Cython kernels run the recurrence forward and backward (BPTT) over
-whole batches; :mod:`fastrnn.reference` is their pure-NumPy oracle.
+whole batches; :mod:`fastrnn.reference` is their pure-NumPy oracle.  The
+model API mirrors Keras, so ``import fastrnn as keras`` runs the usual
+tutorial code::
+
+    import fastrnn as keras
+    model = keras.Sequential([keras.layers.SimpleRNN(20, input_shape=[3, 1]),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
 """
 from . import _kernels  # noqa: F401  (the compiled core must import)
-from . import data, reference
+from . import callbacks, data, initializers, layers, losses, optimizers, reference
 from ._version import __version__
+from .initializers import set_random_seed
+from .layers import Input, clear_session
+from .models import Sequential
 
-__all__ = ["__version__", "data", "reference"]
+__all__ = [
+    "__version__", "Sequential", "Input", "set_random_seed", "clear_session",
+    "layers", "optimizers", "losses", "callbacks", "initializers", "data", "reference",
+]

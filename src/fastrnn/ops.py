@@ -1,30 +1,403 @@
 """Public functional API (checked): validates, allocates, calls the kernels.
 
-INTERIM: until the compiled recurrence lands (kernels issue), the recurrence
-functions delegate to :mod:`fastrnn.reference`; the signatures are final.
+Same signatures and semantics as :mod:`fastrnn.reference`, which is the
+oracle these functions are tested against.  Every argument is checked here,
+before any compiled loop runs:
+
+- array arguments are converted with :func:`numpy.asarray` (lists are fine)
+  and must all share one dtype, float32 or float64; anything else is a
+  ``TypeError`` naming the argument;
+- wrong numbers of dimensions or shapes are a ``ValueError`` naming the
+  argument, the expected and the received shape;
+- non-contiguous, Fortran-ordered, negative-stride and read-only inputs are
+  accepted, copied only when the kernels need C order, and never modified;
+  results are fresh arrays that share no memory with the inputs.
+
+The compiled work (:mod:`fastrnn._kernels`) runs with the GIL released, so
+calls from several threads run in parallel.
 """
+import numbers
+
 import numpy as np
 
-from . import _kernels, reference
+from . import _kernels
 
 __all__ = ["rnn_forward", "rnn_backward", "dense_forward", "dense_backward",
            "mse", "mae", "adam_update"]
 
-rnn_forward = reference.rnn_forward
-rnn_backward = reference.rnn_backward
-dense_forward = reference.dense_forward
-dense_backward = reference.dense_backward
-mse = reference.mse
-mae = reference.mae
+ACTIVATIONS = ("tanh", "relu")
+_ACTIVATION_CODES = {"tanh": 0, "relu": 1}
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_INT_MAX = 2**31 - 1  # BLAS takes sizes and leading dimensions as C int
 
+
+# ---------------------------------------------------------------- checking
+
+def _float_array(name, value, dtype=None):
+    """``value`` as an ndarray of float32/float64 (and of ``dtype`` if given)."""
+    array = np.asarray(value)
+    if array.dtype.kind == "f" and not array.dtype.isnative:  # e.g. big-endian data from a file
+        array = array.astype(array.dtype.newbyteorder("="))
+    if array.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {array.dtype}")
+    if dtype is not None and array.dtype != dtype:
+        raise TypeError(f"{name} has dtype {array.dtype}, expected {dtype} like the other "
+                        "arrays: all arrays must share one dtype")
+    return array
+
+
+def _check_shape(name, array, expected, meaning):
+    """ValueError unless ``array.shape == expected``; ``meaning`` spells it, e.g. "(B, T, D)"."""
+    if array.shape != tuple(expected):
+        raise ValueError(f"{name} must have shape {meaning} = {tuple(expected)}, "
+                         f"got {array.shape}")
+
+
+def _check_ndim(name, array, ndim, meaning):
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional with shape {meaning}, "
+                         f"got {array.shape}")
+
+
+def _activation_code(activation):
+    if not isinstance(activation, str) or activation not in _ACTIVATION_CODES:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    return _ACTIVATION_CODES[activation]
+
+
+def _check_blas_sizes(*sizes):
+    """BLAS counts rows and strides in C int: refuse what would overflow it."""
+    if max(sizes) > _INT_MAX:
+        raise ValueError(f"array too large for the BLAS kernels (a dimension or row "
+                         f"stride of {max(sizes)} exceeds {_INT_MAX})")
+
+
+def _c(array):
+    """C-contiguous view, copying only when the layout requires it."""
+    return np.ascontiguousarray(array)
+
+
+def _rnn_arguments(x, kernel, recurrent_kernel, bias, h0):
+    """Check the arguments shared by forward and backward; returns them as arrays."""
+    x = _float_array("x", x)
+    dtype = x.dtype
+    kernel = _float_array("kernel", kernel, dtype)
+    recurrent_kernel = _float_array("recurrent_kernel", recurrent_kernel, dtype)
+    if bias is not None:
+        bias = _float_array("bias", bias, dtype)
+    if h0 is not None:
+        h0 = _float_array("h0", h0, dtype)
+    _check_ndim("x", x, 3, "(B, T, D)")
+    _check_ndim("kernel", kernel, 2, "(D, H)")
+    B, T, D = x.shape
+    H = kernel.shape[1]
+    _check_shape("kernel", kernel, (D, H), "(D, H)")
+    _check_shape("recurrent_kernel", recurrent_kernel, (H, H), "(H, H)")
+    if bias is not None:
+        _check_shape("bias", bias, (H,), "(H,)")
+    if h0 is not None:
+        _check_shape("h0", h0, (B, H), "(B, H)")
+    if T == 0:
+        raise ValueError(f"x must have at least one time step, got shape {x.shape} (T = 0)")
+    _check_blas_sizes(B * T, T * H, D, H)
+    return x, kernel, recurrent_kernel, bias, h0, (B, T, D, H)
+
+
+# ---------------------------------------------------------------- recurrence
+
+def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, activation="tanh"):
+    """Run the simple recurrence over every time step (compiled).
+
+    ``z_t = x_t @ kernel + h_{t-1} @ recurrent_kernel + bias``,
+    ``h_t = act(z_t)``, with ``h_{-1} = h0``.
+
+    Parameters
+    ----------
+    x : array_like of shape (B, T, D)
+        Input sequences, float32 or float64; every array shares this dtype.
+    kernel : array_like of shape (D, H)
+        Input weights W_x.
+    recurrent_kernel : array_like of shape (H, H)
+        Recurrent weights W_h.
+    bias : array_like of shape (H,)
+        Bias b.
+    h0 : array_like of shape (B, H), optional
+        Initial state; zeros when None.
+    activation : {"tanh", "relu"}
+
+    Returns
+    -------
+    h : ndarray of shape (B, T, H)
+        ``h[:, t]`` is the hidden state after step ``t``; a new array.
+
+    Raises
+    ------
+    TypeError
+        An argument is not float32/float64 or the dtypes differ.
+    ValueError
+        Wrong shapes, T = 0, or an unknown activation.
+    """
+    code = _activation_code(activation)
+    x, kernel, recurrent_kernel, bias, h0, (B, T, D, H) = _rnn_arguments(
+        x, kernel, recurrent_kernel, _required("bias", bias), h0)
+    h = np.empty((B, T, H), dtype=x.dtype)
+    if B == 0:
+        return h
+    _kernels.rnn_forward(_c(x), _c(kernel), _c(recurrent_kernel), _c(bias),
+                         None if h0 is None else _c(h0), h, code)
+    return h
+
+
+def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh"):
+    """Gradients of a scalar loss through the recurrence (BPTT, compiled).
+
+    Parameters
+    ----------
+    x : array_like of shape (B, T, D)
+        The inputs given to :func:`rnn_forward`.
+    h : array_like of shape (B, T, H)
+        The states :func:`rnn_forward` returned.
+    kernel : array_like of shape (D, H)
+    recurrent_kernel : array_like of shape (H, H)
+    dh : array_like of shape (B, T, H)
+        dLoss/dh_t for every step, as seen from outside the recurrence (zeros
+        except the last step when only the last state feeds the loss).
+    h0 : array_like of shape (B, H), optional
+        The initial state used in the forward pass; zeros when None.
+    activation : {"tanh", "relu"}
+
+    Returns
+    -------
+    dx : ndarray of shape (B, T, D)
+    dkernel : ndarray of shape (D, H)
+    drecurrent_kernel : ndarray of shape (H, H)
+    dbias : ndarray of shape (H,)
+    dh0 : ndarray of shape (B, H)
+        Returned also when ``h0`` is None (the gradient at a zero state).
+
+    Raises
+    ------
+    TypeError
+        An argument is not float32/float64 or the dtypes differ.
+    ValueError
+        Wrong shapes, T = 0, or an unknown activation.
+
+    Notes
+    -----
+    See :func:`fastrnn.reference.rnn_backward` for the recurrence.  The
+    kernel stores ``dz_t`` for every step while walking time backwards, then
+    forms each weight gradient with one GEMM over all B*T rows.
+    """
+    code = _activation_code(activation)
+    x, kernel, recurrent_kernel, _, h0, (B, T, D, H) = _rnn_arguments(
+        x, kernel, recurrent_kernel, None, h0)
+    h = _float_array("h", h, x.dtype)
+    dh = _float_array("dh", dh, x.dtype)
+    _check_shape("h", h, (B, T, H), "(B, T, H)")
+    _check_shape("dh", dh, (B, T, H), "(B, T, H)")
+    dtype = x.dtype
+    dx = np.empty((B, T, D), dtype=dtype)
+    dkernel = np.zeros((D, H), dtype=dtype)
+    drecurrent_kernel = np.zeros((H, H), dtype=dtype)
+    dbias = np.zeros(H, dtype=dtype)
+    dh0 = np.zeros((B, H), dtype=dtype)
+    if B == 0:
+        return dx, dkernel, drecurrent_kernel, dbias, dh0
+    dz = np.empty((B, T, H), dtype=dtype)  # work space: dLoss/dz_t for every step
+    h_prev = np.empty((B, T, H), dtype=dtype)  # work space: h_{t-1} for every step
+    _kernels.rnn_backward(_c(x), _c(h), _c(kernel), _c(recurrent_kernel), _c(dh),
+                          None if h0 is None else _c(h0), dz, h_prev, dx, dkernel,
+                          drecurrent_kernel, dbias, dh0, code)
+    return dx, dkernel, drecurrent_kernel, dbias, dh0
+
+
+def _required(name, value):
+    if value is None:
+        raise TypeError(f"{name} must be a float32 or float64 array, got None")
+    return value
+
+
+# ---------------------------------------------------------------- dense
+
+def _dense_arguments(x, kernel):
+    x = _float_array("x", x)
+    kernel = _float_array("kernel", kernel, x.dtype)
+    if x.ndim < 1:
+        raise ValueError(f"x must have at least one dimension, shape (..., D), got {x.shape}")
+    _check_ndim("kernel", kernel, 2, "(D, U)")
+    if kernel.shape[0] != x.shape[-1]:
+        raise ValueError(f"kernel must have shape (D, U) with D = {x.shape[-1]} "
+                         f"(the last axis of x), got {kernel.shape}")
+    return x, kernel
+
+
+def dense_forward(x, kernel, bias):
+    """Affine map on the last axis: ``y = x @ kernel + bias`` (compiled).
+
+    Parameters
+    ----------
+    x : array_like of shape (..., D)
+    kernel : array_like of shape (D, U)
+    bias : array_like of shape (U,)
+
+    Returns
+    -------
+    y : ndarray of shape (..., U)
+    """
+    x, kernel = _dense_arguments(x, kernel)
+    D, U = kernel.shape
+    bias = _float_array("bias", _required("bias", bias), x.dtype)
+    _check_shape("bias", bias, (U,), "(U,)")
+    lead = x.shape[:-1]
+    N = int(np.prod(lead, dtype=np.int64))
+    _check_blas_sizes(N, D, U)
+    y = np.empty(lead + (U,), dtype=x.dtype)
+    _kernels.dense_forward(_c(x).reshape(N, D), _c(kernel), _c(bias), y.reshape(N, U))
+    return y
+
+
+def dense_backward(x, kernel, dy):
+    """Gradients of :func:`dense_forward` (compiled).
+
+    Parameters
+    ----------
+    x : array_like of shape (..., D)
+    kernel : array_like of shape (D, U)
+    dy : array_like of shape (..., U)
+        dLoss/dy.
+
+    Returns
+    -------
+    dx : ndarray of shape (..., D)
+        ``dy @ kernel.T``
+    dkernel : ndarray of shape (D, U)
+        ``x.T @ dy`` summed over all leading axes.
+    dbias : ndarray of shape (U,)
+        ``dy`` summed over all leading axes.
+    """
+    x, kernel = _dense_arguments(x, kernel)
+    D, U = kernel.shape
+    dy = _float_array("dy", dy, x.dtype)
+    _check_shape("dy", dy, x.shape[:-1] + (U,), "(..., U)")
+    N = int(np.prod(x.shape[:-1], dtype=np.int64))
+    _check_blas_sizes(N, D, U)
+    dx = np.empty(x.shape, dtype=x.dtype)
+    dkernel = np.empty((D, U), dtype=x.dtype)
+    dbias = np.empty(U, dtype=x.dtype)
+    _kernels.dense_backward(_c(x).reshape(N, D), _c(kernel), _c(dy).reshape(N, U),
+                            dx.reshape(N, D), dkernel, dbias)
+    return dx, dkernel, dbias
+
+
+# ---------------------------------------------------------------- losses
+
+def _loss_arguments(y_true, y_pred):
+    y_pred = _float_array("y_pred", y_pred)
+    y_true = np.asarray(y_true)
+    if y_true.dtype.kind not in "fiub":
+        raise TypeError(f"y_true must be a real numeric array, got dtype {y_true.dtype}")
+    y_true = y_true.astype(y_pred.dtype, copy=False)
+    # a target of shape (N,) stands against an output of shape (N, 1), as in Keras
+    if y_true.shape != y_pred.shape and y_true.shape + (1,) == y_pred.shape:
+        y_true = y_true[..., None]
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true must have shape {y_pred.shape} (that of y_pred), "
+                         f"got {y_true.shape}")
+    if y_pred.size == 0:
+        raise ValueError("y_pred is empty: the mean of no elements is undefined")
+    return y_true, y_pred
+
+
+def mse(y_true, y_pred):
+    """Mean squared error over all elements, and its gradient.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (N, ...) or, against (N, 1), (N,)
+    y_pred : array_like of shape (N, ...), float32 or float64
+
+    Returns
+    -------
+    loss : float
+        ``mean((y_pred - y_true)**2)``
+    dy_pred : ndarray, shape and dtype of y_pred
+        ``2 (y_pred - y_true) / n`` with n the number of elements.
+    """
+    y_true, y_pred = _loss_arguments(y_true, y_pred)
+    diff = y_pred - y_true
+    return float(np.mean(diff * diff)), 2 * diff / diff.size
+
+
+def mae(y_true, y_pred):
+    """Mean absolute error over all elements, and its (sub)gradient.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (N, ...) or, against (N, 1), (N,)
+    y_pred : array_like of shape (N, ...), float32 or float64
+
+    Returns
+    -------
+    loss : float
+        ``mean(|y_pred - y_true|)``
+    dy_pred : ndarray, shape and dtype of y_pred
+        ``sign(y_pred - y_true) / n`` (0 where they are equal).
+    """
+    y_true, y_pred = _loss_arguments(y_true, y_pred)
+    diff = y_pred - y_true
+    return float(np.mean(np.abs(diff))), np.sign(diff) / diff.size
+
+
+# ---------------------------------------------------------------- Adam
 
 def adam_update(param, grad, m, v, step, learning_rate=0.001, beta_1=0.9,
                 beta_2=0.999, epsilon=1e-7):
-    """One Keras-style Adam step on flat contiguous buffers, in place (compiled)."""
+    """One Keras-style Adam step, in place, in one compiled pass.
+
+    Parameters
+    ----------
+    param : ndarray, C-contiguous and writeable, float32 or float64
+        Updated in place (typically a model's flat parameter buffer).
+    grad : array_like, shape and dtype of param
+    m, v : ndarray, shape and dtype of param, C-contiguous and writeable
+        First and second moment estimates, updated in place (zeros at first).
+    step : int
+        1 for the first update, 2 for the second, ...
+    learning_rate, beta_1, beta_2, epsilon : float
+
+    Notes
+    -----
+    As :func:`fastrnn.reference.adam_update`::
+
+        lr_t  = lr * sqrt(1 - beta_2**step) / (1 - beta_1**step)
+        m     = beta_1 m + (1 - beta_1) g
+        v     = beta_2 v + (1 - beta_2) g^2
+        param = param - lr_t m / (sqrt(v) + epsilon)
+    """
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"step must be an integer, got {step!r}")
     if step < 1:
         raise ValueError(f"step must be >= 1, got {step}")
+    for name, value in (("param", param), ("m", m), ("v", v)):
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array (it is updated in place), "
+                            f"got {type(value).__name__}")
+    _float_array("param", param)
+    for name, value in (("grad", grad), ("m", m), ("v", v)):
+        _float_array(name, value, param.dtype)
+    grad = np.asarray(grad)
+    for name, value in (("grad", grad), ("m", m), ("v", v)):
+        _check_shape(name, value, param.shape, "(the shape of param)")
+    for name, value in (("param", param), ("m", m), ("v", v)):
+        if not value.flags.c_contiguous:
+            raise ValueError(f"{name} must be C-contiguous (it is updated in place)")
+        if not value.flags.writeable:
+            raise ValueError(f"{name} is read-only, but it is updated in place")
+    if np.shares_memory(m, v) or np.shares_memory(param, m) or np.shares_memory(param, v):
+        raise ValueError("param, m and v must be separate buffers")
     if param.size == 0:
         return
     lr_t = learning_rate * np.sqrt(1 - beta_2**step) / (1 - beta_1**step)
-    _kernels.adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
-                         lr_t, beta_1, beta_2, epsilon)
+    _kernels.adam_update(param.reshape(-1), _c(grad).reshape(-1), m.reshape(-1),
+                         v.reshape(-1), float(lr_t), float(beta_1), float(beta_2),
+                         float(epsilon))

@@ -1,0 +1,29 @@
+"""Type stub for the compiled kernels (``_kernels.pyx``).
+
+The functions take C-contiguous float32 or float64 arrays of one dtype that
+:mod:`fastrnn.ops` has already checked; they do no checking of their own.
+``activation`` is 0 for tanh, 1 for relu.
+"""
+from typing import Optional, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+_F = TypeVar("_F", np.float32, np.float64)
+_Array = npt.NDArray[_F]
+
+def rnn_forward(x: _Array[_F], kernel: _Array[_F], recurrent_kernel: _Array[_F],
+                bias: _Array[_F], h0: Optional[_Array[_F]], h: _Array[_F],
+                activation: int) -> None: ...
+def rnn_backward(x: _Array[_F], h: _Array[_F], kernel: _Array[_F],
+                 recurrent_kernel: _Array[_F], dh: _Array[_F], h0: Optional[_Array[_F]],
+                 dz: _Array[_F], h_prev: _Array[_F], dx: _Array[_F], dkernel: _Array[_F],
+                 drecurrent_kernel: _Array[_F], dbias: _Array[_F], dh0: _Array[_F],
+                 activation: int) -> None: ...
+def dense_forward(x: _Array[_F], kernel: _Array[_F], bias: _Array[_F],
+                  y: _Array[_F]) -> None: ...
+def dense_backward(x: _Array[_F], kernel: _Array[_F], dy: _Array[_F], dx: _Array[_F],
+                   dkernel: _Array[_F], dbias: _Array[_F]) -> None: ...
+def tanh_inplace(a: _Array[_F]) -> None: ...
+def adam_update(param: _Array[_F], grad: _Array[_F], m: _Array[_F], v: _Array[_F],
+                lr_t: float, beta_1: float, beta_2: float, epsilon: float) -> None: ...

@@ -1,0 +1,101 @@
+"""Side by side with Keras 3 (JAX backend); skipped where keras is not installed.
+
+CI does not install keras.  Locally, in a separate environment:
+``pip install keras jax jaxlib`` and run with ``KERAS_BACKEND=jax``.
+"""
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+keras = pytest.importorskip("keras")
+
+import fastrnn  # noqa: E402
+from fastrnn.data import make_sequences  # noqa: E402
+
+# float32 on both sides; a few Adam steps accumulate round-off differently.
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def pair(build):
+    keras.utils.set_random_seed(0)
+    k = build(keras)
+    f = build(fastrnn)
+    f.set_weights(k.get_weights())
+    return k, f
+
+
+def tutorial(lib):
+    return lib.Sequential([lib.Input((3, 1)), lib.layers.SimpleRNN(20), lib.layers.Dense(1)])
+
+
+def stacked(lib):
+    return lib.Sequential([
+        lib.Input((5, 2)),
+        lib.layers.SimpleRNN(4, return_sequences=True, go_backwards=True, activation="relu"),
+        lib.layers.SimpleRNN(3, return_sequences=True),
+        lib.layers.Dense(2, activation="sigmoid"),
+    ])
+
+
+def test_same_weight_layout_and_predictions():
+    k, f = pair(tutorial)
+    assert [w.shape for w in k.get_weights()] == [w.shape for w in f.get_weights()]
+    assert k.count_params() == f.count_params() == 461
+    X, _ = make_sequences()
+    np.testing.assert_allclose(f.predict(X, verbose=0), k.predict(X, verbose=0),
+                               rtol=RTOL, atol=ATOL)
+    k.set_weights(f.get_weights())  # and back
+    np.testing.assert_allclose(f.predict(X, verbose=0), k.predict(X, verbose=0),
+                               rtol=RTOL, atol=ATOL)
+
+
+def test_go_backwards_many_to_many_predictions():
+    k, f = pair(stacked)
+    x = np.random.default_rng(0).standard_normal((7, 5, 2)).astype(np.float32)
+    np.testing.assert_allclose(f.predict(x, verbose=0), k.predict(x, verbose=0),
+                               rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda lib: lib.optimizers.Adam(),
+    lambda lib: lib.optimizers.Adam(0.01, amsgrad=True),
+    lambda lib: lib.optimizers.Adam(0.01, global_clipnorm=0.05),
+    lambda lib: lib.optimizers.SGD(0.001, momentum=0.9, nesterov=True, clipnorm=0.5),
+])
+def test_fit_trajectory_and_reported_loss(make_opt):
+    k, f = pair(tutorial)
+    X, Y = make_sequences()
+    k.compile(optimizer=make_opt(keras), loss="mse")
+    f.compile(optimizer=make_opt(fastrnn), loss="mse")
+    hk = k.fit(X, Y, epochs=5, shuffle=False, verbose=0, validation_split=0.2)
+    hf = f.fit(X, Y, epochs=5, shuffle=False, verbose=0, validation_split=0.2)
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(hf.history[key], hk.history[key], rtol=RTOL)
+    for a, b in zip(f.get_weights(), k.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+    assert f.evaluate(X, Y, verbose=0) == pytest.approx(k.evaluate(X, Y, verbose=0), rel=RTOL)
+
+
+def test_mae_many_to_many_fit():
+    k, f = pair(stacked)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((7, 5, 2)).astype(np.float32)
+    y = rng.uniform(size=(7, 5, 2)).astype(np.float32)
+    k.compile(optimizer=keras.optimizers.Adam(0.01, clipvalue=0.01), loss="mae")
+    f.compile(optimizer=fastrnn.optimizers.Adam(0.01, clipvalue=0.01), loss="mae")
+    hk = k.fit(x, y, batch_size=3, epochs=4, shuffle=False, verbose=0)
+    hf = f.fit(x, y, batch_size=3, epochs=4, shuffle=False, verbose=0)
+    np.testing.assert_allclose(hf.history["loss"], hk.history["loss"], rtol=RTOL)
+
+
+def test_summary_counts_match(capsys):
+    k, f = pair(tutorial)
+    f.summary()
+    ours = capsys.readouterr().out
+    k.summary()
+    theirs = capsys.readouterr().out
+    for text in ("Total params: 461 (1.80 KB)", "Trainable params: 461 (1.80 KB)",
+                 "Non-trainable params: 0 (0.00 B)", "440", "21", "(None, 20)", "(None, 1)"):
+        assert text in ours and text in theirs
