@@ -12,6 +12,13 @@ def _positive_int(value, name):
     return int(value)
 
 
+def _finite_float(value, name):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+
+
 def make_sequences(size=100, seq_len=3):
     """The tutorial's data: runs of consecutive tenths and the next one.
 
@@ -68,8 +75,8 @@ def make_sine(size=1000, seq_len=20, noise=0.05, period=25.0, seed=None):
     """
     size = _positive_int(size, "size")
     seq_len = _positive_int(seq_len, "seq_len")
-    noise = float(noise)
-    period = float(period)
+    noise = _finite_float(noise, "noise")
+    period = _finite_float(period, "period")
     if not np.isfinite(noise) or noise < 0:
         raise ValueError(f"noise must be finite and >= 0, got {noise}")
     if not np.isfinite(period) or period <= 0:

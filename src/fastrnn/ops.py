@@ -33,23 +33,26 @@ _INT_MAX = 2**31 - 1  # BLAS takes sizes and leading dimensions as C int
 
 # ---------------------------------------------------------------- checking
 
-def _float_array(name, value, dtype=None):
-    """``value`` as an ndarray of float32/float64 (and of ``dtype`` if given)."""
+def _float_array(name, value, dtype=None, like="x"):
+    """``value`` as an ndarray of float32/float64 (and of ``dtype``, the dtype
+    of the argument named ``like``, if given)."""
     array = np.asarray(value)
     if array.dtype.kind == "f" and not array.dtype.isnative:  # e.g. big-endian data from a file
         array = array.astype(array.dtype.newbyteorder("="))
     if array.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"{name} must be a float32 or float64 array, got dtype {array.dtype}")
     if dtype is not None and array.dtype != dtype:
-        raise TypeError(f"{name} has dtype {array.dtype}, expected {dtype} like the other "
-                        "arrays: all arrays must share one dtype")
+        raise TypeError(f"{name} has dtype {array.dtype}, but {like} has {dtype}: "
+                        "all arrays must share one dtype")
     return array
 
 
-def _check_shape(name, array, expected, meaning):
-    """ValueError unless ``array.shape == expected``; ``meaning`` spells it, e.g. "(B, T, D)"."""
+def _check_shape(name, array, expected, meaning, source=""):
+    """ValueError unless ``array.shape == expected``; ``meaning`` spells it,
+    e.g. "(B, T, D)", and ``source`` says where its sizes come from."""
     if array.shape != tuple(expected):
-        raise ValueError(f"{name} must have shape {meaning} = {tuple(expected)}, "
+        origin = f" ({source})" if source else ""
+        raise ValueError(f"{name} must have shape {meaning} = {tuple(expected)}{origin}, "
                          f"got {array.shape}")
 
 
@@ -91,12 +94,13 @@ def _rnn_arguments(x, kernel, recurrent_kernel, bias, h0):
     _check_ndim("kernel", kernel, 2, "(D, H)")
     B, T, D = x.shape
     H = kernel.shape[1]
-    _check_shape("kernel", kernel, (D, H), "(D, H)")
-    _check_shape("recurrent_kernel", recurrent_kernel, (H, H), "(H, H)")
+    _check_shape("kernel", kernel, (D, H), "(D, H)", "D: the features of x")
+    _check_shape("recurrent_kernel", recurrent_kernel, (H, H), "(H, H)",
+                 "H: the units of kernel")
     if bias is not None:
-        _check_shape("bias", bias, (H,), "(H,)")
+        _check_shape("bias", bias, (H,), "(H,)", "H: the units of kernel")
     if h0 is not None:
-        _check_shape("h0", h0, (B, H), "(B, H)")
+        _check_shape("h0", h0, (B, H), "(B, H)", "B: the batch of x, H: the units of kernel")
     if T == 0:
         raise ValueError(f"x must have at least one time step, got shape {x.shape} (T = 0)")
     _check_blas_sizes(B * T, T * H, D, H)
@@ -193,8 +197,8 @@ def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh")
         x, kernel, recurrent_kernel, None, h0)
     h = _float_array("h", h, x.dtype)
     dh = _float_array("dh", dh, x.dtype)
-    _check_shape("h", h, (B, T, H), "(B, T, H)")
-    _check_shape("dh", dh, (B, T, H), "(B, T, H)")
+    _check_shape("h", h, (B, T, H), "(B, T, H)", "B, T from x, H: the units of kernel")
+    _check_shape("dh", dh, (B, T, H), "(B, T, H)", "B, T from x, H: the units of kernel")
     dtype = x.dtype
     dx = np.empty((B, T, D), dtype=dtype)
     dkernel = np.zeros((D, H), dtype=dtype)
@@ -247,7 +251,7 @@ def dense_forward(x, kernel, bias):
     x, kernel = _dense_arguments(x, kernel)
     D, U = kernel.shape
     bias = _float_array("bias", _required("bias", bias), x.dtype)
-    _check_shape("bias", bias, (U,), "(U,)")
+    _check_shape("bias", bias, (U,), "(U,)", "U: the units of kernel")
     lead = x.shape[:-1]
     N = int(np.prod(lead, dtype=np.int64))
     _check_blas_sizes(N, D, U)
@@ -278,7 +282,8 @@ def dense_backward(x, kernel, dy):
     x, kernel = _dense_arguments(x, kernel)
     D, U = kernel.shape
     dy = _float_array("dy", dy, x.dtype)
-    _check_shape("dy", dy, x.shape[:-1] + (U,), "(..., U)")
+    _check_shape("dy", dy, x.shape[:-1] + (U,), "(..., U)",
+                 "the leading axes of x, U: the units of kernel")
     N = int(np.prod(x.shape[:-1], dtype=np.int64))
     _check_blas_sizes(N, D, U)
     dx = np.empty(x.shape, dtype=x.dtype)
@@ -350,6 +355,17 @@ def mae(y_true, y_pred):
 
 # ---------------------------------------------------------------- Adam
 
+def _check_hyperparameter(name, value, low, high, open_low=False):
+    """A finite real number in [low, high) (or (low, high) with open_low)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    too_low = value <= low if open_low else value < low
+    if not np.isfinite(value) or too_low or (high is not None and value >= high):
+        bounds = f"{'(' if open_low else '['}{low:g}, {'inf' if high is None else f'{high:g}'})"
+        raise ValueError(f"{name} must be finite and in {bounds}, got {value}")
+
+
 def adam_update(param, grad, m, v, step, learning_rate=0.001, beta_1=0.9,
                 beta_2=0.999, epsilon=1e-7):
     """One Keras-style Adam step, in place, in one compiled pass.
@@ -384,7 +400,7 @@ def adam_update(param, grad, m, v, step, learning_rate=0.001, beta_1=0.9,
                             f"got {type(value).__name__}")
     _float_array("param", param)
     for name, value in (("grad", grad), ("m", m), ("v", v)):
-        _float_array(name, value, param.dtype)
+        _float_array(name, value, param.dtype, like="param")
     grad = np.asarray(grad)
     for name, value in (("grad", grad), ("m", m), ("v", v)):
         _check_shape(name, value, param.shape, "(the shape of param)")
@@ -395,6 +411,11 @@ def adam_update(param, grad, m, v, step, learning_rate=0.001, beta_1=0.9,
             raise ValueError(f"{name} is read-only, but it is updated in place")
     if np.shares_memory(m, v) or np.shares_memory(param, m) or np.shares_memory(param, v):
         raise ValueError("param, m and v must be separate buffers")
+    _check_hyperparameter("learning_rate", learning_rate, 0.0, None)
+    _check_hyperparameter("beta_1", beta_1, 0.0, 1.0)
+    _check_hyperparameter("beta_2", beta_2, 0.0, 1.0)
+    # epsilon > 0: a zero gradient at the first step would otherwise give 0/0
+    _check_hyperparameter("epsilon", epsilon, 0.0, None, open_low=True)
     if param.size == 0:
         return
     lr_t = learning_rate * np.sqrt(1 - beta_2**step) / (1 - beta_1**step)

@@ -1,0 +1,370 @@
+"""The bad-input matrix: every public entry point against hostile arguments.
+
+One table, ``CASES``, built from a valid call per entry point and a list of
+mutations of each argument.  Every case states its documented outcome:
+
+* ``Raises(TypeError, "kernel")`` -- that exception, and the message names
+  the argument;
+* ``Same()`` -- the call succeeds and returns exactly what the valid call
+  returns (layouts, read-only arrays, memmaps, lists), inputs untouched;
+* ``Check(fn)`` -- the call succeeds and ``fn(result)`` holds (empty batches,
+  NaN propagation in the functional API, saturation).
+
+Never a crash, a hang or a silent NaN.  The README's reliability section
+states the size of this table.
+"""
+import dataclasses
+import os
+import re
+import tempfile
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from fastrnn import data, ops
+
+B, T, D, H, U = 3, 4, 2, 5, 2
+
+
+@dataclasses.dataclass
+class Raises:
+    error: type
+    name: str
+
+
+@dataclasses.dataclass
+class Same:
+    pass
+
+
+@dataclasses.dataclass
+class Check:
+    fn: Callable[[Any], bool]
+    what: str = ""
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    call: Callable[[], Any]       # the mutated call
+    expect: Any
+    baseline: Callable[[], Any] = None  # the valid call, for Same()
+    watched: tuple = ()           # arrays that must not be modified
+
+
+CASES = []
+
+
+def _valid_rnn_args(dtype=np.float64):
+    rng = np.random.default_rng(0)
+    return dict(
+        x=rng.standard_normal((B, T, D)).astype(dtype),
+        kernel=(rng.standard_normal((D, H)) * 0.5).astype(dtype),
+        recurrent_kernel=(np.linalg.qr(rng.standard_normal((H, H)))[0] * 0.8).astype(dtype),
+        bias=(rng.standard_normal(H) * 0.1).astype(dtype),
+        h0=(rng.standard_normal((B, H)) * 0.5).astype(dtype),
+    )
+
+
+def _valid_args(entry):
+    """A valid keyword set for each entry point of the functional API."""
+    a = _valid_rnn_args()
+    rng = np.random.default_rng(1)
+    if entry == "rnn_forward":
+        return a
+    if entry == "rnn_backward":
+        h = ops.rnn_forward(**a)
+        return dict(x=a["x"], h=h, kernel=a["kernel"], recurrent_kernel=a["recurrent_kernel"],
+                    dh=rng.standard_normal((B, T, H)), h0=a["h0"])
+    if entry == "dense_forward":
+        return dict(x=rng.standard_normal((B, T, H)), kernel=rng.standard_normal((H, U)),
+                    bias=rng.standard_normal(U))
+    if entry == "dense_backward":
+        return dict(x=rng.standard_normal((B, T, H)), kernel=rng.standard_normal((H, U)),
+                    dy=rng.standard_normal((B, T, U)))
+    if entry in ("mse", "mae"):
+        return dict(y_true=rng.standard_normal((B, 1)), y_pred=rng.standard_normal((B, 1)))
+    raise KeyError(entry)
+
+
+def _fresh(entry):
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in _valid_args(entry).items()}
+
+
+def _fortran(a):
+    return np.asfortranarray(a)
+
+
+def _strided(a):
+    # every other element along the last axis of a twice-as-wide array
+    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
+    wide[..., ::2] = a
+    return wide[..., ::2]
+
+
+def _reversed_strides(a):
+    r = np.ascontiguousarray(a[..., ::-1])
+    return r[..., ::-1]
+
+
+def _read_only(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+_memmap_dir = tempfile.mkdtemp(prefix="fastrnn-memmap-")
+
+
+def _memmap(a):
+    path = os.path.join(_memmap_dir, f"m{len(os.listdir(_memmap_dir))}.dat")
+    mm = np.memmap(path, dtype=a.dtype, mode="w+", shape=a.shape)
+    mm[...] = a
+    mm.flush()
+    return np.memmap(path, dtype=a.dtype, mode="r", shape=a.shape)
+
+
+def _equal_results(got, want):
+    if isinstance(want, tuple):
+        return len(got) == len(want) and all(_equal_results(g, w) for g, w in zip(got, want))
+    if isinstance(want, float):
+        return got == want
+    return got.shape == want.shape and got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def _add_array_mutations(entry, fn, arg):
+    """The mutations of one array argument of one functional entry point."""
+    base = _valid_args(entry)[arg]
+
+    def mutated(transform):
+        def call():
+            kwargs = _fresh(entry)
+            kwargs[arg] = transform(kwargs[arg])
+            return fn(**kwargs)
+        return call
+
+    def baseline():
+        return fn(**_fresh(entry))
+
+    def layout_call(transform):
+        """Call with one argument re-laid-out; it must come back untouched
+        and must not share memory with any result."""
+        def call():
+            kwargs = _fresh(entry)
+            kwargs[arg] = transform(kwargs[arg])
+            before = np.array(kwargs[arg], copy=True)
+            result = fn(**kwargs)
+            after = np.asarray(kwargs[arg])
+            assert np.array_equal(after, before), f"{arg} was modified"
+            for r in (result if isinstance(result, tuple) else (result,)):
+                if isinstance(kwargs[arg], np.ndarray):
+                    assert not np.shares_memory(r, kwargs[arg]), f"a result shares memory with {arg}"
+            return result
+        return call
+
+    prefix = f"ops.{entry}-{arg}"
+    # shapes and ranks
+    CASES.append(Case(f"{prefix}-extra-axis", mutated(lambda a: a[..., None]), Raises(ValueError, arg)))
+    if base.ndim > 1:
+        # dense layers take x of any leading shape: fewer axes are still an input
+        missing = (Check(lambda y: y.shape == (T, U), "(T, D) in, (T, U) out")
+                   if (entry, arg) == ("dense_forward", "x") else Raises(ValueError, arg))
+        CASES.append(Case(f"{prefix}-missing-axis", mutated(lambda a: a[0]), missing))
+    CASES.append(Case(f"{prefix}-wrong-last-size", mutated(lambda a: np.concatenate([a, a[..., :1]], -1)),
+                      Raises(ValueError, arg)))
+    CASES.append(Case(f"{prefix}-scalar", mutated(lambda a: np.float64(1.0)), Raises(ValueError, arg)))
+    # dtypes
+    for dtype in (np.int64, np.int32, np.bool_, np.complex128, np.float16, object):
+        CASES.append(Case(f"{prefix}-{np.dtype(dtype).name}", mutated(lambda a, d=dtype: a.astype(d)),
+                          Raises(TypeError, arg)))
+    CASES.append(Case(f"{prefix}-float32-among-float64", mutated(lambda a: a.astype(np.float32)),
+                      Raises(TypeError, arg)))
+    CASES.append(Case(f"{prefix}-string", mutated(lambda a: "abc"), Raises(TypeError, arg)))
+    CASES.append(Case(f"{prefix}-none", mutated(lambda a: None),
+                      Same() if arg == "h0" else Raises(TypeError, arg),
+                      baseline=(lambda: fn(**{**_fresh(entry), "h0": None})) if arg == "h0" else None))
+    # layouts: same numbers, inputs untouched
+    for name, transform in [("fortran", _fortran), ("strided", _strided),
+                            ("negative-strides", _reversed_strides), ("read-only", _read_only),
+                            ("memmap", _memmap), ("list", lambda a: a.tolist())]:
+        CASES.append(Case(f"{prefix}-{name}", layout_call(transform), Same(), baseline=baseline))
+    # non-finite values propagate (documented): NaN in, NaN out -- never a crash
+    def nan_in(a):
+        a = np.array(a, copy=True)
+        a.reshape(-1)[0] = np.nan
+        return a
+    CASES.append(Case(f"{prefix}-nan", mutated(nan_in),
+                      Check(_any_nan, "the NaN propagates to the result")))
+
+
+def _flatten(result):
+    if isinstance(result, tuple):
+        return [np.asarray(r, dtype=np.float64).ravel() for r in result]
+    return [np.asarray(result, dtype=np.float64).ravel()]
+
+
+def _any_nan(result):
+    return any(np.isnan(r).any() for r in _flatten(result))
+
+
+_ENTRY_ARRAYS = {
+    "rnn_forward": ["x", "kernel", "recurrent_kernel", "bias", "h0"],
+    "rnn_backward": ["x", "h", "kernel", "recurrent_kernel", "dh", "h0"],
+    "dense_forward": ["x", "kernel", "bias"],
+    "dense_backward": ["x", "kernel", "dy"],
+}
+for _entry, _arrays in _ENTRY_ARRAYS.items():
+    for _arg in _arrays:
+        _add_array_mutations(_entry, getattr(ops, _entry), _arg)
+
+
+# --- the recurrence: batch, time, activation, saturation --------------------
+
+def _rnn(**changes):
+    def call():
+        return ops.rnn_forward(**{**_valid_rnn_args(), **changes})
+    return call
+
+
+def _rnn_backward(**changes):
+    def call():
+        a = _valid_rnn_args()
+        h = ops.rnn_forward(**a)
+        kwargs = dict(x=a["x"], h=h, kernel=a["kernel"], recurrent_kernel=a["recurrent_kernel"],
+                      dh=np.ones_like(h), h0=a["h0"])
+        kwargs.update(changes)
+        return ops.rnn_backward(**kwargs)
+    return call
+
+
+CASES += [
+    Case("ops.rnn_forward-T=0", _rnn(x=np.zeros((B, 0, D))), Raises(ValueError, "x")),
+    Case("ops.rnn_forward-B=0", _rnn(x=np.zeros((0, T, D)), h0=np.zeros((0, H))),
+         Check(lambda h: h.shape == (0, T, H) and h.dtype == np.float64, "empty (0, T, H)")),
+    Case("ops.rnn_forward-D=0", _rnn(x=np.zeros((B, T, 0)), kernel=np.zeros((0, H))),
+         Check(lambda h: h.shape == (B, T, H) and np.isfinite(h).all(), "D=0 runs on bias alone")),
+    Case("ops.rnn_forward-h0-batch-mismatch", _rnn(h0=np.zeros((B + 1, H))), Raises(ValueError, "h0")),
+    Case("ops.rnn_forward-activation-sigmoid", _rnn(activation="sigmoid"), Raises(ValueError, "activation")),
+    Case("ops.rnn_forward-activation-None", _rnn(activation=None), Raises(ValueError, "activation")),
+    Case("ops.rnn_forward-activation-TANH", _rnn(activation="TANH"), Raises(ValueError, "activation")),
+    Case("ops.rnn_forward-saturating-tanh", _rnn(x=np.full((B, T, D), 1e4)),
+         Check(lambda h: np.isfinite(h).all() and np.abs(h).max() <= 1.0, "h within [-1, 1]")),
+    Case("ops.rnn_forward-saturating-negative-tanh", _rnn(x=np.full((B, T, D), -1e4)),
+         Check(lambda h: np.isfinite(h).all() and np.abs(h).max() <= 1.0, "h within [-1, 1]")),
+    Case("ops.rnn_forward-saturating-relu", _rnn(x=np.full((B, T, D), 1e4), activation="relu"),
+         Check(lambda h: np.isfinite(h).all() and h.min() >= 0, "finite, non-negative")),
+    Case("ops.rnn_forward-inf-input", _rnn(x=np.full((B, T, D), np.inf)),
+         Check(lambda h: h.shape == (B, T, H), "inf propagates as IEEE arithmetic does")),
+    Case("ops.rnn_backward-saturating-tanh",
+         _rnn_backward(x=np.full((B, T, D), 1e4), h=ops.rnn_forward(**{**_valid_rnn_args(), "x": np.full((B, T, D), 1e4)})),
+         Check(lambda g: all(np.isfinite(r).all() for r in _flatten(g)), "finite gradients")),
+    Case("ops.rnn_backward-h-batch-mismatch", _rnn_backward(h=np.zeros((B + 1, T, H))), Raises(ValueError, "h")),
+    Case("ops.rnn_backward-dh-time-mismatch", _rnn_backward(dh=np.zeros((B, T + 1, H))), Raises(ValueError, "dh")),
+    Case("ops.rnn_backward-activation", _rnn_backward(activation="gelu"), Raises(ValueError, "activation")),
+    Case("ops.rnn_backward-B=0",
+         _rnn_backward(x=np.zeros((0, T, D)), h=np.zeros((0, T, H)), dh=np.zeros((0, T, H)), h0=None),
+         Check(lambda g: g[0].shape == (0, T, D) and g[4].shape == (0, H) and not g[1].any(),
+               "empty dx/dh0, zero weight gradients")),
+    Case("ops.rnn_backward-T=0",
+         _rnn_backward(x=np.zeros((B, 0, D)), h=np.zeros((B, 0, H)), dh=np.zeros((B, 0, H))),
+         Raises(ValueError, "x")),
+    Case("ops.dense_forward-kernel-mismatch",
+         lambda: ops.dense_forward(np.zeros((B, H)), np.zeros((H + 1, U)), np.zeros(U)),
+         Raises(ValueError, "kernel")),
+    Case("ops.dense_forward-bias-mismatch",
+         lambda: ops.dense_forward(np.zeros((B, H)), np.zeros((H, U)), np.zeros(U + 1)),
+         Raises(ValueError, "bias")),
+    Case("ops.dense_backward-dy-mismatch",
+         lambda: ops.dense_backward(np.zeros((B, H)), np.zeros((H, U)), np.zeros((B + 1, U))),
+         Raises(ValueError, "dy")),
+]
+
+
+# --- losses ------------------------------------------------------------------
+
+for _loss in ("mse", "mae"):
+    _f = getattr(ops, _loss)
+    CASES += [
+        Case(f"ops.{_loss}-target-(N,)", lambda f=_f: f(np.zeros(B), np.ones((B, 1))),
+             Check(lambda r: r[0] == pytest.approx(1.0) and r[1].shape == (B, 1), "accepted as Keras does")),
+        Case(f"ops.{_loss}-count-mismatch", lambda f=_f: f(np.zeros((B + 1, 1)), np.ones((B, 1))),
+             Raises(ValueError, "y_true")),
+        Case(f"ops.{_loss}-complex", lambda f=_f: f(np.zeros((B, 1), complex), np.ones((B, 1))),
+             Raises(TypeError, "y_true")),
+        Case(f"ops.{_loss}-y_pred-int", lambda f=_f: f(np.zeros((B, 1)), np.ones((B, 1), int)),
+             Raises(TypeError, "y_pred")),
+        Case(f"ops.{_loss}-empty", lambda f=_f: f(np.zeros((0, 1)), np.zeros((0, 1))),
+             Raises(ValueError, "y_pred")),
+    ]
+
+
+# --- Adam ----------------------------------------------------------------------
+
+def _adam(**changes):
+    def call():
+        n = 7
+        kwargs = dict(param=np.ones(n), grad=np.full(n, 0.5), m=np.zeros(n), v=np.zeros(n), step=1)
+        kwargs.update({k: (v() if callable(v) else v) for k, v in changes.items()})
+        ops.adam_update(**kwargs)
+        return kwargs["param"]
+    return call
+
+
+CASES += [
+    Case("ops.adam_update-valid", _adam(),
+         Check(lambda p: np.allclose(p, 1 - 0.001), "first step moves by lr")),
+    Case("ops.adam_update-step=0", _adam(step=0), Raises(ValueError, "step")),
+    Case("ops.adam_update-grad-length", _adam(grad=np.ones(8)), Raises(ValueError, "grad")),
+    Case("ops.adam_update-m-length", _adam(m=np.zeros(6)), Raises(ValueError, "m")),
+    Case("ops.adam_update-v-dtype", _adam(v=np.zeros(7, np.float32)), Raises(TypeError, "v")),
+    Case("ops.adam_update-param-int", _adam(param=np.ones(7, int)), Raises(TypeError, "param")),
+    Case("ops.adam_update-param-read-only", _adam(param=lambda: _read_only(np.ones(7))),
+         Raises(ValueError, "param")),
+    Case("ops.adam_update-m-read-only", _adam(m=lambda: _read_only(np.zeros(7))), Raises(ValueError, "m")),
+    Case("ops.adam_update-param-list", _adam(param=[1.0] * 7), Raises(TypeError, "param")),
+    Case("ops.adam_update-learning_rate-nan", _adam(learning_rate=float("nan")),
+         Raises(ValueError, "learning_rate")),
+    Case("ops.adam_update-beta_1-one", _adam(beta_1=1.0), Raises(ValueError, "beta_1")),
+    Case("ops.adam_update-epsilon-negative", _adam(epsilon=-1.0), Raises(ValueError, "epsilon")),
+]
+
+
+# --- data generators ---------------------------------------------------------
+
+CASES += [
+    Case("data.make_sequences-size=0", lambda: data.make_sequences(size=0), Raises(ValueError, "size")),
+    Case("data.make_sequences-size=-5", lambda: data.make_sequences(size=-5), Raises(ValueError, "size")),
+    Case("data.make_sequences-seq_len=0", lambda: data.make_sequences(seq_len=0), Raises(ValueError, "seq_len")),
+    Case("data.make_sequences-size-float", lambda: data.make_sequences(size=2.0), Raises(TypeError, "size")),
+    Case("data.make_sequences-size-str", lambda: data.make_sequences(size="10"), Raises(TypeError, "size")),
+    Case("data.make_sequences-size-None", lambda: data.make_sequences(size=None), Raises(TypeError, "size")),
+    Case("data.make_sequences-np-int", lambda: data.make_sequences(size=np.int32(4)),
+         Check(lambda r: r[0].shape == (4, 3, 1), "numpy ints accepted")),
+    Case("data.make_sine-noise-inf", lambda: data.make_sine(noise=np.inf), Raises(ValueError, "noise")),
+    Case("data.make_sine-period-negative", lambda: data.make_sine(period=-3), Raises(ValueError, "period")),
+    Case("data.make_sine-size=0", lambda: data.make_sine(size=0), Raises(ValueError, "size")),
+    Case("data.make_sine-seq_len-bool", lambda: data.make_sine(seq_len=True), Raises(TypeError, "seq_len")),
+    Case("data.make_sine-noise-str", lambda: data.make_sine(noise="x"), Raises((TypeError, ValueError), "noise")),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case):
+    expect = case.expect
+    if isinstance(expect, Raises):
+        with pytest.raises(expect.error) as info:
+            case.call()
+        assert re.search(rf"\b{expect.name}\b", str(info.value)), (
+            f"message does not name {expect.name!r}: {info.value}")
+    elif isinstance(expect, Same):
+        got = case.call()
+        assert _equal_results(got, case.baseline()), "result differs from the plain call"
+    else:
+        result = case.call()
+        assert expect.fn(result), expect.what
+
+
+def test_matrix_size():
+    # the README's reliability section quotes this number; keep them in step
+    assert len(CASES) >= 250
