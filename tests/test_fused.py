@@ -294,6 +294,8 @@ def test_predict_empty_and_bad_out():
         tr.predict(np.zeros((2, 3, 1), np.float32), np.empty((2, 1), np.float64))
     with pytest.raises(ValueError, match="out"):
         tr.predict(np.zeros((2, 3, 1), np.float32), np.empty((2, 1), np.float32)[::-1])
+    with pytest.raises(ValueError, match="out"):
+        tr.predict(np.zeros((2, 3, 1), np.float32), tr.params[:2].reshape(2, 1))
 
 
 # ---------------------------------------------------------------------------

@@ -890,6 +890,9 @@ cdef class RNNDenseTrainer:
                 try:
                     if _overlaps(&bx, &bo):
                         raise ValueError("out must not share memory with x")
+                    if (_overlaps(&bo, &self.pb_params) or _overlaps(&bo, &self.pb_grads)
+                            or _overlaps(&bo, &self.pb_m) or _overlaps(&bo, &self.pb_v)):
+                        raise ValueError("out must not share memory with the model's buffers")
                     if N > 0:
                         self._reserve(1, T)
                         with nogil:
