@@ -70,6 +70,18 @@ ctypedef fused floating:
 BLAS_MIN_UNITS = 0
 cdef Py_ssize_t _blas_min_units = BLAS_MIN_UNITS
 
+# On the BLAS path, a product with an inner or output dimension <= SMALL_DIM runs
+# as direct loops instead.  Measured in one process, A/B interleaved, float32,
+# 1 thread: 0 is best -- at S1 (D=1, U=1) a cut-off of 4 made the step 9.2 ->
+# 11.9 us: the direct loops lose even on D=1 / U=1 products.  Kept as a tuning hook.
+cdef Py_ssize_t SMALL_DIM = 0
+
+
+def _set_small_dim(Py_ssize_t n):
+    """Tuning hook (benchmarks only): the small-dimension cut-off above."""
+    global SMALL_DIM
+    SMALL_DIM = n
+
 cdef enum:
     ACT_TANH = 0
     ACT_RELU = 1
@@ -173,7 +185,7 @@ cdef inline void _mm_nn(bint blas, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
     cdef const floating* b
     if M == 0 or N == 0:
         return
-    if blas and K > 0:
+    if blas and K > SMALL_DIM and N > SMALL_DIM:
         _gemm(c'N', c'N', M, N, K, A, lda, Bm, ldb, <floating>(1 if accumulate else 0), C, ldc)
         return
     for i in range(M):
@@ -198,7 +210,7 @@ cdef inline void _mm_tn(bint blas, Py_ssize_t M, Py_ssize_t K, Py_ssize_t N,
     cdef const floating* b
     if K == 0 or N == 0:
         return
-    if blas and M > 0:
+    if blas and M > 0 and K > SMALL_DIM and N > SMALL_DIM:
         _gemm(c'T', c'N', K, N, M, A, lda, Bm, ldb, <floating>0, C, ldc)
         return
     for k in range(K):
@@ -218,7 +230,7 @@ cdef inline void _mm_nt(State* s, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
     # C(M,N) = A(M,K) @ W(N,K)^T; the loop path uses the transposed copy WT (K,N)
     if M == 0 or N == 0:
         return
-    if s.blas and K > 0:
+    if s.blas and K > SMALL_DIM and N > SMALL_DIM:
         _gemm(c'N', c'T', M, N, K, A, K, W, K, <floating>0, C, N)
     else:
         _mm_nn(0, M, N, K, A, K, WT, N, 0, C, N)
@@ -325,8 +337,9 @@ cdef void _backward(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcep
     cdef const floating* hsel
     rows = R if s.seq else B
     hsel = hs if s.seq else hs + (T - 1) * BH
-    if not s.blas:
+    if not s.blas or H <= SMALL_DIM:
         _transpose(Wh, H, H, whT)
+    if not s.blas or H <= SMALL_DIM or U <= SMALL_DIM:
         _transpose(Wd, H, U, wdT)
     # Dense: dW_d = h^T dy;  db_d = sum dy;  dh = dy W_d^T
     _mm_tn(s.blas, rows, H, U, hsel, H, dy, U, G + s.off_dk, U)
