@@ -18,10 +18,12 @@ Internal layout is time-major: row ``t*B + b`` of a (T*B, n) work buffer
 belongs to sample ``b`` at step ``t``.  That makes the input projection and
 the weight gradients single products over all B*T rows (``dW_h`` pairs rows
 ``0..(T-1)B`` of the states with rows ``B..TB`` of ``dz``) and every time
-slice a contiguous (B, H) block.  Small H uses direct loops written so that
-gcc vectorises the innermost loop at -O3 (W_h stays in L1); large H uses BLAS
-(``scipy.linalg.cython_blas``).  The recurrent products ``A @ W.T`` become
-``A @ WT`` with a transposed copy of the weights in the loop path.
+slice a contiguous (B, H) block.  Products go through BLAS (``scipy.linalg.cython_blas``,
+one fused float/double body); ``kernel="loops"`` selects direct loops written
+so that gcc vectorises the innermost loop at -O3, where the recurrent products
+``A @ W.T`` become ``A @ WT`` with a transposed copy of the weights.  Measured,
+OpenBLAS's small-matrix sgemm beats these loops even at tutorial size, so
+"auto" means BLAS (see BLAS_MIN_UNITS).
 """
 from libc.math cimport sqrt, sqrtf, fabs, pow as c_pow
 from libc.math cimport tanh as c_tanh, tanhf as c_tanhf
