@@ -259,7 +259,8 @@ def test_wrong_shape_is_a_value_error_naming_the_argument(name, bad, expected):
 def test_backward_h_and_dh_shapes_are_checked(name, cut):
     p, h = good_args()
     value = cut(h if name == "h" else p["dh"])
-    with pytest.raises(ValueError, match=rf"^{name} must have shape \(B, T, H\) = \(2, 3, 5\), "
+    with pytest.raises(ValueError, match=rf"^{name} must have shape \(B, T, H\) = \(2, 3, 5\) "
+                                         rf"\(B, T from x, H: the units of kernel\), "
                                          rf"got {re.escape(str(value.shape))}"):
         call_backward(p, h, **{name: value})
 
@@ -282,7 +283,7 @@ def test_mixed_float_dtypes_are_a_type_error_naming_the_argument(name):
     p, h = good_args(np.float32)
     h = h.astype(np.float32)
     value = (h if name == "h" else p[name]).astype(np.float64)
-    with pytest.raises(TypeError, match=rf"^{name} has dtype float64, expected float32"):
+    with pytest.raises(TypeError, match=rf"^{name} has dtype float64, but x has float32"):
         if name in ("h", "dh"):
             call_backward(p, h, **{name: value})
         else:
@@ -388,7 +389,7 @@ def test_dense_layouts_and_bad_input():
     np.testing.assert_array_equal(ops.dense_forward(x.T.copy().T, kernel, bias), y)
     with pytest.raises(ValueError, match=r"^kernel must have shape \(D, U\) with D = 4"):
         ops.dense_forward(x, kernel[:3], bias)
-    with pytest.raises(ValueError, match=r"^bias must have shape \(U,\) = \(3,\), got \(2,\)"):
+    with pytest.raises(ValueError, match=r"^bias must have shape \(U,\) = \(3,\) \(U: the units of kernel\), got \(2,\)"):
         ops.dense_forward(x, kernel, bias[:2])
     with pytest.raises(ValueError, match=r"^dy must have shape"):
         ops.dense_backward(x, kernel, y[:, :2])
