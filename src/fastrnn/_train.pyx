@@ -26,7 +26,7 @@ OpenBLAS's small-matrix sgemm beats these loops even at tutorial size, so
 "auto" means BLAS (see BLAS_MIN_UNITS).
 """
 from libc.math cimport sqrt, sqrtf, fabs, pow as c_pow
-from libc.math cimport tanh as c_tanh, tanhf as c_tanhf
+from libc.math cimport isfinite
 from libc.string cimport memset, memcpy
 from libc.stdint cimport int64_t
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_STRIDES,
@@ -35,6 +35,8 @@ from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_STRIDES
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 import numpy as np
+
+from fastrnn.errors import NonFiniteTrainingError
 
 cdef extern from *:
     """
@@ -125,22 +127,20 @@ cdef struct State:
     # Adam
     double lr, beta_1, beta_2, epsilon, clip_c
     long long iterations
+    int bad                     # last step: 0 ok, 1 non-finite loss, 2 non-finite gradient
+    Py_ssize_t bad_batch        # run_epoch: index of the batch that set bad
+    double bad_loss             # its loss
     # the training set bound for run_epoch
     char* X      # (N, T, D)
     char* Y      # (N, U) or (N, T, U)
     Py_ssize_t N, T
 
 
-# ---------------------------------------------------------------------------
-# ACTIVATION -- the one place tanh is evaluated.
-# PHASE 2: switch to fastmath.h's fr_tanhf / fr_tanh (vectorisable) once the
-# kernels branch is merged; libm's scalar tanhf costs ~23 ns per element.
-cdef inline floating _tanh(floating z) noexcept nogil:
-    if floating is float:
-        return c_tanhf(z)
-    else:
-        return c_tanh(z)
-# ---------------------------------------------------------------------------
+# The activation: fastmath.h's branch-free tanh, vectorised (and AVX2-dispatched
+# at load time) over a whole time slice; libm's scalar tanhf cost ~23 ns/element.
+cdef extern from "fastmath.h" nogil:
+    void fr_tanhf_inplace(float* a, Py_ssize_t n)
+    void fr_tanh_inplace(double* a, Py_ssize_t n)
 
 
 cdef inline floating _sqrt(floating z) noexcept nogil:
@@ -154,8 +154,10 @@ cdef inline void _activate(int act, floating* h, Py_ssize_t n) noexcept nogil:
     # h_t = act(z_t), in place
     cdef Py_ssize_t i
     if act == ACT_TANH:
-        for i in range(n):
-            h[i] = _tanh(h[i])
+        if floating is float:
+            fr_tanhf_inplace(h, n)
+        else:
+            fr_tanh_inplace(h, n)
     else:
         for i in range(n):
             if h[i] < 0:
@@ -391,19 +393,54 @@ cdef void _backward(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcep
                 gb[j] += dz[r * H + j]
 
 
-cdef void _adam(State* s, floating* tag) noexcept nogil:
+cdef inline void _adam_seg(floating* p, const floating* gr, floating* m, floating* v,
+                           Py_ssize_t n, floating scale, floating lr_t, floating b1c,
+                           floating b2c, floating eps) noexcept nogil:
+    # m += (1-b1)(g-m);  v += (1-b2)(g^2-v);  p -= lr_t m / (sqrt(v)+eps),  g = scale*grad
+    # Branch-free: gcc vectorises it at -O3 (sqrt needs -fno-math-errno, see setup.py).
+    # scale == 1 leaves g bit-for-bit unchanged.
+    cdef Py_ssize_t i
+    cdef floating gi, mi, vi
+    for i in range(n):
+        gi = gr[i] * scale
+        mi = m[i] + b1c * (gi - m[i])
+        vi = v[i] + b2c * (gi * gi - v[i])
+        m[i] = mi
+        v[i] = vi
+        p[i] -= lr_t * mi / (_sqrt(vi) + eps)
+
+
+cdef inline double _sumsq(const floating* a, Py_ssize_t n) noexcept nogil:
+    # sum of squares accumulated in double (4 partial sums, so it vectorises)
+    cdef Py_ssize_t i, n4 = n - n % 4
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    for i in range(0, n4, 4):
+        s0 += <double>a[i] * a[i]
+        s1 += <double>a[i + 1] * a[i + 1]
+        s2 += <double>a[i + 2] * a[i + 2]
+        s3 += <double>a[i + 3] * a[i + 3]
+    for i in range(n4, n):
+        s0 += <double>a[i] * a[i]
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef int _adam(State* s, floating* tag) noexcept nogil:
     # Keras Adam on the flat buffers, gradients clipped first (Keras order).
     #   lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)
     #   m += (1-b1)(g-m);  v += (1-b2)(g^2-v);  p -= lr_t m / (sqrt(v)+eps)
-    cdef Py_ssize_t i, k, end
+    # Returns 0 without touching params/m/v/iterations when the gradient is not
+    # finite (its squared norm, summed in double, is inf or NaN); 1 after the update.
+    cdef Py_ssize_t i, k, off, n
     cdef floating* p = <floating*>s.params
-    cdef const floating* gr = <floating*>s.grads
+    cdef floating* gr = <floating*>s.grads
     cdef floating* m = <floating*>s.m
     cdef floating* v = <floating*>s.v
-    cdef floating gi, scale = 1, c = <floating>s.clip_c, denom = 1
-    cdef double l2, norm
-    cdef double step
+    cdef floating gi, scale = 1, c = <floating>s.clip_c
+    cdef double l2, norm, step
     cdef floating lr_t, b1c, b2c, eps
+    l2 = _sumsq(gr, s.n_params)
+    if not isfinite(l2):
+        return 0
     s.iterations += 1
     step = <double>s.iterations
     lr_t = <floating>(s.lr * sqrt(1 - c_pow(s.beta_2, step)) / (1 - c_pow(s.beta_1, step)))
@@ -411,58 +448,64 @@ cdef void _adam(State* s, floating* tag) noexcept nogil:
     b2c = <floating>(1 - s.beta_2)
     eps = <floating>s.epsilon
     if s.clip == CLIP_GLOBAL:
-        # scale = c * min(1/norm, 1/c) (+ (norm - norm): NaN for a non-finite norm)
-        l2 = 0
-        for i in range(s.n_params):
-            l2 += <double>gr[i] * gr[i]
+        # rescale everything when the joint norm exceeds c; below it, g is untouched
         norm = sqrt(l2)
-        scale = <floating>(c * min(1 / norm, 1 / <double>c) + (norm - norm))
-    for k in range(s.n_seg):
-        end = s.seg_off[k] + s.seg_len[k]
-        if s.clip == CLIP_NORM:
-            # per variable: g * c / max(||g||, c)
-            l2 = 0
-            for i in range(s.seg_off[k], end):
-                l2 += <double>gr[i] * gr[i]
-            denom = <floating>sqrt(l2)
-            if denom < c:
-                denom = c
-        for i in range(s.seg_off[k], end):
+        if norm > s.clip_c:
+            scale = <floating>(s.clip_c / norm)
+    elif s.clip == CLIP_VALUE:
+        # elementwise, on the fly: the grads buffer keeps the raw gradients
+        for i in range(s.n_params):
             gi = gr[i]
-            if s.clip == CLIP_NORM:
-                gi = (gi * c) / denom
-            elif s.clip == CLIP_GLOBAL:
-                gi = gi * scale
-            elif s.clip == CLIP_VALUE:
-                if gi < -c:
-                    gi = -c
-                elif gi > c:
-                    gi = c
+            if gi < -c:
+                gi = -c
+            elif gi > c:
+                gi = c
             m[i] += b1c * (gi - m[i])
             v[i] += b2c * (gi * gi - v[i])
             p[i] -= lr_t * m[i] / (_sqrt(v[i]) + eps)
+        return 1
+    for k in range(s.n_seg):
+        off = s.seg_off[k]
+        n = s.seg_len[k]
+        if s.clip == CLIP_NORM:
+            # per variable: rescale to norm c when its own norm exceeds c
+            norm = sqrt(_sumsq(gr + off, n))
+            scale = <floating>(s.clip_c / norm) if norm > s.clip_c else 1
+        _adam_seg(p + off, gr + off, m + off, v + off, n, scale, lr_t, b1c, b2c, eps)
+    return 1
 
 
 cdef double _train_batch(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcept nogil:
-    # xs and yt already gathered: forward, loss, backward, Adam
+    # xs and yt already gathered: forward, loss, backward, Adam.  A non-finite loss
+    # or gradient sets s.bad (1 loss, 2 gradient) and leaves params/m/v/iterations alone.
     cdef Py_ssize_t n = (T * B if s.seq else B) * s.U
     cdef double loss
+    s.bad = 0
     _forward(s, tag, B, T)
     loss = _loss_grad(s, tag, n)
+    s.bad_loss = loss
+    if not isfinite(loss):
+        s.bad = 1
+        return loss
     _backward(s, tag, B, T)
-    _adam(s, tag)
+    if not _adam(s, tag):
+        s.bad = 2
     return loss
 
 
 cdef double _epoch(State* s, floating* tag, const int64_t* order, Py_ssize_t L,
                    Py_ssize_t batch_size, double* losses) noexcept nogil:
-    # every batch of the bound set in the given order; returns the sample-weighted mean
+    # every batch of the bound set in the given order; returns the sample-weighted
+    # mean.  Stops at the first non-finite batch: s.bad set, s.bad_batch its index.
     cdef Py_ssize_t start = 0, B, k = 0
     cdef double total = 0
     while start < L:
         B = min(batch_size, L - start)
         _gather(s, tag, <floating*>s.X, <floating*>s.Y, order, start, B, s.T)
         losses[k] = _train_batch(s, tag, B, s.T)
+        if s.bad:
+            s.bad_batch = k
+            return total / start if start else losses[k]
         total += losses[k] * B
         start += B
         k += 1
@@ -774,6 +817,8 @@ cdef class RNNDenseTrainer:
                 PyBuffer_Release(&bx)
         finally:
             self.busy = False
+        if s.bad:
+            _raise_bad(s.bad, loss, None)
         return loss
 
     def bind_data(self, X, Y):
@@ -872,6 +917,8 @@ cdef class RNNDenseTrainer:
                 PyBuffer_Release(&bo)
         finally:
             self.busy = False
+        if s.bad:
+            _raise_bad(s.bad, s.bad_loss, s.bad_batch)
         return mean
 
     def predict(self, x, out=None):
@@ -958,6 +1005,15 @@ cdef class RNNDenseTrainer:
     @property
     def dtype(self):
         return self._dtype
+
+
+cdef _raise_bad(int bad, double loss, object batch):
+    where = "" if batch is None else f" at batch {batch}"
+    what = (f"the loss is {loss}" if bad == 1 else
+            "the gradient is not finite (inf or NaN)")
+    raise NonFiniteTrainingError(f"training diverged{where}: {what}; the parameters and "
+                                 f"the optimizer state were left as before this batch",
+                                 batch=batch, kind="loss" if bad == 1 else "gradient")
 
 
 cdef char* _ptr(object arr):
