@@ -17,7 +17,9 @@ Operations (float32, batch-major, h0 = 0):
 ``rnn_forward``   the recurrence forward, every state returned.
 ``rnn_backward``  forward + backward (BPTT) of the recurrence, given dLoss/dh
                   for every step: the work of one training pass without the
-                  output layer and the optimizer.
+                  output layer and the optimizer.  The weight gradients only:
+                  no dLoss/dx (PyTorch's x does not require grad; fastrnn
+                  passes ``input_grad=False``).
 ``train_step``    SimpleRNN -> Dense(1) -> mse -> gradients -> Adam update.
 ``predict``       SimpleRNN -> Dense(1), forward only.
 
@@ -147,7 +149,7 @@ def _fastrnn_case(operation, p):
 
         def fwd_bwd():
             h = ops.rnn_forward(x, k, rk, b)
-            return ops.rnn_backward(x, h, k, rk, dh)
+            return ops.rnn_backward(x, h, k, rk, dh, input_grad=False)
         return fwd_bwd
     B, T, D = x.shape
     params = _flat(p)
@@ -374,7 +376,7 @@ def flops(operation, shape):
     if operation in ("rnn_forward", "predict"):
         return fwd
     bwd = 2 * T * B * (D * H + 2 * H * H)       # dW_x, dW_h, carry (no dx)
-    return fwd + bwd + (2 * T * B * D * H if operation == "rnn_backward" else 0)
+    return fwd + bwd
 
 
 def machine_info():
