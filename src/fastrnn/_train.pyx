@@ -62,6 +62,9 @@ cdef extern from *:
     unsigned int fr_ftz_enter(int on) noexcept nogil
     void fr_ftz_exit(unsigned int old) noexcept nogil
 
+ctypedef void (*blas_set_fn)(int) noexcept nogil
+ctypedef int (*blas_get_fn)() noexcept nogil
+
 ctypedef fused floating:
     float
     double
@@ -130,10 +133,31 @@ cdef struct State:
     int bad                     # last step: 0 ok, 1 non-finite loss, 2 non-finite gradient
     Py_ssize_t bad_batch        # run_epoch: index of the batch that set bad
     double bad_loss             # its loss
+    # BLAS threads for the compiled calls (blas_threads 0: leave BLAS alone)
+    int blas_threads
+    blas_set_fn blas_set
+    blas_get_fn blas_get
     # the training set bound for run_epoch
     char* X      # (N, T, D)
     char* Y      # (N, U) or (N, T, U)
     Py_ssize_t N, T
+
+
+cdef inline int _threads_enter(State* s) noexcept nogil:
+    # set BLAS to s.blas_threads for this call; returns the count to restore (0: none)
+    cdef int old
+    if s.blas_threads <= 0 or s.blas_set == NULL or s.blas_get == NULL:
+        return 0
+    old = s.blas_get()
+    if old == s.blas_threads:
+        return 0
+    s.blas_set(s.blas_threads)
+    return old
+
+
+cdef inline void _threads_exit(State* s, int old) noexcept nogil:
+    if old > 0:
+        s.blas_set(old)
 
 
 # The activation: fastmath.h's branch-free tanh, vectorised (and AVX2-dispatched
@@ -624,7 +648,8 @@ cdef class RNNDenseTrainer:
                  double learning_rate=0.001, double beta_1=0.9, double beta_2=0.999,
                  double epsilon=1e-7, str clip="none", double clip_value=0.0,
                  long long iterations=0, Py_ssize_t batch_size=32,
-                 Py_ssize_t timesteps=1, str kernel="auto", bint flush_denormals=True):
+                 Py_ssize_t timesteps=1, str kernel="auto", bint flush_denormals=True,
+                 int blas_threads=0, size_t blas_set_addr=0, size_t blas_get_addr=0):
         cdef Py_ssize_t shp[1]
         cdef Py_ssize_t D = input_dim, H = units, U = output_units, off
         cdef State* s
@@ -659,6 +684,9 @@ cdef class RNNDenseTrainer:
         s.clip_c = clip_value
         s.use_bias, s.dense_bias, s.seq = use_bias, dense_use_bias, return_sequences
         s.ftz = flush_denormals
+        s.blas_threads = blas_threads
+        s.blas_set = <blas_set_fn>blas_set_addr
+        s.blas_get = <blas_get_fn>blas_get_addr
         s.blas = (H > _blas_min_units) if kernel == "auto" else (kernel == "blas")
         s.lr, s.beta_1, s.beta_2, s.epsilon = learning_rate, beta_1, beta_2, epsilon
         if iterations < 0:
@@ -787,6 +815,7 @@ cdef class RNNDenseTrainer:
         cdef double loss
         cdef State* s = &self.s
         cdef unsigned int csr
+        cdef int nthr
         self._enter()
         try:
             shp[0] = -1; shp[1] = -1; shp[2] = s.D
@@ -802,6 +831,7 @@ cdef class RNNDenseTrainer:
                     self._reserve(B, T)
                     with nogil:
                         csr = fr_ftz_enter(s.ftz)
+                        nthr = _threads_enter(s)
                         if s.dbl:
                             _gather(s, <double*>NULL, <double*>bx.buf, <double*>by.buf,
                                     NULL, 0, B, T)
@@ -810,6 +840,7 @@ cdef class RNNDenseTrainer:
                             _gather(s, <float*>NULL, <float*>bx.buf, <float*>by.buf,
                                     NULL, 0, B, T)
                             loss = _train_batch(s, <float*>NULL, B, T)
+                        _threads_exit(s, nthr)
                         fr_ftz_exit(csr)
                 finally:
                     PyBuffer_Release(&by)
@@ -880,6 +911,7 @@ cdef class RNNDenseTrainer:
         cdef double mean
         cdef State* s = &self.s
         cdef unsigned int csr
+        cdef int nthr
         self._enter()
         try:
             if not self.have_data:
@@ -906,10 +938,12 @@ cdef class RNNDenseTrainer:
                     self._reserve(min(batch_size, L), s.T)
                     with nogil:
                         csr = fr_ftz_enter(s.ftz)
+                        nthr = _threads_enter(s)
                         if s.dbl:
                             mean = _epoch(s, <double*>NULL, o, L, batch_size, <double*>bl.buf)
                         else:
                             mean = _epoch(s, <float*>NULL, o, L, batch_size, <double*>bl.buf)
+                        _threads_exit(s, nthr)
                         fr_ftz_exit(csr)
                 finally:
                     PyBuffer_Release(&bl)
@@ -928,6 +962,7 @@ cdef class RNNDenseTrainer:
         cdef Py_ssize_t N, T
         cdef State* s = &self.s
         cdef unsigned int csr
+        cdef int nthr
         self._enter()
         try:
             shp[0] = -1; shp[1] = -1; shp[2] = s.D
@@ -959,12 +994,14 @@ cdef class RNNDenseTrainer:
                         self._reserve(1, T)
                         with nogil:
                             csr = fr_ftz_enter(s.ftz)
+                            nthr = _threads_enter(s)
                             if s.dbl:
                                 _predict(s, <double*>NULL, <double*>bx.buf, N, T,
                                          <double*>bo.buf)
                             else:
                                 _predict(s, <float*>NULL, <float*>bx.buf, N, T,
                                          <float*>bo.buf)
+                            _threads_exit(s, nthr)
                             fr_ftz_exit(csr)
                 finally:
                     PyBuffer_Release(&bo)
