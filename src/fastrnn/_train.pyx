@@ -135,6 +135,7 @@ cdef struct State:
     double bad_loss             # its loss
     # BLAS threads for the compiled calls (blas_threads 0: leave BLAS alone)
     int blas_threads
+    int blas_outer              # the caller's count while inside a call (0: not changed)
     blas_set_fn blas_set
     blas_get_fn blas_get
     # the training set bound for run_epoch
@@ -152,12 +153,38 @@ cdef inline int _threads_enter(State* s) noexcept nogil:
     if old == s.blas_threads:
         return 0
     s.blas_set(s.blas_threads)
+    s.blas_outer = old
     return old
 
 
 cdef inline void _threads_exit(State* s, int old) noexcept nogil:
+    s.blas_outer = 0
     if old > 0:
         s.blas_set(old)
+
+
+# A product over all B*T rows with at least BIG_PRODUCT_FLOPS runs on the caller's
+# BLAS thread count even while the call has lowered it (the merged products gain
+# from a second thread where the ~T small recurrent ones lose).
+cdef double BIG_PRODUCT_FLOPS = 4e6
+
+
+def _set_big_product_flops(double n):
+    """Tuning hook (benchmarks only): the threshold above."""
+    global BIG_PRODUCT_FLOPS
+    BIG_PRODUCT_FLOPS = n
+
+
+cdef inline bint _big_enter(State* s, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K) noexcept nogil:
+    if s.blas_outer > 1 and 2.0 * M * N * K >= BIG_PRODUCT_FLOPS:
+        s.blas_set(s.blas_outer)
+        return True
+    return False
+
+
+cdef inline void _big_exit(State* s, bint raised) noexcept nogil:
+    if raised:
+        s.blas_set(s.blas_threads)
 
 
 # The activation: fastmath.h's branch-free tanh, vectorised (and AVX2-dispatched
@@ -301,8 +328,11 @@ cdef void _forward(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcept
     cdef floating* yp = <floating*>s.yp
     cdef const floating* bias
     cdef const floating* hsel
+    cdef bint big
     # z = x W_x (+ b) for all T*B rows in one product
+    big = _big_enter(s, R, H, D)
     _mm_nn(s.blas, R, H, D, <floating*>s.xs, D, P + s.off_k, H, 0, hs, H)
+    _big_exit(s, big)
     if s.use_bias:
         bias = P + s.off_b
         for r in range(R):
@@ -363,6 +393,7 @@ cdef void _backward(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcep
     cdef const floating* Wd = P + s.off_dk
     cdef floating* gb
     cdef const floating* hsel
+    cdef bint big
     rows = R if s.seq else B
     hsel = hs if s.seq else hs + (T - 1) * BH
     if not s.blas or H <= SMALL_DIM:
@@ -404,9 +435,13 @@ cdef void _backward(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcep
         if t > 0:
             _mm_nt(s, B, H, H, dzt, Wh, whT, g)
     # merged weight gradients over all rows (inverts z = x W_x + h_prev W_h + b)
+    big = _big_enter(s, R, D, H)
     _mm_tn(s.blas, R, D, H, <floating*>s.xs, D, dz, H, G + s.off_k, H)
+    _big_exit(s, big)
     if T > 1:
+        big = _big_enter(s, R - B, H, H)
         _mm_tn(s.blas, R - B, H, H, hs, H, dz + BH, H, G + s.off_rk, H)
+        _big_exit(s, big)
     else:
         memset(G + s.off_rk, 0, H * H * sizeof(floating))
     if s.use_bias:
