@@ -6,6 +6,7 @@ A ``SimpleRNN -> Dense`` model compiled with Adam trains through
 trains the same seeded model twice, fused and with ``use_fused = False``
 (the layer-by-layer ops path), in float64, and compares.
 """
+import threading
 import tracemalloc
 
 import numpy as np
@@ -191,7 +192,7 @@ def test_predict_without_compile_is_fused_too():
                               keras.layers.Dense(3)])
     x = np.random.default_rng(0).standard_normal((9, 4, 2)).astype(np.float32)
     out = model.predict(x, verbose=0)
-    assert model._fused is not None
+    assert model._fused is None and len(model._predictors) == 1
     model.use_fused = False
     np.testing.assert_allclose(out, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
@@ -246,3 +247,32 @@ def test_no_allocations_per_training_step_through_fit():
     diff = after.filter_traces(keep).compare_to(before.filter_traces(keep), "lineno")
     # at most the one int now held by optimizer.iterations (it replaced the old one)
     assert sum(s.count_diff for s in diff) <= 1, [s for s in diff if s.count_diff]
+
+
+def test_threads_predicting_with_one_model_get_bitwise_the_serial_results():
+    # each thread has its own predictor; all chunk the samples alike
+    model = make_model(dtype="float32")
+    X, Y = make_sequences()
+    fit(model, X, Y, epochs=2, verbose=0)
+    rng = np.random.default_rng(4)
+    inputs = [rng.standard_normal((n, 3, 1)) for n in (1, 1, 5, 5, 33, 33, 70, 70)]
+    serial = [model.predict(x, batch_size=7, verbose=0) for x in inputs]
+    results, errors = [None] * len(inputs), []
+    barrier = threading.Barrier(len(inputs))
+
+    def work(i):
+        try:
+            barrier.wait()
+            for _ in range(50):
+                results[i] = model.predict(inputs[i], verbose=0)
+        except BaseException as e:      # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for s, r in zip(serial, results):
+        np.testing.assert_array_equal(s, r)

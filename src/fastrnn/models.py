@@ -38,6 +38,7 @@ last good step.
 """
 import math
 import sys
+import threading
 import time
 import zipfile
 
@@ -131,8 +132,9 @@ class Sequential:
         self.stop_training = False
         self.history = None
         self.use_fused = True
-        self._fused = None          # (key, FusedTrainer) cached by _fused_trainer
+        self._fused = None          # (config, FusedTrainer) cached by _fused_trainer
         self._fit_trainer = None    # the trainer _train_batch uses while fit runs
+        self._predictors = {}       # thread id -> (key, FusedTrainer) for predict
         if layers is not None:
             if isinstance(layers, (Layer, InputLayer)):
                 layers = [layers]
@@ -686,39 +688,50 @@ class Sequential:
                    global_clipnorm=opt.global_clipnorm)
         return cfg
 
-    def _fused_trainer(self, training, batch_size=32, timesteps=1):
-        """The cached FusedTrainer over this model's buffers (new if anything changed), or None.
+    def _fused_trainer(self, batch_size=32, timesteps=1):
+        """The cached training FusedTrainer over ``params``, ``grads`` and the
+        optimizer's ``m``/``v`` (new if anything changed), or None if not fused."""
+        cfg = self._fused_config(True)
+        opt = self.optimizer
+        if cfg is None or not (isinstance(getattr(opt, "m", None), np.ndarray)
+                               and opt.m.shape == self.params.shape):
+            return None
+        if self._fused is not None:
+            key, tr = self._fused
+            if (key == cfg and tr.params is self.params and tr.grads is self.grads
+                    and tr.m is opt.m and tr.v is opt.v):
+                return tr
+        tr = FusedTrainer(self.params, self.grads, opt.m, opt.v, batch_size=batch_size,
+                          timesteps=timesteps, learning_rate=opt.learning_rate,
+                          iterations=opt.iterations, **cfg)
+        self._fused = (cfg, tr)
+        return tr
 
-        A training trainer works on ``params``, ``grads`` and the optimizer's
-        ``m``/``v``; a predict-only one (``training=False`` with no fusable
-        optimizer) gets its own zero moment buffers, which it never uses.
+    #: samples per compiled forward pass in a fused predict (fixed, so results do
+    #: not depend on batch_size or on which thread predicts)
+    _PREDICT_CHUNK = 32
+
+    def _predictor(self):
+        """This thread's predict-only FusedTrainer over ``params``, or None if not fused.
+
+        One per thread (a trainer's work buffers serve one call at a time), all
+        chunking the samples alike, so concurrent predictions are bitwise the
+        serial ones.  They leave BLAS threads alone (a process-wide setting) and
+        their Adam moment buffers are untouched zero pages.
         """
         structure = self._fused_config(False)
         if structure is None:
             return None
-        full = self._fused_config(True) if self._loss_fn is not None else None
-        opt = self.optimizer
-        if full is not None and not (isinstance(getattr(opt, "m", None), np.ndarray)
-                                     and opt.m.shape == self.params.shape):
-            full = None                     # the optimizer is not built for these params
-        if training and full is None:
-            return None
-        if self._fused is not None:
-            (kstruct, kfull), tr = self._fused
-            if tr.params is self.params and tr.grads is self.grads:
-                if not training and kstruct == structure:
-                    return tr
-                if kfull is not None and kfull == full and tr.m is opt.m and tr.v is opt.v:
-                    return tr
-        if full is not None:
-            tr = FusedTrainer(self.params, self.grads, opt.m, opt.v, batch_size=batch_size,
-                              timesteps=timesteps, learning_rate=opt.learning_rate,
-                              iterations=opt.iterations, **full)
-        else:
-            tr = FusedTrainer(self.params, self.grads, np.zeros_like(self.params),
-                              np.zeros_like(self.params), batch_size=batch_size,
-                              timesteps=timesteps, **structure)
-        self._fused = ((structure, full), tr)
+        tid = threading.get_ident()
+        cached = self._predictors.get(tid)
+        if cached is not None and cached[0] == structure and cached[1].params is self.params:
+            return cached[1]
+        tr = FusedTrainer(self.params, self.grads, np.zeros_like(self.params),
+                          np.zeros_like(self.params), batch_size=self._PREDICT_CHUNK,
+                          timesteps=1, blas_threads=None, **structure)
+        if len(self._predictors) >= 64:     # threads come and go: forget old ones
+            self._predictors = {}
+        self._predictors[tid] = (structure, tr)
         return tr
 
     def _diverged(self, err, epoch, batch, epochs, n_batches):
@@ -824,7 +837,7 @@ class Sequential:
         wants_batches = cbs.wants_batches
         # The fused path (see _fused_config): one compiled run_epoch per epoch when
         # nothing needs per-batch control, else a compiled step per batch.
-        trainer = self._fused_trainer(True, min(batch_size, n), x.shape[1])
+        trainer = self._fused_trainer(min(batch_size, n), x.shape[1])
         whole_epochs = trainer is not None and verbose != 1 and not wants_batches
         if whole_epochs:
             trainer.bind_data(x, y)
@@ -950,7 +963,7 @@ class Sequential:
         x = self._check_x(x)
         n = x.shape[0]
         if verbose != 1:
-            trainer = self._fused_trainer(False, min(batch_size, n), x.shape[1])
+            trainer = self._predictor()
             if trainer is not None:     # SimpleRNN -> linear Dense: one compiled call
                 return trainer.predict(x)
         out_shape = self._concrete_output_shape(x.shape)
