@@ -31,6 +31,7 @@ def relu_model(fused, T, scale, dtype="float32", optimizer="adam"):
 
 def test_error_is_a_floating_point_error():
     assert issubclass(NonFiniteTrainingError, FloatingPointError)
+    assert keras.errors.NonFiniteTrainingError is NonFiniteTrainingError
 
 
 @pytest.mark.parametrize("fused", PATHS)
