@@ -341,6 +341,9 @@ class Sequential:
     def _check_weight_list(self, weights, source):
         """Validate a list of weights against the layout; returns arrays in the model's dtype."""
         views = self._views()
+        if isinstance(weights, np.ndarray) or not isinstance(weights, (list, tuple)):
+            raise TypeError(f"{source}: weights must be a list of arrays (as get_weights() "
+                            f"returns), got {type(weights).__name__}")
         weights = list(weights)
         if len(weights) != len(views):
             raise ValueError(f"{source}: the model has {len(views)} weight arrays "
@@ -587,8 +590,9 @@ class Sequential:
 
     # -- computation -------------------------------------------------------------
     def _forward(self, x):
+        """Inference pass: touches no layer state, so threads may share a model."""
         for layer in self._layers:
-            x = layer.forward(x)
+            x = layer.forward(x, training=False)
         return x
 
     def _loss_and_gradients(self, x, y):
