@@ -15,24 +15,12 @@ from hypothesis import strategies as st
 from fastrnn import ops
 from fastrnn import reference as ref
 
+from problems import make_rnn_problem
 from tolerances import assert_close
 
 DTYPES = (np.float64, np.float32)
 GRAD_NAMES = ("dx", "dkernel", "drecurrent_kernel", "dbias", "dh0")
 MAX_ELEMENTS = 60_000  # bound on B*T*max(D, H) in the sweep, to keep it fast
-
-
-def make_rnn_problem(B, T, D, H, seed, with_h0=True, radius=0.9):
-    """Random float64 problem; recurrent_kernel scaled to spectral radius ``radius``."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((B, T, D))
-    kernel = rng.uniform(-1, 1, (D, H)) / np.sqrt(D)
-    w = rng.standard_normal((H, H))
-    recurrent_kernel = w * (radius / max(np.max(np.abs(np.linalg.eigvals(w))), 1e-12))
-    bias = rng.uniform(-0.5, 0.5, H)
-    h0 = rng.standard_normal((B, H)) * 0.5 if with_h0 else None
-    dh = rng.standard_normal((B, T, H))
-    return dict(x=x, kernel=kernel, recurrent_kernel=recurrent_kernel, bias=bias, h0=h0, dh=dh)
 
 
 def cast(problem, dtype):

@@ -7,21 +7,10 @@ from hypothesis import strategies as st
 from fastrnn import reference as ref
 
 from finite_diff import check_gradient
+from problems import make_rnn_problem
 from tolerances import tol
 
 REL = tol("finite_difference", np.float64)["rel"]
-
-
-def make_rnn_problem(B, T, D, H, seed, with_h0=True, radius=0.9):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((B, T, D))
-    kernel = rng.uniform(-1, 1, (D, H)) / np.sqrt(D)
-    w = rng.standard_normal((H, H))
-    recurrent_kernel = w * (radius / max(np.max(np.abs(np.linalg.eigvals(w))), 1e-12))
-    bias = rng.uniform(-0.5, 0.5, H)
-    h0 = rng.standard_normal((B, H)) * 0.5 if with_h0 else None
-    dh = rng.standard_normal((B, T, H))
-    return x, kernel, recurrent_kernel, bias, h0, dh
 
 
 shapes = st.tuples(*(st.integers(1, 16) for _ in range(4)))
@@ -31,7 +20,8 @@ shapes = st.tuples(*(st.integers(1, 16) for _ in range(4)))
        with_h0=st.booleans())
 def test_rnn_backward_matches_finite_differences(shape, seed, activation, with_h0):
     B, T, D, H = shape
-    x, kernel, recurrent_kernel, bias, h0, dh = make_rnn_problem(B, T, D, H, seed, with_h0)
+    p = make_rnn_problem(B, T, D, H, seed, with_h0)
+    x, kernel, recurrent_kernel, bias, h0, dh = (p[k] for k in ("x", "kernel", "recurrent_kernel", "bias", "h0", "dh"))
 
     def loss():  # a scalar whose dLoss/dh is exactly dh
         h = ref.rnn_forward(x, kernel, recurrent_kernel, bias, h0, activation)
@@ -64,9 +54,9 @@ def test_rnn_forward_by_hand():
 
 
 def test_unknown_activation_is_rejected():
-    x, k, rk, b, h0, dh = make_rnn_problem(2, 3, 2, 4, 0)
+    p = make_rnn_problem(2, 3, 2, 4, 0)
     with pytest.raises(ValueError, match="activation"):
-        ref.rnn_forward(x, k, rk, b, activation="sigmoid")
+        ref.rnn_forward(p["x"], p["kernel"], p["recurrent_kernel"], p["bias"], activation="sigmoid")
 
 
 @given(lead=st.lists(st.integers(1, 5), min_size=1, max_size=3), D=st.integers(1, 8),

@@ -257,8 +257,14 @@ class Layer:
             view[...] = value
 
     # -- computation -------------------------------------------------------
-    def forward(self, x):
-        """Output for input ``x`` (contiguous, the layer's dtype); remembers what backward needs."""
+    def forward(self, x, training=True):
+        """Output for input ``x`` (contiguous, the layer's dtype).
+
+        With ``training=True`` it may reuse the layer's work buffers and
+        remembers what :meth:`backward` needs; with ``training=False`` it
+        touches no layer state, so any number of threads may run it at once
+        (predict, evaluate).
+        """
         raise NotImplementedError
 
     def backward(self, dy):
@@ -283,7 +289,7 @@ class Layer:
                              f"{_shape_str(expected)}, got {x.shape}")
         if not np.all(np.isfinite(x)):
             raise ValueError("x contains NaN or infinity")
-        out = self.forward(x)
+        out = self.forward(x, training=False)
         if isinstance(out, list):
             return [o.copy() for o in out]
         return out.copy()
@@ -395,11 +401,13 @@ class SimpleRNN(Layer):
             self._work[key] = work
         return work
 
-    def forward(self, x):
+    def forward(self, x, training=True):
         """States for ``x`` (B, T, D): (B, T, H), or the last one (B, H).
 
         With ``return_state`` the list ``[output, last_state]``.
         """
+        if not training:
+            return self._infer(x)
         B, T, D = x.shape
         work = self._buffers(B, T, D)
         if self.go_backwards:
@@ -413,6 +421,17 @@ class SimpleRNN(Layer):
         else:
             out = work["last"]
             np.copyto(out, h[:, -1])
+        if self.return_state:
+            return [out, h[:, -1].copy()]
+        return out
+
+    def _infer(self, x):
+        """forward without shared buffers or cache: fresh arrays only (thread-safe)."""
+        if self.go_backwards:
+            x = x[:, ::-1]
+        bias = self.bias if self.use_bias else np.zeros(self.units, dtype=self.dtype)
+        h = ops.rnn_forward(x, self.kernel, self.recurrent_kernel, bias, None, self.activation)
+        out = h if self.return_sequences else h[:, -1].copy()
         if self.return_state:
             return [out, h[:, -1].copy()]
         return out
@@ -516,20 +535,21 @@ class Dense(Layer):
             specs.append(("bias", (self.units,), self.bias_initializer))
         return specs
 
-    def forward(self, x):
+    def forward(self, x, training=True):
         """``activation(x @ kernel + bias)`` for ``x`` (..., D) -> (..., U)."""
         D = x.shape[-1]
         x2 = x.reshape(-1, D)
         if self.use_bias:
             bias = self.bias
         else:
-            if self._zero_bias is None:
+            if self._zero_bias is None:  # read-only after creation: safe to share
                 self._zero_bias = np.zeros(self.units, dtype=self.dtype)
             bias = self._zero_bias
         y = ops.dense_forward(x2, self.kernel, bias)
         if self._act is not None:
             y = self._act(y)
-        self._cache = (x.shape, x2, y)
+        if training:
+            self._cache = (x.shape, x2, y)
         return y.reshape(x.shape[:-1] + (self.units,))
 
     def backward(self, dy):

@@ -37,10 +37,12 @@ naming the epoch and batch, leaving the weights and optimizer state of the
 last good step.
 """
 import math
+import struct
 import sys
 import threading
 import time
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -86,6 +88,31 @@ def _progress_bar(total, desc):
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, unit="batch", file=sys.stdout, leave=True,
                 dynamic_ncols=True, mininterval=0.1)
+
+
+# What a malformed (truncated, corrupted, hostile) weights file can raise
+# from zipfile and numpy's .npy reader; load_weights turns these into ValueError.
+_MALFORMED_FILE_ERRORS = (ValueError, zipfile.BadZipFile, zipfile.LargeZipFile,
+                          NotImplementedError, EOFError, OSError, KeyError, SyntaxError,
+                          UnicodeDecodeError, struct.error, zlib.error, RuntimeError,
+                          TypeError, OverflowError)
+
+
+class WeightFileError(ValueError):
+    """A weights file that is malformed or does not fit the model."""
+
+
+def _read_npy_header(f, name):
+    """(shape, dtype) from an .npy stream's header; nothing else is read."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise WeightFileError(f"load_weights: weight {name!r} has unsupported "
+                         f".npy format version {version}")
+    return tuple(shape), dtype
 
 
 class Sequential:
@@ -343,6 +370,9 @@ class Sequential:
     def _check_weight_list(self, weights, source):
         """Validate a list of weights against the layout; returns arrays in the model's dtype."""
         views = self._views()
+        if isinstance(weights, np.ndarray) or not isinstance(weights, (list, tuple)):
+            raise TypeError(f"{source}: weights must be a list of arrays (as get_weights() "
+                            f"returns), got {type(weights).__name__}")
         weights = list(weights)
         if len(weights) != len(views):
             raise ValueError(f"{source}: the model has {len(views)} weight arrays "
@@ -404,52 +434,78 @@ class Sequential:
     def load_weights(self, filepath):
         """Read weights written by :meth:`save_weights`.
 
-        Every array's name, shape and dtype is checked from the ``.npy``
-        headers before any data is read, and the data is loaded with
-        ``allow_pickle=False``; on any error the model is left unchanged.
+        The file is untrusted input: every array's name, shape and dtype is
+        checked from the ``.npy`` headers before any data is read (so a header
+        claiming billions of elements costs nothing), data is read with
+        ``allow_pickle=False``, and any malformed file is a ``ValueError``.
+        On any error the model is left unchanged.
 
         Parameters
         ----------
         filepath : str or os.PathLike
             An ``.npz`` file.
+
+        Raises
+        ------
+        ValueError
+            The file is not a valid weights file for this model (and says why).
+        FileNotFoundError, IsADirectoryError, PermissionError
+            The path cannot be opened.
         """
         self._require_built("load weights")
         path = self._npz_path(filepath)
+        try:
+            arrays = self._read_weight_file(path)
+        except (FileNotFoundError, IsADirectoryError, PermissionError, WeightFileError):
+            raise
+        except _MALFORMED_FILE_ERRORS as e:
+            raise ValueError(f"load_weights: {path!r} is not a valid weights file "
+                             f"({type(e).__name__}: {e})") from e
+        self.set_weights(arrays)
+
+    def _read_weight_file(self, path):
+        """The arrays of an .npz in ``param_layout`` order, checked header-first."""
         expected = {name: shape for name, shape, _ in self.param_layout}
         try:
-            with zipfile.ZipFile(path) as zf:
-                headers = {}
-                for member in zf.namelist():
-                    if not member.endswith(".npy"):
-                        raise ValueError(f"load_weights: {path!r} holds {member!r}, "
-                                         f"which is not an .npy array")
-                    with zf.open(member) as f:
-                        version = np.lib.format.read_magic(f)
-                        if version == (1, 0):
-                            header = np.lib.format.read_array_header_1_0(f)
-                        elif version == (2, 0):
-                            header = np.lib.format.read_array_header_2_0(f)
-                        else:
-                            raise ValueError(f"load_weights: {member!r} has unsupported "
-                                             f".npy format version {version}")
-                    headers[member[:-4]] = header
+            zf = zipfile.ZipFile(path)
         except zipfile.BadZipFile:
-            raise ValueError(f"load_weights: {path!r} is not an .npz file") from None
-        missing = [n for n in expected if n not in headers]
-        unexpected = [n for n in headers if n not in expected]
-        if missing or unexpected:
-            raise ValueError(f"load_weights: {path!r} does not match the model's weights; "
-                             f"missing {missing}, unexpected {unexpected}")
-        for name, (shape, _, dtype) in headers.items():
-            if dtype.hasobject or dtype.kind != "f":
-                raise ValueError(f"load_weights: weight {name!r} has dtype {dtype}; "
-                                 f"expected floating point")
-            if tuple(shape) != expected[name]:
-                raise ValueError(f"load_weights: weight {name!r} has shape {tuple(shape)}, "
-                                 f"the model expects {expected[name]}")
-        with np.load(path, allow_pickle=False) as data:
-            arrays = [data[name] for name, _, _ in self.param_layout]
-        self.set_weights(arrays)
+            raise WeightFileError(f"load_weights: {path!r} is not an .npz file") from None
+        with zf:
+            members = zf.namelist()
+            names = []
+            for member in members:
+                if not member.endswith(".npy"):
+                    raise WeightFileError(f"load_weights: {path!r} holds {member!r}, "
+                                     f"which is not an .npy array")
+                names.append(member[:-4])
+            if len(set(names)) != len(names):
+                raise WeightFileError(f"load_weights: {path!r} holds an array name twice")
+            missing = [n for n in expected if n not in names]
+            unexpected = [n for n in names if n not in expected]
+            if missing or unexpected:
+                raise WeightFileError(f"load_weights: {path!r} does not match the model's weights; "
+                                 f"missing {missing}, unexpected {unexpected}")
+            for name in names:
+                try:
+                    with zf.open(name + ".npy") as f:
+                        shape, dtype = _read_npy_header(f, name)
+                except _MALFORMED_FILE_ERRORS as e:
+                    raise WeightFileError(f"load_weights: weight {name!r} in {path!r} has a "
+                                          f"malformed .npy header ({type(e).__name__}: {e})") from e
+                if dtype.hasobject or dtype.kind != "f":
+                    raise WeightFileError(f"load_weights: weight {name!r} has dtype {dtype}; "
+                                     f"expected floating point")
+                if shape != expected[name]:
+                    raise WeightFileError(f"load_weights: weight {name!r} has shape {shape}, "
+                                     f"the model expects {expected[name]}")
+            arrays = []
+            for name, shape, _ in self.param_layout:
+                with zf.open(name + ".npy") as f:
+                    array = np.lib.format.read_array(f, allow_pickle=False)
+                if array.shape != shape:  # read_array re-reads the header
+                    raise WeightFileError(f"load_weights: weight {name!r} changed shape on reading")
+                arrays.append(array)
+        return arrays
 
     # -- compile ---------------------------------------------------------------
     def compile(self, optimizer="adam", loss=None, metrics=None):
@@ -563,8 +619,9 @@ class Sequential:
 
     # -- computation -------------------------------------------------------------
     def _forward(self, x):
+        """Inference pass: touches no layer state, so threads may share a model."""
         for layer in self._layers:
-            x = layer.forward(x)
+            x = layer.forward(x, training=False)
         return x
 
     def _loss_and_gradients(self, x, y):
