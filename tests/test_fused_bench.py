@@ -15,6 +15,9 @@ def test_fastrnn_and_reference_cases_agree(operation):
                     (a if isinstance(a, tuple) else (a,)),
                     np.atleast_1d(b) if operation == "train_step" else
                     (b if isinstance(b, tuple) else (b,))):
+        if x is None:       # fastrnn's rnn_backward case skips dx (input_grad=False)
+            assert operation == "rnn_backward"
+            continue
         np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64),
                                    rtol=2e-3, atol=1e-5)
 

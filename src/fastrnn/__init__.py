@@ -11,7 +11,7 @@ tutorial code::
     model.compile(optimizer="adam", loss="mse")
 """
 from . import _kernels  # noqa: F401  (the compiled core must import)
-from . import callbacks, data, initializers, layers, losses, optimizers, reference
+from . import callbacks, data, errors, initializers, layers, losses, optimizers, reference
 from ._version import __version__
 from .initializers import set_random_seed
 from .layers import Input, clear_session
@@ -20,4 +20,5 @@ from .models import Sequential
 __all__ = [
     "__version__", "Sequential", "Input", "set_random_seed", "clear_session",
     "layers", "optimizers", "losses", "callbacks", "initializers", "data", "reference",
+    "errors",
 ]

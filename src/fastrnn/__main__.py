@@ -1,4 +1,5 @@
-"""Command line: ``python -m fastrnn demo [--epochs N] [--plot FILE.png]``.
+"""Command line: ``python -m fastrnn demo [--epochs N] [--plot FILE.png]`` and
+``python -m fastrnn bench [--shapes ...] [--threads N] [--plot FILE.png]``.
 
 Each subcommand is a function ``f(args) -> exit code`` registered in
 :func:`build_parser` with ``set_defaults(func=f)``; :func:`main` dispatches.
@@ -8,6 +9,8 @@ import sys
 import time
 
 import numpy as np
+
+from . import benchmark
 
 
 def _positive_int(text):
@@ -119,12 +122,23 @@ def build_parser():
                    help="write the loss curve to this image (needs matplotlib)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=demo)
+    p = sub.add_parser("bench", help="time fastrnn against the NumPy reference and PyTorch",
+                       description="Median times and ratios per shape and operation; "
+                                   "see bench/RESULTS.md.")
+    benchmark.add_arguments(p)
+    p.set_defaults(func=bench)
     return parser
+
+
+def bench(args):
+    """``python -m fastrnn bench``: see :mod:`fastrnn.benchmark`."""
+    return benchmark.run_args(args, sys.argv[2:] if args.argv is None else args.argv)
 
 
 def main(argv=None):
     """Entry point of ``python -m fastrnn`` and the ``fastrnn`` script."""
     args = build_parser().parse_args(argv)
+    args.argv = None if argv is None else list(argv)[1:]
     return args.func(args)
 
 

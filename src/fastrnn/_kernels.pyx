@@ -147,7 +147,8 @@ cdef void _rnn_backward(const floating* x, const floating* h, const floating* w,
     # z = x W_x + b over all B*T rows:  dW_x = x^T dz,  db = sum dz,  dx = dz W_x^T
     _gemm(True, False, D, H, B * T, one, x, D, dz, H, zero, dw, H)
     _column_sums(dz, <Py_ssize_t>B * T, H, db)
-    _gemm(False, True, B * T, D, H, one, dz, H, w, H, zero, dx, D)
+    if dx != NULL:                    # dx = NULL: not wanted (e.g. a first layer)
+        _gemm(False, True, B * T, D, H, one, dz, H, w, H, zero, dx, D)
     # z_t += h_{t-1} W_h:  dW_h = sum_t h_{t-1}^T dz_t = h_prev^T dz over all
     # B*T rows, with h_prev = h shifted one step later and h0 as step -1.
     # (Pairing rows of h and dz one row apart without the copy would mix in
@@ -186,12 +187,13 @@ def rnn_forward(const floating[:, :, ::1] x, const floating[:, ::1] kernel,
 def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
                  const floating[:, ::1] kernel, const floating[:, ::1] recurrent_kernel,
                  const floating[:, :, ::1] dh, h0, floating[:, :, ::1] dz,
-                 floating[:, :, ::1] h_prev, floating[:, :, ::1] dx,
+                 floating[:, :, ::1] h_prev, dx,
                  floating[:, ::1] dkernel, floating[:, ::1] drecurrent_kernel, floating[::1] dbias,
                  floating[:, ::1] dh0, int activation):
     """BPTT into the preallocated gradients.
 
-    ``dz`` and ``h_prev`` (both B, T, H) are work space.
+    ``dz`` and ``h_prev`` (both B, T, H) are work space.  ``dx`` may be None:
+    the input gradient is then not computed (one GEMM less).
 
     All shapes are checked by the caller; B, T >= 1.  Every output is
     overwritten.
@@ -199,17 +201,22 @@ def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
     cdef int B = x.shape[0], T = x.shape[1], D = x.shape[2], H = h.shape[2]
     cdef const floating[:, ::1] h0v
     cdef const floating* h0p = NULL
+    cdef floating[:, :, ::1] dxv
+    cdef floating* dxp = NULL
+    if dx is not None:
+        dxv = dx
+        dxp = _wptr3(dxv)
     if h0 is not None:
         h0v = h0
         if H > 0:
             h0p = &h0v[0, 0]
     if H == 0:
-        if D > 0:
-            dx[:, :, :] = 0
+        if D > 0 and dx is not None:
+            dxv[:, :, :] = 0
         return
     with nogil:
         _rnn_backward(_ptr3(x), &h[0, 0, 0], _ptr2(kernel), &recurrent_kernel[0, 0],
-                      &dh[0, 0, 0], h0p, &dz[0, 0, 0], &h_prev[0, 0, 0], _wptr3(dx),
+                      &dh[0, 0, 0], h0p, &dz[0, 0, 0], &h_prev[0, 0, 0], dxp,
                       _wptr2(dkernel), &drecurrent_kernel[0, 0], &dbias[0], &dh0[0, 0],
                       B, T, D, H, activation)
 

@@ -26,7 +26,7 @@ OpenBLAS's small-matrix sgemm beats these loops even at tutorial size, so
 "auto" means BLAS (see BLAS_MIN_UNITS).
 """
 from libc.math cimport sqrt, sqrtf, fabs, pow as c_pow
-from libc.math cimport tanh as c_tanh, tanhf as c_tanhf
+from libc.math cimport isfinite
 from libc.string cimport memset, memcpy
 from libc.stdint cimport int64_t
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_STRIDES,
@@ -35,6 +35,8 @@ from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_STRIDES
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 import numpy as np
+
+from fastrnn.errors import NonFiniteTrainingError
 
 cdef extern from *:
     """
@@ -59,6 +61,9 @@ cdef extern from *:
     """
     unsigned int fr_ftz_enter(int on) noexcept nogil
     void fr_ftz_exit(unsigned int old) noexcept nogil
+
+ctypedef void (*blas_set_fn)(int) noexcept nogil
+ctypedef int (*blas_get_fn)() noexcept nogil
 
 ctypedef fused floating:
     float
@@ -125,22 +130,68 @@ cdef struct State:
     # Adam
     double lr, beta_1, beta_2, epsilon, clip_c
     long long iterations
+    int bad                     # last step: 0 ok, 1 non-finite loss, 2 non-finite gradient
+    Py_ssize_t bad_batch        # run_epoch: index of the batch that set bad
+    double bad_loss             # its loss
+    # BLAS threads for the compiled calls (blas_threads 0: leave BLAS alone)
+    int blas_threads
+    int blas_outer              # the caller's count while inside a call (0: not changed)
+    blas_set_fn blas_set
+    blas_get_fn blas_get
     # the training set bound for run_epoch
     char* X      # (N, T, D)
     char* Y      # (N, U) or (N, T, U)
     Py_ssize_t N, T
 
 
-# ---------------------------------------------------------------------------
-# ACTIVATION -- the one place tanh is evaluated.
-# PHASE 2: switch to fastmath.h's fr_tanhf / fr_tanh (vectorisable) once the
-# kernels branch is merged; libm's scalar tanhf costs ~23 ns per element.
-cdef inline floating _tanh(floating z) noexcept nogil:
-    if floating is float:
-        return c_tanhf(z)
-    else:
-        return c_tanh(z)
-# ---------------------------------------------------------------------------
+cdef inline int _threads_enter(State* s) noexcept nogil:
+    # set BLAS to s.blas_threads for this call; returns the count to restore (0: none)
+    cdef int old
+    if s.blas_threads <= 0 or s.blas_set == NULL or s.blas_get == NULL:
+        return 0
+    old = s.blas_get()
+    if old == s.blas_threads:
+        return 0
+    s.blas_set(s.blas_threads)
+    s.blas_outer = old
+    return old
+
+
+cdef inline void _threads_exit(State* s, int old) noexcept nogil:
+    s.blas_outer = 0
+    if old > 0:
+        s.blas_set(old)
+
+
+# A product over all B*T rows with at least BIG_PRODUCT_FLOPS runs on the caller's
+# BLAS thread count even while the call has lowered it (the merged products gain
+# from a second thread where the ~T small recurrent ones lose).
+cdef double BIG_PRODUCT_FLOPS = 4e6
+
+
+def _set_big_product_flops(double n):
+    """Tuning hook (benchmarks only): the threshold above."""
+    global BIG_PRODUCT_FLOPS
+    BIG_PRODUCT_FLOPS = n
+
+
+cdef inline bint _big_enter(State* s, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K) noexcept nogil:
+    if s.blas_outer > 1 and 2.0 * M * N * K >= BIG_PRODUCT_FLOPS:
+        s.blas_set(s.blas_outer)
+        return True
+    return False
+
+
+cdef inline void _big_exit(State* s, bint raised) noexcept nogil:
+    if raised:
+        s.blas_set(s.blas_threads)
+
+
+# The activation: fastmath.h's branch-free tanh, vectorised (and AVX2-dispatched
+# at load time) over a whole time slice; libm's scalar tanhf cost ~23 ns/element.
+cdef extern from "fastmath.h" nogil:
+    void fr_tanhf_inplace(float* a, Py_ssize_t n)
+    void fr_tanh_inplace(double* a, Py_ssize_t n)
 
 
 cdef inline floating _sqrt(floating z) noexcept nogil:
@@ -154,8 +205,10 @@ cdef inline void _activate(int act, floating* h, Py_ssize_t n) noexcept nogil:
     # h_t = act(z_t), in place
     cdef Py_ssize_t i
     if act == ACT_TANH:
-        for i in range(n):
-            h[i] = _tanh(h[i])
+        if floating is float:
+            fr_tanhf_inplace(h, n)
+        else:
+            fr_tanh_inplace(h, n)
     else:
         for i in range(n):
             if h[i] < 0:
@@ -275,8 +328,11 @@ cdef void _forward(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcept
     cdef floating* yp = <floating*>s.yp
     cdef const floating* bias
     cdef const floating* hsel
+    cdef bint big
     # z = x W_x (+ b) for all T*B rows in one product
+    big = _big_enter(s, R, H, D)
     _mm_nn(s.blas, R, H, D, <floating*>s.xs, D, P + s.off_k, H, 0, hs, H)
+    _big_exit(s, big)
     if s.use_bias:
         bias = P + s.off_b
         for r in range(R):
@@ -296,6 +352,25 @@ cdef void _forward(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcept
         for r in range(rows):
             for j in range(U):
                 yp[r * U + j] += bias[j]
+
+
+cdef inline void _column_sums(const floating* a, Py_ssize_t rows, Py_ssize_t cols,
+                              floating* out) noexcept nogil:
+    # out[j] = sum_r a[r, j], four rows per pass: a quarter of the load->add->store
+    # round trips on out that bound the one-row loop (~1600 rows at S2)
+    cdef Py_ssize_t r = 0, j
+    cdef const floating* a0
+    memset(out, 0, cols * sizeof(floating))
+    while r + 4 <= rows:
+        a0 = a + r * cols
+        for j in range(cols):
+            out[j] += (a0[j] + a0[cols + j]) + (a0[2 * cols + j] + a0[3 * cols + j])
+        r += 4
+    while r < rows:
+        a0 = a + r * cols
+        for j in range(cols):
+            out[j] += a0[j]
+        r += 1
 
 
 cdef double _loss_grad(State* s, floating* tag, Py_ssize_t n) noexcept nogil:
@@ -337,6 +412,7 @@ cdef void _backward(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcep
     cdef const floating* Wd = P + s.off_dk
     cdef floating* gb
     cdef const floating* hsel
+    cdef bint big
     rows = R if s.seq else B
     hsel = hs if s.seq else hs + (T - 1) * BH
     if not s.blas or H <= SMALL_DIM:
@@ -364,10 +440,10 @@ cdef void _backward(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcep
         if s.act == ACT_TANH:
             if s.seq:
                 for i in range(BH):
-                    dzt[i] = (dzt[i] + g[i]) * (1 - ht[i] * ht[i])
+                    dzt[i] = (dzt[i] + g[i]) * (<floating>1 - ht[i] * ht[i])
             else:
                 for i in range(BH):
-                    dzt[i] = g[i] * (1 - ht[i] * ht[i])
+                    dzt[i] = g[i] * (<floating>1 - ht[i] * ht[i])
         else:
             if s.seq:
                 for i in range(BH):
@@ -378,32 +454,68 @@ cdef void _backward(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcep
         if t > 0:
             _mm_nt(s, B, H, H, dzt, Wh, whT, g)
     # merged weight gradients over all rows (inverts z = x W_x + h_prev W_h + b)
+    big = _big_enter(s, R, D, H)
     _mm_tn(s.blas, R, D, H, <floating*>s.xs, D, dz, H, G + s.off_k, H)
+    _big_exit(s, big)
     if T > 1:
+        big = _big_enter(s, R - B, H, H)
         _mm_tn(s.blas, R - B, H, H, hs, H, dz + BH, H, G + s.off_rk, H)
+        _big_exit(s, big)
     else:
         memset(G + s.off_rk, 0, H * H * sizeof(floating))
     if s.use_bias:
         gb = G + s.off_b
-        memset(gb, 0, H * sizeof(floating))
-        for r in range(R):
-            for j in range(H):
-                gb[j] += dz[r * H + j]
+        _column_sums(dz, R, H, gb)
 
 
-cdef void _adam(State* s, floating* tag) noexcept nogil:
+cdef inline void _adam_seg(floating* p, const floating* gr, floating* m, floating* v,
+                           Py_ssize_t n, floating scale, floating lr_t, floating b1c,
+                           floating b2c, floating eps) noexcept nogil:
+    # m += (1-b1)(g-m);  v += (1-b2)(g^2-v);  p -= lr_t m / (sqrt(v)+eps),  g = scale*grad
+    # Branch-free: gcc vectorises it at -O3 (sqrt needs -fno-math-errno, see setup.py).
+    # scale == 1 leaves g bit-for-bit unchanged.
+    cdef Py_ssize_t i
+    cdef floating gi, mi, vi
+    for i in range(n):
+        gi = gr[i] * scale
+        mi = m[i] + b1c * (gi - m[i])
+        vi = v[i] + b2c * (gi * gi - v[i])
+        m[i] = mi
+        v[i] = vi
+        p[i] -= lr_t * mi / (_sqrt(vi) + eps)
+
+
+cdef inline double _sumsq(const floating* a, Py_ssize_t n) noexcept nogil:
+    # sum of squares accumulated in double (4 partial sums, so it vectorises)
+    cdef Py_ssize_t i, n4 = n - n % 4
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    for i in range(0, n4, 4):
+        s0 += <double>a[i] * a[i]
+        s1 += <double>a[i + 1] * a[i + 1]
+        s2 += <double>a[i + 2] * a[i + 2]
+        s3 += <double>a[i + 3] * a[i + 3]
+    for i in range(n4, n):
+        s0 += <double>a[i] * a[i]
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef int _adam(State* s, floating* tag) noexcept nogil:
     # Keras Adam on the flat buffers, gradients clipped first (Keras order).
     #   lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)
     #   m += (1-b1)(g-m);  v += (1-b2)(g^2-v);  p -= lr_t m / (sqrt(v)+eps)
-    cdef Py_ssize_t i, k, end
+    # Returns 0 without touching params/m/v/iterations when the gradient is not
+    # finite (its squared norm, summed in double, is inf or NaN); 1 after the update.
+    cdef Py_ssize_t i, k, off, n
     cdef floating* p = <floating*>s.params
-    cdef const floating* gr = <floating*>s.grads
+    cdef floating* gr = <floating*>s.grads
     cdef floating* m = <floating*>s.m
     cdef floating* v = <floating*>s.v
-    cdef floating gi, scale = 1, c = <floating>s.clip_c, denom = 1
-    cdef double l2, norm
-    cdef double step
+    cdef floating gi, scale = 1, c = <floating>s.clip_c
+    cdef double l2, norm, step
     cdef floating lr_t, b1c, b2c, eps
+    l2 = _sumsq(gr, s.n_params)
+    if not isfinite(l2):
+        return 0
     s.iterations += 1
     step = <double>s.iterations
     lr_t = <floating>(s.lr * sqrt(1 - c_pow(s.beta_2, step)) / (1 - c_pow(s.beta_1, step)))
@@ -411,58 +523,64 @@ cdef void _adam(State* s, floating* tag) noexcept nogil:
     b2c = <floating>(1 - s.beta_2)
     eps = <floating>s.epsilon
     if s.clip == CLIP_GLOBAL:
-        # scale = c * min(1/norm, 1/c) (+ (norm - norm): NaN for a non-finite norm)
-        l2 = 0
-        for i in range(s.n_params):
-            l2 += <double>gr[i] * gr[i]
+        # rescale everything when the joint norm exceeds c; below it, g is untouched
         norm = sqrt(l2)
-        scale = <floating>(c * min(1 / norm, 1 / <double>c) + (norm - norm))
-    for k in range(s.n_seg):
-        end = s.seg_off[k] + s.seg_len[k]
-        if s.clip == CLIP_NORM:
-            # per variable: g * c / max(||g||, c)
-            l2 = 0
-            for i in range(s.seg_off[k], end):
-                l2 += <double>gr[i] * gr[i]
-            denom = <floating>sqrt(l2)
-            if denom < c:
-                denom = c
-        for i in range(s.seg_off[k], end):
+        if norm > s.clip_c:
+            scale = <floating>(s.clip_c / norm)
+    elif s.clip == CLIP_VALUE:
+        # elementwise, on the fly: the grads buffer keeps the raw gradients
+        for i in range(s.n_params):
             gi = gr[i]
-            if s.clip == CLIP_NORM:
-                gi = (gi * c) / denom
-            elif s.clip == CLIP_GLOBAL:
-                gi = gi * scale
-            elif s.clip == CLIP_VALUE:
-                if gi < -c:
-                    gi = -c
-                elif gi > c:
-                    gi = c
+            if gi < -c:
+                gi = -c
+            elif gi > c:
+                gi = c
             m[i] += b1c * (gi - m[i])
             v[i] += b2c * (gi * gi - v[i])
             p[i] -= lr_t * m[i] / (_sqrt(v[i]) + eps)
+        return 1
+    for k in range(s.n_seg):
+        off = s.seg_off[k]
+        n = s.seg_len[k]
+        if s.clip == CLIP_NORM:
+            # per variable: rescale to norm c when its own norm exceeds c
+            norm = sqrt(_sumsq(gr + off, n))
+            scale = <floating>(s.clip_c / norm) if norm > s.clip_c else 1
+        _adam_seg(p + off, gr + off, m + off, v + off, n, scale, lr_t, b1c, b2c, eps)
+    return 1
 
 
 cdef double _train_batch(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcept nogil:
-    # xs and yt already gathered: forward, loss, backward, Adam
+    # xs and yt already gathered: forward, loss, backward, Adam.  A non-finite loss
+    # or gradient sets s.bad (1 loss, 2 gradient) and leaves params/m/v/iterations alone.
     cdef Py_ssize_t n = (T * B if s.seq else B) * s.U
     cdef double loss
+    s.bad = 0
     _forward(s, tag, B, T)
     loss = _loss_grad(s, tag, n)
+    s.bad_loss = loss
+    if not isfinite(loss):
+        s.bad = 1
+        return loss
     _backward(s, tag, B, T)
-    _adam(s, tag)
+    if not _adam(s, tag):
+        s.bad = 2
     return loss
 
 
 cdef double _epoch(State* s, floating* tag, const int64_t* order, Py_ssize_t L,
                    Py_ssize_t batch_size, double* losses) noexcept nogil:
-    # every batch of the bound set in the given order; returns the sample-weighted mean
+    # every batch of the bound set in the given order; returns the sample-weighted
+    # mean.  Stops at the first non-finite batch: s.bad set, s.bad_batch its index.
     cdef Py_ssize_t start = 0, B, k = 0
     cdef double total = 0
     while start < L:
         B = min(batch_size, L - start)
         _gather(s, tag, <floating*>s.X, <floating*>s.Y, order, start, B, s.T)
         losses[k] = _train_batch(s, tag, B, s.T)
+        if s.bad:
+            s.bad_batch = k
+            return total / start if start else losses[k]
         total += losses[k] * B
         start += B
         k += 1
@@ -581,7 +699,8 @@ cdef class RNNDenseTrainer:
                  double learning_rate=0.001, double beta_1=0.9, double beta_2=0.999,
                  double epsilon=1e-7, str clip="none", double clip_value=0.0,
                  long long iterations=0, Py_ssize_t batch_size=32,
-                 Py_ssize_t timesteps=1, str kernel="auto", bint flush_denormals=True):
+                 Py_ssize_t timesteps=1, str kernel="auto", bint flush_denormals=True,
+                 int blas_threads=0, size_t blas_set_addr=0, size_t blas_get_addr=0):
         cdef Py_ssize_t shp[1]
         cdef Py_ssize_t D = input_dim, H = units, U = output_units, off
         cdef State* s
@@ -616,6 +735,9 @@ cdef class RNNDenseTrainer:
         s.clip_c = clip_value
         s.use_bias, s.dense_bias, s.seq = use_bias, dense_use_bias, return_sequences
         s.ftz = flush_denormals
+        s.blas_threads = blas_threads
+        s.blas_set = <blas_set_fn>blas_set_addr
+        s.blas_get = <blas_get_fn>blas_get_addr
         s.blas = (H > _blas_min_units) if kernel == "auto" else (kernel == "blas")
         s.lr, s.beta_1, s.beta_2, s.epsilon = learning_rate, beta_1, beta_2, epsilon
         if iterations < 0:
@@ -744,6 +866,7 @@ cdef class RNNDenseTrainer:
         cdef double loss
         cdef State* s = &self.s
         cdef unsigned int csr
+        cdef int nthr
         self._enter()
         try:
             shp[0] = -1; shp[1] = -1; shp[2] = s.D
@@ -759,6 +882,7 @@ cdef class RNNDenseTrainer:
                     self._reserve(B, T)
                     with nogil:
                         csr = fr_ftz_enter(s.ftz)
+                        nthr = _threads_enter(s)
                         if s.dbl:
                             _gather(s, <double*>NULL, <double*>bx.buf, <double*>by.buf,
                                     NULL, 0, B, T)
@@ -767,6 +891,7 @@ cdef class RNNDenseTrainer:
                             _gather(s, <float*>NULL, <float*>bx.buf, <float*>by.buf,
                                     NULL, 0, B, T)
                             loss = _train_batch(s, <float*>NULL, B, T)
+                        _threads_exit(s, nthr)
                         fr_ftz_exit(csr)
                 finally:
                     PyBuffer_Release(&by)
@@ -774,6 +899,8 @@ cdef class RNNDenseTrainer:
                 PyBuffer_Release(&bx)
         finally:
             self.busy = False
+        if s.bad:
+            _raise_bad(s.bad, loss, None)
         return loss
 
     def bind_data(self, X, Y):
@@ -835,6 +962,7 @@ cdef class RNNDenseTrainer:
         cdef double mean
         cdef State* s = &self.s
         cdef unsigned int csr
+        cdef int nthr
         self._enter()
         try:
             if not self.have_data:
@@ -861,10 +989,12 @@ cdef class RNNDenseTrainer:
                     self._reserve(min(batch_size, L), s.T)
                     with nogil:
                         csr = fr_ftz_enter(s.ftz)
+                        nthr = _threads_enter(s)
                         if s.dbl:
                             mean = _epoch(s, <double*>NULL, o, L, batch_size, <double*>bl.buf)
                         else:
                             mean = _epoch(s, <float*>NULL, o, L, batch_size, <double*>bl.buf)
+                        _threads_exit(s, nthr)
                         fr_ftz_exit(csr)
                 finally:
                     PyBuffer_Release(&bl)
@@ -872,6 +1002,8 @@ cdef class RNNDenseTrainer:
                 PyBuffer_Release(&bo)
         finally:
             self.busy = False
+        if s.bad:
+            _raise_bad(s.bad, s.bad_loss, s.bad_batch)
         return mean
 
     def predict(self, x, out=None):
@@ -881,6 +1013,7 @@ cdef class RNNDenseTrainer:
         cdef Py_ssize_t N, T
         cdef State* s = &self.s
         cdef unsigned int csr
+        cdef int nthr
         self._enter()
         try:
             shp[0] = -1; shp[1] = -1; shp[2] = s.D
@@ -912,12 +1045,14 @@ cdef class RNNDenseTrainer:
                         self._reserve(1, T)
                         with nogil:
                             csr = fr_ftz_enter(s.ftz)
+                            nthr = _threads_enter(s)
                             if s.dbl:
                                 _predict(s, <double*>NULL, <double*>bx.buf, N, T,
                                          <double*>bo.buf)
                             else:
                                 _predict(s, <float*>NULL, <float*>bx.buf, N, T,
                                          <float*>bo.buf)
+                            _threads_exit(s, nthr)
                             fr_ftz_exit(csr)
                 finally:
                     PyBuffer_Release(&bo)
@@ -958,6 +1093,15 @@ cdef class RNNDenseTrainer:
     @property
     def dtype(self):
         return self._dtype
+
+
+cdef _raise_bad(int bad, double loss, object batch):
+    where = "" if batch is None else f" at batch {batch}"
+    what = (f"the loss is {loss}" if bad == 1 else
+            "the gradient is not finite (inf or NaN)")
+    raise NonFiniteTrainingError(f"training diverged{where}: {what}; the parameters and "
+                                 f"the optimizer state were left as before this batch",
+                                 batch=batch, kind="loss" if bad == 1 else "gradient")
 
 
 cdef char* _ptr(object arr):

@@ -17,7 +17,9 @@ Operations (float32, batch-major, h0 = 0):
 ``rnn_forward``   the recurrence forward, every state returned.
 ``rnn_backward``  forward + backward (BPTT) of the recurrence, given dLoss/dh
                   for every step: the work of one training pass without the
-                  output layer and the optimizer.
+                  output layer and the optimizer.  The weight gradients only:
+                  no dLoss/dx (PyTorch's x does not require grad; fastrnn
+                  passes ``input_grad=False``).
 ``train_step``    SimpleRNN -> Dense(1) -> mse -> gradients -> Adam update.
 ``predict``       SimpleRNN -> Dense(1), forward only.
 
@@ -147,7 +149,7 @@ def _fastrnn_case(operation, p):
 
         def fwd_bwd():
             h = ops.rnn_forward(x, k, rk, b)
-            return ops.rnn_backward(x, h, k, rk, dh)
+            return ops.rnn_backward(x, h, k, rk, dh, input_grad=False)
         return fwd_bwd
     B, T, D = x.shape
     params = _flat(p)
@@ -374,7 +376,7 @@ def flops(operation, shape):
     if operation in ("rnn_forward", "predict"):
         return fwd
     bwd = 2 * T * B * (D * H + 2 * H * H)       # dW_x, dW_h, carry (no dx)
-    return fwd + bwd + (2 * T * B * D * H if operation == "rnn_backward" else 0)
+    return fwd + bwd
 
 
 def machine_info():
@@ -426,7 +428,50 @@ def add_arguments(parser):
                         help="seconds per timed round (default 0.05)")
     parser.add_argument("--plot", metavar="FILE.png", default=None,
                         help="write a bar chart of the times (needs matplotlib)")
+    parser.add_argument("--fit-epochs", type=int, default=1000, metavar="E",
+                        help="with S1: also time E tutorial epochs through Sequential.fit "
+                             "(default 1000; 0 skips)")
+    parser.add_argument("--gemm-size", type=int, default=2048, metavar="N",
+                        help="size of the float32 matmul that measures the GEMM peak "
+                             "(default 2048)")
     return parser
+
+
+def tutorial_fit_time(epochs=1000, repeats=5):
+    """Median seconds of ``epochs`` tutorial epochs through :meth:`Sequential.fit`.
+
+    The tutorial model (SimpleRNN(20) -> Dense(1), Adam, mse, float32) on
+    :func:`fastrnn.data.make_sequences` (100 samples, batch 32: 4 steps per
+    epoch), ``verbose=0``, shuffled; a fresh model per round.
+
+    Returns
+    -------
+    float
+    """
+    from . import Sequential, layers, set_random_seed
+    from .data import make_sequences
+
+    X, Y = make_sequences()
+    times = []
+    for r in range(max(1, repeats)):
+        set_random_seed(r)
+        model = Sequential([layers.SimpleRNN(20, input_shape=[3, 1]), layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(X, Y, epochs=1, verbose=0)         # builds the trainer; warm-up
+        t0 = time.perf_counter()
+        model.fit(X, Y, epochs=epochs, verbose=0)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def model_predict_time(repeats=5, min_time=0.05):
+    """Median seconds of ``Sequential.predict`` on one tutorial sequence (B=1)."""
+    from . import Sequential, layers, set_random_seed
+
+    set_random_seed(0)
+    model = Sequential([layers.SimpleRNN(20, input_shape=[3, 1]), layers.Dense(1)])
+    x = np.linspace(0.0, 0.2, 3, dtype=np.float32).reshape(1, 3, 1)
+    return median_time(lambda: model.predict(x, verbose=0), repeats, min_time)
 
 
 def _fmt_time(t):
@@ -506,9 +551,38 @@ def plot(results, shapes, operations, backends, path):
 
 
 def main(argv=None):
-    """``python -m fastrnn bench``: print the table; see :func:`add_arguments`."""
+    """``python -m fastrnn bench``: print the table; see :func:`add_arguments`.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The options (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
     parser = add_arguments(argparse.ArgumentParser(prog="python -m fastrnn bench"))
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return run_args(parser.parse_args(argv), argv)
+
+
+def run_args(args, argv=()):
+    """Run the benchmark for parsed options (``python -m fastrnn bench`` calls this).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From a parser set up by :func:`add_arguments`.
+    argv : sequence of str
+        The options as typed, echoed as the exact command.
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -517,7 +591,7 @@ def main(argv=None):
             return 2
     backends = list(args.backends)
     info = machine_info()
-    print("fastrnn bench:", " ".join(["python -m fastrnn bench"] + list(argv or sys.argv[2:])))
+    print("fastrnn bench:", " ".join(["python -m fastrnn bench"] + list(argv)))
     print("machine:", ", ".join(f"{k} {v}" for k, v in info.items()))
     print("date:", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     if args.threads is not None:
@@ -526,11 +600,11 @@ def main(argv=None):
         print("torch not installed: the torch columns are empty")
     print("timing (median of", args.repeats, "rounds) ...")
     results = run(args.shapes, args.operations, backends, args.repeats, args.min_time)
-    peak = gemm_peak()
+    peak = gemm_peak(args.gemm_size)
     print()
     print(table(results, args.shapes, args.operations, backends))
     print()
-    print(f"GEMM peak (NumPy float32 2048^3 matmul): {peak / 1e9:.1f} GFLOP/s")
+    print(f"GEMM peak (NumPy float32 {args.gemm_size}^3 matmul): {peak / 1e9:.1f} GFLOP/s")
     for shape in args.shapes:
         for op in ("rnn_backward", "train_step"):
             t = results.get((shape, op, "fastrnn"))
@@ -538,6 +612,17 @@ def main(argv=None):
                 rate = flops(op, shape) / t
                 print(f"  fastrnn {shape} {op}: {rate / 1e9:.1f} GFLOP/s = "
                       f"{100 * rate / peak:.0f}% of the GEMM peak")
+    if "S1" in args.shapes and args.fit_epochs > 0:
+        t = tutorial_fit_time(args.fit_epochs, args.repeats)
+        step = t / (4 * args.fit_epochs)
+        torch_best = min((v for b, v in ((b, results.get(("S1", "train_step", b)))
+                                         for b in ("torch1", "torch")) if v), default=None)
+        vs = f", {torch_best / step:.0f}x PyTorch's S1 train_step" if torch_best else ""
+        print(f"tutorial fit: {args.fit_epochs} epochs in {t:.4f} s "
+              f"({step * 1e6:.2f} us per training step through Sequential.fit{vs})")
+    if "latency" in args.shapes:
+        t = model_predict_time(args.repeats, args.min_time)
+        print(f"Sequential.predict of one tutorial sequence: {_fmt_time(t)}")
     if args.plot:
         plot(results, args.shapes, args.operations, backends, args.plot)
         print("plot written to", args.plot)

@@ -19,9 +19,27 @@ method is the seam for a fused compiled training step: replace it (per model
 or per class) with anything that takes ``(x_batch, y_batch)`` — contiguous,
 already in the model's dtype and the output's shape — updates ``params`` and
 returns the loss as a float.
+
+The fused path
+--------------
+For the model the tutorial builds -- one ``SimpleRNN`` and one linear
+``Dense`` trained with Adam -- ``fit`` and ``predict`` run on one compiled
+:class:`fastrnn.fused.FusedTrainer` over the model's own buffers instead of
+the layer-by-layer ops (see :meth:`Sequential._fused_config` for exactly
+which models).  The results equal the general path to float rounding.
+
+Non-finite training
+-------------------
+Both paths check every batch's loss and gradient before the optimizer
+touches the weights; the first inf or NaN stops ``fit`` with
+:class:`fastrnn.errors.NonFiniteTrainingError` (a ``FloatingPointError``)
+naming the epoch and batch, leaving the weights and optimizer state of the
+last good step.
 """
+import math
 import struct
 import sys
+import threading
 import time
 import zipfile
 import zlib
@@ -30,7 +48,10 @@ import numpy as np
 
 from . import initializers, losses, optimizers
 from .callbacks import Callback, CallbackList, History
-from .layers import InputLayer, Layer, _check_shape, _shape_str, _unique_name
+from .errors import NonFiniteTrainingError
+from .fused import FusedTrainer
+from .layers import (Dense, InputLayer, Layer, SimpleRNN, _check_shape, _shape_str,
+                     _unique_name)
 
 __all__ = ["Sequential"]
 
@@ -118,6 +139,10 @@ class Sequential:
         Set by :meth:`compile`.
     stop_training : bool
         A callback may set it to end ``fit`` after the current epoch.
+    use_fused : bool
+        True (default): ``fit``/``predict`` of a ``SimpleRNN -> Dense`` model
+        run on the compiled fused trainer (see :meth:`_fused_config`); False
+        forces the general layer-by-layer path (same results to rounding).
     """
 
     def __init__(self, layers=None, name=None):
@@ -133,6 +158,10 @@ class Sequential:
         self._loss_fn = None
         self.stop_training = False
         self.history = None
+        self.use_fused = True
+        self._fused = None          # (config, FusedTrainer) cached by _fused_trainer
+        self._fit_trainer = None    # the trainer _train_batch uses while fit runs
+        self._predictors = {}       # thread id -> (key, FusedTrainer) for predict
         if layers is not None:
             if isinstance(layers, (Layer, InputLayer)):
                 layers = [layers]
@@ -622,19 +651,153 @@ class Sequential:
         """One training step on one batch: the seam for a fused compiled step.
 
         ``fit`` calls this, and only this, once per batch, with arrays it has
-        already checked and cast (see :meth:`_loss_and_gradients`).  It
-        computes the loss and the gradients into ``self.grads`` and applies
-        one ``optimizer.apply(self.params, self.grads)``.  A replacement must
-        update ``self.params`` in place (and the optimizer's state) the same
-        way and return the batch loss, taken before the update, as a float.
+        already checked and cast (see :meth:`_loss_and_gradients`), unless the
+        model is fused and nothing needs per-batch control (then one compiled
+        call trains the whole epoch).  It computes the loss and the gradients
+        into ``self.grads`` and applies one ``optimizer.apply(self.params,
+        self.grads)`` -- or, while ``fit`` runs a fused model, one compiled
+        :meth:`fastrnn.fused.FusedTrainer.step`.  A replacement must update
+        ``self.params`` in place (and the optimizer's state) the same way and
+        return the batch loss, taken before the update, as a float.
 
         Returns
         -------
         float
+
+        Raises
+        ------
+        fastrnn.errors.NonFiniteTrainingError
+            When the loss or the gradient is not finite; nothing is updated.
         """
+        tr = self._fit_trainer
+        if tr is not None:
+            core, opt = tr._core, self.optimizer
+            core.learning_rate = opt.learning_rate      # a callback may change it
+            core.iterations = opt.iterations
+            try:
+                return core.step(x, y)
+            finally:
+                opt.iterations = core.iterations
         loss = self._loss_and_gradients(x, y)
+        if not math.isfinite(loss):
+            raise NonFiniteTrainingError(f"training diverged: the loss is {loss}; the "
+                                         f"parameters were left as before this batch",
+                                         kind="loss")
+        if not np.isfinite(self.grads).all():
+            raise NonFiniteTrainingError("training diverged: the gradient is not finite "
+                                         "(inf or NaN); the parameters were left as before "
+                                         "this batch", kind="gradient")
         self.optimizer.apply(self.params, self.grads)
         return loss
+
+    # -- the fused path ------------------------------------------------------------
+    def _fused_config(self, training):
+        """The :class:`fastrnn.fused.FusedTrainer` arguments, or None if not fused.
+
+        Fused (one compiled call per batch or per epoch) are exactly the
+        models ``SimpleRNN -> Dense``: one :class:`fastrnn.layers.SimpleRNN`
+        (tanh or relu, ``go_backwards=False``, ``return_state=False``, with or
+        without ``return_sequences``/bias) followed by one
+        :class:`fastrnn.layers.Dense` with linear activation, and -- for
+        training -- loss mse or mae and optimizer :class:`fastrnn.optimizers.Adam`
+        with ``amsgrad=False`` (any clipping).  Everything else (SGD, AMSGrad,
+        stacked or other layers, other activations, subclasses of these
+        classes, a replaced ``_train_batch``) runs on the general ops path.
+
+        Parameters
+        ----------
+        training : bool
+            Also require a fusable optimizer and loss (``fit``); False checks
+            the layers only (``predict``).
+
+        Returns
+        -------
+        dict or None
+        """
+        if (not self.use_fused or not self.built or len(self._layers) != 2
+                or len(self._input_shape) != 3):
+            return None
+        rnn, dense = self._layers
+        if type(rnn) is not SimpleRNN or type(dense) is not Dense:
+            return None
+        if (rnn.activation not in ("tanh", "relu") or rnn.go_backwards or rnn.return_state
+                or dense.activation != "linear"):
+            return None
+        cfg = dict(input_dim=int(self._input_shape[-1]), units=rnn.units,
+                   output_units=dense.units, activation=rnn.activation,
+                   use_bias=rnn.use_bias, dense_use_bias=dense.use_bias,
+                   return_sequences=rnn.return_sequences)
+        if not training:
+            return cfg
+        opt = self.optimizer
+        if type(opt) is not optimizers.Adam or opt.amsgrad:
+            return None
+        if type(self._loss_fn) is losses.MeanSquaredError:
+            loss = "mse"
+        elif type(self._loss_fn) is losses.MeanAbsoluteError:
+            loss = "mae"
+        else:
+            return None
+        if "_train_batch" in self.__dict__ or type(self)._train_batch is not Sequential._train_batch:
+            return None
+        cfg.update(loss=loss, beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon,
+                   clipnorm=opt.clipnorm, clipvalue=opt.clipvalue,
+                   global_clipnorm=opt.global_clipnorm)
+        return cfg
+
+    def _fused_trainer(self, batch_size=32, timesteps=1):
+        """The cached training FusedTrainer over ``params``, ``grads`` and the
+        optimizer's ``m``/``v`` (new if anything changed), or None if not fused."""
+        cfg = self._fused_config(True)
+        opt = self.optimizer
+        if cfg is None or not (isinstance(getattr(opt, "m", None), np.ndarray)
+                               and opt.m.shape == self.params.shape):
+            return None
+        if self._fused is not None:
+            key, tr = self._fused
+            if (key == cfg and tr.params is self.params and tr.grads is self.grads
+                    and tr.m is opt.m and tr.v is opt.v):
+                return tr
+        tr = FusedTrainer(self.params, self.grads, opt.m, opt.v, batch_size=batch_size,
+                          timesteps=timesteps, learning_rate=opt.learning_rate,
+                          iterations=opt.iterations, **cfg)
+        self._fused = (cfg, tr)
+        return tr
+
+    #: samples per compiled forward pass in a fused predict (fixed, so results do
+    #: not depend on batch_size or on which thread predicts)
+    _PREDICT_CHUNK = 32
+
+    def _predictor(self):
+        """This thread's predict-only FusedTrainer over ``params``, or None if not fused.
+
+        One per thread (a trainer's work buffers serve one call at a time), all
+        chunking the samples alike, so concurrent predictions are bitwise the
+        serial ones.  They leave BLAS threads alone (a process-wide setting) and
+        their Adam moment buffers are untouched zero pages.
+        """
+        structure = self._fused_config(False)
+        if structure is None:
+            return None
+        tid = threading.get_ident()
+        cached = self._predictors.get(tid)
+        if cached is not None and cached[0] == structure and cached[1].params is self.params:
+            return cached[1]
+        tr = FusedTrainer(self.params, self.grads, np.zeros_like(self.params),
+                          np.zeros_like(self.params), batch_size=self._PREDICT_CHUNK,
+                          timesteps=1, blas_threads=None, **structure)
+        if len(self._predictors) >= 64:     # threads come and go: forget old ones
+            self._predictors = {}
+        self._predictors[tid] = (structure, tr)
+        return tr
+
+    def _diverged(self, err, epoch, batch, epochs, n_batches):
+        """``err`` again, naming the epoch and batch (0-based in the attributes)."""
+        what = "loss" if err.kind == "loss" else "gradient"
+        return NonFiniteTrainingError(
+            f"fit: non-finite {what} at epoch {epoch + 1}/{epochs}, batch {batch + 1}/"
+            f"{n_batches}; training stopped and the weights are those of the last good "
+            f"step ({err})", epoch=epoch, batch=batch, kind=err.kind)
 
     def _evaluate_arrays(self, x, y, batch_size, verbose=0):
         n = x.shape[0]
@@ -728,49 +891,87 @@ class Sequential:
                             "batch_size": batch_size, "samples": n})
         self.history = history
         rng = initializers._next_generator()
-        if shuffle:
+        wants_batches = cbs.wants_batches
+        # The fused path (see _fused_config): one compiled run_epoch per epoch when
+        # nothing needs per-batch control, else a compiled step per batch.
+        trainer = self._fused_trainer(min(batch_size, n), x.shape[1])
+        whole_epochs = trainer is not None and verbose != 1 and not wants_batches
+        if whole_epochs:
+            trainer.bind_data(x, y)
+            identity = np.arange(n, dtype=np.int64)
+            order = identity.copy()
+            batch_losses = np.empty(n_batches, np.float64)
+            core = trainer._core
+        elif shuffle:
             xs, ys = np.empty_like(x), np.empty_like(y)
         else:
             xs, ys = x, y
-        wants_batches = cbs.wants_batches
         train_batch = self._train_batch
+        self._fit_trainer = trainer
         self.stop_training = False
-        cbs.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
-            cbs.on_epoch_begin(epoch)
-            started = time.perf_counter()
-            if shuffle:
-                perm = rng.permutation(n)
-                np.take(x, perm, axis=0, out=xs)
-                np.take(y, perm, axis=0, out=ys)
-            bar = _progress_bar(n_batches, f"Epoch {epoch + 1}/{epochs}") if verbose == 1 else None
-            total = 0.0
-            for b in range(n_batches):
-                start = b * batch_size
-                stop = min(start + batch_size, n)
-                if wants_batches:
-                    cbs.on_train_batch_begin(b)
-                loss = train_batch(xs[start:stop], ys[start:stop])
-                total += loss * (stop - start)
-                if wants_batches:
-                    cbs.on_train_batch_end(b, {"loss": total / stop})
+        try:
+            cbs.on_train_begin()
+            for epoch in range(initial_epoch, epochs):
+                cbs.on_epoch_begin(epoch)
+                started = time.perf_counter()
+                if whole_epochs:
+                    if shuffle:
+                        # rng.permutation(n) without allocating: the same order
+                        order[...] = identity
+                        rng.shuffle(order)
+                    core.learning_rate = self.optimizer.learning_rate
+                    core.iterations = self.optimizer.iterations
+                    try:
+                        mean = core.run_epoch(order, batch_size, batch_losses)
+                    except NonFiniteTrainingError as err:
+                        raise self._diverged(err, epoch, err.batch, epochs, n_batches) from None
+                    finally:
+                        self.optimizer.iterations = core.iterations
+                    logs = {"loss": mean}
+                    bar = None
+                else:
+                    if shuffle:
+                        perm = rng.permutation(n)
+                        np.take(x, perm, axis=0, out=xs)
+                        np.take(y, perm, axis=0, out=ys)
+                    bar = (_progress_bar(n_batches, f"Epoch {epoch + 1}/{epochs}")
+                           if verbose == 1 else None)
+                    total = 0.0
+                    for b in range(n_batches):
+                        start = b * batch_size
+                        stop = min(start + batch_size, n)
+                        if wants_batches:
+                            cbs.on_train_batch_begin(b)
+                        try:
+                            loss = train_batch(xs[start:stop], ys[start:stop])
+                        except NonFiniteTrainingError as err:
+                            if bar is not None:
+                                bar.close()
+                            raise self._diverged(err, epoch, b, epochs, n_batches) from None
+                        total += loss * (stop - start)
+                        if wants_batches:
+                            cbs.on_train_batch_end(b, {"loss": total / stop})
+                        if bar is not None:
+                            bar.set_postfix(loss=_format_value(total / stop), refresh=False)
+                            bar.update(1)
+                    logs = {"loss": total / n}
+                if val is not None:
+                    logs["val_loss"] = self._evaluate_arrays(val[0], val[1], batch_size)
                 if bar is not None:
-                    bar.set_postfix(loss=_format_value(total / stop), refresh=False)
-                    bar.update(1)
-            logs = {"loss": total / n}
-            if val is not None:
-                logs["val_loss"] = self._evaluate_arrays(val[0], val[1], batch_size)
-            if bar is not None:
-                bar.set_postfix({k: _format_value(v) for k, v in logs.items()})
-                bar.close()
-            elif verbose == 2:
-                elapsed = time.perf_counter() - started
-                print(f"Epoch {epoch + 1}/{epochs} - {elapsed:.2f}s - "
-                      + " - ".join(f"{k}: {_format_value(v)}" for k, v in logs.items()))
-            cbs.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        cbs.on_train_end()
+                    bar.set_postfix({k: _format_value(v) for k, v in logs.items()})
+                    bar.close()
+                elif verbose == 2:
+                    elapsed = time.perf_counter() - started
+                    print(f"Epoch {epoch + 1}/{epochs} - {elapsed:.2f}s - "
+                          + " - ".join(f"{k}: {_format_value(v)}" for k, v in logs.items()))
+                cbs.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+            cbs.on_train_end()
+        finally:
+            self._fit_trainer = None
+            if whole_epochs:
+                trainer.unbind_data()
         return history
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto"):
@@ -818,6 +1019,10 @@ class Sequential:
         verbose = _resolve_verbose(verbose)
         x = self._check_x(x)
         n = x.shape[0]
+        if verbose != 1:
+            trainer = self._predictor()
+            if trainer is not None:     # SimpleRNN -> linear Dense: one compiled call
+                return trainer.predict(x)
         out_shape = self._concrete_output_shape(x.shape)
         shapes = out_shape if isinstance(out_shape, list) else [out_shape]
         results = [np.empty(s, dtype=self.dtype) for s in shapes]

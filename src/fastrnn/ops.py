@@ -152,7 +152,8 @@ def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, activation="tanh"):
     return h
 
 
-def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh"):
+def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh",
+                 input_grad=True):
     """Gradients of a scalar loss through the recurrence (BPTT, compiled).
 
     Parameters
@@ -169,10 +170,13 @@ def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh")
     h0 : array_like of shape (B, H), optional
         The initial state used in the forward pass; zeros when None.
     activation : {"tanh", "relu"}
+    input_grad : bool, default True
+        False skips ``dx`` (returned as None): one (B*T, H) x (H, D) product
+        less, for a layer whose input needs no gradient (the first layer).
 
     Returns
     -------
-    dx : ndarray of shape (B, T, D)
+    dx : ndarray of shape (B, T, D), or None when ``input_grad`` is False
     dkernel : ndarray of shape (D, H)
     drecurrent_kernel : ndarray of shape (H, H)
     dbias : ndarray of shape (H,)
@@ -193,6 +197,8 @@ def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh")
     forms each weight gradient with one GEMM over all B*T rows.
     """
     code = _activation_code(activation)
+    if not isinstance(input_grad, (bool, np.bool_)):
+        raise TypeError(f"input_grad must be a bool, got {type(input_grad).__name__}")
     x, kernel, recurrent_kernel, _, h0, (B, T, D, H) = _rnn_arguments(
         x, kernel, recurrent_kernel, None, h0)
     h = _float_array("h", h, x.dtype)
@@ -200,7 +206,7 @@ def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh")
     _check_shape("h", h, (B, T, H), "(B, T, H)", "B, T from x, H: the units of kernel")
     _check_shape("dh", dh, (B, T, H), "(B, T, H)", "B, T from x, H: the units of kernel")
     dtype = x.dtype
-    dx = np.empty((B, T, D), dtype=dtype)
+    dx = np.empty((B, T, D), dtype=dtype) if input_grad else None
     dkernel = np.zeros((D, H), dtype=dtype)
     drecurrent_kernel = np.zeros((H, H), dtype=dtype)
     dbias = np.zeros(H, dtype=dtype)
