@@ -147,8 +147,11 @@ def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, activation="tanh"):
     h = np.empty((B, T, H), dtype=x.dtype)
     if B == 0:
         return h
+    # work space for a transposed W_h, which makes the step products faster at large H
+    recurrent_kernel_t = (np.empty((H, H), dtype=x.dtype)
+                          if H >= _kernels.TRANSPOSED_STEP_MIN_UNITS else None)
     _kernels.rnn_forward(_c(x), _c(kernel), _c(recurrent_kernel), _c(bias),
-                         None if h0 is None else _c(h0), h, code)
+                         None if h0 is None else _c(h0), h, recurrent_kernel_t, code)
     return h
 
 
