@@ -217,9 +217,8 @@ def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh",
     if B == 0:
         return dx, dkernel, drecurrent_kernel, dbias, dh0
     dz = np.empty((B, T, H), dtype=dtype)  # work space: dLoss/dz_t for every step
-    h_prev = np.empty((B, T, H), dtype=dtype)  # work space: h_{t-1} for every step
     _kernels.rnn_backward(_c(x), _c(h), _c(kernel), _c(recurrent_kernel), _c(dh),
-                          None if h0 is None else _c(h0), dz, h_prev, dx, dkernel,
+                          None if h0 is None else _c(h0), dz, dx, dkernel,
                           drecurrent_kernel, dbias, dh0, code)
     return dx, dkernel, drecurrent_kernel, dbias, dh0
 
