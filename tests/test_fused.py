@@ -185,6 +185,18 @@ def test_steps_match_reference(B, T, D, H, U, activation, loss, use_bias, dense_
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("H", [255, 256])
+@pytest.mark.parametrize("seq", [False, True])
+def test_steps_match_reference_on_both_sides_of_the_carry_copy(dtype, H, seq):
+    # below 256 units the BPTT carry multiplies by a transposed copy of W_h,
+    # from 256 on by W_h itself (_train.CARRY_COPY_UNITS)
+    cfg = make_config(3, H, 2, return_sequences=seq)
+    rng = np.random.default_rng(H)
+    batches = [make_batch(rng, 4, 3, cfg, dtype) for _ in range(2)]
+    check_steps(cfg, dtype, batches, kernel="blas")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kernel", ["blas", "loops"])
 def test_tutorial_shape_several_steps(dtype, kernel):
     from fastrnn.data import make_sequences

@@ -12,12 +12,14 @@ import numpy.typing as npt
 _F = TypeVar("_F", np.float32, np.float64)
 _Array = npt.NDArray[_F]
 
+TRANSPOSED_STEP_MIN_UNITS: int
+
 def rnn_forward(x: _Array[_F], kernel: _Array[_F], recurrent_kernel: _Array[_F],
                 bias: _Array[_F], h0: Optional[_Array[_F]], h: _Array[_F],
-                activation: int) -> None: ...
+                recurrent_kernel_t: Optional[_Array[_F]], activation: int) -> None: ...
 def rnn_backward(x: _Array[_F], h: _Array[_F], kernel: _Array[_F],
                  recurrent_kernel: _Array[_F], dh: _Array[_F], h0: Optional[_Array[_F]],
-                 dz: _Array[_F], h_prev: _Array[_F], dx: Optional[_Array[_F]], dkernel: _Array[_F],
+                 dz: _Array[_F], dx: Optional[_Array[_F]], dkernel: _Array[_F],
                  drecurrent_kernel: _Array[_F], dbias: _Array[_F], dh0: _Array[_F],
                  activation: int) -> None: ...
 def dense_forward(x: _Array[_F], kernel: _Array[_F], bias: _Array[_F],

@@ -28,6 +28,10 @@ cdef enum:
     TANH = 0
     RELU = 1
 
+#: rnn_forward's step products use a transposed copy of W_h from this many
+#: units on (the caller passes the work array; see _rnn_forward).
+TRANSPOSED_STEP_MIN_UNITS = 256
+
 
 # ---------------------------------------------------------------- helpers
 
@@ -103,9 +107,22 @@ cdef void _column_sums(const floating* a, Py_ssize_t rows, Py_ssize_t cols,
 
 # ---------------------------------------------------------------- recurrence
 
+cdef void _transpose(const floating* a, Py_ssize_t n, floating* out) noexcept nogil:
+    """out = a^T for a square n x n matrix, in 32 x 32 tiles (both stay in cache)."""
+    cdef Py_ssize_t i0, j0, i, j, i1, j1
+    for i0 in range(0, n, 32):
+        i1 = i0 + 32 if i0 + 32 < n else n
+        for j0 in range(0, n, 32):
+            j1 = j0 + 32 if j0 + 32 < n else n
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    out[j * n + i] = a[i * n + j]
+
+
 cdef void _rnn_forward(const floating* x, const floating* w, const floating* wh,
                        const floating* bias, const floating* h0, floating* h,
-                       int B, int T, int D, int H, int activation) noexcept nogil:
+                       floating* wh_t, int B, int T, int D, int H,
+                       int activation) noexcept nogil:
     cdef Py_ssize_t r, b, t
     cdef int TH = T * H
     cdef floating one = 1
@@ -113,12 +130,22 @@ cdef void _rnn_forward(const floating* x, const floating* w, const floating* wh,
     for r in range(<Py_ssize_t>B * T):
         memcpy(h + r * H, bias, H * sizeof(floating))
     _gemm(False, False, B * T, H, D, one, x, D, w, H, one, h, H)
+    # Given wh_t (H x H work space), the step products take W_h as (W_h^T)^T:
+    # BLAS then reads both operands along the summed dimension ("TN" in its
+    # column-major terms), which OpenBLAS runs 5-15 % faster than "NN" for a
+    # few dozen rows and H >= 256 (and slower at H = 128): see
+    # TRANSPOSED_STEP_MIN_UNITS.  Same products; the sums may round differently.
+    cdef bint trans = wh_t != NULL
+    cdef const floating* wh_op = wh
+    if trans:
+        _transpose(wh, H, wh_t)
+        wh_op = wh_t
     for t in range(T):
         # z_t += h_{t-1} W_h; the slices h[:, t] are B rows, T*H apart
         if t > 0:
-            _gemm(False, False, B, H, H, one, h + (t - 1) * H, TH, wh, H, one, h + t * H, TH)
+            _gemm(False, trans, B, H, H, one, h + (t - 1) * H, TH, wh_op, H, one, h + t * H, TH)
         elif h0 != NULL:
-            _gemm(False, False, B, H, H, one, h0, H, wh, H, one, h, TH)
+            _gemm(False, trans, B, H, H, one, h0, H, wh_op, H, one, h, TH)
         # h_t = act(z_t), in place
         for b in range(B):
             _activate(h + b * TH + t * H, H, activation)
@@ -126,7 +153,7 @@ cdef void _rnn_forward(const floating* x, const floating* w, const floating* wh,
 
 cdef void _rnn_backward(const floating* x, const floating* h, const floating* w,
                         const floating* wh, const floating* dh, const floating* h0,
-                        floating* dz, floating* h_prev, floating* dx, floating* dw,
+                        floating* dz, floating* dx, floating* dw,
                         floating* dwh, floating* db, floating* dh0,
                         int B, int T, int D, int H, int activation) noexcept nogil:
     cdef Py_ssize_t b, t
@@ -149,30 +176,62 @@ cdef void _rnn_backward(const floating* x, const floating* h, const floating* w,
     _column_sums(dz, <Py_ssize_t>B * T, H, db)
     if dx != NULL:                    # dx = NULL: not wanted (e.g. a first layer)
         _gemm(False, True, B * T, D, H, one, dz, H, w, H, zero, dx, D)
-    # z_t += h_{t-1} W_h:  dW_h = sum_t h_{t-1}^T dz_t = h_prev^T dz over all
-    # B*T rows, with h_prev = h shifted one step later and h0 as step -1.
-    # (Pairing rows of h and dz one row apart without the copy would mix in
-    # h[b, T-1] dz[b+1, 0] across batch boundaries; taking those out again
-    # cancels catastrophically once gradients grow along the sequence.)
-    for b in range(B):
-        if h0 != NULL:
-            memcpy(h_prev + b * TH, h0 + b * H, H * sizeof(floating))
-        else:
-            memset(h_prev + b * TH, 0, H * sizeof(floating))
-        memcpy(h_prev + b * TH + H, h + b * TH, (TH - H) * sizeof(floating))
-    _gemm(True, False, H, H, B * T, one, h_prev, H, dz, H, zero, dwh, H)
+    # z_t += h_{t-1} W_h:  dW_h = sum_t h_{t-1}^T dz_t
+    #     = h0^T dz_0  +  sum over rows r of h[r]^T dz[r + 1],
+    # pairing every row of h with the next row of dz (one GEMM over B*T - 1
+    # rows, no shifted copy of h), where the pairs that cross from one
+    # sequence to the next, h[b, T-1] with dz[b+1, 0], must not count.  dz is
+    # not needed any more, so those dz rows are set to zero: the pairs then add
+    # exact zeros (no subtraction, which would cancel catastrophically once
+    # gradients grow along the sequence) -- unless h[b, T-1] is inf or NaN,
+    # where 0 * h is NaN; then one GEMM per sequence pairs the rows instead.
+    cdef floating beta = zero
+    if h0 != NULL:
+        _gemm(True, False, H, H, B, one, h0, H, dz, TH, zero, dwh, H)
+        beta = one
+    if _rows_finite(h + TH - H, B - 1, TH, H):
+        for b in range(1, B):
+            memset(dz + b * TH, 0, H * sizeof(floating))
+        _gemm(True, False, H, H, B * T - 1, one, h, H, dz + H, H, beta, dwh, H)
+    else:
+        for b in range(B):
+            _gemm(True, False, H, H, T - 1, one, h + b * TH, H, dz + b * TH + H, H,
+                  beta, dwh, H)
+            beta = one
+
+
+cdef bint _rows_finite(const floating* a, Py_ssize_t rows, Py_ssize_t stride,
+                       Py_ssize_t cols) noexcept nogil:
+    """All of a[r * stride + j] (r < rows, j < cols) finite (not inf or NaN)."""
+    cdef Py_ssize_t r, j
+    cdef floating acc = 0
+    for r in range(rows):
+        for j in range(cols):
+            acc += a[r * stride + j] * 0   # NaN once any element is inf or NaN
+    return acc == 0
 
 
 def rnn_forward(const floating[:, :, ::1] x, const floating[:, ::1] kernel,
                 const floating[:, ::1] recurrent_kernel, const floating[::1] bias,
-                h0, floating[:, :, ::1] h, int activation):
+                h0, floating[:, :, ::1] h, recurrent_kernel_t, int activation):
     """Fill ``h`` (B, T, H) with the forward recurrence; ``h0`` (B, H) or None.
 
+    ``recurrent_kernel_t``: None, or an (H, H) work array of the dtype of
+    ``h`` (it receives W_h^T and the steps use it; worth it for
+    H >= TRANSPOSED_STEP_MIN_UNITS).
     All shapes are checked by the caller; B, T >= 1.
     """
     cdef int B = x.shape[0], T = x.shape[1], D = x.shape[2], H = h.shape[2]
     cdef const floating[:, ::1] h0v
     cdef const floating* h0p = NULL
+    cdef floating[:, ::1] whtv
+    cdef floating* whtp = NULL
+    if recurrent_kernel_t is not None and H > 0:
+        whtv = recurrent_kernel_t
+        if whtv.shape[0] != H or whtv.shape[1] != H:
+            raise ValueError(f"recurrent_kernel_t must have shape ({H}, {H}), "
+                             f"got {tuple(recurrent_kernel_t.shape)}")
+        whtp = &whtv[0, 0]
     if h0 is not None:
         h0v = h0
         if H > 0:
@@ -181,18 +240,17 @@ def rnn_forward(const floating[:, :, ::1] x, const floating[:, ::1] kernel,
         return
     with nogil:
         _rnn_forward(_ptr3(x), _ptr2(kernel), &recurrent_kernel[0, 0], &bias[0],
-                     h0p, &h[0, 0, 0], B, T, D, H, activation)
+                     h0p, &h[0, 0, 0], whtp, B, T, D, H, activation)
 
 
 def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
                  const floating[:, ::1] kernel, const floating[:, ::1] recurrent_kernel,
-                 const floating[:, :, ::1] dh, h0, floating[:, :, ::1] dz,
-                 floating[:, :, ::1] h_prev, dx,
+                 const floating[:, :, ::1] dh, h0, floating[:, :, ::1] dz, dx,
                  floating[:, ::1] dkernel, floating[:, ::1] drecurrent_kernel, floating[::1] dbias,
                  floating[:, ::1] dh0, int activation):
     """BPTT into the preallocated gradients.
 
-    ``dz`` and ``h_prev`` (both B, T, H) are work space.  ``dx`` may be None:
+    ``dz`` (B, T, H) is work space.  ``dx`` may be None:
     the input gradient is then not computed (one GEMM less).
 
     All shapes are checked by the caller; B, T >= 1.  Every output is
@@ -216,7 +274,7 @@ def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
         return
     with nogil:
         _rnn_backward(_ptr3(x), &h[0, 0, 0], _ptr2(kernel), &recurrent_kernel[0, 0],
-                      &dh[0, 0, 0], h0p, &dz[0, 0, 0], &h_prev[0, 0, 0], dxp,
+                      &dh[0, 0, 0], h0p, &dz[0, 0, 0], dxp,
                       _wptr2(dkernel), &drecurrent_kernel[0, 0], &dbias[0], &dh0[0, 0],
                       B, T, D, H, activation)
 

@@ -147,8 +147,11 @@ def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, activation="tanh"):
     h = np.empty((B, T, H), dtype=x.dtype)
     if B == 0:
         return h
+    # work space for a transposed W_h, which makes the step products faster at large H
+    recurrent_kernel_t = (np.empty((H, H), dtype=x.dtype)
+                          if H >= _kernels.TRANSPOSED_STEP_MIN_UNITS else None)
     _kernels.rnn_forward(_c(x), _c(kernel), _c(recurrent_kernel), _c(bias),
-                         None if h0 is None else _c(h0), h, code)
+                         None if h0 is None else _c(h0), h, recurrent_kernel_t, code)
     return h
 
 
@@ -214,9 +217,8 @@ def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh",
     if B == 0:
         return dx, dkernel, drecurrent_kernel, dbias, dh0
     dz = np.empty((B, T, H), dtype=dtype)  # work space: dLoss/dz_t for every step
-    h_prev = np.empty((B, T, H), dtype=dtype)  # work space: h_{t-1} for every step
     _kernels.rnn_backward(_c(x), _c(h), _c(kernel), _c(recurrent_kernel), _c(dh),
-                          None if h0 is None else _c(h0), dz, h_prev, dx, dkernel,
+                          None if h0 is None else _c(h0), dz, dx, dkernel,
                           drecurrent_kernel, dbias, dh0, code)
     return dx, dkernel, drecurrent_kernel, dbias, dh0
 
