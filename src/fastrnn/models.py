@@ -84,6 +84,30 @@ def _positive_int(value, argument, allow_zero=False):
     return int(value)
 
 
+def _real_array(value, argument):
+    """``value`` as an ndarray of real numbers (float, int or uint)."""
+    if value is None:
+        raise ValueError(f"{argument} is required (got None)")
+    try:
+        arr = np.asarray(value)
+    except ValueError as e:
+        raise ValueError(f"{argument} cannot be made into an array: {e}") from None
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{argument} must hold real numbers (float or int), "
+                        f"got dtype {arr.dtype}")
+    return arr
+
+
+def _finite_cast(arr, dtype, argument):
+    """``arr`` as a contiguous array of ``dtype``; NaN, inf or overflow is a ValueError."""
+    with np.errstate(over="ignore"):  # overflow is reported below, as non-finite
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.all(np.isfinite(out)):
+        extra = "" if not np.all(np.isfinite(arr)) else f" after casting to {dtype}"
+        raise ValueError(f"{argument} contains NaN or infinity{extra}")
+    return out
+
+
 def _progress_bar(total, desc):
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, unit="batch", file=sys.stdout, leave=True,
@@ -536,15 +560,7 @@ class Sequential:
     # -- checking inputs (once, at the boundary) ---------------------------------
     def _check_x(self, x, argument="x"):
         """x as a contiguous array of the model's dtype with the input's shape, finite."""
-        if x is None:
-            raise ValueError(f"{argument} is required (got None)")
-        try:
-            arr = np.asarray(x)
-        except ValueError as e:
-            raise ValueError(f"{argument} cannot be made into an array: {e}") from None
-        if arr.dtype.kind not in "fiu":
-            raise TypeError(f"{argument} must hold real numbers (float or int), "
-                            f"got dtype {arr.dtype}")
+        arr = _real_array(x, argument)
         if arr.ndim == 0:
             raise ValueError(f"{argument} must be an array of samples, got a scalar")
         if arr.shape[0] == 0:
@@ -564,13 +580,7 @@ class Sequential:
                                      f"{_shape_str(('N',) + want[1:]).replace(chr(39), '')}")
         if 0 in arr.shape:
             raise ValueError(f"{argument} is empty: shape {arr.shape}")
-        dtype = self.dtype
-        with np.errstate(over="ignore"):  # overflow is reported below, as non-finite
-            out = np.ascontiguousarray(arr, dtype=dtype)
-        if not np.all(np.isfinite(out)):
-            extra = "" if not np.all(np.isfinite(arr)) else f" after casting to {dtype}"
-            raise ValueError(f"{argument} contains NaN or infinity{extra}")
-        return out
+        return _finite_cast(arr, self.dtype, argument)
 
     def _concrete_output_shape(self, x_shape):
         shape = (x_shape[0],) + tuple(x_shape[1:])
@@ -586,13 +596,7 @@ class Sequential:
         if isinstance(out_shape, list):
             raise ValueError("this model's last layer has return_state=True (two outputs); "
                              "fit and evaluate need a single output")
-        try:
-            arr = np.asarray(y)
-        except ValueError as e:
-            raise ValueError(f"{argument} cannot be made into an array: {e}") from None
-        if arr.dtype.kind not in "fiu":
-            raise TypeError(f"{argument} must hold real numbers (float or int), "
-                            f"got dtype {arr.dtype}")
+        arr = _real_array(y, argument)
         if arr.ndim == 0:
             raise ValueError(f"{argument} must be an array of targets, got a scalar")
         if arr.shape[0] != x.shape[0]:
@@ -606,13 +610,7 @@ class Sequential:
                 raise ValueError(f"{argument} has shape {arr.shape}, but the model's output "
                                  f"for {x_argument} has shape {out_shape}; expected "
                                  f"{out_shape}{alt}")
-        dtype = self.dtype
-        with np.errstate(over="ignore"):  # overflow is reported below, as non-finite
-            out = np.ascontiguousarray(arr, dtype=dtype)
-        if not np.all(np.isfinite(out)):
-            extra = "" if not np.all(np.isfinite(arr)) else f" after casting to {dtype}"
-            raise ValueError(f"{argument} contains NaN or infinity{extra}")
-        return out
+        return _finite_cast(arr, self.dtype, argument)
 
     def _check_batch_size(self, batch_size):
         return 32 if batch_size is None else _positive_int(batch_size, "batch_size")
