@@ -6,7 +6,6 @@ A ``SimpleRNN -> Dense`` model compiled with Adam trains through
 trains the same seeded model twice, fused and with ``use_fused = False``
 (the layer-by-layer ops path), in float64, and compares.
 """
-import threading
 import tracemalloc
 
 import numpy as np
@@ -15,6 +14,8 @@ import pytest
 import fastrnn as keras
 from fastrnn.callbacks import Callback
 from fastrnn.data import make_sequences
+
+from concurrency import run_in_threads
 
 CLOSE = dict(rtol=1e-9, atol=1e-12)
 
@@ -257,22 +258,7 @@ def test_threads_predicting_with_one_model_get_bitwise_the_serial_results():
     rng = np.random.default_rng(4)
     inputs = [rng.standard_normal((n, 3, 1)) for n in (1, 1, 5, 5, 33, 33, 70, 70)]
     serial = [model.predict(x, batch_size=7, verbose=0) for x in inputs]
-    results, errors = [None] * len(inputs), []
-    barrier = threading.Barrier(len(inputs))
-
-    def work(i):
-        try:
-            barrier.wait()
-            for _ in range(50):
-                results[i] = model.predict(inputs[i], verbose=0)
-        except BaseException as e:      # reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    results = run_in_threads(lambda x: model.predict(x, verbose=0), inputs, repeats=50,
+                             fast_switching=False)
     for s, r in zip(serial, results):
         np.testing.assert_array_equal(s, r)

@@ -1,6 +1,5 @@
 """Threads: concurrent calls give bitwise the serial results, and the kernels
 release the GIL (Python code runs in another thread while a kernel works)."""
-import sys
 import threading
 import time
 
@@ -9,6 +8,8 @@ import pytest
 
 import fastrnn as keras
 from fastrnn import ops
+
+from concurrency import run_in_threads
 
 
 def trained_model(seed=0):
@@ -19,38 +20,6 @@ def trained_model(seed=0):
     rng = np.random.default_rng(seed)
     model.fit(rng.standard_normal((64, 5, 2)), rng.standard_normal(64), epochs=2, verbose=0)
     return model
-
-
-def run_in_threads(fn, inputs):
-    """Run fn on each input in its own thread, 100 times, switching threads often."""
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # make races on shared state show up
-    try:
-        return _run_in_threads(fn, inputs)
-    finally:
-        sys.setswitchinterval(switch)
-
-
-def _run_in_threads(fn, inputs):
-    results = [None] * len(inputs)
-    errors = []
-    barrier = threading.Barrier(len(inputs))
-
-    def work(i):
-        try:
-            barrier.wait()
-            for _ in range(100):
-                results[i] = fn(inputs[i])
-        except BaseException as e:  # surfaced below
-            errors.append(e)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    return results
 
 
 def test_eight_threads_predicting_with_one_model_match_serial():
