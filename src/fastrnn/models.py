@@ -12,31 +12,32 @@ layout and updates everything with one call per step.
 
 Training
 --------
-:meth:`Sequential.fit` checks and casts its inputs once, then runs every
-batch through one method, :meth:`Sequential._train_batch` (forward, loss,
-backward into ``grads``, optimizer step), which returns the batch loss.  That
-method is the seam for a fused compiled training step: replace it (per model
-or per class) with anything that takes ``(x_batch, y_batch)`` — contiguous,
-already in the model's dtype and the output's shape — updates ``params`` and
-returns the loss as a float.
-
-The fused path
---------------
-For the model the tutorial builds -- one ``SimpleRNN`` and one linear
-``Dense`` trained with Adam -- ``fit`` and ``predict`` run on one compiled
-:class:`fastrnn.fused.FusedTrainer` over the model's own buffers instead of
-the layer-by-layer ops (see :meth:`Sequential._fused_config` for exactly
-which models).  The results equal the general path to float rounding.
+Building a model lowers it once to a plan for the compiled engine
+(:mod:`fastrnn.engine`); ``fit``, ``evaluate`` and ``predict`` all run on
+it.  :meth:`Sequential.fit` checks and casts its inputs once, then runs one
+compiled call per epoch (forward, loss, backward, clipping and the optimizer
+step for every batch, no allocation per step) -- or, when a callback needs
+per-batch hooks or the progress bar is shown, one compiled call per batch
+(:meth:`Sequential._train_batch`).  Every model fastrnn can build takes
+this one path.
 
 Non-finite training
 -------------------
-Both paths check every batch's loss and gradient before the optimizer
-touches the weights; the first inf or NaN stops ``fit`` with
-:class:`fastrnn.errors.NonFiniteTrainingError` (a ``FloatingPointError``)
-naming the epoch and batch, leaving the weights and optimizer state of the
-last good step.
+The engine checks every batch's loss and gradient before the optimizer
+runs, and the updated weights after it; the first inf or NaN stops ``fit``
+with :class:`fastrnn.errors.NonFiniteTrainingError` (a
+``FloatingPointError``) naming the epoch and batch, leaving the weights and
+optimizer state of the last good step.  A ``KeyboardInterrupt`` or a
+callback's exception likewise leaves the weights of the last completed step.
+
+Threads
+-------
+One lock per model: a compiled call (a training batch or epoch, a
+prediction chunk) runs with it held, so ``predict`` while another thread
+runs ``fit`` sees the weights of some completed step (or epoch), never a
+half-written update.  Prediction engines are per thread, so threads predict
+with one model in parallel when nothing trains it.
 """
-import math
 import struct
 import sys
 import threading
@@ -46,12 +47,12 @@ import zlib
 
 import numpy as np
 
-from . import initializers, losses, optimizers
+from . import _engine, initializers, losses, optimizers
 from .callbacks import Callback, CallbackList, History
+from .engine import Runner, lower
 from .errors import NonFiniteTrainingError
-from .fused import FusedTrainer
-from .layers import (Dense, InputLayer, Layer, SimpleRNN, _check_shape, _shape_str,
-                     _unique_name)
+from .layers import (Dense, InputLayer, Layer, SimpleRNN, _check_shape, _last_state,
+                     _shape_str, _unique_name)
 
 __all__ = ["Sequential"]
 
@@ -163,10 +164,6 @@ class Sequential:
         Set by :meth:`compile`.
     stop_training : bool
         A callback may set it to end ``fit`` after the current epoch.
-    use_fused : bool
-        True (default): ``fit``/``predict`` of a ``SimpleRNN -> Dense`` model
-        run on the compiled fused trainer (see :meth:`_fused_config`); False
-        forces the general layer-by-layer path (same results to rounding).
     """
 
     def __init__(self, layers=None, name=None):
@@ -182,10 +179,9 @@ class Sequential:
         self._loss_fn = None
         self.stop_training = False
         self.history = None
-        self.use_fused = True
-        self._fused = None          # (config, FusedTrainer) cached by _fused_trainer
-        self._fit_trainer = None    # the trainer _train_batch uses while fit runs
-        self._predictors = {}       # thread id -> (key, FusedTrainer) for predict
+        self._engine_runner = None  # the lowered plan and its engines (see _runner)
+        self._layer_offsets = []
+        self._lock = threading.RLock()
         if layers is not None:
             if isinstance(layers, (Layer, InputLayer)):
                 layers = [layers]
@@ -283,17 +279,19 @@ class Sequential:
         total = sum(layer.count_params() for layer in self._layers)
         params = np.empty(total, dtype=dtype)
         grads = np.zeros(total, dtype=dtype)
-        layout, offset = [], 0
+        layout, offset, layer_offsets = [], 0, []
         for prefix, layer in zip(self._weight_prefixes(), self._layers):
             n = layer.count_params()
             layer._bind(params[offset:offset + n], grads[offset:offset + n])
-            layer._reset_work()
+            layer_offsets.append(offset)
             for (wname, wshape), w in zip(layer._specs, layer._weights):
                 layout.append((f"{prefix}/{wname}", wshape, offset))
                 offset += w.size
         for view, value in zip(self._views(), values):
             view[...] = value
         self.params, self.grads, self.param_layout = params, grads, layout
+        self._layer_offsets = layer_offsets
+        self._engine_runner = None
         self._input_shape, self._output_shape = input_shape, shape
         self.built = True
 
@@ -537,8 +535,9 @@ class Sequential:
 
         Parameters
         ----------
-        optimizer : {"adam", "sgd"} or fastrnn.optimizers.Optimizer, default "adam"
-        loss : {"mse", "mae"} or fastrnn.losses.Loss
+        optimizer : str or fastrnn.optimizers.Optimizer, default "adam"
+            "adam", "adamw", "sgd", "rmsprop", "adagrad" (Keras's defaults) or an instance.
+        loss : {"mse", "mae"}, a fastrnn.losses function or a fastrnn.losses.Loss
         metrics : None
             Not supported yet (only the loss is reported); anything else raises.
         """
@@ -547,9 +546,9 @@ class Sequential:
         if metrics:
             raise ValueError("compile: metrics are not supported yet; the loss is reported "
                              "as 'loss' (and 'val_loss')")
-        self.optimizer = optimizers.get(optimizer)
-        self._loss_fn = losses.get(loss)
-        self.loss = loss
+        optimizer = optimizers.get(optimizer)
+        loss_fn = losses.get(loss)
+        self.optimizer, self._loss_fn, self.loss = optimizer, loss_fn, loss
         if self.built:
             self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
 
@@ -615,15 +614,57 @@ class Sequential:
     def _check_batch_size(self, batch_size):
         return 32 if batch_size is None else _positive_int(batch_size, "batch_size")
 
-    # -- computation -------------------------------------------------------------
+    # -- the engine ----------------------------------------------------------------
+    def _runner(self):
+        """The compiled engine runner of the current structure (lowered once per build)."""
+        runner = self._engine_runner
+        if runner is None or runner.params is not self.params:
+            plan, signature = lower(self._layers, self._input_shape, self._layer_offsets)
+            runner = Runner(plan, signature, self.params, self.grads)
+            self._engine_runner = runner
+        return runner
+
+    def _trainer(self):
+        """The training engine, configured for the current loss and optimizer."""
+        self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
+        return self._runner().trainer(self._loss_fn, self.optimizer)
+
+    def _output_arrays(self, x_shape):
+        out_shape = self._concrete_output_shape(x_shape)
+        first = out_shape[0] if isinstance(out_shape, list) else out_shape
+        return out_shape, np.empty(first, dtype=self.dtype)
+
+    #: prediction runs this many samples per compiled forward pass at most
+    #: (fewer for long sequences: see _predict_chunk)
+    _PREDICT_CHUNK = 32
+    #: work-buffer budget of one prediction call, in bytes
+    _PREDICT_BUDGET = 64 * 2**20
+
+    def _predict_chunk(self, T, cap=None):
+        """Samples per forward pass: ``cap`` (default 32), fewer when long sequences
+        would need work buffers beyond ``_PREDICT_BUDGET``.
+
+        For predict it depends on the sequence length alone, so results do not
+        depend on ``batch_size`` or on the thread.
+        """
+        widths = sum(4 * layer.units for layer in self._layers) + self._input_shape[-1] + 1
+        per_sample = max(1, T) * widths * self.dtype.itemsize
+        cap = self._PREDICT_CHUNK if cap is None else cap
+        return int(max(1, min(cap, self._PREDICT_BUDGET // per_sample)))
+
     def _forward(self, x):
-        """Inference pass: touches no layer state, so threads may share a model."""
-        for layer in self._layers:
-            x = layer.forward(x, training=False)
-        return x
+        """The model's output for checked ``x`` (contiguous, the model's dtype)."""
+        out_shape, out = self._output_arrays(x.shape)
+        T = x.shape[1] if x.ndim == 3 else 1
+        engine = self._runner().predictor()
+        with self._lock:
+            engine.predict(x, out, self._predict_chunk(T))
+        if isinstance(out_shape, list):     # return_state: [output, final state]
+            return [out, _last_state(out, self._layers[-1].return_sequences)]
+        return out
 
     def _loss_and_gradients(self, x, y):
-        """Forward, loss and backward for one batch; fills ``self.grads``.
+        """Loss of one batch and its gradient in ``self.grads``, without an update.
 
         Parameters
         ----------
@@ -635,180 +676,78 @@ class Sequential:
         Returns
         -------
         float
-            The batch loss.
         """
-        out = x
-        for layer in self._layers:
-            out = layer.forward(out)
-        loss, d = self._loss_fn(y, out)
-        for layer in reversed(self._layers):
-            d = layer.backward(d)
-        return loss
+        engine = self._trainer()
+        with self._lock:
+            return engine.gradients(x, y)
+
+    def _raise_bad_step(self, status, loss, batch=None):
+        kind = {1: "loss", 2: "gradient", 3: "update"}[status]
+        what = {1: f"the loss is {loss}", 2: "the gradient is not finite (inf or NaN)",
+                3: "the update would make a weight or the optimizer state inf or NaN "
+                   "(is the learning rate too large?)"}[status]
+        raise NonFiniteTrainingError(f"training diverged: {what}; the parameters and the "
+                                     f"optimizer state were left as before this batch",
+                                     batch=batch, kind=kind)
 
     def _train_batch(self, x, y):
-        """One training step on one batch: the seam for a fused compiled step.
+        """One compiled training step on one batch (forward, loss, backward, clip, update).
 
-        ``fit`` calls this, and only this, once per batch, with arrays it has
-        already checked and cast (see :meth:`_loss_and_gradients`), unless the
-        model is fused and nothing needs per-batch control (then one compiled
-        call trains the whole epoch).  It computes the loss and the gradients
-        into ``self.grads`` and applies one ``optimizer.apply(self.params,
-        self.grads)`` -- or, while ``fit`` runs a fused model, one compiled
-        :meth:`fastrnn.fused.FusedTrainer.step`.  A replacement must update
-        ``self.params`` in place (and the optimizer's state) the same way and
-        return the batch loss, taken before the update, as a float.
+        ``fit`` calls this once per batch when something needs per-batch
+        control (callbacks with batch hooks, the progress bar), with arrays
+        it has already checked and cast; otherwise one compiled call trains
+        the whole epoch.
 
         Returns
         -------
         float
+            The batch loss, before the update.
 
         Raises
         ------
         fastrnn.errors.NonFiniteTrainingError
-            When the loss or the gradient is not finite; nothing is updated.
+            When the loss, the gradient or the update is not finite; nothing is updated.
         """
-        tr = self._fit_trainer
-        if tr is not None:
-            core, opt = tr._core, self.optimizer
-            core.learning_rate = opt.learning_rate      # a callback may change it
-            core.iterations = opt.iterations
-            try:
-                return core.step(x, y)
-            finally:
-                opt.iterations = core.iterations
-        loss = self._loss_and_gradients(x, y)
-        if not math.isfinite(loss):
-            raise NonFiniteTrainingError(f"training diverged: the loss is {loss}; the "
-                                         f"parameters were left as before this batch",
-                                         kind="loss")
-        if not np.isfinite(self.grads).all():
-            raise NonFiniteTrainingError("training diverged: the gradient is not finite "
-                                         "(inf or NaN); the parameters were left as before "
-                                         "this batch", kind="gradient")
-        self.optimizer.apply(self.params, self.grads)
+        engine = self._trainer()
+        opt = self.optimizer
+        lr = opt.current_learning_rate()
+        with self._lock:
+            engine.iterations = opt.iterations
+            loss = engine.train_step(x, y, lr)
+            opt.iterations = engine.iterations
+        if engine.last_status:
+            self._raise_bad_step(engine.last_status, loss)
         return loss
 
-    # -- the fused path ------------------------------------------------------------
-    def _fused_config(self, training):
-        """The :class:`fastrnn.fused.FusedTrainer` arguments, or None if not fused.
-
-        Fused (one compiled call per batch or per epoch) are exactly the
-        models ``SimpleRNN -> Dense``: one :class:`fastrnn.layers.SimpleRNN`
-        (tanh or relu, ``go_backwards=False``, ``return_state=False``, with or
-        without ``return_sequences``/bias) followed by one
-        :class:`fastrnn.layers.Dense` with linear activation, and -- for
-        training -- loss mse or mae and optimizer :class:`fastrnn.optimizers.Adam`
-        with ``amsgrad=False`` (any clipping).  Everything else (SGD, AMSGrad,
-        stacked or other layers, other activations, subclasses of these
-        classes, a replaced ``_train_batch``) runs on the general ops path.
-
-        Parameters
-        ----------
-        training : bool
-            Also require a fusable optimizer and loss (``fit``); False checks
-            the layers only (``predict``).
-
-        Returns
-        -------
-        dict or None
-        """
-        if (not self.use_fused or not self.built or len(self._layers) != 2
-                or len(self._input_shape) != 3):
-            return None
-        rnn, dense = self._layers
-        if type(rnn) is not SimpleRNN or type(dense) is not Dense:
-            return None
-        if (rnn.activation not in ("tanh", "relu") or rnn.go_backwards or rnn.return_state
-                or dense.activation != "linear"):
-            return None
-        cfg = dict(input_dim=int(self._input_shape[-1]), units=rnn.units,
-                   output_units=dense.units, activation=rnn.activation,
-                   use_bias=rnn.use_bias, dense_use_bias=dense.use_bias,
-                   return_sequences=rnn.return_sequences)
-        if not training:
-            return cfg
+    def _train_epoch(self, engine, order, batch_size, lrs, losses):
+        """One compiled call over every batch of the bound training set; the mean loss."""
         opt = self.optimizer
-        if type(opt) is not optimizers.Adam or opt.amsgrad:
-            return None
-        if type(self._loss_fn) is losses.MeanSquaredError:
-            loss = "mse"
-        elif type(self._loss_fn) is losses.MeanAbsoluteError:
-            loss = "mae"
-        else:
-            return None
-        if "_train_batch" in self.__dict__ or type(self)._train_batch is not Sequential._train_batch:
-            return None
-        cfg.update(loss=loss, beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon,
-                   clipnorm=opt.clipnorm, clipvalue=opt.clipvalue,
-                   global_clipnorm=opt.global_clipnorm)
-        return cfg
-
-    def _fused_trainer(self, batch_size=32, timesteps=1):
-        """The cached training FusedTrainer over ``params``, ``grads`` and the
-        optimizer's ``m``/``v`` (new if anything changed), or None if not fused."""
-        cfg = self._fused_config(True)
-        opt = self.optimizer
-        if cfg is None or not (isinstance(getattr(opt, "m", None), np.ndarray)
-                               and opt.m.shape == self.params.shape):
-            return None
-        if self._fused is not None:
-            key, tr = self._fused
-            if (key == cfg and tr.params is self.params and tr.grads is self.grads
-                    and tr.m is opt.m and tr.v is opt.v):
-                return tr
-        tr = FusedTrainer(self.params, self.grads, opt.m, opt.v, batch_size=batch_size,
-                          timesteps=timesteps, learning_rate=opt.learning_rate,
-                          iterations=opt.iterations, **cfg)
-        self._fused = (cfg, tr)
-        return tr
-
-    #: samples per compiled forward pass in a fused predict (fixed, so results do
-    #: not depend on batch_size or on which thread predicts)
-    _PREDICT_CHUNK = 32
-
-    def _predictor(self):
-        """This thread's predict-only FusedTrainer over ``params``, or None if not fused.
-
-        One per thread (a trainer's work buffers serve one call at a time), all
-        chunking the samples alike, so concurrent predictions are bitwise the
-        serial ones.  They leave BLAS threads alone (a process-wide setting) and
-        their Adam moment buffers are untouched zero pages.
-        """
-        structure = self._fused_config(False)
-        if structure is None:
-            return None
-        tid = threading.get_ident()
-        cached = self._predictors.get(tid)
-        if cached is not None and cached[0] == structure and cached[1].params is self.params:
-            return cached[1]
-        tr = FusedTrainer(self.params, self.grads, np.zeros_like(self.params),
-                          np.zeros_like(self.params), batch_size=self._PREDICT_CHUNK,
-                          timesteps=1, blas_threads=None, **structure)
-        if len(self._predictors) >= 64:     # threads come and go: forget old ones
-            self._predictors = {}
-        self._predictors[tid] = (structure, tr)
-        return tr
+        for k in range(len(lrs)):
+            lrs[k] = opt.current_learning_rate(opt.iterations + k)
+        with self._lock:
+            engine.iterations = opt.iterations
+            mean = engine.run_epoch(order, batch_size, lrs, losses)
+            opt.iterations = engine.iterations
+        if engine.last_status:
+            self._raise_bad_step(engine.last_status, losses[engine.bad_batch], engine.bad_batch)
+        return mean
 
     def _diverged(self, err, epoch, batch, epochs, n_batches):
         """``err`` again, naming the epoch and batch (0-based in the attributes)."""
-        what = "loss" if err.kind == "loss" else "gradient"
         return NonFiniteTrainingError(
-            f"fit: non-finite {what} at epoch {epoch + 1}/{epochs}, batch {batch + 1}/"
+            f"fit: non-finite {err.kind} at epoch {epoch + 1}/{epochs}, batch {batch + 1}/"
             f"{n_batches}; training stopped and the weights are those of the last good "
             f"step ({err})", epoch=epoch, batch=batch, kind=err.kind)
 
     def _evaluate_arrays(self, x, y, batch_size, verbose=0):
-        n = x.shape[0]
-        total = 0.0
-        bar = _progress_bar(-(-n // batch_size), "evaluate") if verbose == 1 else None
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            value, _ = self._loss_fn(y[start:stop], self._forward(x[start:stop]))
-            total += value * (stop - start)
-            if bar is not None:
-                bar.update(1)
-        loss = total / n
+        T = x.shape[1] if x.ndim == 3 else 1
+        engine = self._runner().predictor()
+        engine.set_loss(_engine.LOSSES[self._loss_fn._engine_name])
+        bar = _progress_bar(-(-x.shape[0] // batch_size), "evaluate") if verbose == 1 else None
+        with self._lock:
+            loss = engine.evaluate(x, y, self._predict_chunk(T, cap=batch_size))
         if bar is not None:
+            bar.update(bar.total)
             bar.set_postfix(loss=_format_value(loss))
             bar.close()
         return loss
@@ -890,43 +829,44 @@ class Sequential:
         self.history = history
         rng = initializers._next_generator()
         wants_batches = cbs.wants_batches
-        # The fused path (see _fused_config): one compiled run_epoch per epoch when
-        # nothing needs per-batch control, else a compiled step per batch.
-        trainer = self._fused_trainer(min(batch_size, n), x.shape[1])
-        whole_epochs = trainer is not None and verbose != 1 and not wants_batches
+        # One compiled call per epoch when nothing needs per-batch control,
+        # else one per batch (callbacks with batch hooks, the progress bar).
+        whole_epochs = verbose != 1 and not wants_batches
+        engine = self._trainer()
         if whole_epochs:
-            trainer.bind_data(x, y)
+            engine.bind_data(x, y)
             identity = np.arange(n, dtype=np.int64)
             order = identity.copy()
             batch_losses = np.empty(n_batches, np.float64)
-            core = trainer._core
+            batch_rates = np.empty(n_batches, np.float64)
         elif shuffle:
             xs, ys = np.empty_like(x), np.empty_like(y)
         else:
             xs, ys = x, y
-        train_batch = self._train_batch
-        self._fit_trainer = trainer
         self.stop_training = False
         try:
             cbs.on_train_begin()
             for epoch in range(initial_epoch, epochs):
                 cbs.on_epoch_begin(epoch)
                 started = time.perf_counter()
+                bar = None
                 if whole_epochs:
                     if shuffle:
                         # rng.permutation(n) without allocating: the same order
                         order[...] = identity
                         rng.shuffle(order)
-                    core.learning_rate = self.optimizer.learning_rate
-                    core.iterations = self.optimizer.iterations
+                    # the current loss and optimizer (a callback may have re-compiled)
+                    epoch_engine = self._trainer()
+                    if epoch_engine is not engine:
+                        engine.unbind_data()
+                        engine = epoch_engine
+                        engine.bind_data(x, y)
                     try:
-                        mean = core.run_epoch(order, batch_size, batch_losses)
+                        mean = self._train_epoch(engine, order, batch_size, batch_rates,
+                                                 batch_losses)
                     except NonFiniteTrainingError as err:
                         raise self._diverged(err, epoch, err.batch, epochs, n_batches) from None
-                    finally:
-                        self.optimizer.iterations = core.iterations
                     logs = {"loss": mean}
-                    bar = None
                 else:
                     if shuffle:
                         perm = rng.permutation(n)
@@ -941,7 +881,7 @@ class Sequential:
                         if wants_batches:
                             cbs.on_train_batch_begin(b)
                         try:
-                            loss = train_batch(xs[start:stop], ys[start:stop])
+                            loss = self._train_batch(xs[start:stop], ys[start:stop])
                         except NonFiniteTrainingError as err:
                             if bar is not None:
                                 bar.close()
@@ -967,9 +907,8 @@ class Sequential:
                     break
             cbs.on_train_end()
         finally:
-            self._fit_trainer = None
             if whole_epochs:
-                trainer.unbind_data()
+                engine.unbind_data()
         return history
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto"):
@@ -1018,22 +957,18 @@ class Sequential:
         x = self._check_x(x)
         n = x.shape[0]
         if verbose != 1:
-            trainer = self._predictor()
-            if trainer is not None:     # SimpleRNN -> linear Dense: one compiled call
-                return trainer.predict(x)
+            return self._forward(x)
         out_shape = self._concrete_output_shape(x.shape)
         shapes = out_shape if isinstance(out_shape, list) else [out_shape]
         results = [np.empty(s, dtype=self.dtype) for s in shapes]
-        bar = _progress_bar(-(-n // batch_size), "predict") if verbose == 1 else None
+        bar = _progress_bar(-(-n // batch_size), "predict")
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             out = self._forward(x[start:stop])
             for r, o in zip(results, out if isinstance(out, list) else [out]):
                 r[start:stop] = o
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+            bar.update(1)
+        bar.close()
         return results if isinstance(out_shape, list) else results[0]
 
     def __call__(self, x):

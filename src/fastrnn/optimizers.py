@@ -1,68 +1,137 @@
-"""Optimizers that update a model's flat parameter buffer in one pass.
+"""Optimizers, as ``keras.optimizers``: descriptions the compiled engine runs.
 
-A model keeps all its weights in one contiguous 1-D ``params`` array and all
-its gradients in one ``grads`` array of the same layout (see
-:class:`fastrnn.Sequential`).  An optimizer keeps its state (Adam's ``m`` and
-``v``, SGD's momentum) in flat buffers of that layout too, so a step is one
-call over everything: :func:`fastrnn.ops.adam_update` for Adam, a few
-vectorised NumPy operations for SGD and AMSGrad.  No per-variable loops.
+An optimizer object holds hyperparameters, the step counter ``iterations``
+and its state (Adam's moments, SGD's momentum, ...) in one flat buffer laid
+out like the model's ``params``; the update itself runs inside the engine's
+compiled training step (:mod:`fastrnn._engine`), one pass over all weights.
+The formulas are Keras 3's; :mod:`fastrnn.reference` writes each one out and
+is what the engine is tested against.
 
-Gradient clipping, when asked for, is applied to the flat gradient first, as
-Keras does: ``clipvalue`` elementwise, ``clipnorm`` on each variable's own
-norm, ``global_clipnorm`` on the norm of all gradients together.
+Gradient clipping, when asked for, is applied first, as Keras does:
+``clipvalue`` elementwise, ``clipnorm`` on each variable's own norm,
+``global_clipnorm`` on the norm of all gradients together (at most one of
+them).  ``weight_decay`` (AdamW's, or any optimizer's) is decoupled:
+``p -= p * weight_decay * learning_rate`` before the update.
+
+Every hyperparameter is checked when it is set -- in the constructor and
+later, e.g. ``optimizer.learning_rate = x`` from a callback: NaN, infinite
+or out-of-range values are a ``ValueError`` and never reach the weights.
+``learning_rate`` may also be a schedule (:mod:`fastrnn.schedules`, or any
+callable ``step -> rate``), evaluated at every step.
 """
+import numbers
+
 import numpy as np
 
-from . import ops
-
-__all__ = ["Optimizer", "Adam", "SGD", "get"]
+__all__ = ["Optimizer", "Adam", "AdamW", "SGD", "RMSprop", "Adagrad", "get"]
 
 
-def _positive_float(value, name, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+def _number(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     value = float(value)
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
     return value
 
 
+def _in_range(value, name, low, high, low_open=False, high_open=False):
+    """``value`` as a float in the interval, else a ValueError naming ``name``."""
+    value = _number(value, name)
+    if value < low or (low_open and value == low) or value > high or (high_open and value == high):
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {lo}{low}, {high}{hi}, got {value}")
+    return value
+
+
+def _optional_positive(value, name):
+    return None if value is None else _in_range(value, name, 0.0, np.inf, low_open=True,
+                                                high_open=True)
+
+
+def _checked_rate(value, name="learning_rate"):
+    """A finite rate >= 0, or a schedule (a callable of the step)."""
+    if callable(value) and not isinstance(value, numbers.Real):
+        return value
+    return _in_range(value, name, 0.0, np.inf, high_open=True)
+
+
 class Optimizer:
-    """Base class: clipping, the step counter and the flat state buffers.
+    """Base class: learning rate, clipping, weight decay, step counter, state.
 
     Parameters
     ----------
-    learning_rate : float
-    clipnorm : float, optional
-        Rescale each variable's gradient so its L2 norm is at most this.
-    clipvalue : float, optional
-        Clip every gradient element to [-clipvalue, clipvalue].
-    global_clipnorm : float, optional
-        Rescale all gradients together so their joint L2 norm is at most this.
+    learning_rate : float or callable
+        A finite rate >= 0, or a schedule ``step -> rate`` (evaluated with
+        the number of steps taken so far, as Keras does).
+    weight_decay : float, optional
+        Decoupled weight decay (``p -= p * weight_decay * lr`` each step).
+    clipnorm, clipvalue, global_clipnorm : float, optional
+        At most one; see the module notes.
     name : str, optional
 
-    Notes
-    -----
-    At most one of the three clipping options may be set.  Subclasses
-    implement ``_create_state(n, dtype)`` and ``_update(params, grads, step)``.
+    Attributes
+    ----------
+    iterations : int
+        Steps taken so far.
     """
 
-    def __init__(self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 name=None):
-        self.learning_rate = _positive_float(learning_rate, "learning_rate")
+    #: the engine's optimizer name (fastrnn._engine.OPTIMIZERS)
+    _engine_name = None
+
+    def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None):
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
         clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
         given = [k for k, val in clips.items() if val is not None]
         if len(given) > 1:
             raise ValueError(f"set at most one of clipnorm, clipvalue, global_clipnorm; got "
                              f"{', '.join(given)}")
-        self.clipnorm = None if clipnorm is None else _positive_float(clipnorm, "clipnorm")
-        self.clipvalue = None if clipvalue is None else _positive_float(clipvalue, "clipvalue")
-        self.global_clipnorm = (None if global_clipnorm is None
-                                else _positive_float(global_clipnorm, "global_clipnorm"))
+        self.clipnorm = _optional_positive(clipnorm, "clipnorm")
+        self.clipvalue = _optional_positive(clipvalue, "clipvalue")
+        self.global_clipnorm = _optional_positive(global_clipnorm, "global_clipnorm")
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
+        self.state = None
         self._layout = None  # (size, dtype, variable start offsets)
+
+    # -- checked hyperparameters -------------------------------------------------
+    @property
+    def learning_rate(self):
+        """The learning rate (a float) or the schedule it was given as."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._learning_rate = _checked_rate(value)
+
+    @property
+    def weight_decay(self):
+        return self._weight_decay
+
+    @weight_decay.setter
+    def weight_decay(self, value):
+        self._weight_decay = (None if value is None else
+                              _in_range(value, "weight_decay", 0.0, np.inf, high_open=True))
+
+    def current_learning_rate(self, step=None):
+        """The rate used by step ``step`` (default: the next one), as a float.
+
+        A schedule is called with the number of steps taken before it (Keras
+        passes ``iterations``); its result is checked like a set rate.
+        """
+        lr = self._learning_rate
+        if callable(lr) and not isinstance(lr, numbers.Real):
+            value = lr(self.iterations if step is None else step)
+            return _checked_rate(float(np.asarray(value)), "the learning-rate schedule's value")
+        return lr
+
+    # -- state ------------------------------------------------------------------
+    def _slots(self):
+        """Names of the state slots, each one flat buffer like params."""
+        return ()
 
     def build(self, params, starts):
         """Allocate the state for a flat parameter buffer (kept if the layout is unchanged).
@@ -74,56 +143,42 @@ class Optimizer:
         starts : sequence of int
             Offset of each variable in ``params`` (for per-variable ``clipnorm``).
         """
-        starts = np.asarray(starts, dtype=np.intp)
-        layout = (params.size, params.dtype, tuple(starts))
+        layout = (params.size, params.dtype, tuple(int(s) for s in starts), self._slots())
         if self._layout == layout:
             return
         self._layout = layout
-        self._starts = starts
-        self._sizes = np.diff(np.append(starts, params.size))
         self.iterations = 0
-        self._create_state(params.size, params.dtype)
+        self.state = np.zeros(len(self._slots()) * params.size, dtype=params.dtype)
+        self._initialise_state(params.size)
 
-    def _create_state(self, n, dtype):
+    def _initialise_state(self, n):
         pass
 
-    def _clip(self, grads):
-        if self.clipvalue is not None:
-            np.clip(grads, -self.clipvalue, self.clipvalue, out=grads)
-        elif self.global_clipnorm is not None:
-            norm = float(np.sqrt(np.dot(grads, grads)))
-            if norm > self.global_clipnorm:
-                grads *= grads.dtype.type(self.global_clipnorm / norm)
-        elif self.clipnorm is not None and grads.size:
-            norms = np.sqrt(np.add.reduceat(grads * grads, self._starts))
-            scale = self.clipnorm / np.maximum(norms, self.clipnorm)
-            grads *= np.repeat(scale, self._sizes).astype(grads.dtype, copy=False)
+    def slot(self, name):
+        """The state buffer ``name`` (a view of shape (P,)), e.g. Adam's ``"m"``."""
+        if self._layout is None:
+            raise ValueError("the optimizer has no state yet (it is built by fit)")
+        k = self._slots().index(name)
+        n = self._layout[0]
+        return self.state[k * n:(k + 1) * n]
 
-    def apply(self, params, grads):
-        """One optimisation step: clip ``grads`` (in place) and update ``params`` in place.
+    def _hyper(self):
+        """The engine's hyperparameters (names of fastrnn._engine.HYPER) beyond the rate."""
+        return {}
 
-        Parameters
-        ----------
-        params : ndarray of shape (P,)
-            Flat, contiguous parameter buffer given to :meth:`build`.
-        grads : ndarray of shape (P,)
-            Its gradient, same layout and dtype.
-        """
-        if self._layout is None or self._layout[0] != params.size:
-            raise ValueError("the optimizer was not built for these parameters; "
-                             "call build(params, starts) first (Sequential.fit does)")
-        if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm is not None:
-            self._clip(grads)
-        self.iterations += 1
-        self._update(params, grads, self.iterations)
-
-    def _update(self, params, grads, step):
-        raise NotImplementedError
+    def _clip(self):
+        for kind in ("clipnorm", "global_clipnorm", "clipvalue"):
+            value = getattr(self, kind)
+            if value is not None:
+                return kind, value
+        return None, 0.0
 
     def get_config(self):
-        return {"name": self.name, "learning_rate": self.learning_rate,
-                "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
-                "global_clipnorm": self.global_clipnorm}
+        lr = self._learning_rate
+        return {"name": self.name,
+                "learning_rate": lr if not callable(lr) else getattr(lr, "get_config", lambda: lr)(),
+                "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
@@ -132,122 +187,213 @@ class Optimizer:
 
 
 class Adam(Optimizer):
-    """Adam in Keras's formulation.
+    """Adam in Keras's formulation (optionally AMSGrad).
 
-    With ``t`` the step number (1, 2, ...)::
+    With ``t`` the step number (1, 2, ...) and g the (clipped) gradient::
 
         lr_t = learning_rate * sqrt(1 - beta_2**t) / (1 - beta_1**t)
-        m    = beta_1 m + (1 - beta_1) g
-        v    = beta_2 v + (1 - beta_2) g**2
-        θ    = θ - lr_t m / (sqrt(v) + epsilon)
-
-    One compiled pass over the flat buffers per step
-    (:func:`fastrnn.ops.adam_update`).  With ``amsgrad=True`` the running
-    maximum ``v_hat = max(v_hat, v)`` replaces ``v`` in the denominator
-    (vectorised NumPy, not compiled).
+        m    = m + (1 - beta_1) (g - m)
+        v    = v + (1 - beta_2) (g**2 - v)
+        v_hat = max(v_hat, v)                                  (amsgrad)
+        p    = p - lr_t m / (sqrt(v or v_hat) + epsilon)
 
     Parameters
     ----------
-    learning_rate : float, default 0.001
-    beta_1 : float, default 0.9
-    beta_2 : float, default 0.999
-    epsilon : float, default 1e-7
+    learning_rate : float or schedule, default 0.001
+    beta_1 : float in [0, 1), default 0.9
+    beta_2 : float in [0, 1), default 0.999
+    epsilon : float > 0, default 1e-7
     amsgrad : bool, default False
-    clipnorm, clipvalue, global_clipnorm : float, optional
-        See :class:`Optimizer`.
+    weight_decay, clipnorm, clipvalue, global_clipnorm : float, optional
     name : str, optional
     """
 
+    _engine_name = "adam"
+
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 name=None):
-        super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm, name)
-        for value, arg in ((beta_1, "beta_1"), (beta_2, "beta_2")):
-            if not 0.0 <= _positive_float(value, arg, allow_zero=True) < 1.0:
-                raise ValueError(f"{arg} must be in [0, 1), got {value}")
-        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
-        self.epsilon = _positive_float(epsilon, "epsilon", allow_zero=True)
+                 amsgrad=False, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        self.beta_1 = _in_range(beta_1, "beta_1", 0.0, 1.0, high_open=True)
+        self.beta_2 = _in_range(beta_2, "beta_2", 0.0, 1.0, high_open=True)
+        self.epsilon = _in_range(epsilon, "epsilon", 0.0, np.inf, low_open=True, high_open=True)
         self.amsgrad = bool(amsgrad)
 
-    def _create_state(self, n, dtype):
-        self.m = np.zeros(n, dtype=dtype)
-        self.v = np.zeros(n, dtype=dtype)
-        self.v_hat = np.zeros(n, dtype=dtype) if self.amsgrad else None
+    def _slots(self):
+        return ("m", "v", "v_hat") if self.amsgrad else ("m", "v")
 
-    def _update(self, params, grads, step):
-        if not self.amsgrad:
-            ops.adam_update(params, grads, self.m, self.v, step, self.learning_rate,
-                            self.beta_1, self.beta_2, self.epsilon)
-            return
-        lr_t = self.learning_rate * np.sqrt(1 - self.beta_2**step) / (1 - self.beta_1**step)
-        self.m += (1 - self.beta_1) * (grads - self.m)
-        self.v += (1 - self.beta_2) * (grads * grads - self.v)
-        np.maximum(self.v_hat, self.v, out=self.v_hat)
-        params -= (lr_t * self.m / (np.sqrt(self.v_hat) + self.epsilon)).astype(params.dtype,
-                                                                                copy=False)
+    @property
+    def m(self):
+        return self.slot("m")
+
+    @property
+    def v(self):
+        return self.slot("v")
+
+    def _hyper(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "flag": float(self.amsgrad)}
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
                 "epsilon": self.epsilon, "amsgrad": self.amsgrad}
 
 
-class SGD(Optimizer):
-    """Stochastic gradient descent, optionally with (Nesterov) momentum, as Keras.
+class AdamW(Adam):
+    """Adam with decoupled weight decay, as ``keras.optimizers.AdamW``.
 
-    Without momentum ``θ -= lr g``.  With momentum ``μ``::
-
-        u = μ u - lr g
-        θ = θ + u                      (plain)
-        θ = θ + μ u - lr g             (nesterov=True)
+    Each step first shrinks every weight, ``p -= p * weight_decay * lr``,
+    then takes the :class:`Adam` step.
 
     Parameters
     ----------
-    learning_rate : float, default 0.01
-    momentum : float, default 0.0
+    learning_rate : float or schedule, default 0.001
+    weight_decay : float >= 0, default 0.004
+    beta_1, beta_2, epsilon, amsgrad, clipnorm, clipvalue, global_clipnorm, name
+        As :class:`Adam`.
+    """
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, amsgrad=False, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None):
+        if weight_decay is None:
+            raise ValueError("AdamW needs a weight_decay (a float >= 0), got None")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay,
+                         clipnorm, clipvalue, global_clipnorm, name)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum, as Keras.
+
+    Without momentum ``p -= lr g``.  With momentum ``mu``::
+
+        m = mu m - lr g
+        p = p + m                      (plain)
+        p = p + mu m - lr g            (nesterov=True)
+
+    Parameters
+    ----------
+    learning_rate : float or schedule, default 0.01
+    momentum : float in [0, 1], default 0.0
     nesterov : bool, default False
-    clipnorm, clipvalue, global_clipnorm : float, optional
+    weight_decay, clipnorm, clipvalue, global_clipnorm : float, optional
     name : str, optional
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name=None):
-        super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm, name)
-        self.momentum = _positive_float(momentum, "momentum", allow_zero=True)
-        if self.momentum >= 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    _engine_name = "sgd"
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        self.momentum = _in_range(momentum, "momentum", 0.0, 1.0)
         self.nesterov = bool(nesterov)
 
-    def _create_state(self, n, dtype):
-        self.velocity = np.zeros(n, dtype=dtype) if self.momentum else None
+    def _slots(self):
+        return ("momentum",) if self.momentum else ()
 
-    def _update(self, params, grads, step):
-        lr = params.dtype.type(self.learning_rate)
-        if not self.momentum:
-            params -= lr * grads
-            return
-        mu = params.dtype.type(self.momentum)
-        self.velocity *= mu
-        self.velocity -= lr * grads
-        if self.nesterov:
-            params += mu * self.velocity - lr * grads
-        else:
-            params += self.velocity
+    def _hyper(self):
+        return {"momentum": self.momentum, "flag": float(self.nesterov)}
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
-_BY_NAME = {"adam": Adam, "sgd": SGD}
+class RMSprop(Optimizer):
+    """RMSprop in Keras's formulation.
+
+    ::
+
+        v = rho v + (1 - rho) g**2
+        a = rho a + (1 - rho) g                 (centered)
+        d = v - a**2 + epsilon   (centered)  or  v + epsilon
+        inc = lr g / sqrt(d)
+        mom = momentum mom + inc;  p -= mom     (momentum > 0)
+        p -= inc                                 (otherwise)
+
+    Parameters
+    ----------
+    learning_rate : float or schedule, default 0.001
+    rho : float in [0, 1), default 0.9
+    momentum : float in [0, 1], default 0.0
+    epsilon : float > 0, default 1e-7
+    centered : bool, default False
+    weight_decay, clipnorm, clipvalue, global_clipnorm : float, optional
+    name : str, optional
+    """
+
+    _engine_name = "rmsprop"
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
+                 centered=False, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        self.rho = _in_range(rho, "rho", 0.0, 1.0, high_open=True)
+        self.momentum = _in_range(momentum, "momentum", 0.0, 1.0)
+        self.epsilon = _in_range(epsilon, "epsilon", 0.0, np.inf, low_open=True, high_open=True)
+        self.centered = bool(centered)
+
+    def _slots(self):
+        return (("velocity",) + (("momentum",) if self.momentum > 0 else ())
+                + (("average_gradient",) if self.centered else ()))
+
+    def _hyper(self):
+        return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
+                "flag": float(self.centered)}
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
+class Adagrad(Optimizer):
+    """Adagrad in Keras's formulation: ``acc += g**2;  p -= lr g / sqrt(acc + epsilon)``.
+
+    Parameters
+    ----------
+    learning_rate : float or schedule, default 0.001
+    initial_accumulator_value : float >= 0, default 0.1
+    epsilon : float > 0, default 1e-7
+    weight_decay, clipnorm, clipvalue, global_clipnorm : float, optional
+    name : str, optional
+    """
+
+    _engine_name = "adagrad"
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        self.initial_accumulator_value = _in_range(initial_accumulator_value,
+                                                   "initial_accumulator_value", 0.0, np.inf,
+                                                   high_open=True)
+        self.epsilon = _in_range(epsilon, "epsilon", 0.0, np.inf, low_open=True, high_open=True)
+
+    def _slots(self):
+        return ("accumulator",)
+
+    def _initialise_state(self, n):
+        self.state[:] = self.initial_accumulator_value
+
+    def _hyper(self):
+        return {"epsilon": self.epsilon}
+
+    def get_config(self):
+        return {**super().get_config(), "initial_accumulator_value":
+                self.initial_accumulator_value, "epsilon": self.epsilon}
+
+
+_BY_NAME = {"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad}
 
 
 def get(identifier):
-    """An optimizer from ``"adam"`` / ``"sgd"`` (defaults) or an :class:`Optimizer` instance."""
+    """An optimizer from a name (Keras's defaults) or an :class:`Optimizer` instance."""
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):
         key = identifier.lower()
         if key not in _BY_NAME:
-            raise ValueError(f"optimizer: unknown optimizer {identifier!r}; known: adam, sgd")
+            raise ValueError(f"optimizer: unknown optimizer {identifier!r}; known: "
+                             f"{', '.join(_BY_NAME)}")
         return _BY_NAME[key]()
-    raise TypeError(f"optimizer must be 'adam', 'sgd' or a fastrnn.optimizers.Optimizer, "
-                    f"got {type(identifier).__name__}")
+    raise TypeError(f"optimizer must be a name ({', '.join(_BY_NAME)}) or a "
+                    f"fastrnn.optimizers.Optimizer, got {type(identifier).__name__}")
