@@ -161,11 +161,21 @@ def test_epoch_loss_is_the_sample_weighted_mean_of_batch_losses():
         seen.append((len(xb), loss))
         return loss
 
+    class BatchHook(keras.callbacks.Callback):      # forces one compiled call per batch
+        def on_train_batch_begin(self, batch, logs=None):
+            pass
+
+    whole = tutorial_model("float64")
     model._train_batch = recording
-    history = model.fit(X, Y, batch_size=32, epochs=1, verbose=0)
+    history = model.fit(X, Y, batch_size=32, epochs=1, verbose=0, shuffle=False,
+                        callbacks=[BatchHook()])
     assert [n for n, _ in seen] == [32, 32, 32, 4]
     expected = sum(n * loss for n, loss in seen) / 100
     assert history.history["loss"][0] == pytest.approx(expected, rel=1e-12)
+    # one compiled call for the whole epoch gives the same loss and weights
+    whole_history = whole.fit(X, Y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    assert whole_history.history["loss"][0] == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(whole.params, model.params, rtol=1e-12, atol=1e-15)
 
 
 def test_evaluate_is_the_mean_over_all_samples():

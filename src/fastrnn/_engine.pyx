@@ -381,6 +381,7 @@ cdef void _rmsprop(State* s, floating* tag, const floating* g, floating lr) noex
     cdef floating* avg = NULL
     cdef floating rho = <floating>s.hyper[H_RHO], eps = <floating>s.hyper[H_EPSILON]
     cdef floating mu = <floating>s.hyper[H_MOMENTUM], den, inc
+    cdef floating one_minus_rho = <floating>(1 - s.hyper[H_RHO])   # in double, as Keras
     cdef int slot = 1
     if mu > 0:
         mom = v + slot * n
@@ -388,9 +389,9 @@ cdef void _rmsprop(State* s, floating* tag, const floating* g, floating lr) noex
     if s.hyper[H_FLAG] != 0:
         avg = v + slot * n
     for i in range(n):
-        v[i] = rho * v[i] + (1 - rho) * (g[i] * g[i])
+        v[i] = rho * v[i] + one_minus_rho * (g[i] * g[i])
         if avg != NULL:
-            avg[i] = rho * avg[i] + (1 - rho) * g[i]
+            avg[i] = rho * avg[i] + one_minus_rho * g[i]
             den = v[i] - avg[i] * avg[i] + eps
         else:
             den = v[i] + eps
@@ -444,8 +445,8 @@ cdef int _update(State* s, floating* tag, double lr) noexcept nogil:
         lr_t = lr * sqrt(1 - c_pow(s.hyper[H_BETA_2], t)) / (1 - c_pow(s.hyper[H_BETA_1], t))
         adam_k(p, g, <floating*>s.opt_state, (<floating*>s.opt_state) + n,
                (<floating*>s.opt_state) + 2 * n if s.hyper[H_FLAG] != 0 else NULL,
-               n, <floating>1, <floating>lr_t, <floating>s.hyper[H_BETA_1],
-               <floating>s.hyper[H_BETA_2], <floating>s.hyper[H_EPSILON])
+               n, <floating>1, <floating>lr_t, <floating>(1 - s.hyper[H_BETA_1]),
+               <floating>(1 - s.hyper[H_BETA_2]), <floating>s.hyper[H_EPSILON])
     elif s.opt == OPT_SGD:
         _sgd(s, tag, g, <floating>lr)
     elif s.opt == OPT_RMSPROP:

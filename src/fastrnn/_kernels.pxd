@@ -60,5 +60,5 @@ cdef void dense_backward_k(const floating* x, const floating* w, const floating*
                            Py_ssize_t N, Py_ssize_t D, Py_ssize_t U, int act) noexcept nogil
 
 cdef void adam_k(floating* p, const floating* g, floating* m, floating* v, floating* vhat,
-                 Py_ssize_t n, floating scale, floating lr_t, floating beta_1,
-                 floating beta_2, floating epsilon) noexcept nogil
+                 Py_ssize_t n, floating scale, floating lr_t, floating one_minus_beta_1,
+                 floating one_minus_beta_2, floating epsilon) noexcept nogil

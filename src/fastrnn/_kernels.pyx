@@ -513,11 +513,12 @@ cdef void dense_backward_k(const floating* x, const floating* w, const floating*
 # ---------------------------------------------------------------- Adam
 
 cdef void adam_k(floating* p, const floating* g, floating* m, floating* v, floating* vhat,
-                 Py_ssize_t n, floating scale, floating lr_t, floating beta_1,
-                 floating beta_2, floating epsilon) noexcept nogil:
+                 Py_ssize_t n, floating scale, floating lr_t, floating one_minus_beta_1,
+                 floating one_minus_beta_2, floating epsilon) noexcept nogil:
     """Keras's Adam on flat buffers, in place (``vhat`` non-NULL: AMSGrad).
 
-    With gi = scale * g[i] (scale 1 leaves g bit for bit)::
+    With gi = scale * g[i] (scale 1 leaves g bit for bit), and 1 - beta_1,
+    1 - beta_2 given as computed in double (as Keras computes them)::
 
         m += (1 - beta_1) (gi - m);   v += (1 - beta_2) (gi^2 - v)
         vhat = max(vhat, v)                                     (AMSGrad)
@@ -530,7 +531,7 @@ cdef void adam_k(floating* p, const floating* g, floating* m, floating* v, float
     """
     cdef Py_ssize_t i
     cdef floating gi, mi, vi, d
-    cdef floating b1c = 1 - beta_1, b2c = 1 - beta_2
+    cdef floating b1c = one_minus_beta_1, b2c = one_minus_beta_2
     cdef floating tiny = FLT_MIN if floating is float else DBL_MIN
     for i in range(n):
         gi = g[i] * scale
@@ -569,6 +570,9 @@ def rnn_forward(const floating[:, :, ::1] x, const floating[:, ::1] kernel,
         return
     if recurrent_kernel_t is not None:
         whtv = recurrent_kernel_t
+        if whtv.shape[0] != H or whtv.shape[1] != H:
+            raise ValueError(f"recurrent_kernel_t must have shape ({H}, {H}), "
+                             f"got {tuple(recurrent_kernel_t.shape)}")
         whtp = &whtv[0, 0]
     if h0 is not None:
         h0v = h0
@@ -605,6 +609,9 @@ def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
     if h0 is not None:
         h0v = h0
         h0p = &h0v[0, 0]
+    if (recurrent_kernel_t.shape[0] != H or recurrent_kernel_t.shape[1] != H
+            or carry.shape[0] != B or carry.shape[1] != H):
+        raise ValueError(f"carry must have shape ({B}, {H}) and recurrent_kernel_t ({H}, {H})")
     with nogil:
         rnn_backward_k(_ptr3(x), &h[0, 0, 0], _ptr2(kernel), &recurrent_kernel[0, 0],
                        &dh[0, 0, 0], NULL, h0p, &dz[0, 0, 0], &carry[0, 0],
@@ -702,5 +709,5 @@ def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
         return
     with nogil:
         adam_k(&param[0], &grad[0], &m[0], &v[0], <floating*>NULL, param.shape[0],
-               <floating>1, <floating>lr_t, <floating>beta_1, <floating>beta_2,
+               <floating>1, <floating>lr_t, <floating>(1 - beta_1), <floating>(1 - beta_2),
                <floating>epsilon)
