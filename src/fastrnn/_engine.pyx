@@ -27,7 +27,7 @@ inf/NaN, or whose update would make a weight or optimizer state inf/NaN
 (e.g. a huge learning rate), leaves params, optimizer state and the step
 counter exactly as before and is reported to the caller.
 """
-from libc.math cimport sqrt, pow as c_pow, fabs, isfinite
+from libc.math cimport sqrt, sqrtf, pow as c_pow, fabs, isfinite
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
@@ -316,12 +316,23 @@ cdef double _sumsq(const floating* a, Py_ssize_t n) noexcept nogil:
     return (s0 + s1) + (s2 + s3)
 
 
-cdef bint _all_finite(const floating* a, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating acc = 0
-    for i in range(n):
-        acc += a[i] * 0        # NaN once any element is inf or NaN
-    return acc == 0
+cdef extern from "fastmath.h" nogil:
+    int fr_all_finitef(const float* a, Py_ssize_t n)
+    int fr_all_finite(const double* a, Py_ssize_t n)
+
+
+cdef inline bint _all_finite(const floating* a, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return fr_all_finitef(a, n)
+    else:
+        return fr_all_finite(a, n)
+
+
+cdef inline floating _sqrt(floating z) noexcept nogil:
+    if floating is float:
+        return sqrtf(z)
+    else:
+        return sqrt(z)
 
 
 cdef const floating* _clipped(State* s, floating* tag, double l2) noexcept nogil:
@@ -395,7 +406,7 @@ cdef void _rmsprop(State* s, floating* tag, const floating* g, floating lr) noex
             den = v[i] - avg[i] * avg[i] + eps
         else:
             den = v[i] + eps
-        inc = lr * g[i] / sqrt(den)
+        inc = lr * g[i] / _sqrt(den)
         if mom != NULL:
             mom[i] = mu * mom[i] + inc
             p[i] -= mom[i]
@@ -411,7 +422,7 @@ cdef void _adagrad(State* s, floating* tag, const floating* g, floating lr) noex
     cdef floating eps = <floating>s.hyper[H_EPSILON]
     for i in range(n):
         acc[i] = acc[i] + g[i] * g[i]
-        p[i] -= lr * g[i] / sqrt(acc[i] + eps)
+        p[i] -= lr * g[i] / _sqrt(acc[i] + eps)
 
 
 cdef int _update(State* s, floating* tag, double lr) noexcept nogil:

@@ -113,6 +113,12 @@ cdef inline floating _log(floating z) noexcept nogil:
     else:
         return log(z)
 
+cdef inline floating _sqrt(floating z) noexcept nogil:
+    if floating is float:
+        return sqrtf(z)
+    else:
+        return sqrt(z)
+
 cdef inline floating _abs(floating z) noexcept nogil:
     if floating is float:
         return fabsf(z)
@@ -321,6 +327,30 @@ cdef void transpose_square(const floating* a, Py_ssize_t n, floating* out) noexc
                     out[j * n + i] = a[i * n + j]
 
 
+cdef void _add_rows(floating* out, const floating* a, const floating* b, Py_ssize_t rows,
+                    Py_ssize_t cols, Py_ssize_t ld) noexcept nogil:
+    """out = a + b over ``rows`` rows; out and a are ``ld`` apart (a may be out),
+    b is contiguous (rows x cols); a NULL operand counts as zero."""
+    cdef Py_ssize_t r, j
+    cdef floating* o
+    cdef const floating* ar
+    cdef const floating* br
+    for r in range(rows):
+        o = out + r * ld
+        ar = a + r * ld if a != NULL else NULL
+        br = b + r * cols if b != NULL else NULL
+        if ar != NULL and br != NULL:
+            for j in range(cols):
+                o[j] = ar[j] + br[j]
+        elif ar != NULL:
+            if ar != o:
+                memcpy(o, ar, cols * sizeof(floating))
+        elif br != NULL:
+            memcpy(o, br, cols * sizeof(floating))
+        else:
+            memset(o, 0, cols * sizeof(floating))
+
+
 cdef bint _rows_finite(const floating* a, Py_ssize_t rows, Py_ssize_t stride,
                        Py_ssize_t cols) noexcept nogil:
     """All of a[r * stride + j] (r < rows, j < cols) finite (not inf or NaN)."""
@@ -412,14 +442,9 @@ cdef void rnn_backward_k(const floating* x, const floating* h, const floating* w
     for k in range(T):
         t = k if reverse else T - 1 - k
         dzt = dz + t * step
-        for b in range(B):
-            for i in range(H):
-                v = dh_seq[t * step + b * ld + i] if dh_seq != NULL else zero
-                if k > 0:
-                    v = v + g[b * H + i]
-                elif dh_last != NULL:
-                    v = v + dh_last[b * H + i]
-                dzt[b * ld + i] = v
+        # dz_t = dh_t + (g, or dh_last at the last processed step)
+        _add_rows(dzt, dh_seq + t * step if dh_seq != NULL else NULL,
+                  g if k > 0 else dh_last, B, H, ld)
         activation_backward_rows(act, h + t * step, dzt, B, H, ld)
         if k < T - 1 or dh0 != NULL:
             # g = dz_t W_h^T  (inverts z_t += h_prev W_h); after the first step, dh0
@@ -530,25 +555,31 @@ cdef void adam_k(floating* p, const floating* g, floating* m, floating* v, float
     Branch-free, so gcc vectorises it at -O3 (sqrt needs -fno-math-errno).
     """
     cdef Py_ssize_t i
-    cdef floating gi, mi, vi, d
+    cdef floating gi, mi, vi
     cdef floating b1c = one_minus_beta_1, b2c = one_minus_beta_2
     cdef floating tiny = FLT_MIN if floating is float else DBL_MIN
-    for i in range(n):
-        gi = g[i] * scale
-        mi = m[i] + b1c * (gi - m[i])
-        vi = v[i] + b2c * (gi * gi - v[i])
-        mi = mi if _abs(mi) >= tiny else 0
-        vi = vi if vi >= tiny else 0
-        m[i] = mi
-        v[i] = vi
-        if vhat != NULL:
+    if vhat == NULL:
+        for i in range(n):
+            gi = g[i] * scale
+            mi = m[i] + b1c * (gi - m[i])
+            vi = v[i] + b2c * (gi * gi - v[i])
+            mi = mi if _abs(mi) >= tiny else 0
+            vi = vi if vi >= tiny else 0
+            m[i] = mi
+            v[i] = vi
+            p[i] -= lr_t * mi / (_sqrt(vi) + epsilon)
+    else:                                           # AMSGrad
+        for i in range(n):
+            gi = g[i] * scale
+            mi = m[i] + b1c * (gi - m[i])
+            vi = v[i] + b2c * (gi * gi - v[i])
+            mi = mi if _abs(mi) >= tiny else 0
+            vi = vi if vi >= tiny else 0
+            m[i] = mi
+            v[i] = vi
             vi = vi if vi > vhat[i] else vhat[i]
             vhat[i] = vi
-        if floating is float:
-            d = sqrtf(vi)
-        else:
-            d = sqrt(vi)
-        p[i] -= lr_t * mi / (d + epsilon)
+            p[i] -= lr_t * mi / (_sqrt(vi) + epsilon)
 
 
 # ---------------------------------------------------------------- def entry points (ops)
