@@ -385,3 +385,20 @@ def test_pydataset_endless_when_num_batches_is_none():
 def test_pydataset_pickles_for_multiprocessing():
     ds = pickle.loads(pickle.dumps(Batches(5, 2, workers=3)))
     assert ds.workers == 3 and len(ds) == 3
+
+
+def test_timeseries_keeps_the_dtype_of_array_likes():
+    class Column:   # an array-like without a dtype attribute (as a DataFrame has `dtypes`)
+        def __init__(self, values):
+            self.values = np.asarray(values, dtype=np.float64)
+
+        def __len__(self):
+            return len(self.values)
+
+        def __array__(self, dtype=None, copy=None):
+            return self.values if dtype is None else self.values.astype(dtype)
+
+    ds = timeseries_dataset_from_array(Column(np.arange(10.0)), None, 3, batch_size=4)
+    assert next(iter(ds)).dtype == np.float64
+    ds = timeseries_dataset_from_array(tuple(range(10)), None, 3, batch_size=4)
+    assert next(iter(ds)).dtype == np.int32     # a Python sequence converts as TensorFlow does

@@ -28,13 +28,13 @@ def _as_array(values, name):
     """An ndarray view of ``values``; Python lists convert as TensorFlow converts them.
 
     ``tf.data`` turns a list of Python floats into float32 and of ints into
-    int32; arrays (and anything with a dtype) keep their dtype.
+    int32; arrays (and array-likes such as pandas objects) keep their dtype.
     """
-    if isinstance(values, np.ndarray) or hasattr(values, "dtype"):
-        return np.asarray(values)
     if not hasattr(values, "__len__"):
         raise TypeError(f"timeseries_dataset_from_array: {name} must be an array or a list, "
                         f"got {type(values).__name__}")
+    if not isinstance(values, (list, tuple)):
+        return np.asarray(values)
     arr = np.asarray(values)
     if arr.dtype == np.float64:
         arr = arr.astype(np.float32)
