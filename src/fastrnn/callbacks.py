@@ -925,11 +925,13 @@ class TerminateOnNaN(Callback):
     -----
     Keras checks every batch's loss.  fastrnn's compiled training step
     already refuses a non-finite loss or gradient (leaving the weights as
-    they were before that batch) and asks the callbacks through
-    :meth:`CallbackList.on_nonfinite_loss`; this callback answers "stop",
-    printing Keras's ``Batch N: Invalid loss, terminating training``.  It
-    also checks the epoch's loss at its end.  It does not ask for the
-    per-batch hooks, so the fast path is kept.
+    they were before that batch); ``fit`` then asks the callbacks through
+    :meth:`CallbackList.on_nonfinite_loss`, and this callback answers
+    "stop", printing Keras's ``Batch N: Invalid loss, terminating
+    training`` (without it, ``fit`` raises
+    :class:`fastrnn.errors.NonFiniteTrainingError`).  It also checks the
+    epoch's loss at its end.  It does not ask for the per-batch hooks, so
+    the fast path is kept.
     """
 
     def __init__(self, raise_error=False):
