@@ -12,6 +12,7 @@ tutorial code::
 """
 from . import _kernels  # noqa: F401  (the compiled core must import)
 from . import callbacks, data, errors, initializers, layers, losses, optimizers, reference
+from . import preprocessing, utils
 from ._version import __version__
 from .initializers import set_random_seed
 from .layers import Input, clear_session
@@ -20,5 +21,5 @@ from .models import Sequential
 __all__ = [
     "__version__", "Sequential", "Input", "set_random_seed", "clear_session",
     "layers", "optimizers", "losses", "callbacks", "initializers", "data", "reference",
-    "errors",
+    "errors", "utils", "preprocessing",
 ]
