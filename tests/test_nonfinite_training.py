@@ -152,3 +152,44 @@ def test_clipping_applies_a_bounded_gradient_and_passes_small_ones_bitwise(dtype
         else:
             assert max(raw) < c
             np.testing.assert_array_equal(m, b1c * g)      # g passed unchanged
+
+
+@pytest.mark.parametrize("per_batch", [False, True])
+def test_terminate_on_nan_stops_fit_gracefully_with_the_last_good_weights(per_batch):
+    T = 100
+    X = np.zeros((96, T, 1), np.float32)
+    X[64:] = 1.0                               # batch 3 overflows (see above)
+    Y = np.ones(96, np.float32)
+    model = relu_model(T, 3.0)
+    good = relu_model(T, 3.0)
+    good.fit(X[:64], Y[:64], batch_size=32, epochs=1, shuffle=False, verbose=0)
+    history = model.fit(X, Y, batch_size=32, epochs=3, shuffle=False, verbose=0,
+                        callbacks=[keras.callbacks.TerminateOnNaN()] + hooks(per_batch))
+    assert len(history.history["loss"]) == 1 and np.isnan(history.history["loss"][0])
+    np.testing.assert_array_equal(model.params, good.params)
+
+
+def test_a_huge_learning_rate_never_writes_inf_into_the_weights():
+    # 1e39 is finite in float64 (so the setter takes it) but the float32 step is inf
+    model = relu_model(3, 0.5)
+    model.optimizer = keras.optimizers.SGD(learning_rate=1e39)
+    model.compile(optimizer=model.optimizer, loss="mse")
+    X = np.random.default_rng(0).uniform(-1, 1, (8, 3, 1)).astype(np.float32)
+    before = model.params.copy()
+    with pytest.raises(NonFiniteTrainingError, match="update") as info:
+        model.fit(X, np.ones(8, np.float32), batch_size=8, epochs=1, verbose=0)
+    assert info.value.kind == "update"
+    np.testing.assert_array_equal(model.params, before)
+    assert model.optimizer.iterations == 0
+
+
+def test_a_learning_rate_set_to_nan_by_a_callback_is_refused_before_any_step():
+    class Sabotage(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.optimizer.learning_rate = float("nan")
+
+    model = relu_model(3, 0.5)
+    X = np.random.default_rng(0).uniform(-1, 1, (8, 3, 1)).astype(np.float32)
+    with pytest.raises(ValueError, match="learning_rate"):
+        model.fit(X, np.ones(8, np.float32), epochs=2, verbose=0, callbacks=[Sabotage()])
+    assert np.all(np.isfinite(model.params))

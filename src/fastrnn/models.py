@@ -722,8 +722,7 @@ class Sequential:
     def _train_epoch(self, engine, order, batch_size, lrs, losses):
         """One compiled call over every batch of the bound training set; the mean loss."""
         opt = self.optimizer
-        for k in range(len(lrs)):
-            lrs[k] = opt.current_learning_rate(opt.iterations + k)
+        lrs[...] = opt.learning_rates(len(lrs))
         with self._lock:
             engine.iterations = opt.iterations
             mean = engine.run_epoch(order, batch_size, lrs, losses)
@@ -844,6 +843,7 @@ class Sequential:
         else:
             xs, ys = x, y
         self.stop_training = False
+        logs = {}
         try:
             cbs.on_train_begin()
             for epoch in range(initial_epoch, epochs):
@@ -862,11 +862,14 @@ class Sequential:
                         engine = epoch_engine
                         engine.bind_data(x, y)
                     try:
-                        mean = self._train_epoch(engine, order, batch_size, batch_rates,
-                                                 batch_losses)
+                        logs = {"loss": self._train_epoch(engine, order, batch_size,
+                                                          batch_rates, batch_losses)}
                     except NonFiniteTrainingError as err:
-                        raise self._diverged(err, epoch, err.batch, epochs, n_batches) from None
-                    logs = {"loss": mean}
+                        if not cbs.on_nonfinite_loss(err.batch, {"loss": float("nan")}):
+                            raise self._diverged(err, epoch, err.batch, epochs,
+                                                 n_batches) from None
+                        logs = {"loss": float("nan")}      # TerminateOnNaN: stop here
+                        self.stop_training = True
                 else:
                     if shuffle:
                         perm = rng.permutation(n)
@@ -883,9 +886,13 @@ class Sequential:
                         try:
                             loss = self._train_batch(xs[start:stop], ys[start:stop])
                         except NonFiniteTrainingError as err:
-                            if bar is not None:
-                                bar.close()
-                            raise self._diverged(err, epoch, b, epochs, n_batches) from None
+                            if not cbs.on_nonfinite_loss(b, {"loss": float("nan")}):
+                                if bar is not None:
+                                    bar.close()
+                                raise self._diverged(err, epoch, b, epochs, n_batches) from None
+                            total, stop = float("nan"), max(stop, 1)
+                            self.stop_training = True      # TerminateOnNaN: stop here
+                            break
                         total += loss * (stop - start)
                         if wants_batches:
                             cbs.on_train_batch_end(b, {"loss": total / stop})
@@ -893,7 +900,7 @@ class Sequential:
                             bar.set_postfix(loss=_format_value(total / stop), refresh=False)
                             bar.update(1)
                     logs = {"loss": total / n}
-                if val is not None:
+                if val is not None and np.isfinite(logs["loss"]):   # not after TerminateOnNaN
                     logs["val_loss"] = self._evaluate_arrays(val[0], val[1], batch_size)
                 if bar is not None:
                     bar.set_postfix({k: _format_value(v) for k, v in logs.items()})
@@ -905,7 +912,7 @@ class Sequential:
                 cbs.on_epoch_end(epoch, logs)
                 if self.stop_training:
                     break
-            cbs.on_train_end()
+            cbs.on_train_end(logs)
         finally:
             if whole_epochs:
                 engine.unbind_data()

@@ -16,14 +16,17 @@ them).  ``weight_decay`` (AdamW's, or any optimizer's) is decoupled:
 Every hyperparameter is checked when it is set -- in the constructor and
 later, e.g. ``optimizer.learning_rate = x`` from a callback: NaN, infinite
 or out-of-range values are a ``ValueError`` and never reach the weights.
-``learning_rate`` may also be a schedule (:mod:`fastrnn.schedules`, or any
-callable ``step -> rate``), evaluated at every step.
+``learning_rate`` may also be a schedule (:mod:`fastrnn.optimizers.schedules`,
+or any callable ``step -> rate``), evaluated at every step with the number
+of steps taken before it.
 """
 import numbers
 
 import numpy as np
 
-__all__ = ["Optimizer", "Adam", "AdamW", "SGD", "RMSprop", "Adagrad", "get"]
+from . import schedules
+
+__all__ = ["Optimizer", "Adam", "AdamW", "SGD", "RMSprop", "Adagrad", "get", "schedules"]
 
 
 def _number(value, name):
@@ -115,6 +118,26 @@ class Optimizer:
     def weight_decay(self, value):
         self._weight_decay = (None if value is None else
                               _in_range(value, "weight_decay", 0.0, np.inf, high_open=True))
+
+    def learning_rates(self, steps):
+        """The rates of ``steps`` consecutive steps from the next one (float64 array).
+
+        A :class:`fastrnn.optimizers.schedules.LearningRateSchedule` is
+        evaluated on all of them in one call; every value is checked.
+        """
+        lr = self._learning_rate
+        if not callable(lr) or isinstance(lr, numbers.Real):
+            return np.full(steps, lr)
+        if isinstance(lr, schedules.LearningRateSchedule):
+            values = np.asarray(lr(np.arange(self.iterations, self.iterations + steps)),
+                                dtype=np.float64).reshape(-1)
+            if values.size == steps:
+                if not (np.all(np.isfinite(values)) and np.all(values >= 0)):
+                    bad = values[~(np.isfinite(values) & (values >= 0))][0]
+                    raise ValueError(f"the learning-rate schedule's value must be finite and "
+                                     f">= 0, got {bad}")
+                return values
+        return np.array([self.current_learning_rate(self.iterations + k) for k in range(steps)])
 
     def current_learning_rate(self, step=None):
         """The rate used by step ``step`` (default: the next one), as a float.
