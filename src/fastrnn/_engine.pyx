@@ -101,8 +101,6 @@ HYPER = {"beta_1": H_BETA_1, "beta_2": H_BETA_2, "epsilon": H_EPSILON,
          "flag": H_FLAG}
 N_HYPERPARAMETERS = N_HYPER
 
-ctypedef int (*blas_local_fn)(int) noexcept nogil
-
 
 cdef struct Node:
     int kind, act, inp
@@ -143,9 +141,6 @@ cdef struct State:
     char* X
     char* Y
     Py_ssize_t N, T
-    # BLAS: 1 thread for this call's thread while it runs (thread-local setter)
-    bint one_thread
-    blas_local_fn blas_local
 
 
 # ---------------------------------------------------------------- forward / backward
@@ -656,10 +651,11 @@ cdef class Engine:
     input_dim, output_units : int
     seq_in, seq_out : bool
         The model's input / output has a time axis.
-    blas_local_address : int
-        Address of OpenBLAS's ``openblas_set_num_threads_local`` (0: none).
-    one_blas_thread : bool
-        Run BLAS on one thread (of the calling thread only) during calls.
+
+    Notes
+    -----
+    The engine never changes BLAS's thread count or the floating-point
+    control flags: both are process- or thread-wide state the caller owns.
     """
     cdef State s
     cdef Py_buffer pb_params, pb_grads, pb_state, pb_X, pb_Y
@@ -671,8 +667,7 @@ cdef class Engine:
         memset(&self.s, 0, sizeof(State))
 
     def __init__(self, plan, params, grads, Py_ssize_t input_dim, Py_ssize_t output_units,
-                 bint seq_in, bint seq_out, size_t blas_local_address=0,
-                 bint one_blas_thread=False):
+                 bint seq_in, bint seq_out):
         cdef Py_ssize_t shp[1]
         cdef int i
         cdef Node* n
@@ -700,8 +695,6 @@ cdef class Engine:
         s.grads = <char*>self.pb_grads.buf
         s.n_params = self.pb_params.shape[0]
         s.D, s.U, s.seq_in, s.seq_out = input_dim, output_units, seq_in, seq_out
-        s.blas_local = <blas_local_fn>blas_local_address
-        s.one_thread = one_blas_thread
         self._check_plan(plan)
         s.nodes = <Node*>malloc(plan.shape[0] * sizeof(Node))
         if s.nodes == NULL:
@@ -980,15 +973,6 @@ cdef class Engine:
     cdef inline Py_ssize_t _steps(self, Py_buffer* x):
         return x.shape[1] if self.s.seq_in else 1
 
-    cdef inline int _blas_enter(self) noexcept nogil:
-        if self.s.one_thread and self.s.blas_local != NULL:
-            return self.s.blas_local(1)
-        return -1
-
-    cdef inline void _blas_exit(self, int old) noexcept nogil:
-        if old >= 0:
-            self.s.blas_local(old)
-
     def train_step(self, xb, yb, double learning_rate):
         """One training step on a batch; returns the loss before the update.
 
@@ -1000,7 +984,6 @@ cdef class Engine:
         cdef Py_buffer bx, by
         cdef Py_ssize_t B, T
         cdef double loss
-        cdef int old
         cdef State* s = &self.s
         _check_rate(learning_rate)
         self._enter()
@@ -1015,7 +998,6 @@ cdef class Engine:
                 try:
                     self._reserve(B, T)
                     with nogil:
-                        old = self._blas_enter()
                         if self.itemsize == 8:
                             _gather(s, <double*>NULL, <double*>bx.buf, <double*>by.buf,
                                     NULL, 0, B, T)
@@ -1024,7 +1006,6 @@ cdef class Engine:
                             _gather(s, <float*>NULL, <float*>bx.buf, <float*>by.buf,
                                     NULL, 0, B, T)
                             loss = _train_batch(s, <float*>NULL, B, T, learning_rate)
-                        self._blas_exit(old)
                 finally:
                     PyBuffer_Release(&by)
             finally:
@@ -1042,7 +1023,6 @@ cdef class Engine:
         cdef Py_buffer bx, by
         cdef Py_ssize_t B, T
         cdef double loss
-        cdef int old
         cdef State* s = &self.s
         self._enter()
         try:
@@ -1056,7 +1036,6 @@ cdef class Engine:
                 try:
                     self._reserve(B, T)
                     with nogil:
-                        old = self._blas_enter()
                         if self.itemsize == 8:
                             _gather(s, <double*>NULL, <double*>bx.buf, <double*>by.buf,
                                     NULL, 0, B, T)
@@ -1069,7 +1048,6 @@ cdef class Engine:
                             _forward(s, <float*>NULL, B, T)
                             loss = _loss(s, <float*>NULL, B, T, True)
                             _backward(s, <float*>NULL, B, T)
-                        self._blas_exit(old)
                 finally:
                     PyBuffer_Release(&by)
             finally:
@@ -1141,7 +1119,6 @@ cdef class Engine:
         cdef Py_ssize_t L, nb, i, bs
         cdef const int64_t* o
         cdef double mean
-        cdef int old
         cdef State* s = &self.s
         bs = _size(batch_size, "batch_size")
         self._enter()
@@ -1174,14 +1151,12 @@ cdef class Engine:
                         self._reserve(min(bs, L), s.T)
                         s.bad = 0
                         with nogil:
-                            old = self._blas_enter()
                             if self.itemsize == 8:
                                 mean = _epoch(s, <double*>NULL, o, L, bs, <double*>br.buf,
                                               <double*>bl.buf)
                             else:
                                 mean = _epoch(s, <float*>NULL, o, L, bs, <double*>br.buf,
                                               <double*>bl.buf)
-                            self._blas_exit(old)
                     finally:
                         PyBuffer_Release(&br)
                 finally:
@@ -1197,7 +1172,6 @@ cdef class Engine:
         cdef Py_buffer bx, by
         cdef Py_ssize_t N, T, bs
         cdef double loss
-        cdef int old
         cdef State* s = &self.s
         bs = _size(batch_size, "batch_size")
         self._enter()
@@ -1212,14 +1186,12 @@ cdef class Engine:
                 try:
                     self._reserve(min(bs, N), T)
                     with nogil:
-                        old = self._blas_enter()
                         if self.itemsize == 8:
                             loss = _evaluate(s, <double*>NULL, <double*>bx.buf,
                                              <double*>by.buf, N, T, bs)
                         else:
                             loss = _evaluate(s, <float*>NULL, <float*>bx.buf,
                                              <float*>by.buf, N, T, bs)
-                        self._blas_exit(old)
                 finally:
                     PyBuffer_Release(&by)
             finally:
@@ -1237,7 +1209,6 @@ cdef class Engine:
         cdef Py_buffer bx, bo
         cdef Py_ssize_t shp[3]
         cdef Py_ssize_t N, T, ch
-        cdef int old
         cdef State* s = &self.s
         ch = _size(chunk, "chunk")
         self._enter()
@@ -1261,14 +1232,12 @@ cdef class Engine:
                         ch = min(ch, N)
                         self._reserve(ch, T)
                         with nogil:
-                            old = self._blas_enter()
                             if self.itemsize == 8:
                                 _predict(s, <double*>NULL, <double*>bx.buf, N, T, ch,
                                          <double*>bo.buf)
                             else:
                                 _predict(s, <float*>NULL, <float*>bx.buf, N, T, ch,
                                          <float*>bo.buf)
-                            self._blas_exit(old)
                 finally:
                     PyBuffer_Release(&bo)
             finally:

@@ -9,12 +9,12 @@ under the model's lock) and one per thread for prediction, each re-lowered
 only when the structure, dtype or buffers change.  Every model fastrnn can
 build trains and predicts through this one path.
 
-BLAS threads: for models whose largest layer has fewer than
-``ONE_BLAS_THREAD_BELOW_UNITS`` units the engine runs BLAS on one thread *of
-the calling thread* during its calls (OpenBLAS's thread-local setting,
-``openblas_set_num_threads_local``, found at run time; without it BLAS is
-left alone).  Small products lose more to waking a second BLAS thread than
-they gain from it; no process-wide setting is ever changed.
+BLAS threads and floating-point flags are left alone: the engine changes no
+process-wide or thread-wide state.  (OpenBLAS's ``openblas_set_num_threads_local``
+looked like a per-thread setting, but in the pthreads builds NumPy and SciPy
+ship it changes the count for every thread: measured, a worker thread's call
+changed what the main thread saw.)  OpenBLAS already runs small products on
+one thread by itself.
 """
 import threading
 
@@ -22,57 +22,7 @@ import numpy as np
 
 from . import _engine, _kernels
 
-__all__ = ["lower", "Runner", "ONE_BLAS_THREAD_BELOW_UNITS"]
-
-#: Below this many units in every layer, BLAS runs on one thread during engine calls.
-ONE_BLAS_THREAD_BELOW_UNITS = 256
-
-
-def _find_blas_local_setter():
-    """Address of ``openblas_set_num_threads_local`` in the BLAS behind cython_blas, or 0.
-
-    The library is the one holding ``scipy.linalg.cython_blas.sgemm``
-    (found with ``dladdr``); the setter exists from OpenBLAS 0.3.27 on.
-    """
-    try:
-        import ctypes
-
-        from scipy.linalg import cython_blas
-        capsule = cython_blas.__pyx_capi__["sgemm"]
-        api = ctypes.pythonapi
-        api.PyCapsule_GetName.restype = ctypes.c_char_p
-        api.PyCapsule_GetName.argtypes = [ctypes.py_object]
-        api.PyCapsule_GetPointer.restype = ctypes.c_void_p
-        api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-        addr = api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
-
-        class _DlInfo(ctypes.Structure):
-            _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
-                        ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
-
-        info = _DlInfo()
-        if not ctypes.CDLL(None).dladdr(ctypes.c_void_p(addr), ctypes.byref(info)):
-            return 0
-        lib = ctypes.CDLL(info.dli_fname.decode())
-        for name in ("openblas_set_num_threads_local", "scipy_openblas_set_num_threads_local",
-                     "openblas_set_num_threads_local64_"):
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                return ctypes.cast(fn, ctypes.c_void_p).value or 0
-    except Exception:     # no dladdr, no OpenBLAS, another BLAS: leave threads alone
-        pass
-    return 0
-
-
-_BLAS_LOCAL = None
-
-
-def blas_local_setter():
-    """The cached address of the thread-local BLAS thread setter (0: none)."""
-    global _BLAS_LOCAL
-    if _BLAS_LOCAL is None:
-        _BLAS_LOCAL = _find_blas_local_setter()
-    return _BLAS_LOCAL
+__all__ = ["lower", "Runner"]
 
 
 def lower(layers, input_shape, offsets):
@@ -127,16 +77,13 @@ class Runner:
         self.signature = signature
         self.params = params
         self.grads = grads
-        units = plan[:, 5]
-        self.one_blas_thread = bool(units.max() < ONE_BLAS_THREAD_BELOW_UNITS)
         self._trainer = None
         self._trainer_key = None
         self._predictors = {}
 
     def _new_engine(self, grads=None):
         return _engine.Engine(self.plan, self.params, self.grads if grads is None else grads,
-                              *self.signature, blas_local_address=blas_local_setter(),
-                              one_blas_thread=self.one_blas_thread)
+                              *self.signature)
 
     def trainer(self, loss, optimizer):
         """The training engine, configured for ``loss`` and ``optimizer`` (built).
