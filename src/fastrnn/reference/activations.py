@@ -70,6 +70,7 @@ from scipy import special
 
 __all__ = [
     "ACTIVATION_NAMES",
+    "ACTIVATION_KINKS",
     "canonical_activation",
     "activate",
     "activation_grad",
@@ -129,7 +130,9 @@ def _sparsemax(z):
 
 
 def _gelu(z):
-    return z * (1 + special.erf(z / math.sqrt(2))) / 2
+    # z Phi(z); Phi through ndtr (erfc for z < 0) keeps the left tail accurate,
+    # where z (1 + erf(z / sqrt 2)) / 2 cancels.
+    return z * special.ndtr(z)
 
 
 _FORWARD = {
@@ -167,6 +170,17 @@ _FORWARD = {
 ACTIVATION_NAMES = tuple(_FORWARD) + tuple(_ALIASES)
 """Every accepted name: Keras's canonical names, then the aliases swish and hard_swish."""
 
+ACTIVATION_KINKS = {
+    "relu": (0.0,), "relu6": (0.0, 6.0), "hard_sigmoid": (-3.0, 3.0), "hard_silu": (-3.0, 3.0),
+    "leaky_relu": (0.0,), "selu": (0.0,), "sparse_plus": (-1.0, 1.0),
+    "soft_shrink": (-SHRINK_THRESHOLD, SHRINK_THRESHOLD),
+    "hard_shrink": (-SHRINK_THRESHOLD, SHRINK_THRESHOLD), "hard_tanh": (-1.0, 1.0),
+    "sparse_sigmoid": (-1.0, 1.0),
+}
+"""The inputs z where an element-wise activation's derivative jumps (canonical
+names; elu and celu with alpha 1 are continuously differentiable).  sparsemax's
+derivative jumps where an element enters or leaves the support (z = tau)."""
+
 
 # ---------------------------------------------------------------- slopes
 
@@ -182,7 +196,7 @@ def _mask(condition, like):
 # whose derivative the output determines.  Each line says why.
 _SLOPE_FROM_OUTPUT = {
     "linear": _one,
-    "tanh": lambda h: 1 - h * h,                      # 1 - tanh^2
+    "tanh": lambda h: (1 - h) * (1 + h),              # 1 - tanh^2, exact 1 - h near |h| = 1
     "relu": lambda h: _mask(h > 0, h),                # h > 0 exactly where z > 0
     "sigmoid": lambda h: h * (1 - h),
     "softplus": lambda h: -np.expm1(-h),              # sigmoid(z) = 1 - e^-h, as e^h = 1 + e^z

@@ -444,8 +444,8 @@ def _config(name, config):
     if unknown:
         raise TypeError(f"unknown option(s) for optimizer {name!r}: {', '.join(unknown)}; "
                         f"accepted: {', '.join(sorted(allowed))}")
-    full = dict(OPTIMIZER_DEFAULTS[name], weight_decay=None, clipnorm=None, clipvalue=None,
-                global_clipnorm=None)
+    full = dict(weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None)
+    full.update(OPTIMIZER_DEFAULTS[name])
     full.update(config)
     if name == "adamw" and full["weight_decay"] is None:
         raise ValueError("weight_decay must be a float for adamw, got None")
