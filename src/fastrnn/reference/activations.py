@@ -53,6 +53,12 @@ Keras 3 facts worth knowing (all checked against the recorded fixtures):
 - ``leaky_relu`` by name has ``negative_slope = 0.2`` (Keras 3's default).
 - ``glu`` (halves the last axis) and ``threshold`` (needs arguments) are not
   usable by name in a layer and are not here.
+- ``sparsemax`` here is the definition (the projection onto the simplex,
+  Martins & Astudillo 2016).  Keras up to 3.15 computes tau from the sum of
+  the cumulative sums over the support instead of the k-th one, on every
+  backend, so its rows do not sum to 1 whenever the support has more than one
+  element (keras-team/keras#23425, fixed upstream by #23469); the two agree
+  when the support has one element, and the tests compare only there.
 
 Kinks.  At the points where an activation is not differentiable the reference
 takes the slope the JAX backend's gradient gives -- relu 0 at z = 0, relu6 0 at

@@ -9,8 +9,10 @@ One Keras step (``optimizer.apply(grads)``) does, in this order:
 1. ``lr = learning_rate`` or, for a schedule, ``schedule(iterations)`` where
    ``iterations`` counts the steps already taken (0 at the first step);
 2. clip the gradients (:func:`clip_gradients`; Keras allows at most one of
-   clipnorm, global_clipnorm, clipvalue and raises ``ValueError`` when more
-   than one is given);
+   clipnorm, global_clipnorm, clipvalue and its constructor raises
+   ``ValueError`` when more than one is given; were two set afterwards as
+   attributes, only the first of clipnorm, global_clipnorm, clipvalue would
+   act);
 3. decoupled weight decay, when ``weight_decay`` is set, on every trainable
    variable unless excluded (:func:`apply_weight_decay`), with the same ``lr``
    and the parameters as they were before this step: ``p <- p - p * wd * lr``;
@@ -24,6 +26,11 @@ return the new ``(params, state)`` and never modify their arguments; they are
 element-wise, so ``params`` may be one flat vector of all variables (as the
 engine keeps them) or one variable.  Only clipnorm needs the variable
 boundaries, given as ``sizes``.
+
+Keras is stricter about types than these functions: its constructors refuse
+a ``learning_rate`` that is an int (``learning_rate=1`` raises; it must be a
+Python float, a schedule or a callable) and an SGD ``momentum`` that is not a
+float in [0, 1]; AdamW refuses ``weight_decay=None``.
 
 Arrays keep their dtype; Python-float hyper-parameters do not promote float32
 arrays.  (Keras casts lr and the hyper-parameters to the variable's dtype, so a
