@@ -19,13 +19,14 @@ JAX backend whatever x64 says (``BIT64_TO_BIT32_DTYPE`` in
 ``keras/src/backend/common/dtypes.py``), so ``keras.ops.tanh`` of a float64
 tensor is float32 and a float64 SimpleRNN(tanh) fails inside ``lax.scan``; the
 script keeps float64 as float64 there.  To show the patch changes nothing but
-precision, the models are also run in Keras's default float32, unpatched
-promotion irrelevant there, and recorded (``<name>/float32/...``).
+precision, the models are also run in Keras's default float32, where the patch
+plays no part, and recorded (``<name>/float32/...``).  The versions used are in
+each file's ``meta`` entry (recorded with Keras 3.15.1, JAX 0.10.2).
 
 Usage (never a test or CI dependency)::
 
-    python3 -m venv /tmp/keras-venv && /tmp/keras-venv/bin/pip install keras jax jaxlib
-    /tmp/keras-venv/bin/python tools/keras_fixtures/optimizers_models.py
+    python3 -m venv ../keras-venv && ../keras-venv/bin/pip install keras jax jaxlib
+    ../keras-venv/bin/python tools/keras_fixtures/optimizers_models.py
 
 The layout of each file is described in its ``README`` entry (a string array).
 """
