@@ -153,11 +153,23 @@ def test_clipnorm_is_per_variable_and_global_clipnorm_is_joint(kind):
 
 def test_schedule_learning_rate_is_evaluated_at_every_step():
     rates = [0.1, 0.05, 0.025, 0.0125]
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay([0, 1, 2], rates)
 
     def update(t, p, g):
         return p - rates[t - 1] * g
 
-    assert_steps(trajectory(SGD(lambda step: rates[step]), steps=4), update)
+    assert_steps(trajectory(SGD(schedule), steps=4), update)
+
+
+def test_a_callable_learning_rate_is_called_without_arguments_as_in_keras():
+    calls = []
+
+    def rate():
+        calls.append(1)
+        return 0.1
+
+    assert_steps(trajectory(SGD(rate), steps=2), lambda t, p, g: p - 0.1 * g)
+    assert len(calls) == 2
 
 
 def test_state_survives_rebuild_with_same_layout_only():

@@ -16,9 +16,9 @@ them).  ``weight_decay`` (AdamW's, or any optimizer's) is decoupled:
 Every hyperparameter is checked when it is set -- in the constructor and
 later, e.g. ``optimizer.learning_rate = x`` from a callback: NaN, infinite
 or out-of-range values are a ``ValueError`` and never reach the weights.
-``learning_rate`` may also be a schedule (:mod:`fastrnn.optimizers.schedules`,
-or any callable ``step -> rate``), evaluated at every step with the number
-of steps taken before it.
+``learning_rate`` may also be a schedule (:mod:`fastrnn.optimizers.schedules`),
+evaluated at every step with the number of steps taken before it, or a
+callable of no argument (as Keras).
 """
 import numbers
 
@@ -66,8 +66,10 @@ class Optimizer:
     Parameters
     ----------
     learning_rate : float or callable
-        A finite rate >= 0, or a schedule ``step -> rate`` (evaluated with
-        the number of steps taken so far, as Keras does).
+        A finite rate >= 0, a schedule (a
+        :class:`~fastrnn.optimizers.schedules.LearningRateSchedule`, called
+        with the number of steps taken so far) or a callable of no argument,
+        as Keras takes them.
     weight_decay : float, optional
         Decoupled weight decay (``p -= p * weight_decay * lr`` each step).
     clipnorm, clipvalue, global_clipnorm : float, optional
@@ -142,14 +144,19 @@ class Optimizer:
     def current_learning_rate(self, step=None):
         """The rate used by step ``step`` (default: the next one), as a float.
 
-        A schedule is called with the number of steps taken before it (Keras
-        passes ``iterations``); its result is checked like a set rate.
+        As in Keras, a :class:`~fastrnn.optimizers.schedules.LearningRateSchedule`
+        is called with the number of steps taken before it (``iterations``)
+        and any other callable with no argument; the result is checked like a
+        set rate.
         """
         lr = self._learning_rate
-        if callable(lr) and not isinstance(lr, numbers.Real):
+        if isinstance(lr, schedules.LearningRateSchedule):
             value = lr(self.iterations if step is None else step)
-            return _checked_rate(float(np.asarray(value)), "the learning-rate schedule's value")
-        return lr
+        elif callable(lr) and not isinstance(lr, numbers.Real):
+            value = lr()
+        else:
+            return lr
+        return _checked_rate(float(np.asarray(value)), "the learning-rate schedule's value")
 
     # -- state ------------------------------------------------------------------
     def _slots(self):
