@@ -141,22 +141,27 @@ def _denormals_work():
     return float((tiny * np.float32(0.25))[0]) != 0.0     # not flushed to zero
 
 
-def _train(seed, epochs=20):
+def _model(seed):
     keras.set_random_seed(seed)
     model = keras.Sequential([keras.Input((10, 3)), SimpleRNN(16, return_sequences=True),
                               SimpleRNN(8), Dense(1)])
     model.compile(optimizer="adam", loss="mse")
-    rng = np.random.default_rng(seed)
+    return model
+
+
+def _train(model, epochs=20):
+    rng = np.random.default_rng(0)
     X, Y = rng.uniform(-1, 1, (64, 10, 3)), rng.uniform(-1, 1, 64)
-    h = model.fit(X, Y, epochs=epochs, verbose=0)
+    h = model.fit(X, Y, epochs=epochs, verbose=0, shuffle=False)   # no global RNG draws
     return model.params.copy(), h.history["loss"], _denormals_work()
 
 
 def test_concurrent_fits_are_bitwise_the_serial_ones_and_change_no_thread_state():
     pytest.importorskip("threadpoolctl")
     before = _blas_threads()
-    serial = [_train(seed) for seed in range(4)]
-    concurrent = run_in_threads(_train, range(4), repeats=1)
+    serial = [_train(_model(seed)) for seed in range(4)]
+    models = [_model(seed) for seed in range(4)]       # built here: the global seed is shared
+    concurrent = run_in_threads(_train, models, repeats=1)
     for (p1, h1, d1), (p2, h2, d2) in zip(serial, concurrent):
         np.testing.assert_array_equal(p1, p2)
         assert h1 == h2
@@ -170,7 +175,7 @@ def test_blas_threads_are_unchanged_for_a_thread_that_set_its_own():
     from threadpoolctl import threadpool_limits
     with threadpool_limits(limits=1, user_api="blas"):
         inside = _blas_threads()
-        _train(0, epochs=2)
+        _train(_model(0), epochs=2)
         assert _blas_threads() == inside
     assert _blas_threads() == _blas_threads()
 
