@@ -221,6 +221,18 @@ def test_sequential_preactivations_reproduce_the_models_output():
     assert [z.shape for _, z in pairs] == [(6, 4, 5), (6, 4, 3), (6, 2)]
     np.testing.assert_allclose(np.maximum(pairs[-1][1], 0), model.predict(x, verbose=0),
                                rtol=1e-12, atol=1e-12)
-    keys = sequential_regions(model, x)()
+    regions = sequential_regions(model, x)
+    keys = regions()
     assert [k.shape for k in keys] == [(6, 4, 5), (6, 4, 3), (6, 2)]
     assert set(np.unique(keys[0])) <= {0, 1, 2} and np.all(keys[1] == 0)
+    # the key follows the weights as they are when called: put one pre-activation
+    # 1e-7 past relu's kink, then a bias step of 2e-7 moves it across
+    rnn = model.layers[0]
+    kernel, recurrent_kernel, bias = rnn.get_weights()
+    bias[0] -= pairs[0][1][0, 0, 0] - 1e-7
+    rnn.set_weights([kernel, recurrent_kernel, bias])
+    keys = regions()
+    assert keys[0][0, 0, 0] == 2
+    bias[0] -= 2e-7
+    rnn.set_weights([kernel, recurrent_kernel, bias])
+    assert regions()[0][0, 0, 0] == 0

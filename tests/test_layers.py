@@ -7,7 +7,7 @@ from fastrnn import initializers
 from fastrnn import reference as ref
 from fastrnn.layers import Dense, Input, SimpleRNN
 
-from finite_diff import check_gradient
+from finite_diff import check_gradient, kink_regions
 from tolerances import assert_close, tol
 
 REL = tol("finite_difference", np.float64)["rel"]
@@ -93,11 +93,14 @@ def test_dense_on_3d_input_forward_and_backward(activation):
     def loss():
         return float(np.sum(layer.forward(x) * dy))
 
+    def regions():  # relu's kink
+        return kink_regions(activation, ref.dense_forward(x, layer.kernel, layer.bias))
+
     loss()
     dx = layer.backward(dy).copy()
     for name, w, g in zip(layer.weight_names, layer._weights, [g.copy() for g in layer._grads]):
-        check_gradient(loss, w, g, REL, name=name)
-    check_gradient(loss, x, dx, REL, name="x")
+        check_gradient(loss, w, g, REL, name=name, regions=regions)
+    check_gradient(loss, x, dx, REL, name="x", regions=regions)
 
 
 def test_weight_names_shapes_and_order_follow_keras():
