@@ -7,7 +7,7 @@ from fastrnn import initializers
 from fastrnn import reference as ref
 from fastrnn.layers import Dense, Input, SimpleRNN
 
-from finite_diff import check_gradient
+from finite_diff import check_gradient, kink_regions
 from tolerances import assert_close, tol
 
 REL = tol("finite_difference", np.float64)["rel"]
@@ -50,7 +50,7 @@ def test_return_state_gives_output_and_last_state():
     np.testing.assert_array_equal(out[:, -1], state)
 
 
-def _check_layer_gradients(layer, x, dy):
+def _check_layer_gradients(layer, x, dy, regions=None):
     """The engine's weight gradients of ``sum(layer(x) * dy)`` against central differences.
 
     The layer runs as a one-layer model on the engine with mse against
@@ -67,7 +67,7 @@ def _check_layer_gradients(layer, x, dy):
     model._loss_and_gradients(x, y)
     grads = model.grads.copy()
     for (name, _, off), w in zip(model.param_layout, layer.weights):
-        check_gradient(loss, w, grads[off:off + w.size], REL, name=name)
+        check_gradient(loss, w, grads[off:off + w.size], REL, name=name, regions=regions)
 
 
 @pytest.mark.parametrize("return_sequences", [False, True])
@@ -100,7 +100,11 @@ def test_dense_on_3d_input_forward_and_gradients(activation):
         z = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
     assert_close(y, z, "forward", np.float64)
     layer = Dense(3, activation=activation, bias_initializer="ones")
-    _check_layer_gradients(layer, x, rng.standard_normal(y.shape))
+
+    def regions():  # relu's kink, read from the live weights
+        return kink_regions(activation, ref.dense_forward(x, layer.kernel, layer.bias))
+
+    _check_layer_gradients(layer, x, rng.standard_normal(y.shape), regions=regions)
 
 
 def test_weight_names_shapes_and_order_follow_keras():

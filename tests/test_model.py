@@ -9,6 +9,7 @@ from fastrnn import reference as ref
 from fastrnn.data import make_sequences
 
 from finite_diff import check_gradient
+from preactivations import sequential_regions
 from tolerances import assert_close, tol
 
 REL = tol("finite_difference", np.float64)["rel"]
@@ -96,7 +97,8 @@ def test_gradients_of_a_stacked_many_to_many_model():
     model.params[:] += rng.uniform(-0.2, 0.2, model.params.size)
     model._loss_and_gradients(x, y)
     check_gradient(lambda: model._loss_and_gradients(x, y), model.params,
-                   model.grads.copy(), REL, name="params", max_coords=200)
+                   model.grads.copy(), REL, name="params", max_coords=200,
+                   regions=sequential_regions(model, x))
 
 
 def test_adam_trajectory_matches_a_reference_loop():
@@ -493,4 +495,4 @@ def test_model_gradients_property(B, T, D, H, U, return_sequences, go_backwards,
     y = rng.standard_normal(model._concrete_output_shape(x.shape))
     model._loss_and_gradients(x, y)
     check_gradient(lambda: model._loss_and_gradients(x, y), model.params, model.grads.copy(),
-                   REL, name="params")
+                   REL, name="params", regions=sequential_regions(model, x))

@@ -99,7 +99,8 @@ def test_row_wise_grad_matches_finite_differences(name, seed, rows, width, scale
         if np.min(np.abs(z - tau)) < 1e-4:
             return
     analytic = act.activation_grad(name, z, act.activate(name, z), dh)
-    indices, numeric = numeric_gradient(lambda: float(np.sum(act.activate(name, z) * dh)), z)
+    diff = numeric_gradient(lambda: float(np.sum(act.activate(name, z) * dh)), z)
+    indices, numeric = diff.indices, diff.values
     picked = analytic.reshape(-1)[indices]
     # A flat row (sparsemax with one element in its support) has gradient 0:
     # there the differences are rounding noise and only their size is checked.
