@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import fastrnn as keras
 from fastrnn import _engine
+from fastrnn.engine import lower
 from fastrnn.layers import Dense, SimpleRNN
 
 from concurrency import run_in_threads
@@ -342,6 +343,8 @@ def test_run_epoch_checks_its_buffers():
 
 def test_a_plan_that_does_not_fit_its_buffers_is_refused():
     params = np.zeros(10, np.float32)
-    plan = np.array([[_engine.KINDS["dense"], -1, 0, 0, 4, 3, 0, -1, 12]], dtype=np.int64)
+    p = lower([{"kind": "input", "inputs": [], "width": 4, "seq": False},
+               {"kind": "dense", "inputs": [0], "width": 3, "seq": False, "p0": 0, "p2": 12}],
+              [1])
     with pytest.raises(ValueError, match="outside params"):
-        _engine.Engine(plan, params, np.zeros_like(params), 4, 3, False, False)
+        _engine.Engine(p.plan, p.inputs, p.outputs, params, np.zeros_like(params))

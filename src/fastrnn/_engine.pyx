@@ -1,26 +1,40 @@
 # cython: language_level=3
 """The compiled engine: runs a lowered model (a plan of nodes) on flat buffers.
 
-A model is lowered once (:mod:`fastrnn.engine`) to a plan: an int64 array
-with one row per node (kind, input node, activation, flags, sizes, offsets of
-its weights in the flat ``params``/``grads`` buffers).  :class:`Engine` owns
-one arena of work buffers sized for a batch capacity and runs, with the GIL
-released and no allocation per step:
+A model is lowered once (:mod:`fastrnn.engine`) to a plan, a graph of nodes
+in topological order:
 
-- ``train_step``: forward through every node in order, the loss at the last
-  node, backward through every node in reverse order into ``grads``,
+- ``plan``: int64, one row of ``PLAN_FIELDS`` per node: its kind, where its
+  inputs sit in the input table and how many there are, activation code,
+  flags, output width and time steps, the offsets of its weights in the
+  flat ``params``/``grads`` buffers, and one int and one float argument of
+  its kind (see ``F_*`` below);
+- ``inputs``: int64, the input table: the nodes feeding each node, node by
+  node (a node's output may feed several nodes);
+- ``outputs``: int64, the nodes that are the model's outputs (each gets a
+  loss; the training loss is their weighted sum, as Keras's).
+
+The model's inputs are the nodes of kind ``input``; their ``F_ARG`` is the
+position of the array they take.  :class:`Engine` owns one arena of work
+buffers sized for a batch capacity and runs, with the GIL released and no
+allocation per step:
+
+- ``train_step``: forward through every node in order, the losses at the
+  outputs, backward through every node in reverse order into ``grads``,
   gradient clipping, the optimizer's update of ``params``;
 - ``run_epoch``: every batch of a bound training set in a given order;
-- ``predict`` / ``evaluate``: the forward pass (and loss) in chunks.
+- ``predict`` / ``evaluate``: the forward pass (and losses) in chunks.
 
 Every node kind is one forward/backward pair of kernels from ``_kernels``
 (the same ones :mod:`fastrnn.ops` exposes); work is time-major: row
-``t*B + b`` of a (T*B, n) buffer is sample ``b`` at step ``t``, so every time
-slice is one contiguous (B, n) block.
+``t*B + b`` of a (steps*B, width) buffer is sample ``b`` at step ``t``, so
+every time slice is one contiguous (B, width) block.  Backward, a node's
+output gradient is written by the first of its consumers to run (or the
+loss) and added to by the others.
 
 The Python methods check every buffer they are given (dtype, shape,
-contiguity, writability) through the buffer protocol before any compiled
-loop runs; the ``cdef ... nogil`` functions check nothing.
+contiguity, writability) and the plan itself through the buffer protocol
+before any compiled loop runs; the ``cdef ... nogil`` functions check nothing.
 
 Non-finite values never reach the weights: a step whose loss or gradient is
 inf/NaN, or whose update would make a weight or optimizer state inf/NaN
@@ -30,37 +44,55 @@ counter exactly as before and is reported to the caller.
 from libc.math cimport sqrt, sqrtf, pow as c_pow, fabs, isfinite
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, calloc, free
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_STRIDES,
                              PyBUF_FORMAT, PyBUF_WRITABLE)
 
 import numpy as np
 
 from fastrnn._kernels cimport (
-    floating, gemm, activate_rows, column_sums, rnn_forward_k, rnn_backward_k,
-    dense_forward_k, dense_backward_k, adam_k)
+    floating, gemm, activate_rows, activation_backward_rows, column_sums, rnn_forward_k,
+    rnn_backward_k, dense_forward_k, dense_backward_k, adam_k, copy_or_add, scale_into,
+    multiply_into, copy_columns, relayout_k, repeat_forward_k, repeat_backward_k,
+    embedding_forward_k, embedding_backward_k, first_bad_index, dropout_mask_k,
+    N_ACTIVATIONS)
 
 # ---------------------------------------------------------------- plan codes
 # (fastrnn.engine writes plans with these; keep the two in step)
 
 cdef enum:
-    KIND_RNN = 0
-    KIND_DENSE = 1
+    KIND_RNN = 0          # SimpleRNN: kernel F_P0, recurrent kernel F_P1, bias F_P2
+    KIND_DENSE = 1        # Dense (on every step of a sequence): kernel F_P0, bias F_P2
+    KIND_INPUT = 2        # a model input: F_ARG its position; F_STEPS 0, or the steps it must have
+    KIND_ACTIVATION = 3   # elementwise (softmax: over the last axis)
+    KIND_DROPOUT = 4      # training only; F_ARG the seed, F_REAL the rate
+    KIND_RELAYOUT = 5     # Flatten / Reshape: each sample's values re-cut to (F_STEPS, width)
+    KIND_REPEAT = 6       # RepeatVector: (B, F) -> (B, F_STEPS, F)
+    KIND_CONCAT = 7       # Concatenate on the last axis
+    KIND_CONCAT_TIME = 8  # Concatenate on the time axis
+    KIND_ADD = 9
+    KIND_SUBTRACT = 10
+    KIND_MULTIPLY = 11
+    KIND_AVERAGE = 12
+    KIND_EMBEDDING = 13   # table F_P0 of F_ARG rows; its input is a model input of width 1
+    N_KINDS = 14
 
     F_KIND = 0        # node record fields
-    F_INPUT = 1       # index of the node feeding this one, -1: the model input
-    F_ACT = 2
-    F_FLAGS = 3
-    F_DIN = 4         # input features
-    F_UNITS = 5       # output features
-    F_KERNEL = 6      # offsets in params/grads (-1: absent)
-    F_RECURRENT = 7
-    F_BIAS = 8
-    N_FIELDS = 9
+    F_IN = 1          # first entry of this node's inputs in the input table
+    F_N_IN = 2        # number of inputs
+    F_ACT = 3         # activation code (RNN, Dense, Activation)
+    F_FLAGS = 4
+    F_WIDTH = 5       # output features
+    F_STEPS = 6       # output time steps when fixed (Reshape, RepeatVector; input: required), else 0
+    F_P0 = 7          # offsets in params/grads (-1: absent)
+    F_P1 = 8
+    F_P2 = 9
+    F_ARG = 10        # kind-specific integer (input position, vocabulary size, dropout seed)
+    F_REAL = 11       # kind-specific float64, stored bit for bit (dropout rate)
+    N_FIELDS = 12
 
-    FLAG_SEQ_IN = 1       # the input has a time axis
-    FLAG_SEQ_OUT = 2      # the output has a time axis (return_sequences / per-step Dense)
-    FLAG_BACKWARDS = 4    # go_backwards
+    FLAG_SEQ = 1          # the output has a time axis (B, steps, width)
+    FLAG_BACKWARDS = 2    # go_backwards
 
     LOSS_MSE = 0
     LOSS_MAE = 1
@@ -90,8 +122,15 @@ cdef enum:
     BAD_UPDATE = 3
 
 PLAN_FIELDS = N_FIELDS
-KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE}
-FLAGS = {"seq_in": FLAG_SEQ_IN, "seq_out": FLAG_SEQ_OUT, "backwards": FLAG_BACKWARDS}
+FIELDS = {"kind": F_KIND, "in": F_IN, "n_in": F_N_IN, "act": F_ACT, "flags": F_FLAGS,
+          "width": F_WIDTH, "steps": F_STEPS, "p0": F_P0, "p1": F_P1, "p2": F_P2,
+          "arg": F_ARG, "real": F_REAL}
+KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE, "input": KIND_INPUT,
+         "activation": KIND_ACTIVATION, "dropout": KIND_DROPOUT, "relayout": KIND_RELAYOUT,
+         "repeat": KIND_REPEAT, "concat": KIND_CONCAT, "concat_time": KIND_CONCAT_TIME,
+         "add": KIND_ADD, "subtract": KIND_SUBTRACT, "multiply": KIND_MULTIPLY,
+         "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING}
+FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS}
 LOSSES = {"mse": LOSS_MSE, "mae": LOSS_MAE}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
 CLIPS = {None: CLIP_NONE, "clipnorm": CLIP_NORM, "global_clipnorm": CLIP_GLOBAL,
@@ -103,26 +142,47 @@ N_HYPERPARAMETERS = N_HYPER
 
 
 cdef struct Node:
-    int kind, act, inp
-    bint seq_in, seq_out, backwards
-    Py_ssize_t din, units
-    Py_ssize_t p_kernel, p_rec, p_bias
-    # arena offsets (elements): outputs, gradients of the outputs, node work
-    Py_ssize_t o_out, o_dout, o_hs, o_dz, o_g, o_wht
+    int kind, act, n_in
+    Py_ssize_t first_in           # in the input table
+    bint seq, backwards
+    bint backprop                 # weights here or upstream: the backward runs
+    Py_ssize_t width, din         # output features; features of the first input
+    Py_ssize_t fixed_steps        # > 0: the output's steps are fixed
+    Py_ssize_t p0, p1, p2
+    long long arg
+    double real
+    unsigned long long rng        # dropout: random numbers drawn so far
+    Py_ssize_t steps              # output time steps of the current batch
+    # arena offsets (elements): output, its gradient, node work
+    Py_ssize_t o_out, o_dout, o_hs, o_dz, o_g, o_wht, o_work
 
 
 cdef struct State:
     int n_nodes
     Node* nodes
-    Py_ssize_t D, U               # model input features, output units
-    bint seq_in, seq_out          # model input / output has a time axis
-    Py_ssize_t capB, capT         # the arena holds capB * capT rows
+    int* in_node                  # the input table
+    bint* in_need                 # entry e: its node needs dLoss/d(output)
+    bint* in_acc                  # ... and is not the first to write it
+    int n_inputs
+    int* input_node               # node of model input k
+    Py_ssize_t* T_cur             # time steps of input k in the current call
+    Py_ssize_t* T_bound           # ... of the bound training set
+    Py_ssize_t* capT              # ... the arena holds
+    int n_outputs
+    int* out_node
+    bint* out_acc                 # the loss adds to the output's gradient
+    Py_ssize_t* o_target          # arena offset of output o's targets
+    int* loss_code
+    double* loss_weight
+    double* out_loss              # each output's loss in the last batch
+    double* out_loss_mean         # ... sample-weighted mean over the last call
+    Py_ssize_t B                  # the current batch size
+    Py_ssize_t capB
+    Py_ssize_t o_scratch          # a gradient to be added (kernels that overwrite)
     char* arena
     char* params
     char* grads
     Py_ssize_t n_params
-    # loss
-    int loss
     # optimizer
     int opt, clip, n_slots
     double hyper[N_HYPER]
@@ -138,9 +198,9 @@ cdef struct State:
     Py_ssize_t bad_batch
     double bad_loss
     # the training set bound for run_epoch
-    char* X
-    char* Y
-    Py_ssize_t N, T
+    char** X
+    char** Y
+    Py_ssize_t N
 
 
 include "engine_nodes.pxi"
@@ -148,8 +208,7 @@ include "engine_losses.pxi"
 include "engine_optimizers.pxi"
 
 
-cdef double _train_batch(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T,
-                         double lr) noexcept nogil:
+cdef double _train_batch(State* s, floating* tag, double lr) noexcept nogil:
     """Inputs and targets already gathered: forward, loss, backward, update.
 
     Sets s.bad (and leaves params, state and iterations alone) on a
@@ -157,15 +216,33 @@ cdef double _train_batch(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T,
     """
     cdef double loss
     s.bad = 0
-    _forward(s, tag, B, T)
-    loss = _loss(s, tag, B, T, True)
+    _forward(s, tag, True)
+    loss = _loss(s, tag, True)
     s.bad_loss = loss
     if not isfinite(loss):
         s.bad = BAD_LOSS
         return loss
-    _backward(s, tag, B, T)
+    _backward(s, tag)
     s.bad = _update(s, tag, lr)
     return loss
+
+
+cdef inline void _add_output_losses(State* s, Py_ssize_t B) noexcept nogil:
+    cdef int o
+    for o in range(s.n_outputs):
+        s.out_loss_mean[o] += s.out_loss[o] * B
+
+
+cdef inline void _clear_output_losses(State* s) noexcept nogil:
+    cdef int o
+    for o in range(s.n_outputs):
+        s.out_loss_mean[o] = 0
+
+
+cdef inline void _divide_output_losses(State* s, Py_ssize_t n) noexcept nogil:
+    cdef int o
+    for o in range(s.n_outputs):
+        s.out_loss_mean[o] /= n
 
 
 cdef double _epoch(State* s, floating* tag, const int64_t* order, Py_ssize_t L,
@@ -176,41 +253,52 @@ cdef double _epoch(State* s, floating* tag, const int64_t* order, Py_ssize_t L,
     """
     cdef Py_ssize_t start = 0, B, k = 0
     cdef double total = 0
+    _clear_output_losses(s)
     while start < L:
         B = L - start if L - start < batch_size else batch_size
-        _gather(s, tag, <floating*>s.X, <floating*>s.Y, order, start, B, s.T)
-        losses[k] = _train_batch(s, tag, B, s.T, lrs[k])
+        _set_steps(s, B, s.T_bound)
+        _gather(s, tag, <floating**>s.X, <floating**>s.Y, order, start)
+        losses[k] = _train_batch(s, tag, lrs[k])
         if s.bad:
             s.bad_batch = k
+            if start:
+                _divide_output_losses(s, start)
             return total / start if start else losses[k]
         total += losses[k] * B
+        _add_output_losses(s, B)
         start += B
         k += 1
+    _divide_output_losses(s, L)
     return total / L
 
 
-cdef double _evaluate(State* s, floating* tag, const floating* X, const floating* Y,
-                      Py_ssize_t N, Py_ssize_t T, Py_ssize_t batch_size) noexcept nogil:
+cdef double _evaluate(State* s, floating* tag, floating** X, floating** Y, Py_ssize_t N,
+                      Py_ssize_t batch_size) noexcept nogil:
     """The loss over N samples in batches: the sample-weighted mean of batch losses."""
     cdef Py_ssize_t start = 0, B
     cdef double total = 0
+    _clear_output_losses(s)
     while start < N:
         B = N - start if N - start < batch_size else batch_size
-        _gather(s, tag, X, Y, NULL, start, B, T)
-        _forward(s, tag, B, T)
-        total += _loss(s, tag, B, T, False) * B
+        _set_steps(s, B, s.T_cur)
+        _gather(s, tag, X, Y, NULL, start)
+        _forward(s, tag, False)
+        total += _loss(s, tag, False) * B
+        _add_output_losses(s, B)
         start += B
+    _divide_output_losses(s, N)
     return total / N
 
 
-cdef void _predict(State* s, floating* tag, const floating* X, Py_ssize_t N, Py_ssize_t T,
-                   Py_ssize_t chunk, floating* out) noexcept nogil:
+cdef void _predict(State* s, floating* tag, floating** X, Py_ssize_t N, Py_ssize_t chunk,
+                   floating** out, bint training) noexcept nogil:
     cdef Py_ssize_t start = 0, B
     while start < N:
         B = N - start if N - start < chunk else chunk
-        _gather(s, tag, X, NULL, NULL, start, B, T)
-        _forward(s, tag, B, T)
-        _scatter(s, tag, start, B, T, out)
+        _set_steps(s, B, s.T_cur)
+        _gather(s, tag, X, NULL, NULL, start)
+        _forward(s, tag, training)
+        _scatter(s, tag, start, out)
         start += B
 
 
@@ -313,6 +401,232 @@ cdef char* _address(object arr) except NULL:
 _INT_MAX = 2**31 - 1
 
 
+# ---------------------------------------------------------------- the plan, checked (GIL held)
+
+def _real_field(plan_row):
+    """F_REAL of a plan row as the float64 it stores bit for bit."""
+    return float(np.array([plan_row[F_REAL]], dtype=np.int64).view(np.float64)[0])
+
+
+def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
+    """Check a plan against itself and the size of ``params``; derive what the engine needs.
+
+    Nothing in the plan is trusted: kinds, input references (earlier nodes
+    only), sizes, flags, fixed steps and every weight span are checked.
+
+    Returns
+    -------
+    dict
+        ``din`` (features of each node's first input), ``backprop`` (a node's
+        backward runs: weights at it or upstream), ``in_need``/``in_acc`` per
+        input-table entry and ``out_acc`` per output (see the module
+        docstring), ``input_node`` (node of each model input), ``steps``
+        (each node's steps when fixed, else None), ``real`` per node.
+    """
+    rows = plan.tolist()
+    table = inputs.tolist()
+    outs = outputs.tolist()
+    n = len(rows)
+    din, steps, has_weights, backprop, reals = [], [], [], [], []
+    input_node = {}
+    for i, r in enumerate(rows):
+        kind, first, n_in, act, flags, width, fixed = r[:7]
+        p0, p1, p2, arg = r[F_P0], r[F_P1], r[F_P2], r[F_ARG]
+        real = _real_field(r)
+        where = f"plan node {i}"
+        if not 0 <= kind < N_KINDS:
+            raise ValueError(f"{where}: unknown kind {kind}")
+        if n_in < 0 or first < 0 or first + n_in > len(table):
+            raise ValueError(f"{where}: inputs [{first}, {first + n_in}) are outside the "
+                             f"input table ({len(table)} entries)")
+        ins = table[first:first + n_in]
+        if any(not 0 <= j < i for j in ins):
+            raise ValueError(f"{where}: its inputs {ins} must be earlier nodes")
+        if width < 1 or width > _INT_MAX:
+            raise ValueError(f"{where}: width must be in [1, {_INT_MAX}], got {width}")
+        if fixed < 0 or fixed > _INT_MAX:
+            raise ValueError(f"{where}: steps must be in [0, {_INT_MAX}], got {fixed}")
+        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS):
+            raise ValueError(f"{where}: unknown flags {flags}")
+        if kind in (KIND_RNN, KIND_DENSE, KIND_ACTIVATION):
+            if not 0 <= act < N_ACTIVATIONS:
+                raise ValueError(f"{where}: unknown activation code {act}")
+        seq = bool(flags & FLAG_SEQ)
+        in_seq = [bool(rows[j][F_FLAGS] & FLAG_SEQ) for j in ins]
+        in_width = [rows[j][F_WIDTH] for j in ins]
+        d = in_width[0] if ins else width
+        need_n_in = {KIND_INPUT: (0, 0), KIND_SUBTRACT: (2, 2)}.get(
+            kind, (1, 1) if kind in (KIND_RNN, KIND_DENSE, KIND_ACTIVATION, KIND_DROPOUT,
+                                     KIND_RELAYOUT, KIND_REPEAT, KIND_EMBEDDING)
+            else (1, 1 << 20))
+        if not need_n_in[0] <= n_in <= need_n_in[1]:
+            raise ValueError(f"{where}: kind {kind} cannot take {n_in} inputs")
+        if kind not in (KIND_INPUT, KIND_RELAYOUT, KIND_REPEAT) and fixed != 0:
+            raise ValueError(f"{where}: only input, reshape and repeat nodes fix their steps")
+        if kind != KIND_RNN and flags & FLAG_BACKWARDS:
+            raise ValueError(f"{where}: only a recurrent node goes backwards")
+        spans = []
+        if kind == KIND_INPUT:
+            if arg in input_node or not 0 <= arg < n:
+                raise ValueError(f"{where}: input position {arg} is repeated or out of range")
+            input_node[arg] = i
+            if not seq and fixed > 1:
+                raise ValueError(f"{where}: an input without a time axis has one step")
+            step = (fixed or None) if seq else 1
+        elif kind == KIND_RNN:
+            if not in_seq[0]:
+                raise ValueError(f"{where}: a recurrent node needs a time axis")
+            spans = [(p0, d * width), (p1, width * width)] + ([(p2, width)] if p2 != -1 else [])
+            step = steps[ins[0]] if seq else 1
+        elif kind == KIND_DENSE:
+            if seq != in_seq[0]:
+                raise ValueError(f"{where}: a Dense node keeps its input's time axis")
+            if p1 != -1:
+                raise ValueError(f"{where}: a Dense node has no recurrent kernel")
+            spans = [(p0, d * width)] + ([(p2, width)] if p2 != -1 else [])
+            step = steps[ins[0]]
+        elif kind in (KIND_ACTIVATION, KIND_DROPOUT):
+            if seq != in_seq[0] or width != d:
+                raise ValueError(f"{where}: an elementwise node keeps its input's shape")
+            if kind == KIND_DROPOUT and not 0 <= real <= 1:
+                raise ValueError(f"{where}: the dropout rate must be in [0, 1], got {real}")
+            step = steps[ins[0]]
+        elif kind == KIND_RELAYOUT:
+            if fixed < 1 or (not seq and fixed != 1):
+                raise ValueError(f"{where}: a reshape node needs its output steps")
+            if steps[ins[0]] is not None and steps[ins[0]] * d != fixed * width:
+                raise ValueError(f"{where}: a reshape keeps the number of values per sample "
+                                 f"({steps[ins[0]]} x {d} != {fixed} x {width})")
+            step = fixed
+        elif kind == KIND_REPEAT:
+            if in_seq[0] or not seq or fixed < 1 or width != d:
+                raise ValueError(f"{where}: a repeat node turns (B, F) into (B, steps, F)")
+            step = fixed
+        elif kind in (KIND_CONCAT, KIND_CONCAT_TIME, KIND_ADD, KIND_SUBTRACT, KIND_MULTIPLY,
+                      KIND_AVERAGE):
+            if any(q != seq for q in in_seq):
+                raise ValueError(f"{where}: the inputs of a merge must all have a time axis "
+                                 f"or none")
+            known = {steps[j] for j in ins if steps[j] is not None}
+            if kind == KIND_CONCAT_TIME:
+                if not seq or any(w != width for w in in_width):
+                    raise ValueError(f"{where}: a time concatenation joins sequences of one width")
+                step = None if len(known) < len(ins) else sum(steps[j] for j in ins)
+            else:
+                if len(known) > 1:
+                    raise ValueError(f"{where}: the inputs of a merge have different steps")
+                if kind == KIND_CONCAT:
+                    if sum(in_width) != width:
+                        raise ValueError(f"{where}: a concatenation's width is the sum of its "
+                                         f"inputs' ({sum(in_width)}), got {width}")
+                elif any(w != width for w in in_width):
+                    raise ValueError(f"{where}: the inputs of an elementwise merge must have "
+                                     f"its width {width}, got {in_width}")
+                step = steps[ins[0]]
+        else:   # KIND_EMBEDDING
+            j = ins[0]
+            if rows[j][F_KIND] != KIND_INPUT or in_width[0] != 1 or not in_seq[0] or not seq:
+                raise ValueError(f"{where}: an embedding takes a model input of width 1 "
+                                 f"with a time axis")
+            if arg < 1 or arg > _INT_MAX:
+                raise ValueError(f"{where}: the vocabulary size must be in [1, {_INT_MAX}]")
+            spans = [(p0, arg * width)]
+            step = steps[j]
+        for off, size in spans:
+            if off < 0 or off + size > n_params:
+                raise ValueError(f"{where}: weights at [{off}, {off + size}) are outside "
+                                 f"params ({n_params} elements)")
+        for off in (p0, p1, p2):
+            if off != -1 and not any(off == o for o, _ in spans):
+                raise ValueError(f"{where}: kind {kind} has no weight at offset {off}")
+        din.append(d)
+        steps.append(step)
+        reals.append(real)
+        has_weights.append(bool(spans))
+        backprop.append(kind != KIND_INPUT and (bool(spans) or any(backprop[j] for j in ins)))
+    if sorted(input_node) != list(range(len(input_node))):
+        raise ValueError(f"the input positions {sorted(input_node)} must be 0, 1, ...")
+    if not outs or any(not 0 <= o < n for o in outs):
+        raise ValueError(f"outputs must be node indices in [0, {n}), got {outs}")
+    # Backward order: the losses first (output order), then the nodes from the
+    # last; the first to write a node's output gradient overwrites it.
+    written = set()
+    out_acc = []
+    for o in outs:
+        out_acc.append(o in written)
+        if backprop[o]:
+            written.add(o)
+    in_need = [False] * len(table)
+    in_acc = [False] * len(table)
+    for i in range(n - 1, -1, -1):
+        if not backprop[i]:
+            continue
+        first, n_in = rows[i][F_IN], rows[i][F_N_IN]
+        for e in range(first, first + n_in):
+            j = table[e]
+            if backprop[j]:
+                in_need[e] = True
+                in_acc[e] = j in written
+                written.add(j)
+    return dict(din=din, steps=steps, backprop=backprop, in_need=in_need, in_acc=in_acc,
+                out_acc=out_acc, input_node=[input_node[k] for k in range(len(input_node))],
+                real=reals)
+
+
+cdef class _Views:
+    """Buffers acquired for one call (released when the object goes)."""
+    cdef Py_buffer* v
+    cdef char** ptr
+    cdef int n, acquired
+
+    def __cinit__(self, int n):
+        self.v = <Py_buffer*>calloc(n if n > 0 else 1, sizeof(Py_buffer))
+        self.ptr = <char**>calloc(n if n > 0 else 1, sizeof(char*))
+        if self.v == NULL or self.ptr == NULL:
+            raise MemoryError()
+        self.n = n
+        self.acquired = 0
+
+    cdef int add(self, object obj, str name, bint writable, int itemsize, int ndim,
+                 Py_ssize_t* shape) except -1:
+        _get(obj, &self.v[self.acquired], name, writable, itemsize, ndim, shape)
+        self.ptr[self.acquired] = <char*>self.v[self.acquired].buf
+        self.acquired += 1
+        return 0
+
+    cdef bint overlaps(self, Py_buffer* other):
+        cdef int k
+        for k in range(self.acquired):
+            if _overlaps(&self.v[k], other):
+                return True
+        return False
+
+    def __dealloc__(self):
+        cdef int k
+        if self.v != NULL:
+            for k in range(self.acquired):
+                PyBuffer_Release(&self.v[k])
+        free(self.v)
+        free(self.ptr)
+
+
+def _as_list(obj, int n, str name):
+    """obj as a list of n arrays: a list/tuple of n, or one array when n == 1."""
+    if isinstance(obj, (list, tuple)):
+        if len(obj) != n:
+            raise ValueError(f"{name} must be a list of {n} arrays (one per model "
+                             f"{'input' if name.startswith('x') or name == 'X' else 'output'}), "
+                             f"got {len(obj)}")
+        return list(obj)
+    if n != 1:
+        raise ValueError(f"{name} must be a list of {n} arrays, got {type(obj).__name__}")
+    return [obj]
+
+
+def _item_name(str name, int k, int n):
+    return name if n == 1 else f"{name}[{k}]"
+
+
 # ---------------------------------------------------------------- the Engine
 
 cdef class Engine:
@@ -326,36 +640,45 @@ cdef class Engine:
     Parameters
     ----------
     plan : ndarray of int64, shape (n_nodes, PLAN_FIELDS)
+    inputs : ndarray of int64
+        The input table (see the module docstring).
+    outputs : ndarray of int64
+        The output nodes, in the order of the model's outputs.
     params, grads : ndarray of shape (P,)
         The model's flat buffers, float32 or float64 (the engine's dtype).
-    input_dim, output_units : int
-    seq_in, seq_out : bool
-        The model's input / output has a time axis.
 
     Notes
     -----
+    Arrays in calls: one per model input (``x``) and per output (``y``,
+    ``out``), as a list, or a bare array when there is one.  An input or
+    output with a time axis is (N, T, width), else (N, width).
+
     The engine never changes BLAS's thread count or the floating-point
     control flags: both are process- or thread-wide state the caller owns.
     """
     cdef State s
-    cdef Py_buffer pb_params, pb_grads, pb_state, pb_X, pb_Y
-    cdef bint have_params, have_state, have_data, busy
+    cdef Py_buffer pb_params, pb_grads, pb_state
+    cdef bint have_params, have_state, busy
     cdef int itemsize
-    cdef object _arena, _optimizer_buffers, _dtype, _plan
+    cdef object _arena, _optimizer_buffers, _dtype, _plan, _bound, _vocab
+    cdef object _seq_in, _width_in, _steps_in
 
     def __cinit__(self):
         memset(&self.s, 0, sizeof(State))
 
-    def __init__(self, plan, params, grads, Py_ssize_t input_dim, Py_ssize_t output_units,
-                 bint seq_in, bint seq_out):
+    def __init__(self, plan, inputs, outputs, params, grads):
         cdef Py_ssize_t shp[1]
-        cdef int i
+        cdef int i, k
         cdef Node* n
         if self.have_params:
             raise RuntimeError("Engine is already initialised")
         plan = np.ascontiguousarray(plan, dtype=np.int64)
+        inputs = np.ascontiguousarray(inputs, dtype=np.int64).reshape(-1)
+        outputs = np.ascontiguousarray(outputs, dtype=np.int64).reshape(-1)
         if plan.ndim != 2 or plan.shape[1] != N_FIELDS or plan.shape[0] < 1:
             raise ValueError(f"plan must have shape (n_nodes >= 1, {N_FIELDS}), got {plan.shape}")
+        if plan.shape[0] > 1 << 20 or inputs.shape[0] > 1 << 24 or outputs.shape[0] > 1 << 20:
+            raise ValueError("the plan is too large")
         shp[0] = -1
         _get(params, &self.pb_params, "params", True, 0, 1, shp)
         self.itemsize = <int>self.pb_params.itemsize
@@ -369,76 +692,77 @@ cdef class Engine:
         if _overlaps(&self.pb_params, &self.pb_grads):
             raise ValueError("params and grads must not share memory")
         self._dtype = np.dtype(np.float64 if self.itemsize == 8 else np.float32)
-        self._plan = plan
+        self._plan = (plan, inputs, outputs)
         s = &self.s
         s.params = <char*>self.pb_params.buf
         s.grads = <char*>self.pb_grads.buf
         s.n_params = self.pb_params.shape[0]
-        s.D, s.U, s.seq_in, s.seq_out = input_dim, output_units, seq_in, seq_out
-        self._check_plan(plan)
-        s.nodes = <Node*>malloc(plan.shape[0] * sizeof(Node))
-        if s.nodes == NULL:
+        info = analyse_plan(plan, inputs, outputs, s.n_params)
+        n_nodes, n_table = plan.shape[0], inputs.shape[0]
+        n_in, n_out = len(info["input_node"]), outputs.shape[0]
+        s.nodes = <Node*>calloc(n_nodes, sizeof(Node))
+        s.in_node = <int*>calloc(n_table + 1, sizeof(int))
+        s.in_need = <bint*>calloc(n_table + 1, sizeof(bint))
+        s.in_acc = <bint*>calloc(n_table + 1, sizeof(bint))
+        s.input_node = <int*>calloc(n_in + 1, sizeof(int))
+        s.T_cur = <Py_ssize_t*>calloc(n_in + 1, sizeof(Py_ssize_t))
+        s.T_bound = <Py_ssize_t*>calloc(n_in + 1, sizeof(Py_ssize_t))
+        s.capT = <Py_ssize_t*>calloc(n_in + 1, sizeof(Py_ssize_t))
+        s.out_node = <int*>calloc(n_out, sizeof(int))
+        s.out_acc = <bint*>calloc(n_out, sizeof(bint))
+        s.o_target = <Py_ssize_t*>calloc(n_out, sizeof(Py_ssize_t))
+        s.loss_code = <int*>calloc(n_out, sizeof(int))
+        s.loss_weight = <double*>calloc(n_out, sizeof(double))
+        s.out_loss = <double*>calloc(n_out, sizeof(double))
+        s.out_loss_mean = <double*>calloc(n_out, sizeof(double))
+        s.X = <char**>calloc(n_in + 1, sizeof(char*))
+        s.Y = <char**>calloc(n_out, sizeof(char*))
+        if (s.nodes == NULL or s.in_node == NULL or s.in_need == NULL or s.in_acc == NULL
+                or s.input_node == NULL or s.T_cur == NULL or s.T_bound == NULL
+                or s.capT == NULL or s.out_node == NULL or s.out_acc == NULL
+                or s.o_target == NULL or s.loss_code == NULL or s.loss_weight == NULL
+                or s.out_loss == NULL or s.out_loss_mean == NULL or s.X == NULL
+                or s.Y == NULL):
             raise MemoryError()
-        s.n_nodes = plan.shape[0]
-        for i in range(s.n_nodes):
+        s.n_nodes, s.n_inputs, s.n_outputs = n_nodes, n_in, n_out
+        for i in range(n_nodes):
             n = &s.nodes[i]
-            memset(n, 0, sizeof(Node))
-            n.kind = plan[i, F_KIND]
-            n.inp = plan[i, F_INPUT]
-            n.act = plan[i, F_ACT]
-            n.seq_in = (plan[i, F_FLAGS] & FLAG_SEQ_IN) != 0
-            n.seq_out = (plan[i, F_FLAGS] & FLAG_SEQ_OUT) != 0
-            n.backwards = (plan[i, F_FLAGS] & FLAG_BACKWARDS) != 0
-            n.din = plan[i, F_DIN]
-            n.units = plan[i, F_UNITS]
-            n.p_kernel = plan[i, F_KERNEL]
-            n.p_rec = plan[i, F_RECURRENT]
-            n.p_bias = plan[i, F_BIAS]
+            r = plan[i].tolist()
+            n.kind, n.first_in, n.n_in, n.act = r[F_KIND], r[F_IN], r[F_N_IN], r[F_ACT]
+            n.seq = (r[F_FLAGS] & FLAG_SEQ) != 0
+            n.backwards = (r[F_FLAGS] & FLAG_BACKWARDS) != 0
+            n.width, n.din, n.fixed_steps = r[F_WIDTH], info["din"][i], r[F_STEPS]
+            n.p0, n.p1, n.p2, n.arg = r[F_P0], r[F_P1], r[F_P2], r[F_ARG]
+            n.real = info["real"][i]
+            n.backprop = info["backprop"][i]
+            if n.kind == KIND_INPUT:
+                n.fixed_steps = 0               # the data's (checked against F_STEPS)
+        for i in range(n_table):
+            s.in_node[i] = inputs[i]
+            s.in_need[i] = info["in_need"][i]
+            s.in_acc[i] = info["in_acc"][i]
+        for k in range(n_in):
+            s.input_node[k] = info["input_node"][k]
+        for k in range(n_out):
+            s.out_node[k] = outputs[k]
+            s.out_acc[k] = info["out_acc"][k]
+            s.loss_code[k] = LOSS_MSE
+            s.loss_weight[k] = 1.0
+        # what the user's arrays must look like, and the embeddings' vocabularies
+        self._seq_in = [bool(s.nodes[s.input_node[k]].seq) for k in range(n_in)]
+        self._width_in = [s.nodes[s.input_node[k]].width for k in range(n_in)]
+        self._steps_in = [int(plan[s.input_node[k], F_STEPS]) for k in range(n_in)]
+        vocab = {}
+        for i in range(n_nodes):
+            if s.nodes[i].kind == KIND_EMBEDDING:
+                k = plan[inputs[s.nodes[i].first_in], F_ARG]
+                vocab[k] = min(vocab.get(k, s.nodes[i].arg), s.nodes[i].arg)
+        self._vocab = vocab
         s.opt = OPT_SGD
         s.hyper[H_EPSILON] = 1e-7
         self._optimizer_buffers = None
+        self._bound = None
         self.reserve(1, 1)
-
-    def _check_plan(self, plan):
-        """Every size and offset of the plan against the buffers (no trust in the caller)."""
-        cdef State* s = &self.s
-        rows = plan.tolist()
-        for i, r in enumerate(rows):
-            kind, inp, act, flags, din, units, pk, pr, pb = r
-            where = f"plan node {i}"
-            if kind not in (KIND_RNN, KIND_DENSE):
-                raise ValueError(f"{where}: unknown kind {kind}")
-            if not -1 <= inp < i or (i > 0 and inp != i - 1) or (i == 0 and inp != -1):
-                raise ValueError(f"{where}: input must be the previous node (chains only), got {inp}")
-            if not 0 <= act < 14:
-                raise ValueError(f"{where}: unknown activation code {act}")
-            if din < 1 or units < 1 or din > _INT_MAX or units > _INT_MAX:
-                raise ValueError(f"{where}: sizes must be in [1, {_INT_MAX}], got {din}, {units}")
-            want_din = s.D if inp < 0 else rows[inp][5]
-            if din != want_din:
-                raise ValueError(f"{where}: input features {din} != {want_din}")
-            seq_in = bool(flags & FLAG_SEQ_IN)
-            prev_seq = s.seq_in if inp < 0 else bool(rows[inp][3] & FLAG_SEQ_OUT)
-            if seq_in != prev_seq:
-                raise ValueError(f"{where}: seq_in flag does not match its input")
-            if kind == KIND_RNN and not seq_in:
-                raise ValueError(f"{where}: a recurrent node needs a time axis")
-            if kind == KIND_DENSE and bool(flags & FLAG_SEQ_OUT) != seq_in:
-                raise ValueError(f"{where}: a Dense node keeps its input's time axis")
-            spans = [(pk, din * units)]
-            if kind == KIND_RNN:
-                spans.append((pr, units * units))
-            elif pr != -1:
-                raise ValueError(f"{where}: a Dense node has no recurrent kernel")
-            if pb != -1:
-                spans.append((pb, units))
-            for off, size in spans:
-                if off < 0 or off + size > s.n_params:
-                    raise ValueError(f"{where}: weights at [{off}, {off + size}) are outside "
-                                     f"params ({s.n_params} elements)")
-        last = rows[len(rows) - 1]
-        if last[5] != s.U or bool(last[3] & FLAG_SEQ_OUT) != s.seq_out:
-            raise ValueError("the last node's output does not match output_units/seq_out")
 
     def __dealloc__(self):
         if self.have_params:
@@ -446,19 +770,35 @@ cdef class Engine:
             PyBuffer_Release(&self.pb_grads)
         if self.have_state:
             PyBuffer_Release(&self.pb_state)
-        if self.have_data:
-            PyBuffer_Release(&self.pb_X)
-            PyBuffer_Release(&self.pb_Y)
-        free(self.s.nodes)
-        free(self.s.seg_off)
-        free(self.s.seg_len)
+        s = &self.s
+        free(s.nodes); free(s.in_node); free(s.in_need); free(s.in_acc)
+        free(s.input_node); free(s.T_cur); free(s.T_bound); free(s.capT)
+        free(s.out_node); free(s.out_acc); free(s.o_target); free(s.loss_code)
+        free(s.loss_weight); free(s.out_loss); free(s.out_loss_mean)
+        free(s.X); free(s.Y)
+        free(s.seg_off)
+        free(s.seg_len)
 
     # -- configuration ---------------------------------------------------------
     def set_loss(self, int code):
-        """Choose the loss (an entry of LOSSES)."""
-        if code not in (LOSS_MSE, LOSS_MAE):
-            raise ValueError(f"unknown loss code {code}")
-        self.s.loss = code
+        """Choose the loss of every output (an entry of LOSSES), each with weight 1."""
+        self.set_losses([code] * self.s.n_outputs, [1.0] * self.s.n_outputs)
+
+    def set_losses(self, codes, weights):
+        """Choose each output's loss (entries of LOSSES) and its weight in the total."""
+        cdef int k
+        codes, weights = list(codes), [float(w) for w in weights]
+        if len(codes) != self.s.n_outputs or len(weights) != self.s.n_outputs:
+            raise ValueError(f"one loss and one weight per output ({self.s.n_outputs}), "
+                             f"got {len(codes)} and {len(weights)}")
+        for k in range(self.s.n_outputs):
+            if codes[k] not in (LOSS_MSE, LOSS_MAE):
+                raise ValueError(f"unknown loss code {codes[k]}")
+            if not (isfinite(weights[k]) and weights[k] >= 0):
+                raise ValueError(f"loss weights must be finite and >= 0, got {weights[k]}")
+        for k in range(self.s.n_outputs):
+            self.s.loss_code[k] = codes[k]
+            self.s.loss_weight[k] = weights[k]
 
     def set_optimizer(self, int kind, hyper, state, Py_ssize_t n_slots, int clip,
                       double clip_value, segments):
@@ -546,195 +886,297 @@ cdef class Engine:
         self.busy = True
         return 0
 
-    cdef int _reserve(self, Py_ssize_t B, Py_ssize_t T) except -1:
-        """(Re)allocate the arena for at least B samples of T steps (sizes checked)."""
+    cdef int _reserve(self, Py_ssize_t B, const Py_ssize_t* T) except -1:
+        """(Re)allocate the arena for at least B samples of T[k] steps per input
+        (sizes checked before anything is allocated)."""
         cdef State* s = &self.s
         cdef Node* n
-        cdef int i
-        if B <= s.capB and T <= s.capT:
+        cdef int i, k
+        cdef bint grow = B > s.capB
+        for k in range(s.n_inputs):
+            grow = grow or T[k] > s.capT[k]
+        if not grow:
             return 0
         B = max(B, s.capB)
-        T = max(T, s.capT)
-        # sizes in Python ints: nothing can overflow before the check
-        rows = int(B) * int(T)
-        if rows > _INT_MAX:
-            raise ValueError(f"a batch of {B} samples x {T} steps has {rows} rows; the kernels "
-                             f"take at most {_INT_MAX}")
-        offsets = []
-        total = rows * s.D + rows * s.U        # input gather, target gather
+        cap = [max(T[k], s.capT[k]) for k in range(s.n_inputs)]
+        for k in range(s.n_inputs):
+            s.T_cur[k] = cap[k]
+        _set_steps(s, B, s.T_cur)
+        # sizes in Python ints: nothing can overflow before the checks
+        rows = [int(s.nodes[i].steps) * int(B) for i in range(s.n_nodes)]
+        for i in range(s.n_nodes):
+            if rows[i] > _INT_MAX:
+                raise ValueError(f"a batch of {B} samples x {s.nodes[i].steps} steps has "
+                                 f"{rows[i]} rows; the kernels take at most {_INT_MAX}")
+        total = 0
+        targets = []
+        for k in range(s.n_outputs):
+            targets.append(total)
+            total += rows[s.out_node[k]] * s.nodes[s.out_node[k]].width
+        layout = []
+        scratch = 0
         for i in range(s.n_nodes):
             n = &s.nodes[i]
-            width = n.units
-            rows_i = rows if (n.seq_in or n.kind == KIND_RNN) else int(B)
-            out_rows = rows if n.seq_out else int(B)
+            W = int(n.width)
+            r = rows[i]
             sizes = {}
-            if n.kind == KIND_RNN:
-                sizes["hs"] = rows * width
-                sizes["dz"] = rows * width
-                sizes["g"] = int(B) * width
-                sizes["wht"] = width * width
-                sizes["out"] = rows * width if (n.seq_out and n.backwards) else 0
+            if n.kind == KIND_INPUT:
+                sizes["out"] = r * W
+            elif n.kind == KIND_RNN:
+                rin = rows[s.in_node[n.first_in]]
+                sizes["hs"] = rin * W
+                sizes["dz"] = rin * W
+                sizes["g"] = int(B) * W
+                sizes["wht"] = W * W
+                sizes["out"] = rin * W if (n.seq and n.backwards) else 0
                 # the output's gradient: in place in dz for a forward sequence
-                sizes["dout"] = 0 if (n.seq_out and not n.backwards) else out_rows * width
+                sizes["dout"] = 0 if (n.seq and not n.backwards) else r * W
             else:
-                sizes["out"] = rows_i * width
-                sizes["dout"] = rows_i * width
+                sizes["out"] = r * W
+                sizes["dout"] = r * W if n.backprop else 0
+                if n.kind == KIND_DROPOUT or (n.kind == KIND_MULTIPLY and n.n_in > 2):
+                    sizes["work"] = r * W
+            if n.kind in (KIND_RNN, KIND_DENSE):
+                for e in range(n.first_in, n.first_in + n.n_in):
+                    if s.in_need[e] and s.in_acc[e]:
+                        j = s.in_node[e]
+                        scratch = max(scratch, rows[j] * s.nodes[j].width)
             for v in sizes.values():
                 if v > _INT_MAX * 64:
                     raise ValueError(f"node {i}: a work buffer of {v} elements is too large")
-            offsets.append(sizes)
+            layout.append(sizes)
             total += sum(sizes.values())
+        total += scratch
         nbytes = total * self.itemsize
         if nbytes > 2**46:
-            raise ValueError(f"the work buffers for {B} samples x {T} steps would take "
+            raise ValueError(f"the work buffers for {B} samples x {cap} steps would take "
                              f"{nbytes / 2**30:.0f} GiB")
         arena = np.zeros(total + 1, self._dtype)
-        off = rows * s.D + rows * s.U
+        for k in range(s.n_outputs):
+            s.o_target[k] = targets[k]
+        off = targets[s.n_outputs - 1] + rows[s.out_node[s.n_outputs - 1]] \
+            * s.nodes[s.out_node[s.n_outputs - 1]].width
         for i in range(s.n_nodes):
             n = &s.nodes[i]
-            sizes = offsets[i]
-            for key in ("hs", "dz", "g", "wht", "out", "dout"):
+            sizes = layout[i]
+            for key in ("hs", "dz", "g", "wht", "out", "dout", "work"):
                 v = sizes.get(key, 0)
                 if key == "hs": n.o_hs = off
                 elif key == "dz": n.o_dz = off
                 elif key == "g": n.o_g = off
                 elif key == "wht": n.o_wht = off
                 elif key == "out": n.o_out = off
-                else: n.o_dout = off
+                elif key == "dout": n.o_dout = off
+                else: n.o_work = off
                 off += v
-            if n.kind == KIND_RNN and n.seq_out and not n.backwards:
+            if n.kind == KIND_RNN and n.seq and not n.backwards:
                 n.o_dout = n.o_dz
+        s.o_scratch = off
         self._arena = arena
         s.arena = _address(arena)
-        s.capB, s.capT = B, T
+        s.capB = B
+        for k in range(s.n_inputs):
+            s.capT[k] = cap[k]
         return 0
 
     def reserve(self, batch_size, timesteps):
-        """Size the work buffers for batches of up to (batch_size, timesteps)."""
-        B, T = _size(batch_size, "batch_size"), _size(timesteps, "timesteps")
+        """Size the work buffers for batches of up to ``batch_size`` samples of
+        ``timesteps`` steps (an int for every input, or one per input)."""
+        cdef Py_ssize_t* T
+        cdef int k
+        B = _size(batch_size, "batch_size")
+        steps = (list(timesteps) if isinstance(timesteps, (list, tuple))
+                 else [timesteps] * self.s.n_inputs)
+        if len(steps) != self.s.n_inputs:
+            raise ValueError(f"timesteps must hold one value per input ({self.s.n_inputs})")
+        steps = [_size(t, "timesteps") for t in steps]
+        T = <Py_ssize_t*>calloc(self.s.n_inputs + 1, sizeof(Py_ssize_t))
+        if T == NULL:
+            raise MemoryError()
         self._enter()
         try:
+            for k in range(self.s.n_inputs):
+                T[k] = steps[k]
             self._reserve(B, T)
         finally:
+            free(T)
             self.busy = False
 
     @property
     def capacity(self):
-        """(batch_size, timesteps) the arena holds now."""
-        return self.s.capB, self.s.capT
+        """(batch_size, [timesteps of each input]) the arena holds now."""
+        return self.s.capB, [self.s.capT[k] for k in range(self.s.n_inputs)]
 
-    # -- calls ----------------------------------------------------------------------
-    cdef int _get_x(self, object x, Py_buffer* view, str name) except -1:
+    @property
+    def n_inputs(self):
+        return self.s.n_inputs
+
+    @property
+    def n_outputs(self):
+        return self.s.n_outputs
+
+    @property
+    def output_losses(self):
+        """Each output's loss (unweighted): of the last batch of ``train_step``/
+        ``gradients``, or the sample-weighted mean over the last ``run_epoch``/``evaluate``."""
+        return [self.s.out_loss_mean[k] for k in range(self.s.n_outputs)]
+
+    # -- arguments ------------------------------------------------------------------
+    cdef _Views _inputs(self, object x, str name, Py_ssize_t* N, bint allow_empty=False):
+        """Acquire the model's input arrays; sets s.T_cur and every node's steps."""
         cdef Py_ssize_t shp[3]
         cdef State* s = &self.s
-        shp[0] = -1
-        if s.seq_in:
-            shp[1] = -1; shp[2] = s.D
-            _get(x, view, name, False, self.itemsize, 3, shp)
-        else:
-            shp[1] = s.D
-            _get(x, view, name, False, self.itemsize, 2, shp)
-        if s.seq_in and view.shape[1] < 1:
-            PyBuffer_Release(view)
-            raise ValueError(f"{name} must have at least one time step")
+        cdef int k
+        cdef Py_ssize_t T
+        xs = _as_list(x, s.n_inputs, name)
+        views = _Views(s.n_inputs)
+        N[0] = -1
+        for k in range(s.n_inputs):
+            item = _item_name(name, k, s.n_inputs)
+            shp[0] = -1
+            if self._seq_in[k]:
+                shp[1] = self._steps_in[k] if self._steps_in[k] > 0 else -1
+                shp[2] = self._width_in[k]
+                views.add(xs[k], item, False, self.itemsize, 3, shp)
+                T = views.v[k].shape[1]
+                if T < 1:
+                    raise ValueError(f"{item} must have at least one time step")
+            else:
+                shp[1] = self._width_in[k]
+                views.add(xs[k], item, False, self.itemsize, 2, shp)
+                T = 1
+            if N[0] < 0:
+                N[0] = views.v[k].shape[0]
+            elif views.v[k].shape[0] != N[0]:
+                raise ValueError(f"{item} has {views.v[k].shape[0]} samples but "
+                                 f"{_item_name(name, 0, s.n_inputs)} has {N[0]}")
+            s.T_cur[k] = T
+        if N[0] < 1 and not allow_empty:
+            raise ValueError(f"{name} must hold at least one sample")
+        self._check_indices(views, N[0], name)
+        self._check_steps(name)
+        return views
+
+    cdef int _check_indices(self, _Views views, Py_ssize_t N, str name) except -1:
+        """Every value an embedding reads is a row of its table (before any loop runs)."""
+        cdef Py_ssize_t bad, count, V
+        cdef int k
+        for k, vocab in self._vocab.items():
+            V = vocab
+            count = N * self.s.T_cur[k]
+            if self.itemsize == 8:
+                bad = first_bad_index(<double*>views.ptr[k], count, V)
+                value = (<double*>views.ptr[k])[bad] if bad >= 0 else 0
+            else:
+                bad = first_bad_index(<float*>views.ptr[k], count, V)
+                value = (<float*>views.ptr[k])[bad] if bad >= 0 else 0
+            if bad >= 0:
+                item = _item_name(name, k, self.s.n_inputs)
+                raise ValueError(f"{item} holds {value!r} (sample {bad // self.s.T_cur[k]}, "
+                                 f"step {bad % self.s.T_cur[k]}), which is not an index of an "
+                                 f"embedding with input_dim={V}: indices must be in [0, {V})")
         return 0
 
-    cdef int _get_y(self, object y, Py_buffer* view, str name, Py_ssize_t N,
-                    Py_ssize_t T) except -1:
+    cdef int _check_steps(self, str name) except -1:
+        """Nodes whose inputs must agree in time steps do, for these inputs."""
+        cdef State* s = &self.s
+        cdef Node* n
+        cdef int i, j
+        _set_steps(s, 1, s.T_cur)
+        for i in range(s.n_nodes):
+            n = &s.nodes[i]
+            if n.kind in (KIND_CONCAT, KIND_ADD, KIND_SUBTRACT, KIND_MULTIPLY, KIND_AVERAGE):
+                for j in range(1, n.n_in):
+                    if s.nodes[_in_node(s, i, j)].steps != s.nodes[_in_node(s, i, 0)].steps:
+                        raise ValueError(f"{name}: node {i} merges sequences of "
+                                         f"{s.nodes[_in_node(s, i, 0)].steps} and "
+                                         f"{s.nodes[_in_node(s, i, j)].steps} steps")
+            elif n.kind == KIND_RELAYOUT:
+                j = _in_node(s, i, 0)
+                if s.nodes[j].steps * n.din != n.steps * n.width:
+                    raise ValueError(f"{name}: node {i} cannot reshape {s.nodes[j].steps} "
+                                     f"steps of {n.din} values into {n.steps} x {n.width}")
+        return 0
+
+    cdef _Views _outputs(self, object y, str name, Py_ssize_t N, bint writable):
+        """Acquire one array per model output, shaped as that output for N samples
+        (after _inputs: the steps are those of the current inputs)."""
         cdef Py_ssize_t shp[3]
         cdef State* s = &self.s
-        shp[0] = N
-        if s.seq_out:
-            shp[1] = T; shp[2] = s.U
-            return _get(y, view, name, False, self.itemsize, 3, shp)
-        shp[1] = s.U
-        return _get(y, view, name, False, self.itemsize, 2, shp)
+        cdef Node* n
+        cdef int k
+        ys = _as_list(y, s.n_outputs, name)
+        views = _Views(s.n_outputs)
+        for k in range(s.n_outputs):
+            n = &s.nodes[s.out_node[k]]
+            item = _item_name(name, k, s.n_outputs)
+            shp[0] = N
+            if n.seq:
+                shp[1] = n.steps
+                shp[2] = n.width
+                views.add(ys[k], item, writable, self.itemsize, 3, shp)
+            else:
+                shp[1] = n.width
+                views.add(ys[k], item, writable, self.itemsize, 2, shp)
+        return views
 
-    cdef inline Py_ssize_t _steps(self, Py_buffer* x):
-        return x.shape[1] if self.s.seq_in else 1
+    # -- calls ----------------------------------------------------------------------
+    cdef double _step(self, object xb, object yb, double learning_rate, bint update) except? -1:
+        cdef Py_ssize_t B
+        cdef double loss
+        cdef State* s = &self.s
+        cdef _Views xv, yv
+        cdef char** xp
+        cdef char** yp
+        cdef int k
+        self._enter()
+        try:
+            xv = self._inputs(xb, "xb", &B)
+            yv = self._outputs(yb, "yb", B, False)
+            self._reserve(B, s.T_cur)
+            xp, yp = xv.ptr, yv.ptr
+            with nogil:
+                _set_steps(s, B, s.T_cur)
+                if self.itemsize == 8:
+                    _gather(s, <double*>NULL, <double**>xp, <double**>yp, NULL, 0)
+                    if update:
+                        loss = _train_batch(s, <double*>NULL, learning_rate)
+                    else:
+                        _forward(s, <double*>NULL, True)
+                        loss = _loss(s, <double*>NULL, True)
+                        _backward(s, <double*>NULL)
+                else:
+                    _gather(s, <float*>NULL, <float**>xp, <float**>yp, NULL, 0)
+                    if update:
+                        loss = _train_batch(s, <float*>NULL, learning_rate)
+                    else:
+                        _forward(s, <float*>NULL, True)
+                        loss = _loss(s, <float*>NULL, True)
+                        _backward(s, <float*>NULL)
+            for k in range(s.n_outputs):
+                s.out_loss_mean[k] = s.out_loss[k]
+        finally:
+            self.busy = False
+        return loss
 
     def train_step(self, xb, yb, double learning_rate):
         """One training step on a batch; returns the loss before the update.
 
-        xb (B, T, D) (or (B, D) without a time axis); yb the output's shape
-        ((B, U) or (B, T, U)); C-contiguous, the engine's dtype.  Raises
-        FloatingPointError-derived errors through the caller: on a bad step
-        (see ``last_status``) nothing is updated and the loss is returned.
+        xb: the model's inputs (see the class notes); yb: one target per
+        output, shaped as that output.  On a bad step (see ``last_status``)
+        nothing is updated and the loss is returned.
         """
-        cdef Py_buffer bx, by
-        cdef Py_ssize_t B, T
-        cdef double loss
-        cdef State* s = &self.s
         _check_rate(learning_rate)
-        self._enter()
-        try:
-            self._get_x(xb, &bx, "xb")
-            try:
-                B = bx.shape[0]
-                T = self._steps(&bx)
-                if B < 1:
-                    raise ValueError("xb must hold at least one sample")
-                self._get_y(yb, &by, "yb", B, T)
-                try:
-                    self._reserve(B, T)
-                    with nogil:
-                        if self.itemsize == 8:
-                            _gather(s, <double*>NULL, <double*>bx.buf, <double*>by.buf,
-                                    NULL, 0, B, T)
-                            loss = _train_batch(s, <double*>NULL, B, T, learning_rate)
-                        else:
-                            _gather(s, <float*>NULL, <float*>bx.buf, <float*>by.buf,
-                                    NULL, 0, B, T)
-                            loss = _train_batch(s, <float*>NULL, B, T, learning_rate)
-                finally:
-                    PyBuffer_Release(&by)
-            finally:
-                PyBuffer_Release(&bx)
-        finally:
-            self.busy = False
-        return loss
+        return self._step(xb, yb, learning_rate, True)
 
     def gradients(self, xb, yb):
-        """Forward, loss and backward on a batch, without an update: fills ``grads``.
+        """Forward (training mode), loss and backward on a batch, without an
+        update: fills ``grads``.
 
         Same arguments as :meth:`train_step`; returns the loss.  (For tests
         and for users who want the gradient itself.)
         """
-        cdef Py_buffer bx, by
-        cdef Py_ssize_t B, T
-        cdef double loss
-        cdef State* s = &self.s
-        self._enter()
-        try:
-            self._get_x(xb, &bx, "xb")
-            try:
-                B = bx.shape[0]
-                T = self._steps(&bx)
-                if B < 1:
-                    raise ValueError("xb must hold at least one sample")
-                self._get_y(yb, &by, "yb", B, T)
-                try:
-                    self._reserve(B, T)
-                    with nogil:
-                        if self.itemsize == 8:
-                            _gather(s, <double*>NULL, <double*>bx.buf, <double*>by.buf,
-                                    NULL, 0, B, T)
-                            _forward(s, <double*>NULL, B, T)
-                            loss = _loss(s, <double*>NULL, B, T, True)
-                            _backward(s, <double*>NULL, B, T)
-                        else:
-                            _gather(s, <float*>NULL, <float*>bx.buf, <float*>by.buf,
-                                    NULL, 0, B, T)
-                            _forward(s, <float*>NULL, B, T)
-                            loss = _loss(s, <float*>NULL, B, T, True)
-                            _backward(s, <float*>NULL, B, T)
-                finally:
-                    PyBuffer_Release(&by)
-            finally:
-                PyBuffer_Release(&bx)
-        finally:
-            self.busy = False
-        return loss
+        return self._step(xb, yb, 0.0, False)
 
     @property
     def last_status(self):
@@ -748,41 +1190,34 @@ cdef class Engine:
 
     def bind_data(self, X, Y):
         """Bind the training set for :meth:`run_epoch` (kept referenced, not copied)."""
-        cdef Py_buffer bx, by
+        cdef Py_ssize_t N
         cdef State* s = &self.s
+        cdef _Views xv, yv
+        cdef int k
         self._enter()
         try:
-            self._get_x(X, &bx, "X")
-            try:
-                if bx.shape[0] < 1:
-                    raise ValueError("X must hold at least one sample")
-                self._get_y(Y, &by, "Y", bx.shape[0], self._steps(&bx))
-            except BaseException:
-                PyBuffer_Release(&bx)
-                raise
-            if self.have_data:
-                PyBuffer_Release(&self.pb_X)
-                PyBuffer_Release(&self.pb_Y)
-            self.pb_X = bx
-            self.pb_Y = by
-            self.have_data = True
-            s.X = <char*>bx.buf
-            s.Y = <char*>by.buf
-            s.N = bx.shape[0]
-            s.T = self._steps(&bx)
+            xv = self._inputs(X, "X", &N)
+            yv = self._outputs(Y, "Y", N, False)
+            self._bound = (xv, yv)
+            for k in range(s.n_inputs):
+                s.X[k] = xv.ptr[k]
+                s.T_bound[k] = s.T_cur[k]
+            for k in range(s.n_outputs):
+                s.Y[k] = yv.ptr[k]
+            s.N = N
         finally:
             self.busy = False
 
     def unbind_data(self):
         """Release the training set bound by :meth:`bind_data`."""
+        cdef int k
         self._enter()
         try:
-            if self.have_data:
-                PyBuffer_Release(&self.pb_X)
-                PyBuffer_Release(&self.pb_Y)
-                self.have_data = False
-                self.s.X = NULL
-                self.s.Y = NULL
+            self._bound = None
+            for k in range(self.s.n_inputs):
+                self.s.X[k] = NULL
+            for k in range(self.s.n_outputs):
+                self.s.Y[k] = NULL
         finally:
             self.busy = False
 
@@ -803,7 +1238,7 @@ cdef class Engine:
         bs = _size(batch_size, "batch_size")
         self._enter()
         try:
-            if not self.have_data:
+            if self._bound is None:
                 raise RuntimeError("no training set bound: call bind_data(X, Y) first")
             _get_index(order, &bo, "order")
             try:
@@ -828,7 +1263,7 @@ cdef class Engine:
                             _check_rate((<double*>br.buf)[i])
                         if L == 0:
                             return float("nan")
-                        self._reserve(min(bs, L), s.T)
+                        self._reserve(min(bs, L), s.T_bound)
                         s.bad = 0
                         with nogil:
                             if self.itemsize == 8:
@@ -848,80 +1283,63 @@ cdef class Engine:
         return mean
 
     def evaluate(self, x, y, batch_size):
-        """The loss on (x, y) in batches: the sample-weighted mean of the batch losses."""
-        cdef Py_buffer bx, by
-        cdef Py_ssize_t N, T, bs
+        """The loss on (x, y) in batches: the sample-weighted mean of the batch losses
+        (each output's in ``output_losses``)."""
+        cdef Py_ssize_t N, bs
         cdef double loss
         cdef State* s = &self.s
+        cdef _Views xv, yv
+        cdef char** xp
+        cdef char** yp
         bs = _size(batch_size, "batch_size")
         self._enter()
         try:
-            self._get_x(x, &bx, "x")
-            try:
-                N = bx.shape[0]
-                T = self._steps(&bx)
-                if N < 1:
-                    raise ValueError("x must hold at least one sample")
-                self._get_y(y, &by, "y", N, T)
-                try:
-                    self._reserve(min(bs, N), T)
-                    with nogil:
-                        if self.itemsize == 8:
-                            loss = _evaluate(s, <double*>NULL, <double*>bx.buf,
-                                             <double*>by.buf, N, T, bs)
-                        else:
-                            loss = _evaluate(s, <float*>NULL, <float*>bx.buf,
-                                             <float*>by.buf, N, T, bs)
-                finally:
-                    PyBuffer_Release(&by)
-            finally:
-                PyBuffer_Release(&bx)
+            xv = self._inputs(x, "x", &N)
+            yv = self._outputs(y, "y", N, False)
+            self._reserve(min(bs, N), s.T_cur)
+            xp, yp = xv.ptr, yv.ptr
+            with nogil:
+                if self.itemsize == 8:
+                    loss = _evaluate(s, <double*>NULL, <double**>xp, <double**>yp, N, bs)
+                else:
+                    loss = _evaluate(s, <float*>NULL, <float**>xp, <float**>yp, N, bs)
         finally:
             self.busy = False
         return loss
 
-    def predict(self, x, out, chunk):
-        """Forward pass: out = the model's output for x, ``chunk`` samples at a time.
+    def predict(self, x, out, chunk, training=False):
+        """Forward pass: out = the model's outputs for x, ``chunk`` samples at a time.
 
-        x (N, T, D) or (N, D); out (N, U) or (N, T, U), writable, not
-        overlapping x or the model's buffers.
+        out: one writable array per output, not overlapping x or the model's
+        buffers.  ``training``: apply dropout (as Keras's ``training=True``).
         """
-        cdef Py_buffer bx, bo
-        cdef Py_ssize_t shp[3]
-        cdef Py_ssize_t N, T, ch
+        cdef Py_ssize_t N, ch
         cdef State* s = &self.s
+        cdef _Views xv, ov
+        cdef char** xp
+        cdef char** op
+        cdef int k
+        cdef bint train = bool(training)
         ch = _size(chunk, "chunk")
         self._enter()
         try:
-            self._get_x(x, &bx, "x")
-            try:
-                N = bx.shape[0]
-                T = self._steps(&bx)
-                shp[0] = N
-                if s.seq_out:
-                    shp[1] = T; shp[2] = s.U
-                    _get(out, &bo, "out", True, self.itemsize, 3, shp)
-                else:
-                    shp[1] = s.U
-                    _get(out, &bo, "out", True, self.itemsize, 2, shp)
-                try:
-                    if (_overlaps(&bx, &bo) or _overlaps(&bo, &self.pb_params)
-                            or _overlaps(&bo, &self.pb_grads)):
-                        raise ValueError("out must not share memory with x or the model's buffers")
-                    if N > 0:
-                        ch = min(ch, N)
-                        self._reserve(ch, T)
-                        with nogil:
-                            if self.itemsize == 8:
-                                _predict(s, <double*>NULL, <double*>bx.buf, N, T, ch,
-                                         <double*>bo.buf)
-                            else:
-                                _predict(s, <float*>NULL, <float*>bx.buf, N, T, ch,
-                                         <float*>bo.buf)
-                finally:
-                    PyBuffer_Release(&bo)
-            finally:
-                PyBuffer_Release(&bx)
+            xv = self._inputs(x, "x", &N, True)
+            ov = self._outputs(out, "out", N, True)
+            for k in range(s.n_outputs):
+                if (xv.overlaps(&ov.v[k]) or _overlaps(&ov.v[k], &self.pb_params)
+                        or _overlaps(&ov.v[k], &self.pb_grads)
+                        or any(_overlaps(&ov.v[k], &ov.v[j]) for j in range(k))):
+                    raise ValueError("out must not share memory with x, another output "
+                                     "or the model's buffers")
+            if N > 0:
+                ch = min(ch, N)
+                self._reserve(ch, s.T_cur)
+                xp, op = xv.ptr, ov.ptr
+                with nogil:
+                    if self.itemsize == 8:
+                        _predict(s, <double*>NULL, <double**>xp, N, ch, <double**>op, train)
+                    else:
+                        _predict(s, <float*>NULL, <float**>xp, N, ch, <float**>op, train)
         finally:
             self.busy = False
         return out

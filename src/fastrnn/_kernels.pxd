@@ -62,3 +62,40 @@ cdef void dense_backward_k(const floating* x, const floating* w, const floating*
 cdef void adam_k(floating* p, const floating* g, floating* m, floating* v, floating* vhat,
                  Py_ssize_t n, floating scale, floating lr_t, floating one_minus_beta_1,
                  floating one_minus_beta_2, floating epsilon) noexcept nogil
+
+# ---- layers without weights, Embedding, Dropout (the engine's graph nodes).
+# Work layout is time-major: row t*B + b of a (steps*B, width) buffer is sample
+# b at step t.  ``acc``: add into the destination instead of overwriting it.
+
+cdef void copy_or_add(floating* dst, const floating* src, Py_ssize_t n, bint acc) noexcept nogil
+
+cdef void scale_into(floating* dst, const floating* src, Py_ssize_t n, floating alpha,
+                     bint acc) noexcept nogil
+
+cdef void multiply_into(floating* dst, const floating* a, const floating* b, Py_ssize_t n,
+                        bint acc) noexcept nogil
+
+cdef void copy_columns(const floating* src, Py_ssize_t src_ld, floating* dst, Py_ssize_t dst_ld,
+                       Py_ssize_t rows, Py_ssize_t cols, bint acc) noexcept nogil
+
+cdef void relayout_k(const floating* src, Py_ssize_t src_steps, Py_ssize_t src_width,
+                     floating* dst, Py_ssize_t dst_steps, Py_ssize_t dst_width,
+                     Py_ssize_t B, bint acc) noexcept nogil
+
+cdef void repeat_forward_k(const floating* x, floating* out, Py_ssize_t block,
+                           Py_ssize_t n) noexcept nogil
+
+cdef void repeat_backward_k(const floating* dout, floating* dx, Py_ssize_t block,
+                            Py_ssize_t n, bint acc) noexcept nogil
+
+cdef void embedding_forward_k(const floating* idx, const floating* table, floating* out,
+                              Py_ssize_t rows, Py_ssize_t V, Py_ssize_t E) noexcept nogil
+
+cdef void embedding_backward_k(const floating* idx, const floating* dout, floating* dtable,
+                               Py_ssize_t rows, Py_ssize_t V, Py_ssize_t E) noexcept nogil
+
+cdef Py_ssize_t first_bad_index(const floating* idx, Py_ssize_t n, Py_ssize_t V) noexcept nogil
+
+cdef void dropout_mask_k(floating* mask, Py_ssize_t B, Py_ssize_t steps, Py_ssize_t width,
+                         unsigned long long seed, unsigned long long counter,
+                         double rate) noexcept nogil

@@ -742,3 +742,189 @@ def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
         adam_k(&param[0], &grad[0], &m[0], &v[0], <floating*>NULL, param.shape[0],
                <floating>1, <floating>lr_t, <floating>(1 - beta_1), <floating>(1 - beta_2),
                <floating>epsilon)
+
+
+# ---------------------------------------------------------------- graph nodes without BLAS
+# (Activation, Dropout, Flatten/Reshape, RepeatVector, Concatenate, the merges,
+# Embedding).  Time-major buffers; ``acc`` adds into the destination (a
+# gradient buffer that another consumer already wrote) instead of overwriting.
+
+cdef void copy_or_add(floating* dst, const floating* src, Py_ssize_t n, bint acc) noexcept nogil:
+    """dst = src, or dst += src with ``acc``."""
+    cdef Py_ssize_t i
+    if acc:
+        for i in range(n):
+            dst[i] += src[i]
+    elif dst != src:
+        memcpy(dst, src, n * sizeof(floating))
+
+
+cdef void scale_into(floating* dst, const floating* src, Py_ssize_t n, floating alpha,
+                     bint acc) noexcept nogil:
+    """dst = alpha src, or dst += alpha src with ``acc`` (dst may be src)."""
+    cdef Py_ssize_t i
+    if acc:
+        for i in range(n):
+            dst[i] += alpha * src[i]
+    else:
+        for i in range(n):
+            dst[i] = alpha * src[i]
+
+
+cdef void multiply_into(floating* dst, const floating* a, const floating* b, Py_ssize_t n,
+                        bint acc) noexcept nogil:
+    """dst = a * b elementwise, or dst += a * b with ``acc`` (dst may be a or b)."""
+    cdef Py_ssize_t i
+    if acc:
+        for i in range(n):
+            dst[i] += a[i] * b[i]
+    else:
+        for i in range(n):
+            dst[i] = a[i] * b[i]
+
+
+cdef void copy_columns(const floating* src, Py_ssize_t src_ld, floating* dst, Py_ssize_t dst_ld,
+                       Py_ssize_t rows, Py_ssize_t cols, bint acc) noexcept nogil:
+    """``cols`` columns of ``rows`` rows from src (rows ``src_ld`` apart) to dst
+    (rows ``dst_ld`` apart): Concatenate's forward (into a column block of
+    its output) and backward (out of it)."""
+    cdef Py_ssize_t r
+    for r in range(rows):
+        copy_or_add(dst + r * dst_ld, src + r * src_ld, cols, acc)
+
+
+cdef void relayout_k(const floating* src, Py_ssize_t src_steps, Py_ssize_t src_width,
+                     floating* dst, Py_ssize_t dst_steps, Py_ssize_t dst_width,
+                     Py_ssize_t B, bint acc) noexcept nogil:
+    """Re-cut every sample's values, read in row-major order, from
+    (src_steps, src_width) into (dst_steps, dst_width) (time-major buffers,
+    the same number of values per sample): Flatten and Reshape, and with the
+    roles swapped their backward."""
+    cdef Py_ssize_t b, n = src_steps * src_width, k, ts, fs, td, fd, run
+    if src_width == dst_width:          # the same layout (static, or one width)
+        copy_or_add(dst, src, B * n, acc)
+        return
+    for b in range(B):
+        k = 0
+        ts = 0
+        fs = 0
+        td = 0
+        fd = 0
+        while k < n:
+            run = src_width - fs if src_width - fs < dst_width - fd else dst_width - fd
+            copy_or_add(dst + (td * B + b) * dst_width + fd,
+                        src + (ts * B + b) * src_width + fs, run, acc)
+            k += run
+            fs += run
+            fd += run
+            if fs == src_width:
+                fs = 0
+                ts += 1
+            if fd == dst_width:
+                fd = 0
+                td += 1
+
+
+cdef void repeat_forward_k(const floating* x, floating* out, Py_ssize_t block,
+                           Py_ssize_t n) noexcept nogil:
+    """RepeatVector: out[t] = x for n time-major blocks of ``block`` (= B*F) values."""
+    cdef Py_ssize_t t
+    for t in range(n):
+        memcpy(out + t * block, x, block * sizeof(floating))
+
+
+cdef void repeat_backward_k(const floating* dout, floating* dx, Py_ssize_t block,
+                            Py_ssize_t n, bint acc) noexcept nogil:
+    """dx = sum_t dout[t] (out[t] = x for every t), or dx += it with ``acc``."""
+    cdef Py_ssize_t t, i
+    cdef const floating* d
+    if not acc:
+        memset(dx, 0, block * sizeof(floating))
+    for t in range(n):
+        d = dout + t * block
+        for i in range(block):
+            dx[i] += d[i]
+
+
+cdef inline bint _valid_index(floating v, Py_ssize_t V) noexcept nogil:
+    # Keras casts indices to int32 (truncation toward zero): v in (-1, V)
+    # gives a row in [0, V); NaN fails both comparisons.
+    return v > -1 and v < V
+
+
+cdef Py_ssize_t first_bad_index(const floating* idx, Py_ssize_t n, Py_ssize_t V) noexcept nogil:
+    """The position of the first value that is not a valid row of a V-row
+    table after truncation (NaN included), or -1 when all are valid."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        if not _valid_index(idx[i], V):
+            return i
+    return -1
+
+
+cdef void embedding_forward_k(const floating* idx, const floating* table, floating* out,
+                              Py_ssize_t rows, Py_ssize_t V, Py_ssize_t E) noexcept nogil:
+    """out[r] = table[int(idx[r])] for ``rows`` rows; table (V, E).
+
+    Callers check the indices first (:func:`first_bad_index`); an invalid one
+    still reads nothing outside the table: its row is zeros.
+    """
+    cdef Py_ssize_t r
+    cdef floating v
+    for r in range(rows):
+        v = idx[r]
+        if _valid_index(v, V):
+            memcpy(out + r * E, table + (<Py_ssize_t>v) * E, E * sizeof(floating))
+        else:
+            memset(out + r * E, 0, E * sizeof(floating))
+
+
+cdef void embedding_backward_k(const floating* idx, const floating* dout, floating* dtable,
+                               Py_ssize_t rows, Py_ssize_t V, Py_ssize_t E) noexcept nogil:
+    """dtable (V, E) = the scatter-add of the rows of dout at their indices
+    (overwritten; rows never indexed get zeros)."""
+    cdef Py_ssize_t r, j
+    cdef floating v
+    cdef floating* row
+    cdef const floating* d
+    memset(dtable, 0, V * E * sizeof(floating))
+    for r in range(rows):
+        v = idx[r]
+        if _valid_index(v, V):
+            row = dtable + (<Py_ssize_t>v) * E
+            d = dout + r * E
+            for j in range(E):
+                row[j] += d[j]
+
+
+cdef inline unsigned long long _mix64(unsigned long long z) noexcept nogil:
+    # splitmix64's finaliser: a bijection that scrambles every bit
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+cdef void dropout_mask_k(floating* mask, Py_ssize_t B, Py_ssize_t steps, Py_ssize_t width,
+                         unsigned long long seed, unsigned long long counter,
+                         double rate) noexcept nogil:
+    """Keras's inverted-dropout mask for a (B, steps, width) batch, time-major:
+    1/(1 - rate) where kept, 0 where dropped (all 0 for rate 1).
+
+    Element i (in batch-major order, i = (b*steps + t)*width + f) draws
+    u = mix64(mix64(seed) + (counter + i + 1) * golden) / 2**64, the
+    splitmix64 stream of the seed from position ``counter``, and is kept
+    when u < 1 - rate (the NumPy reference draws the same numbers).
+    """
+    cdef Py_ssize_t b, t, f, i
+    cdef unsigned long long key = _mix64(seed), golden = 0x9E3779B97F4A7C15ULL
+    cdef double keep = 1.0 - rate, u
+    cdef floating scale = <floating>(1.0 / keep) if keep > 0 else 0
+    cdef floating* row
+    for t in range(steps):
+        for b in range(B):
+            row = mask + (t * B + b) * width
+            i = (b * steps + t) * width
+            for f in range(width):
+                u = <double>(_mix64(key + (counter + <unsigned long long>(i + f) + 1) * golden)
+                             >> 11) * (1.0 / 9007199254740992.0)
+                row[f] = scale if u < keep else 0

@@ -1,13 +1,18 @@
 """Lowering a model to the compiled engine, and running it.
 
-``lower(layers, input_shape, offsets)`` turns a chain of built layers into
-the engine's plan (see :mod:`fastrnn._engine`): one int64 row per layer with
-its kind, activation code, flags, sizes and the offsets of its weights in the
-model's flat ``params``.  :class:`Runner` keeps, for one model, the plan and
-the engines made from it: one for training (used by one ``fit`` at a time,
-under the model's lock) and one per thread for prediction, each re-lowered
-only when the structure, dtype or buffers change.  Every model fastrnn can
-build trains and predicts through this one path.
+A model is a graph of layer calls; :func:`lower` turns it into the engine's
+plan (see :mod:`fastrnn._engine`): one int64 row per node with its kind,
+where its inputs are in the input table, activation code, flags, width,
+fixed time steps, the offsets of its weights in the model's flat ``params``
+and one int and one float argument of its kind, plus the input table and
+the output nodes.  Layers describe their node with ``_node()``; the model
+fills in the graph (which nodes feed which) and the weight offsets.
+
+:class:`Runner` keeps, for one model, the plan and the engines made from
+it: one for training (used by one ``fit`` at a time, under the model's lock)
+and one per thread for prediction, each re-lowered only when the structure,
+dtype or buffers change.  Every model fastrnn can build trains and predicts
+through this one path.
 
 BLAS threads and floating-point flags are left alone: the engine changes no
 process-wide or thread-wide state.  (OpenBLAS's ``openblas_set_num_threads_local``
@@ -17,48 +22,79 @@ changed what the main thread saw.)  OpenBLAS already runs small products on
 one thread by itself.
 """
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import _engine, _kernels
 
-__all__ = ["lower", "Runner"]
+__all__ = ["Plan", "lower", "Runner"]
 
 
-def lower(layers, input_shape, offsets):
-    """The engine plan of a chain of built layers.
+@dataclass(frozen=True)
+class Plan:
+    """A lowered model: what :class:`fastrnn._engine.Engine` takes.
+
+    Attributes
+    ----------
+    plan : ndarray of int64, shape (n_nodes, PLAN_FIELDS)
+    inputs : ndarray of int64
+        The input table: node by node, the nodes feeding it.
+    outputs : ndarray of int64
+        The model's output nodes, in order.
+    widths : tuple of int
+        Each node's output features (for work-size estimates).
+    """
+    plan: np.ndarray
+    inputs: np.ndarray
+    outputs: np.ndarray
+    widths: tuple
+
+    def floats_per_sample(self, steps):
+        """A generous estimate of the work floats one sample of ``steps`` steps takes."""
+        return max(1, steps) * (4 * sum(self.widths) + 1)
+
+
+def lower(nodes, outputs):
+    """The engine plan of a graph of nodes in topological order.
 
     Parameters
     ----------
-    layers : list of fastrnn.layers.Layer
-        Built, in order; each describes its node with ``_node()``.
-    input_shape : tuple
-        The model's input shape with the batch axis, e.g. ``(None, T, D)``.
-    offsets : list of int
-        Offset of each layer's first weight in the flat ``params``.
+    nodes : list of dict
+        One per node.  Keys: ``kind`` (a key of ``_engine.KINDS``), ``inputs``
+        (indices of earlier nodes, in the order the node takes them),
+        ``width`` (output features), ``seq`` (the output has a time axis);
+        optional: ``activation`` (a Keras name, default "linear"),
+        ``backwards``, ``steps`` (fixed output steps, 0 = from the inputs),
+        ``p0``/``p1``/``p2`` (absolute weight offsets in ``params``, -1 for
+        none), ``arg`` (int), ``real`` (float).
+    outputs : list of int
+        The output nodes.
 
     Returns
     -------
-    plan : ndarray of int64, shape (len(layers), PLAN_FIELDS)
-    signature : tuple
-        ``(input_dim, output_units, seq_in, seq_out)`` of the whole model.
+    Plan
     """
-    seq = len(input_shape) == 3
-    plan = np.full((len(layers), _engine.PLAN_FIELDS), -1, dtype=np.int64)
-    din = input_shape[-1]
-    for i, (layer, base) in enumerate(zip(layers, offsets)):
-        node = layer._node()
-        kind = _engine.KINDS[node["kind"]]
-        seq_out = node.get("seq_out", seq)
-        flags = ((_engine.FLAGS["seq_in"] if seq else 0)
-                 | (_engine.FLAGS["seq_out"] if seq_out else 0)
-                 | (_engine.FLAGS["backwards"] if node.get("backwards") else 0))
-        weights = {name: base + off for name, off in layer._weight_offsets().items()}
-        plan[i] = (kind, i - 1, _kernels.ACTIVATION_CODES[node["activation"]], flags, din,
-                   node["units"], weights["kernel"], weights.get("recurrent_kernel", -1),
-                   weights.get("bias", -1))
-        din, seq = node["units"], seq_out
-    return plan, (int(input_shape[-1]), int(din), len(input_shape) == 3, seq)
+    plan = np.full((len(nodes), _engine.PLAN_FIELDS), -1, dtype=np.int64)
+    table = []
+    F = _engine.FIELDS
+    for i, node in enumerate(nodes):
+        row = plan[i]
+        row[F["kind"]] = _engine.KINDS[node["kind"]]
+        row[F["in"]] = len(table)
+        row[F["n_in"]] = len(node["inputs"])
+        table.extend(int(j) for j in node["inputs"])
+        row[F["act"]] = _kernels.ACTIVATION_CODES[node.get("activation") or "linear"]
+        row[F["flags"]] = ((_engine.FLAGS["seq"] if node["seq"] else 0)
+                           | (_engine.FLAGS["backwards"] if node.get("backwards") else 0))
+        row[F["width"]] = node["width"]
+        row[F["steps"]] = node.get("steps", 0)
+        for key in ("p0", "p1", "p2"):
+            row[F[key]] = node.get(key, -1)
+        row[F["arg"]] = node.get("arg", 0)
+        row[F["real"]] = np.array([node.get("real", 0.0)], np.float64).view(np.int64)[0]
+    return Plan(plan, np.array(table, dtype=np.int64), np.array(outputs, dtype=np.int64),
+                tuple(int(node["width"]) for node in nodes))
 
 
 class Runner:
@@ -66,15 +102,14 @@ class Runner:
 
     Parameters
     ----------
-    plan, signature
+    plan : Plan
         From :func:`lower`.
     params, grads : ndarray of shape (P,)
         The model's flat buffers.
     """
 
-    def __init__(self, plan, signature, params, grads):
+    def __init__(self, plan, params, grads):
         self.plan = plan
-        self.signature = signature
         self.params = params
         self.grads = grads
         self._trainer = None
@@ -82,28 +117,35 @@ class Runner:
         self._predictors = {}
 
     def _new_engine(self, grads=None):
-        return _engine.Engine(self.plan, self.params, self.grads if grads is None else grads,
-                              *self.signature)
+        p = self.plan
+        return _engine.Engine(p.plan, p.inputs, p.outputs, self.params,
+                              self.grads if grads is None else grads)
 
-    def trainer(self, loss, optimizer):
+    def trainer(self, loss, optimizer, loss_weights=None):
         """The training engine, configured for ``loss`` and ``optimizer`` (built).
 
-        Re-configured only when the loss, the optimizer object, its settings
+        ``loss`` is one loss for every output or a list of one per output;
+        ``loss_weights`` a list of one weight per output (default 1).
+        Re-configured only when the losses, the optimizer object, its settings
         or its state buffer changed (e.g. ``compile`` from a callback).
         """
+        n_out = len(self.plan.outputs)
+        losses = list(loss) if isinstance(loss, (list, tuple)) else [loss] * n_out
+        weights = [1.0] * n_out if loss_weights is None else [float(w) for w in loss_weights]
         hyper = {"beta_1": 0.0, "beta_2": 0.0, "epsilon": 1e-7, "momentum": 0.0, "rho": 0.0,
                  "weight_decay": optimizer.weight_decay or 0.0, "flag": 0.0}
         hyper.update(optimizer._hyper())
         clip, clip_value = optimizer._clip()
-        key = (loss._engine_name, id(optimizer), tuple(sorted(hyper.items())), clip, clip_value,
-               id(optimizer.state), optimizer._layout)
+        names = tuple(l._engine_name for l in losses)
+        key = (names, tuple(weights), id(optimizer), tuple(sorted(hyper.items())), clip,
+               clip_value, id(optimizer.state), optimizer._layout)
         if self._trainer is None:
             self._trainer = self._new_engine()
         if key != self._trainer_key:
             values = [0.0] * _engine.N_HYPERPARAMETERS
             for name, value in hyper.items():
                 values[_engine.HYPER[name]] = value
-            self._trainer.set_loss(_engine.LOSSES[loss._engine_name])
+            self._trainer.set_losses([_engine.LOSSES[n] for n in names], weights)
             self._trainer.set_optimizer(_engine.OPTIMIZERS[optimizer._engine_name], values,
                                         optimizer.state, len(optimizer._slots()),
                                         _engine.CLIPS[clip], clip_value,

@@ -1,25 +1,52 @@
-# The engine's node kinds: forward and backward of every node, gather and scatter (included by _engine.pyx: it shares its State and imports).
-
-# ---------------------------------------------------------------- forward / backward
+# The engine's node kinds: forward and backward of every node of the graph,
+# gather (user arrays -> time-major work rows) and scatter (included by
+# _engine.pyx: it shares its State and imports).
+#
+# Every node has one output tensor, (steps*B, width) time-major in the arena
+# (row t*B + b is sample b at step t; steps is 1 without a time axis).  A
+# node reads the outputs of the nodes in its slice of the input table; its
+# backward turns d(output) into d(input) for every input that needs one,
+# overwriting the input's output-gradient buffer when it is the first writer
+# in backward order and adding to it otherwise (in_acc).
 
 cdef inline floating* _buf(State* s, floating* tag, Py_ssize_t off) noexcept nogil:
     return (<floating*>s.arena) + off
 
 
-cdef floating* _output(State* s, floating* tag, int i, Py_ssize_t B, Py_ssize_t T) noexcept nogil:
-    """Where node i's output lives for a batch of B samples of T steps."""
+cdef inline int _in_node(State* s, int i, int slot) noexcept nogil:
+    return s.in_node[s.nodes[i].first_in + slot]
+
+
+cdef floating* _output(State* s, floating* tag, int i) noexcept nogil:
+    """Where node i's output lives for the current batch."""
     cdef Node* n = &s.nodes[i]
-    if n.kind == KIND_RNN and not n.seq_out:
-        # the last processed state: position T-1, or 0 with go_backwards
-        return _buf(s, tag, n.o_hs) + (0 if n.backwards else (T - 1) * B * n.units)
-    if n.kind == KIND_RNN and not n.backwards:
-        return _buf(s, tag, n.o_hs)
+    if n.kind == KIND_RNN:
+        if not n.seq:
+            # the last processed state: position T-1, or 0 with go_backwards
+            return _buf(s, tag, n.o_hs) + (0 if n.backwards else
+                                           (s.nodes[_in_node(s, i, 0)].steps - 1)
+                                           * s.B * n.width)
+        if not n.backwards:
+            return _buf(s, tag, n.o_hs)
     return _buf(s, tag, n.o_out)
 
 
-cdef floating* _input(State* s, floating* tag, int i, Py_ssize_t B, Py_ssize_t T) noexcept nogil:
-    cdef int src = s.nodes[i].inp
-    return _buf(s, tag, 0) if src < 0 else _output(s, tag, src, B, T)
+cdef inline floating* _in(State* s, floating* tag, int i, int slot) noexcept nogil:
+    return _output(s, tag, _in_node(s, i, slot))
+
+
+cdef inline floating* _dx(State* s, floating* tag, int i, int slot, bint* acc) noexcept nogil:
+    """Where node i writes dLoss/d(its input ``slot``): the input's output
+    gradient (``acc`` set when it must add), or NULL when none is needed."""
+    cdef Py_ssize_t e = s.nodes[i].first_in + slot
+    if not s.in_need[e]:
+        return NULL
+    acc[0] = s.in_acc[e]
+    return _buf(s, tag, s.nodes[s.in_node[e]].o_dout)
+
+
+cdef inline Py_ssize_t _rows(State* s, int i) noexcept nogil:
+    return s.nodes[i].steps * s.B
 
 
 cdef void _reverse_steps(const floating* a, floating* out, Py_ssize_t T,
@@ -30,94 +57,275 @@ cdef void _reverse_steps(const floating* a, floating* out, Py_ssize_t T,
         memcpy(out + t * block, a + (T - 1 - t) * block, block * sizeof(floating))
 
 
-cdef void _forward(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcept nogil:
-    cdef int i
+cdef void _set_steps(State* s, Py_ssize_t B, const Py_ssize_t* T) noexcept nogil:
+    """The batch size and every node's time steps for inputs of T[k] steps."""
+    cdef int i, j
+    cdef Node* n
+    cdef Py_ssize_t total
+    s.B = B
+    for i in range(s.n_nodes):
+        n = &s.nodes[i]
+        if n.kind == KIND_INPUT:
+            n.steps = T[n.arg] if n.seq else 1
+        elif n.fixed_steps > 0:
+            n.steps = n.fixed_steps
+        elif n.kind == KIND_CONCAT_TIME:
+            total = 0
+            for j in range(n.n_in):
+                total += s.nodes[_in_node(s, i, j)].steps
+            n.steps = total
+        elif n.kind == KIND_RNN and not n.seq:
+            n.steps = 1
+        else:
+            n.steps = s.nodes[_in_node(s, i, 0)].steps
+
+
+cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
+    cdef int i, j
     cdef Node* n
     cdef floating* P = <floating*>s.params
     cdef floating* x
-    cdef Py_ssize_t rows
+    cdef floating* out
+    cdef Py_ssize_t B = s.B, rows, size, off, T, w
     for i in range(s.n_nodes):
         n = &s.nodes[i]
-        x = _input(s, tag, i, B, T)
+        if n.kind == KIND_INPUT:
+            continue                # gathered
+        x = _in(s, tag, i, 0)
+        out = _buf(s, tag, n.o_out)
+        rows = n.steps * B
+        size = rows * n.width
         if n.kind == KIND_RNN:
-            rnn_forward_k(x, P + n.p_kernel, P + n.p_rec,
-                          P + n.p_bias if n.p_bias >= 0 else NULL, NULL,
+            T = s.nodes[_in_node(s, i, 0)].steps
+            rnn_forward_k(x, P + n.p0, P + n.p1, P + n.p2 if n.p2 >= 0 else NULL, NULL,
                           _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht),
-                          B, T, n.din, n.units, n.act, True, n.backwards)
-            if n.seq_out and n.backwards:     # Keras: the sequence in processing order
-                _reverse_steps(_buf(s, tag, n.o_hs), _buf(s, tag, n.o_out), T, B * n.units)
-        else:
-            rows = B * T if n.seq_in else B
-            dense_forward_k(x, P + n.p_kernel, P + n.p_bias if n.p_bias >= 0 else NULL,
-                            _buf(s, tag, n.o_out), rows, n.din, n.units, n.act)
+                          B, T, n.din, n.width, n.act, True, n.backwards)
+            if n.seq and n.backwards:     # Keras: the sequence in processing order
+                _reverse_steps(_buf(s, tag, n.o_hs), out, T, B * n.width)
+        elif n.kind == KIND_DENSE:
+            dense_forward_k(x, P + n.p0, P + n.p2 if n.p2 >= 0 else NULL, out, rows,
+                            n.din, n.width, n.act)
+        elif n.kind == KIND_ACTIVATION:
+            memcpy(out, x, size * sizeof(floating))
+            activate_rows(n.act, out, rows, n.width, n.width)
+        elif n.kind == KIND_DROPOUT:
+            if training and n.real > 0:
+                dropout_mask_k(_buf(s, tag, n.o_work), B, n.steps, n.width,
+                               <unsigned long long>n.arg, n.rng, n.real)
+                n.rng += <unsigned long long>size
+                multiply_into(out, x, _buf(s, tag, n.o_work), size, False)
+            else:
+                memcpy(out, x, size * sizeof(floating))
+        elif n.kind == KIND_RELAYOUT:
+            relayout_k(x, s.nodes[_in_node(s, i, 0)].steps, n.din, out, n.steps, n.width,
+                       B, False)
+        elif n.kind == KIND_REPEAT:
+            repeat_forward_k(x, out, B * n.width, n.steps)
+        elif n.kind == KIND_CONCAT:
+            off = 0
+            for j in range(n.n_in):
+                w = s.nodes[_in_node(s, i, j)].width
+                copy_columns(_in(s, tag, i, j), w, out + off, n.width, rows, w, False)
+                off += w
+        elif n.kind == KIND_CONCAT_TIME:
+            off = 0
+            for j in range(n.n_in):
+                w = _rows(s, _in_node(s, i, j)) * n.width
+                memcpy(out + off, _in(s, tag, i, j), w * sizeof(floating))
+                off += w
+        elif n.kind == KIND_ADD or n.kind == KIND_AVERAGE:
+            copy_or_add(out, x, size, False)
+            for j in range(1, n.n_in):
+                copy_or_add(out, _in(s, tag, i, j), size, True)
+            if n.kind == KIND_AVERAGE:
+                scale_into(out, out, size, <floating>(1.0 / n.n_in), False)
+        elif n.kind == KIND_SUBTRACT:
+            copy_or_add(out, x, size, False)
+            scale_into(out, _in(s, tag, i, 1), size, <floating>-1, True)
+        elif n.kind == KIND_MULTIPLY:
+            if n.n_in == 1:
+                copy_or_add(out, x, size, False)
+            else:
+                multiply_into(out, x, _in(s, tag, i, 1), size, False)
+                for j in range(2, n.n_in):
+                    multiply_into(out, out, _in(s, tag, i, j), size, False)
+        elif n.kind == KIND_EMBEDDING:
+            embedding_forward_k(x, P + n.p0, out, rows, <Py_ssize_t>n.arg, n.width)
 
 
-cdef void _backward(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcept nogil:
-    """Gradients of every weight into grads, from d(output) of the last node."""
-    cdef int i
+cdef void _add_scratch(State* s, floating* tag, floating* dx, Py_ssize_t n,
+                       bint acc) noexcept nogil:
+    # a kernel that can only overwrite wrote into the scratch buffer: add it
+    if acc:
+        copy_or_add(dx, _buf(s, tag, s.o_scratch), n, True)
+
+
+cdef void _backward(State* s, floating* tag) noexcept nogil:
+    """Gradients of every weight into grads, from d(output) of the model's outputs
+    (already written by the loss)."""
+    cdef int i, j, k
     cdef Node* n
     cdef floating* P = <floating*>s.params
     cdef floating* G = <floating*>s.grads
     cdef floating* dx
+    cdef floating* dout
+    cdef floating* target
     cdef floating* dh_seq
     cdef floating* dh_last
-    cdef Py_ssize_t rows
+    cdef bint acc = False
+    cdef Py_ssize_t B = s.B, rows, size, off, T, w
     for i in range(s.n_nodes - 1, -1, -1):
         n = &s.nodes[i]
-        # dLoss/d(input) goes to the feeding node's output gradient (none for the model input)
-        dx = NULL if n.inp < 0 else _buf(s, tag, s.nodes[n.inp].o_dout)
+        if not n.backprop:
+            continue                # no weights here or upstream (inputs included)
+        rows = n.steps * B
+        size = rows * n.width
+        dout = _buf(s, tag, n.o_dout)
         if n.kind == KIND_RNN:
+            T = s.nodes[_in_node(s, i, 0)].steps
+            dx = _dx(s, tag, i, 0, &acc)
+            target = _buf(s, tag, s.o_scratch) if (dx != NULL and acc) else dx
             dh_seq = NULL
             dh_last = NULL
-            if not n.seq_out:
-                dh_last = _buf(s, tag, n.o_dout)
+            if not n.seq:
+                dh_last = dout
             elif n.backwards:       # the gradient arrives in processing order
-                _reverse_steps(_buf(s, tag, n.o_dout), _buf(s, tag, n.o_dz), T, B * n.units)
+                _reverse_steps(dout, _buf(s, tag, n.o_dz), T, B * n.width)
                 dh_seq = _buf(s, tag, n.o_dz)
             else:
                 dh_seq = _buf(s, tag, n.o_dz)      # o_dout is o_dz: computed in place
-            rnn_backward_k(_input(s, tag, i, B, T), _buf(s, tag, n.o_hs), P + n.p_kernel,
-                           P + n.p_rec, dh_seq, dh_last, NULL, _buf(s, tag, n.o_dz),
-                           _buf(s, tag, n.o_g), _buf(s, tag, n.o_wht), dx,
-                           G + n.p_kernel, G + n.p_rec,
-                           G + n.p_bias if n.p_bias >= 0 else NULL, NULL,
-                           B, T, n.din, n.units, n.act, True, n.backwards)
+            rnn_backward_k(_in(s, tag, i, 0), _buf(s, tag, n.o_hs), P + n.p0, P + n.p1,
+                           dh_seq, dh_last, NULL, _buf(s, tag, n.o_dz),
+                           _buf(s, tag, n.o_g), _buf(s, tag, n.o_wht), target,
+                           G + n.p0, G + n.p1, G + n.p2 if n.p2 >= 0 else NULL, NULL,
+                           B, T, n.din, n.width, n.act, True, n.backwards)
+            if dx != NULL:
+                _add_scratch(s, tag, dx, B * T * n.din, acc)
+        elif n.kind == KIND_DENSE:
+            dx = _dx(s, tag, i, 0, &acc)
+            target = _buf(s, tag, s.o_scratch) if (dx != NULL and acc) else dx
+            dense_backward_k(_in(s, tag, i, 0), P + n.p0, _buf(s, tag, n.o_out), dout, target,
+                             G + n.p0, G + n.p2 if n.p2 >= 0 else NULL,
+                             rows, n.din, n.width, n.act)
+            if dx != NULL:
+                _add_scratch(s, tag, dx, rows * n.din, acc)
+        elif n.kind == KIND_ACTIVATION:
+            dx = _dx(s, tag, i, 0, &acc)
+            if dx != NULL:          # y = act(x):  dx = dy * act'(x), from y
+                activation_backward_rows(n.act, _buf(s, tag, n.o_out), dout, rows, n.width,
+                                         n.width)
+                copy_or_add(dx, dout, size, acc)
+        elif n.kind == KIND_DROPOUT:
+            dx = _dx(s, tag, i, 0, &acc)
+            if dx != NULL:          # y = x * mask
+                if n.real > 0:
+                    multiply_into(dx, dout, _buf(s, tag, n.o_work), size, acc)
+                else:
+                    copy_or_add(dx, dout, size, acc)
+        elif n.kind == KIND_RELAYOUT:
+            dx = _dx(s, tag, i, 0, &acc)
+            if dx != NULL:
+                relayout_k(dout, n.steps, n.width, dx, s.nodes[_in_node(s, i, 0)].steps,
+                           n.din, B, acc)
+        elif n.kind == KIND_REPEAT:
+            dx = _dx(s, tag, i, 0, &acc)
+            if dx != NULL:
+                repeat_backward_k(dout, dx, B * n.width, n.steps, acc)
+        elif n.kind == KIND_CONCAT:
+            off = 0
+            for j in range(n.n_in):
+                w = s.nodes[_in_node(s, i, j)].width
+                dx = _dx(s, tag, i, j, &acc)
+                if dx != NULL:
+                    copy_columns(dout + off, n.width, dx, w, rows, w, acc)
+                off += w
+        elif n.kind == KIND_CONCAT_TIME:
+            off = 0
+            for j in range(n.n_in):
+                w = _rows(s, _in_node(s, i, j)) * n.width
+                dx = _dx(s, tag, i, j, &acc)
+                if dx != NULL:
+                    copy_or_add(dx, dout + off, w, acc)
+                off += w
+        elif n.kind == KIND_ADD or n.kind == KIND_AVERAGE or n.kind == KIND_SUBTRACT:
+            for j in range(n.n_in):
+                dx = _dx(s, tag, i, j, &acc)
+                if dx == NULL:
+                    continue
+                if n.kind == KIND_ADD:
+                    copy_or_add(dx, dout, size, acc)
+                elif n.kind == KIND_AVERAGE:
+                    scale_into(dx, dout, size, <floating>(1.0 / n.n_in), acc)
+                else:
+                    scale_into(dx, dout, size, <floating>(1 if j == 0 else -1), acc)
+        elif n.kind == KIND_MULTIPLY:
+            # y = prod_k x_k:  dx_j = dy * prod_{k != j} x_k
+            for j in range(n.n_in):
+                dx = _dx(s, tag, i, j, &acc)
+                if dx == NULL:
+                    continue
+                if n.n_in == 1:
+                    copy_or_add(dx, dout, size, acc)
+                elif n.n_in == 2:
+                    multiply_into(dx, dout, _in(s, tag, i, 1 - j), size, acc)
+                else:
+                    target = _buf(s, tag, n.o_work)
+                    memcpy(target, dout, size * sizeof(floating))
+                    for k in range(n.n_in):
+                        if k != j:
+                            multiply_into(target, target, _in(s, tag, i, k), size, False)
+                    copy_or_add(dx, target, size, acc)
+        elif n.kind == KIND_EMBEDDING:
+            embedding_backward_k(_in(s, tag, i, 0), dout, G + n.p0, rows,
+                                 <Py_ssize_t>n.arg, n.width)
+            dx = _dx(s, tag, i, 0, &acc)
+            if dx != NULL and not acc:      # indices are not differentiable
+                memset(dx, 0, rows * sizeof(floating))
+
+
+cdef void _gather(State* s, floating* tag, floating** X, floating** Y,
+                  const int64_t* order, Py_ssize_t start) noexcept nogil:
+    """Rows order[start:start+B] (or start:start+B) of every input (and target,
+    Y non-NULL), batch-major (N, T, width) -> time-major; _set_steps first."""
+    cdef Py_ssize_t i, t, r, k, W, T, B = s.B
+    cdef floating* dst
+    cdef const floating* src
+    cdef Node* n
+    for k in range(s.n_inputs + (s.n_outputs if Y != NULL else 0)):
+        if k < s.n_inputs:
+            n = &s.nodes[s.input_node[k]]
+            dst = _buf(s, tag, n.o_out)
+            src = X[k]
         else:
-            rows = B * T if n.seq_in else B
-            dense_backward_k(_input(s, tag, i, B, T), P + n.p_kernel, _buf(s, tag, n.o_out),
-                             _buf(s, tag, n.o_dout), dx, G + n.p_kernel,
-                             G + n.p_bias if n.p_bias >= 0 else NULL,
-                             rows, n.din, n.units, n.act)
-
-
-cdef void _gather(State* s, floating* tag, const floating* X, const floating* Y,
-                  const int64_t* order, Py_ssize_t start, Py_ssize_t B,
-                  Py_ssize_t T) noexcept nogil:
-    """Input rows (and targets, Y non-NULL) of samples order[start:start+B], time-major."""
-    cdef Py_ssize_t i, t, r
-    cdef Py_ssize_t D = s.D, U = s.U
-    cdef floating* xs = _buf(s, tag, 0)
-    cdef floating* yt = _target(s, tag)
-    for i in range(B):
-        r = order[start + i] if order != NULL else start + i
-        for t in range(T):
-            memcpy(xs + (t * B + i) * D, X + (r * T + t) * D, D * sizeof(floating))
-        if Y != NULL:
-            if s.seq_out:
-                for t in range(T):
-                    memcpy(yt + (t * B + i) * U, Y + (r * T + t) * U, U * sizeof(floating))
-            else:
-                memcpy(yt + i * U, Y + r * U, U * sizeof(floating))
-
-
-cdef void _scatter(State* s, floating* tag, Py_ssize_t start, Py_ssize_t B, Py_ssize_t T,
-                   floating* out) noexcept nogil:
-    """out[start:start+B] = the last node's output (batch-major)."""
-    cdef Py_ssize_t i, t, U = s.U
-    cdef const floating* y = _output(s, tag, s.n_nodes - 1, B, T)
-    if s.seq_out:
+            n = &s.nodes[s.out_node[k - s.n_inputs]]
+            dst = _buf(s, tag, s.o_target[k - s.n_inputs])
+            src = Y[k - s.n_inputs]
+        W = n.width
+        T = n.steps
         for i in range(B):
-            for t in range(T):
-                memcpy(out + ((start + i) * T + t) * U, y + (t * B + i) * U, U * sizeof(floating))
-    else:
-        memcpy(out + start * U, y, B * U * sizeof(floating))
+            r = order[start + i] if order != NULL else start + i
+            if T == 1:
+                memcpy(dst + i * W, src + r * W, W * sizeof(floating))
+            else:
+                for t in range(T):
+                    memcpy(dst + (t * B + i) * W, src + (r * T + t) * W, W * sizeof(floating))
+
+
+cdef void _scatter(State* s, floating* tag, Py_ssize_t start, floating** out) noexcept nogil:
+    """out[o][start:start+B] = output o (batch-major) for every model output."""
+    cdef Py_ssize_t i, t, W, T, B = s.B
+    cdef int o
+    cdef const floating* y
+    cdef floating* dst
+    for o in range(s.n_outputs):
+        y = _output(s, tag, s.out_node[o])
+        W = s.nodes[s.out_node[o]].width
+        T = s.nodes[s.out_node[o]].steps
+        dst = out[o]
+        if T == 1:
+            memcpy(dst + start * W, y, B * W * sizeof(floating))
+        else:
+            for i in range(B):
+                for t in range(T):
+                    memcpy(dst + ((start + i) * T + t) * W, y + (t * B + i) * W,
+                           W * sizeof(floating))

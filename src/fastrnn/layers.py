@@ -250,9 +250,13 @@ class Layer:
             view[...] = value
 
     # -- lowering ------------------------------------------------------------
-    def _node(self):
-        """The engine node this layer lowers to: a dict with ``kind``, ``units``,
-        ``activation`` and optionally ``seq_out``/``backwards`` (see fastrnn.engine.lower)."""
+    def _node(self, input_shape):
+        """The engine node this layer lowers to, for input of ``input_shape``.
+
+        A dict as :func:`fastrnn.engine.lower` takes it (without ``inputs``),
+        where ``p0``/``p1``/``p2`` name weights (``"kernel"`` ...) instead of
+        giving offsets: :meth:`_lowered` resolves them.
+        """
         raise NotImplementedError
 
     def _weight_offsets(self):
@@ -263,15 +267,34 @@ class Layer:
             offset += int(np.prod(shape, dtype=np.int64))
         return offsets
 
+    def _lowered(self, input_shape, inputs, base):
+        """The node of :meth:`_node` with its inputs and absolute weight offsets.
+
+        Parameters
+        ----------
+        input_shape : tuple
+            With the batch axis.
+        inputs : list of int
+            The engine nodes feeding this one.
+        base : int
+            Offset of the layer's first weight in the flat ``params``.
+        """
+        node = dict(self._node(input_shape), inputs=list(inputs))
+        offsets = self._weight_offsets()
+        for key in ("p0", "p1", "p2"):
+            if node.get(key) is not None:
+                node[key] = base + offsets[node[key]] if node[key] in offsets else -1
+        return node
+
     def _runner(self):
         """A one-node engine runner over this layer's weights (re-made when they move)."""
-        from .engine import Runner, lower
+        from .engine import Runner
         params = self._flat
         cached = getattr(self, "_own_runner", None)
         if cached is not None and cached.params is params:
             return cached
-        plan, signature = lower([self], self.input_shape, [0])
-        runner = Runner(plan, signature, params, np.zeros_like(params))
+        runner = Runner(_lower_chain([self], self.input_shape, [0]), params,
+                        np.zeros_like(params))
         self._own_runner = runner
         return runner
 
@@ -389,9 +412,10 @@ class SimpleRNN(Layer):
             specs.append(("bias", (H,), self.bias_initializer))
         return specs
 
-    def _node(self):
-        return {"kind": "simple_rnn", "units": self.units, "activation": self.activation,
-                "seq_out": self.return_sequences, "backwards": self.go_backwards}
+    def _node(self, input_shape):
+        return {"kind": "simple_rnn", "width": self.units, "activation": self.activation,
+                "seq": self.return_sequences, "backwards": self.go_backwards,
+                "p0": "kernel", "p1": "recurrent_kernel", "p2": "bias"}
 
 
 def _last_state(output, sequences):
@@ -450,5 +474,30 @@ class Dense(Layer):
             specs.append(("bias", (self.units,), self.bias_initializer))
         return specs
 
-    def _node(self):
-        return {"kind": "dense", "units": self.units, "activation": self.activation}
+    def _node(self, input_shape):
+        return {"kind": "dense", "width": self.units, "activation": self.activation,
+                "seq": len(input_shape) == 3, "p0": "kernel", "p2": "bias"}
+
+
+def _lower_chain(layers, input_shape, offsets):
+    """The engine plan of a chain of built layers on one input.
+
+    Parameters
+    ----------
+    layers : list of Layer
+    input_shape : tuple
+        The input's shape with the batch axis, (None, T, D) or (None, D).
+    offsets : list of int
+        Offset of each layer's first weight in the flat ``params``.
+    """
+    from .engine import lower
+    seq = len(input_shape) == 3
+    nodes = [{"kind": "input", "inputs": [], "width": input_shape[-1], "seq": seq,
+              "arg": 0}]
+    shape = input_shape
+    for i, (layer, base) in enumerate(zip(layers, offsets)):
+        nodes.append(layer._lowered(shape, [i], base))
+        shape = layer.compute_output_shape(shape)
+        if isinstance(shape, list):
+            shape = shape[0]
+    return lower(nodes, [len(nodes) - 1])

@@ -36,9 +36,9 @@ import numpy as np
 
 from .. import _engine, initializers, losses, optimizers
 from ..callbacks import Callback, CallbackList, History
-from ..engine import Runner, lower
+from ..engine import Runner
 from ..errors import NonFiniteTrainingError
-from ..layers import _last_state, _shape_str
+from ..layers import _last_state, _lower_chain, _shape_str
 
 __all__ = ["Trainer"]
 
@@ -181,8 +181,8 @@ class Trainer:
         """The compiled engine runner of the current structure (lowered once per build)."""
         runner = self._engine_runner
         if runner is None or runner.params is not self.params:
-            plan, signature = lower(self._layers, self._input_shape, self._layer_offsets)
-            runner = Runner(plan, signature, self.params, self.grads)
+            runner = Runner(_lower_chain(self._layers, self._input_shape, self._layer_offsets),
+                            self.params, self.grads)
             self._engine_runner = runner
         return runner
 
@@ -209,8 +209,7 @@ class Trainer:
         For predict it depends on the sequence length alone, so results do not
         depend on ``batch_size`` or on the thread.
         """
-        widths = sum(4 * layer.units for layer in self._layers) + self._input_shape[-1] + 1
-        per_sample = max(1, T) * widths * self.dtype.itemsize
+        per_sample = self._runner().plan.floats_per_sample(T) * self.dtype.itemsize
         cap = self._PREDICT_CHUNK if cap is None else cap
         return int(max(1, min(cap, self._PREDICT_BUDGET // per_sample)))
 

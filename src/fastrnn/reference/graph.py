@@ -1,0 +1,285 @@
+"""A whole functional model in NumPy: forward, losses, hand-written backward, training.
+
+The oracle the compiled engine is tested against for graphs (several
+inputs and outputs, merges, shared tensors).  A model is a dict::
+
+    {"nodes": [{"kind": "input", "index": 0},
+               {"kind": "simple_rnn", "inputs": [0], "units": 4},
+               {"kind": "dense", "inputs": [1], "units": 1}, ...],
+     "outputs": [2]}
+
+Nodes come in topological order; ``inputs`` are indices of earlier nodes;
+a model input is a node of kind ``input`` whose ``index`` is its position
+in the list of arrays.  Weights are the flat list of every node's weights
+in node order (per node in Keras's order, as in :mod:`.model`).  Kinds and
+their keys (defaults as Keras's):
+
+- ``simple_rnn``: units, activation="tanh", use_bias=True,
+  return_sequences=False, go_backwards=False
+- ``dense``: units, activation="linear", use_bias=True (acts on every step)
+- ``activation``: activation
+- ``dropout``: rate, seed (training only; see :func:`.layers.dropout_mask`)
+- ``flatten``; ``reshape``: target_shape (no batch axis, one -1 allowed)
+- ``repeat_vector``: n
+- ``concatenate``: axis=-1; ``add``; ``subtract``; ``multiply``; ``average``
+- ``embedding``: input_dim, output_dim (its input is integers, (B, L))
+
+The training loss is ``sum_o loss_weights[o] * loss_o`` (Keras's total);
+each loss is the mean over its output's elements ("mse" or "mae").
+"""
+import numpy as np
+
+from . import layers as L
+from .activations import activate, activation_grad, canonical_activation
+from .kernels import dense_backward, dense_forward, mae, mse
+from .model import simple_rnn_backward, simple_rnn_forward
+from .optimizers import apply_gradients, init_state
+
+__all__ = ["GRAPH_KINDS", "forward", "loss_and_gradients", "train"]
+
+GRAPH_KINDS = ("input", "simple_rnn", "dense", "activation", "dropout", "flatten", "reshape",
+               "repeat_vector", "concatenate", "add", "subtract", "multiply", "average",
+               "embedding")
+_LOSSES = {"mse": mse, "mae": mae}
+_MERGES = ("add", "subtract", "multiply", "average")
+
+
+def _reshape_target(input_shape, target):
+    """Keras's reshape of a sample of ``input_shape`` to ``target`` (one -1 allowed)."""
+    size = int(np.prod(input_shape))
+    target = list(target)
+    if -1 in target:
+        known = int(np.prod([t for t in target if t != -1]))
+        target[target.index(-1)] = size // known
+    if int(np.prod(target)) != size:
+        raise ValueError(f"cannot reshape {input_shape} into {tuple(target)}")
+    return tuple(target)
+
+
+def _weights_of(node, input_shape):
+    """Shapes of a node's weights for an input of ``input_shape`` (with the batch axis)."""
+    kind = node["kind"]
+    if kind == "simple_rnn":
+        D, H = input_shape[-1], node["units"]
+        return [(D, H), (H, H)] + ([(H,)] if node.get("use_bias", True) else [])
+    if kind == "dense":
+        D, U = input_shape[-1], node["units"]
+        return [(D, U)] + ([(U,)] if node.get("use_bias", True) else [])
+    if kind == "embedding":
+        return [(node["input_dim"], node["output_dim"])]
+    return []
+
+
+def forward(graph, weights, xs, training=False, counters=None):
+    """Run the model.
+
+    Parameters
+    ----------
+    graph : dict
+    weights : list of ndarray
+        Every node's weights, in node order.
+    xs : list of ndarray
+        One array per model input.
+    training : bool
+        Apply dropout.
+    counters : dict, optional
+        Node index -> how many numbers that dropout node drew before (default 0).
+
+    Returns
+    -------
+    outputs : list of ndarray
+    trace : list of dict
+        Per node: ``"out"``, the ``"inputs"`` it read, and what its backward
+        needs (``z``/``h`` for recurrent and Dense nodes, ``mask`` for dropout,
+        ``weights``).
+    """
+    counters = counters or {}
+    nodes = graph["nodes"]
+    weights = [np.asarray(w) for w in weights]
+    position = 0
+    trace = []
+    for i, node in enumerate(nodes):
+        kind = node["kind"]
+        if kind not in GRAPH_KINDS:
+            raise ValueError(f"node {i}: unknown kind {kind!r}")
+        if kind == "input":
+            trace.append({"out": np.asarray(xs[node["index"]]), "inputs": []})
+            continue
+        ins = [trace[j]["out"] for j in node["inputs"]]
+        x = ins[0]
+        shapes = _weights_of(node, x.shape)
+        own = weights[position:position + len(shapes)]
+        if [w.shape for w in own] != shapes:
+            raise ValueError(f"node {i} ({kind}): weights of shapes {shapes} expected, got "
+                             f"{[w.shape for w in own]}")
+        position += len(shapes)
+        rec = {"inputs": ins, "weights": own}
+        if kind == "simple_rnn":
+            act = canonical_activation(node.get("activation", "tanh"))
+            bias = own[2] if len(own) == 3 else None
+            z, h = simple_rnn_forward(x, own[0], own[1], bias, act,
+                                      node.get("go_backwards", False))
+            rec.update(z=z, h=h, out=h if node.get("return_sequences", False) else h[:, -1])
+        elif kind == "dense":
+            act = canonical_activation(node.get("activation", "linear"))
+            z = dense_forward(x, own[0], own[1] if len(own) == 2 else 0)
+            rec.update(z=z, h=activate(act, z), out=activate(act, z))
+        elif kind == "activation":
+            rec["out"] = L.activation_forward(x, canonical_activation(node["activation"]))
+        elif kind == "dropout":
+            if training and node["rate"] > 0:
+                rec["mask"] = L.dropout_mask(x.shape, node["rate"], node["seed"],
+                                             counters.get(i, 0), x.dtype)
+                rec["out"] = x * rec["mask"]
+            else:
+                rec["out"] = x
+        elif kind == "flatten":
+            rec["out"] = L.reshape_forward(x, (int(np.prod(x.shape[1:])),))
+        elif kind == "reshape":
+            rec["out"] = L.reshape_forward(x, _reshape_target(x.shape[1:], node["target_shape"]))
+        elif kind == "repeat_vector":
+            rec["out"] = L.repeat_vector_forward(x, node["n"])
+        elif kind == "concatenate":
+            rec["out"] = L.concatenate_forward(ins, node.get("axis", -1))
+        elif kind in _MERGES:
+            rec["out"] = L.merge_forward(kind, ins)
+        else:   # embedding
+            rec["out"] = L.embedding_forward(x, own[0])
+        trace.append(rec)
+    if position != len(weights):
+        raise ValueError(f"the graph has {position} weight arrays, got {len(weights)}")
+    return [trace[o]["out"] for o in graph["outputs"]], trace
+
+
+def _backward(graph, trace, douts):
+    """Weight gradients (node order) given d(out) per node (a dict, accumulated into)."""
+    nodes = graph["nodes"]
+    grads = []
+    for i in range(len(nodes) - 1, -1, -1):
+        node, rec = nodes[i], trace[i]
+        kind = node["kind"]
+        if kind == "input":
+            continue
+        d = douts.get(i)
+        if d is None:
+            d = np.zeros_like(rec["out"])
+        ins = rec["inputs"]
+        own = rec["weights"]
+        dins = []
+        if kind == "simple_rnn":
+            h = rec["h"]
+            if node.get("return_sequences", False):
+                dh = d
+            else:
+                dh = np.zeros_like(h)
+                dh[:, -1] = d
+            act = canonical_activation(node.get("activation", "tanh"))
+            dx, dk, drk, db = simple_rnn_backward(ins[0], rec["z"], h, own[0], own[1], dh, act,
+                                                  node.get("go_backwards", False))
+            dins = [dx]
+            layer_grads = [dk, drk] + ([db] if len(own) == 3 else [])
+        elif kind == "dense":
+            act = canonical_activation(node.get("activation", "linear"))
+            dz = activation_grad(act, rec["z"], rec["h"], d)
+            dx, dk, db = dense_backward(ins[0], own[0], dz)
+            dins = [dx]
+            layer_grads = [dk] + ([db] if len(own) == 2 else [])
+        else:
+            layer_grads = []
+            if kind == "activation":
+                dins = [L.activation_backward(ins[0], rec["out"], d,
+                                              canonical_activation(node["activation"]))]
+            elif kind == "dropout":
+                dins = [d * rec["mask"] if "mask" in rec else d]
+            elif kind in ("flatten", "reshape"):
+                dins = [L.reshape_backward(d, ins[0].shape[1:])]
+            elif kind == "repeat_vector":
+                dins = [L.repeat_vector_backward(d)]
+            elif kind == "concatenate":
+                dins = L.concatenate_backward(d, ins, node.get("axis", -1))
+            elif kind in _MERGES:
+                dins = L.merge_backward(kind, d, ins)
+            else:   # embedding: indices have no gradient
+                layer_grads = [L.embedding_backward(ins[0], d, own[0].shape)]
+                dins = [None]
+        for j, dx in zip(node["inputs"], dins):
+            if dx is not None:
+                douts[j] = dx if j not in douts else douts[j] + dx
+        grads[:0] = layer_grads
+    return grads
+
+
+def loss_and_gradients(graph, weights, xs, ys, loss="mse", loss_weights=None,
+                       training=True, counters=None):
+    """The total loss on one batch and its gradient with respect to every weight.
+
+    Parameters
+    ----------
+    graph : dict
+    weights : list of ndarray
+    xs : list of ndarray
+        One per model input.
+    ys : list of ndarray
+        One target per output, its shape (or (B,) against (B, 1)).
+    loss : str or list of str
+        "mse" or "mae", one for all outputs or one per output.
+    loss_weights : list of float, optional
+        Default 1 for every output.
+    training : bool
+        Dropout on (as in a training step).
+    counters : dict, optional
+        As :func:`forward`.
+
+    Returns
+    -------
+    total : float
+        ``sum_o loss_weights[o] * loss_o``.
+    per_output : list of float
+    grads : list of ndarray
+        In the order and shapes of ``weights``.
+    """
+    outputs, trace = forward(graph, weights, xs, training, counters)
+    n = len(outputs)
+    losses = [loss] * n if isinstance(loss, str) else list(loss)
+    loss_weights = [1.0] * n if loss_weights is None else list(loss_weights)
+    douts = {}
+    total, per_output = 0.0, []
+    for o, (node, y_pred, y, name, w) in enumerate(zip(graph["outputs"], outputs, ys, losses,
+                                                       loss_weights)):
+        value, dy = _LOSSES[name](y, y_pred)
+        per_output.append(value)
+        total += w * value
+        dy = w * dy
+        douts[node] = dy if node not in douts else douts[node] + dy
+    return total, per_output, _backward(graph, trace, douts)
+
+
+def train(graph, weights, optimizer_name, optimizer_config, batches, loss="mse",
+          loss_weights=None):
+    """Train step by step on each ``(xs, ys)`` batch in turn, as Keras's ``train_on_batch``.
+
+    Dropout counters advance by each dropout node's batch size, as in the
+    engine.  Returns ``(weights, losses)`` as :func:`.model.train`.
+    """
+    weights = [np.array(w, copy=True) for w in weights]
+    shapes = [w.shape for w in weights]
+    sizes = [w.size for w in weights]
+    params = np.concatenate([w.ravel() for w in weights]) if weights else np.zeros(0)
+    state = init_state(optimizer_name, params, **(optimizer_config or {}))
+    iteration = 0
+    losses = []
+    counters = {}
+    for xs, ys in batches:
+        value, _, grads = loss_and_gradients(graph, weights, xs, ys, loss, loss_weights,
+                                             True, counters)
+        _, trace = forward(graph, weights, xs, False)
+        for i, node in enumerate(graph["nodes"]):
+            if node["kind"] == "dropout" and node["rate"] > 0:
+                counters[i] = counters.get(i, 0) + trace[node["inputs"][0]]["out"].size
+        losses.append(value)
+        flat = np.concatenate([g.ravel() for g in grads])
+        params, state, iteration = apply_gradients(optimizer_name, params, flat, state,
+                                                   iteration, optimizer_config, sizes)
+        weights = [part.reshape(shape) for part, shape in
+                   zip(np.split(params, np.cumsum(sizes)[:-1]), shapes)]
+    return weights, losses
