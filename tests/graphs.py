@@ -53,7 +53,8 @@ def graphs(draw, max_nodes=8, smooth=True, dropout=True, embedding=True):
     consumed = set()
     for _ in range(draw(st.integers(1, max_nodes))):
         op = draw(st.sampled_from(["rnn", "dense", "dense", "activation", "dropout", "flatten",
-                                   "reshape", "repeat", "concat", "concat_time", "merge"]))
+                                   "reshape", "repeat", "concat", "concat_time", "merge",
+                                   "last"]))
         pick = draw(st.integers(0, len(tensors) - 1))
         src, seq, T, F = tensors[pick]
         new = None
@@ -83,6 +84,9 @@ def graphs(draw, max_nodes=8, smooth=True, dropout=True, embedding=True):
             steps = draw(st.sampled_from([d for d in range(1, size + 1) if size % d == 0]))
             node = {"kind": "reshape", "inputs": [src], "target_shape": (steps, size // steps)}
             new = (True, steps, size // steps)
+        elif op == "last" and seq:
+            node = {"kind": "last_step", "inputs": [src]}
+            new = (False, 1, F)
         elif op == "repeat" and not seq:
             n = draw(st.integers(1, 3))
             node = {"kind": "repeat_vector", "inputs": [src], "n": n}
@@ -173,6 +177,8 @@ def _out_shape(node, in_shapes):
         return x[:axis] + (sum(s[axis] for s in in_shapes),) + x[axis + 1:]
     if kind == "embedding":
         return x + (node["output_dim"],)
+    if kind == "last_step":
+        return (x[0], x[2])
     raise ValueError(kind)
 
 
@@ -223,6 +229,8 @@ def engine_of(graph, weights, xs, dtype):
                         else "concat")
         elif kind == "embedding":
             spec.update(kind="embedding", arg=node["input_dim"], p0=offs[0])
+        elif kind == "last_step":
+            spec.update(kind="last_step")
         else:
             spec.update(kind=kind)
         specs.append(spec)

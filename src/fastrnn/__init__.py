@@ -12,14 +12,15 @@ tutorial code::
 """
 from . import _kernels  # noqa: F401  (the compiled core must import)
 from . import callbacks, data, errors, initializers, layers, losses, optimizers, reference
-from . import preprocessing, utils
+from . import models, preprocessing, utils
 from ._version import __version__
 from .initializers import set_random_seed
-from .layers import Input, clear_session
-from .models import Sequential
+from .layers import Input, KerasTensor, clear_session
+from .models import Model, Sequential
 
 __all__ = [
-    "__version__", "Sequential", "Input", "set_random_seed", "clear_session",
+    "__version__", "Model", "Sequential", "Input", "KerasTensor", "set_random_seed",
+    "clear_session", "models",
     "layers", "optimizers", "losses", "callbacks", "initializers", "data", "reference",
     "errors", "utils", "preprocessing",
 ]

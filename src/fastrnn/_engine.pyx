@@ -75,7 +75,8 @@ cdef enum:
     KIND_MULTIPLY = 11
     KIND_AVERAGE = 12
     KIND_EMBEDDING = 13   # table F_P0 of F_ARG rows; its input is a model input of width 1
-    N_KINDS = 14
+    KIND_LAST_STEP = 14   # (B, T, F) -> (B, F): the last step (a recurrent layer's final state)
+    N_KINDS = 15
 
     F_KIND = 0        # node record fields
     F_IN = 1          # first entry of this node's inputs in the input table
@@ -129,7 +130,7 @@ KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE, "input": KIND_INPUT,
          "activation": KIND_ACTIVATION, "dropout": KIND_DROPOUT, "relayout": KIND_RELAYOUT,
          "repeat": KIND_REPEAT, "concat": KIND_CONCAT, "concat_time": KIND_CONCAT_TIME,
          "add": KIND_ADD, "subtract": KIND_SUBTRACT, "multiply": KIND_MULTIPLY,
-         "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING}
+         "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING, "last_step": KIND_LAST_STEP}
 FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS}
 LOSSES = {"mse": LOSS_MSE, "mae": LOSS_MAE}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
@@ -502,6 +503,10 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             if in_seq[0] or not seq or fixed < 1 or width != d:
                 raise ValueError(f"{where}: a repeat node turns (B, F) into (B, steps, F)")
             step = fixed
+        elif kind == KIND_LAST_STEP:
+            if not in_seq[0] or seq or width != d:
+                raise ValueError(f"{where}: a last-step node turns (B, T, F) into (B, F)")
+            step = 1
         elif kind in (KIND_CONCAT, KIND_CONCAT_TIME, KIND_ADD, KIND_SUBTRACT, KIND_MULTIPLY,
                       KIND_AVERAGE):
             if any(q != seq for q in in_seq):

@@ -114,6 +114,7 @@ class Runner:
         self.grads = grads
         self._trainer = None
         self._trainer_key = None
+        self._last_losses = (None, None, (), ())
         self._predictors = {}
 
     def _new_engine(self, grads=None):
@@ -129,15 +130,19 @@ class Runner:
         Re-configured only when the losses, the optimizer object, its settings
         or its state buffer changed (e.g. ``compile`` from a callback).
         """
-        n_out = len(self.plan.outputs)
-        losses = list(loss) if isinstance(loss, (list, tuple)) else [loss] * n_out
-        weights = [1.0] * n_out if loss_weights is None else [float(w) for w in loss_weights]
+        if loss is not self._last_losses[0] or loss_weights is not self._last_losses[1]:
+            n_out = len(self.plan.outputs)
+            losses = list(loss) if isinstance(loss, (list, tuple)) else [loss] * n_out
+            weights = (tuple([1.0] * n_out) if loss_weights is None
+                       else tuple(float(w) for w in loss_weights))
+            names = tuple(item._engine_name for item in losses)
+            self._last_losses = (loss, loss_weights, names, weights)
+        names, weights = self._last_losses[2:]
         hyper = {"beta_1": 0.0, "beta_2": 0.0, "epsilon": 1e-7, "momentum": 0.0, "rho": 0.0,
                  "weight_decay": optimizer.weight_decay or 0.0, "flag": 0.0}
         hyper.update(optimizer._hyper())
         clip, clip_value = optimizer._clip()
-        names = tuple(l._engine_name for l in losses)
-        key = (names, tuple(weights), id(optimizer), tuple(sorted(hyper.items())), clip,
+        key = (names, weights, id(optimizer), tuple(sorted(hyper.items())), clip,
                clip_value, id(optimizer.state), optimizer._layout)
         if self._trainer is None:
             self._trainer = self._new_engine()

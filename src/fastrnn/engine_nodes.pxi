@@ -74,7 +74,7 @@ cdef void _set_steps(State* s, Py_ssize_t B, const Py_ssize_t* T) noexcept nogil
             for j in range(n.n_in):
                 total += s.nodes[_in_node(s, i, j)].steps
             n.steps = total
-        elif n.kind == KIND_RNN and not n.seq:
+        elif (n.kind == KIND_RNN and not n.seq) or n.kind == KIND_LAST_STEP:
             n.steps = 1
         else:
             n.steps = s.nodes[_in_node(s, i, 0)].steps
@@ -151,6 +151,9 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
                     multiply_into(out, out, _in(s, tag, i, j), size, False)
         elif n.kind == KIND_EMBEDDING:
             embedding_forward_k(x, P + n.p0, out, rows, <Py_ssize_t>n.arg, n.width)
+        elif n.kind == KIND_LAST_STEP:
+            T = s.nodes[_in_node(s, i, 0)].steps
+            memcpy(out, x + (T - 1) * B * n.width, B * n.width * sizeof(floating))
 
 
 cdef void _add_scratch(State* s, floating* tag, floating* dx, Py_ssize_t n,
@@ -275,6 +278,13 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
                         if k != j:
                             multiply_into(target, target, _in(s, tag, i, k), size, False)
                     copy_or_add(dx, target, size, acc)
+        elif n.kind == KIND_LAST_STEP:
+            dx = _dx(s, tag, i, 0, &acc)
+            if dx != NULL:          # only the last step was read
+                T = s.nodes[_in_node(s, i, 0)].steps
+                if not acc:
+                    memset(dx, 0, (T - 1) * B * n.width * sizeof(floating))
+                copy_or_add(dx + (T - 1) * B * n.width, dout, B * n.width, acc)
         elif n.kind == KIND_EMBEDDING:
             embedding_backward_k(_in(s, tag, i, 0), dout, G + n.p0, rows,
                                  <Py_ssize_t>n.arg, n.width)

@@ -23,6 +23,7 @@ their keys (defaults as Keras's):
 - ``repeat_vector``: n
 - ``concatenate``: axis=-1; ``add``; ``subtract``; ``multiply``; ``average``
 - ``embedding``: input_dim, output_dim (its input is integers, (B, L))
+- ``last_step``: (B, T, F) -> (B, F), a recurrent layer's final state
 
 The training loss is ``sum_o loss_weights[o] * loss_o`` (Keras's total);
 each loss is the mean over its output's elements ("mse" or "mae").
@@ -39,7 +40,7 @@ __all__ = ["GRAPH_KINDS", "forward", "loss_and_gradients", "train"]
 
 GRAPH_KINDS = ("input", "simple_rnn", "dense", "activation", "dropout", "flatten", "reshape",
                "repeat_vector", "concatenate", "add", "subtract", "multiply", "average",
-               "embedding")
+               "embedding", "last_step")
 _LOSSES = {"mse": mse, "mae": mae}
 _MERGES = ("add", "subtract", "multiply", "average")
 
@@ -143,6 +144,8 @@ def forward(graph, weights, xs, training=False, counters=None):
             rec["out"] = L.concatenate_forward(ins, node.get("axis", -1))
         elif kind in _MERGES:
             rec["out"] = L.merge_forward(kind, ins)
+        elif kind == "last_step":
+            rec["out"] = x[:, -1]
         else:   # embedding
             rec["out"] = L.embedding_forward(x, own[0])
         trace.append(rec)
@@ -199,6 +202,10 @@ def _backward(graph, trace, douts):
                 dins = L.concatenate_backward(d, ins, node.get("axis", -1))
             elif kind in _MERGES:
                 dins = L.merge_backward(kind, d, ins)
+            elif kind == "last_step":
+                dx = np.zeros_like(ins[0])
+                dx[:, -1] = d
+                dins = [dx]
             else:   # embedding: indices have no gradient
                 layer_grads = [L.embedding_backward(ins[0], d, own[0].shape)]
                 dins = [None]

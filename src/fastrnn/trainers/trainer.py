@@ -25,9 +25,18 @@ runs ``fit`` sees the weights of some completed step (or epoch), never a
 half-written update.  Prediction engines are per thread, so threads predict
 with one model in parallel when nothing trains it.
 
-What a model provides: ``_layers``, ``_input_shape``, ``params``, ``grads``,
-``param_layout``, ``_layer_offsets``, ``_lock``, ``built``, ``dtype``,
-``build``, ``_require_built`` and ``_concrete_output_shape``.
+Several inputs and outputs
+--------------------------
+Data is checked into one array per model input and one target per output
+(lists, in the model's order); the engine takes the lists as they are.  The
+training loss is the weighted sum of the outputs' losses, and ``fit``'s logs
+hold each output's loss as ``<output name>_loss`` too, as Keras's.
+
+What a model provides: ``params``, ``grads``, ``param_layout``, ``_lock``,
+``built``, ``dtype``, ``build``, ``_require_built``, ``_lower`` (its engine
+plan), ``_split_inputs``/``_split_outputs`` (data structures to lists),
+``_input_spec``, ``output_names``, ``_concrete_output_shapes`` and
+``_structure_outputs``.
 """
 import sys
 import time
@@ -38,7 +47,7 @@ from .. import _engine, initializers, losses, optimizers
 from ..callbacks import Callback, CallbackList, History
 from ..engine import Runner
 from ..errors import NonFiniteTrainingError
-from ..layers import _last_state, _lower_chain, _shape_str
+from ..layers import _shape_str
 
 __all__ = ["Trainer"]
 
@@ -64,15 +73,15 @@ def _positive_int(value, argument, allow_zero=False):
     return int(value)
 
 
-def _real_array(value, argument):
-    """``value`` as an ndarray of real numbers (float, int or uint)."""
+def _real_array(value, argument, allow_bool=False):
+    """``value`` as an ndarray of real numbers (float, int or uint; bool if allowed)."""
     if value is None:
         raise ValueError(f"{argument} is required (got None)")
     try:
         arr = np.asarray(value)
     except ValueError as e:
         raise ValueError(f"{argument} cannot be made into an array: {e}") from None
-    if arr.dtype.kind not in "fiu":
+    if arr.dtype.kind not in ("fiub" if allow_bool else "fiu"):
         raise TypeError(f"{argument} must hold real numbers (float or int), "
                         f"got dtype {arr.dtype}")
     return arr
@@ -98,7 +107,7 @@ class Trainer:
     """compile / fit / evaluate / predict on the compiled engine (mixed into models)."""
 
     # -- compile ---------------------------------------------------------------
-    def compile(self, optimizer="adam", loss=None, metrics=None):
+    def compile(self, optimizer="adam", loss=None, metrics=None, loss_weights=None):
         """Choose the optimizer and the loss.
 
         Parameters
@@ -106,8 +115,13 @@ class Trainer:
         optimizer : str or fastrnn.optimizers.Optimizer, default "adam"
             "adam", "adamw", "sgd", "rmsprop", "adagrad" (Keras's defaults) or an instance.
         loss : {"mse", "mae"}, a fastrnn.losses function or a fastrnn.losses.Loss
+            For a model with several outputs: one loss for every output, a
+            list (one per output) or a dict keyed by output name.
         metrics : None
             Not supported yet (only the loss is reported); anything else raises.
+        loss_weights : list or dict of float, optional
+            The weight of each loss in the total (one per loss given; a
+            single loss takes one weight, used for every output).
         """
         if loss is None:
             raise ValueError("compile: loss is required ('mse' or 'mae')")
@@ -115,8 +129,27 @@ class Trainer:
             raise ValueError("compile: metrics are not supported yet; the loss is reported "
                              "as 'loss' (and 'val_loss')")
         optimizer = optimizers.get(optimizer)
-        loss_fn = losses.get(loss)
+        if isinstance(loss, (list, tuple, dict)):
+            items = loss.values() if isinstance(loss, dict) else loss
+            if not items:
+                raise ValueError("compile: loss is an empty list")
+            for item in items:
+                losses.get(item)
+            loss_fn = losses.get(next(iter(items)))
+        else:
+            loss_fn = losses.get(loss)
+        if loss_weights is not None:
+            values = (list(loss_weights.values()) if isinstance(loss_weights, dict)
+                      else list(loss_weights) if isinstance(loss_weights, (list, tuple))
+                      else None)
+            if values is None or not all(
+                    isinstance(w, (int, float, np.integer, np.floating)) and not isinstance(w, bool)
+                    and np.isfinite(w) and w >= 0 for w in values):
+                raise ValueError(f"compile: loss_weights must be a list or dict of finite "
+                                 f"numbers >= 0, got {loss_weights!r}")
         self.optimizer, self._loss_fn, self.loss = optimizer, loss_fn, loss
+        self.loss_weights = loss_weights
+        self._output_losses_cache = None
         if self.built:
             self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
 
@@ -124,16 +157,81 @@ class Trainer:
         if self._loss_fn is None:
             raise ValueError(f"call compile(optimizer=..., loss=...) before {what}")
 
+    def _output_losses(self):
+        """(loss function per output, weight per output) from compile's arguments
+        (resolved once per compile)."""
+        cached = getattr(self, "_output_losses_cache", None)
+        if (cached is not None and cached[0] is self.loss and cached[1] is self.loss_weights
+                and cached[2] == self.output_names):
+            return cached[3]
+        result = self._resolve_output_losses()
+        self._output_losses_cache = (self.loss, self.loss_weights, list(self.output_names),
+                                     result)
+        return result
+
+    def _resolve_output_losses(self):
+        names = self.output_names
+        n = len(names)
+        loss, weights = self.loss, getattr(self, "loss_weights", None)
+        if isinstance(loss, dict):
+            missing = [name for name in names if name not in loss]
+            unknown = [key for key in loss if key not in names]
+            if missing or unknown:
+                raise ValueError(f"compile: the loss dict must have one loss per output "
+                                 f"{names}; missing {missing}, unknown {unknown}")
+            fns = [losses.get(loss[name]) for name in names]
+        elif isinstance(loss, (list, tuple)):
+            if len(loss) != n:
+                raise ValueError(f"compile: the model has {n} outputs {names}, but loss is a "
+                                 f"list of {len(loss)}")
+            fns = [losses.get(item) for item in loss]
+        else:
+            fns = [self._loss_fn] * n
+        n_losses = 1 if not isinstance(loss, (list, tuple, dict)) else n
+        if weights is None:
+            ws = [1.0] * n
+        elif isinstance(weights, dict):
+            missing = [name for name in names if name not in weights]
+            if missing or len(weights) != n:
+                raise ValueError(f"compile: loss_weights must have one weight per output "
+                                 f"{names}; got keys {sorted(weights)}")
+            ws = [float(weights[name]) for name in names]
+        else:
+            if len(weights) != n_losses:
+                raise ValueError(f"compile: loss_weights must match the number of losses, "
+                                 f"got {n_losses} losses and {len(weights)} weights")
+            ws = [float(w) for w in weights] if n_losses == n else [float(weights[0])] * n
+        return fns, ws
+
     # -- checking inputs (once, at the boundary) ---------------------------------
     def _check_x(self, x, argument="x"):
-        """x as a contiguous array of the model's dtype with the input's shape, finite."""
-        arr = _real_array(x, argument)
+        """One checked array per model input (a list): contiguous, the model's dtype,
+        finite, of the input's shape (indices for an Embedding as (N, L, 1))."""
+        if not self.built:
+            return [self._check_input_array(x, argument, None, None)]
+        items = self._split_inputs(x, argument)
+        xs = [self._check_input_array(value, name, *self._input_spec(k))
+              for k, (value, name) in enumerate(items)]
+        for (_, name), arr in zip(items[1:], xs[1:]):
+            if arr.shape[0] != xs[0].shape[0]:
+                raise ValueError(f"{items[0][1]} has {xs[0].shape[0]} samples but {name} has "
+                                 f"{arr.shape[0]}; they must match")
+        return xs
+
+    def _check_input_array(self, x, argument, want, embedding):
+        """One input: ``want`` its shape with the batch axis (None: not built yet),
+        ``embedding`` the Embedding reading it as indices (or None)."""
+        arr = _real_array(x, argument, allow_bool=True)
         if arr.ndim == 0:
             raise ValueError(f"{argument} must be an array of samples, got a scalar")
         if arr.shape[0] == 0:
             raise ValueError(f"{argument} is empty: it has 0 samples")
-        if self.built:
-            want = self._input_shape
+        if want is not None:
+            # Keras's rank adjustment: (N, T) for inputs of shape (T, 1), and back
+            if arr.ndim == len(want) - 1 and want[-1] == 1:
+                arr = arr[..., None]
+            elif arr.ndim == len(want) + 1 and arr.shape[-1] == 1:
+                arr = arr[..., 0]
             if arr.ndim != len(want):
                 raise ValueError(f"{argument} must have rank {len(want)}, shape "
                                  f"{_shape_str(('N',) + want[1:]).replace(chr(39), '')} "
@@ -141,27 +239,42 @@ class Trainer:
                                  f"features); got shape {arr.shape}")
             for axis, (w, g) in enumerate(zip(want[1:], arr.shape[1:]), start=1):
                 if w is not None and w != g:
-                    what = "features" if axis == len(want) - 1 else "time steps"
+                    what = ("steps" if embedding is not None else
+                            "features" if axis == len(want) - 1 else "time steps")
                     raise ValueError(f"{argument} has {g} {what} (axis {axis}) but the model "
                                      f"expects {w}: shape {arr.shape}, expected "
                                      f"{_shape_str(('N',) + want[1:]).replace(chr(39), '')}")
         if 0 in arr.shape:
             raise ValueError(f"{argument} is empty: shape {arr.shape}")
+        if embedding is not None:
+            # Keras casts indices to int32 (toward zero): they must be rows of the table
+            with np.errstate(invalid="ignore"):
+                bad = ~((arr > -1) & (arr < embedding.input_dim))
+            if bad.any():
+                where = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise ValueError(f"{argument} holds {arr[where]!r} at {where}, which is not an "
+                                 f"index of Embedding {embedding.name!r} with input_dim="
+                                 f"{embedding.input_dim}: indices must be in "
+                                 f"[0, {embedding.input_dim})")
+            return np.ascontiguousarray(arr, dtype=self.dtype)[..., None]
         return _finite_cast(arr, self.dtype, argument)
 
     def _check_y(self, y, x, argument="y", x_argument="x"):
-        """y as a contiguous array shaped exactly like the model's output for x."""
+        """One target per model output (a list), shaped exactly like that output for x."""
         if y is None:
             raise ValueError(f"{argument} is required (got None)")
-        out_shape = self._concrete_output_shape(x.shape)
-        if isinstance(out_shape, list):
-            raise ValueError("this model's last layer has return_state=True (two outputs); "
-                             "fit and evaluate need a single output")
-        arr = _real_array(y, argument)
+        if not isinstance(x, list):     # one unchecked input array
+            x = [np.asarray(x)]
+        out_shapes = self._concrete_output_shapes([a.shape for a in x])
+        return [self._check_target_array(value, name, shape, x[0].shape[0], x_argument)
+                for (value, name), shape in zip(self._split_outputs(y, argument), out_shapes)]
+
+    def _check_target_array(self, y, argument, out_shape, n, x_argument):
+        arr = _real_array(y, argument, allow_bool=True)
         if arr.ndim == 0:
             raise ValueError(f"{argument} must be an array of targets, got a scalar")
-        if arr.shape[0] != x.shape[0]:
-            raise ValueError(f"{x_argument} has {x.shape[0]} samples but {argument} has "
+        if arr.shape[0] != n:
+            raise ValueError(f"{x_argument} has {n} samples but {argument} has "
                              f"{arr.shape[0]}; they must match")
         if arr.shape != out_shape:
             if arr.shape + (1,) == out_shape:
@@ -181,20 +294,15 @@ class Trainer:
         """The compiled engine runner of the current structure (lowered once per build)."""
         runner = self._engine_runner
         if runner is None or runner.params is not self.params:
-            runner = Runner(_lower_chain(self._layers, self._input_shape, self._layer_offsets),
-                            self.params, self.grads)
+            runner = Runner(self._lower(), self.params, self.grads)
             self._engine_runner = runner
         return runner
 
     def _trainer(self):
         """The training engine, configured for the current loss and optimizer."""
         self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
-        return self._runner().trainer(self._loss_fn, self.optimizer)
-
-    def _output_arrays(self, x_shape):
-        out_shape = self._concrete_output_shape(x_shape)
-        first = out_shape[0] if isinstance(out_shape, list) else out_shape
-        return out_shape, np.empty(first, dtype=self.dtype)
+        fns, weights = self._output_losses()
+        return self._runner().trainer(fns, self.optimizer, weights)
 
     #: prediction runs this many samples per compiled forward pass at most
     #: (fewer for long sequences: see _predict_chunk)
@@ -213,26 +321,25 @@ class Trainer:
         cap = self._PREDICT_CHUNK if cap is None else cap
         return int(max(1, min(cap, self._PREDICT_BUDGET // per_sample)))
 
-    def _forward(self, x):
-        """The model's output for checked ``x`` (contiguous, the model's dtype)."""
-        out_shape, out = self._output_arrays(x.shape)
-        T = x.shape[1] if x.ndim == 3 else 1
+    def _forward(self, x, training=False):
+        """The model's outputs (a list) for checked ``x`` (a list, as _check_x gives)."""
+        outs = [np.empty(s, dtype=self.dtype)
+                for s in self._concrete_output_shapes([a.shape for a in x])]
+        T = max(a.shape[1] if a.ndim == 3 else 1 for a in x)
         engine = self._runner().predictor()
         with self._lock:
-            engine.predict(x, out, self._predict_chunk(T))
-        if isinstance(out_shape, list):     # return_state: [output, final state]
-            return [out, _last_state(out, self._layers[-1].return_sequences)]
-        return out
+            engine.predict(x, outs, self._predict_chunk(T), training)
+        return outs
 
     def _loss_and_gradients(self, x, y):
         """Loss of one batch and its gradient in ``self.grads``, without an update.
 
         Parameters
         ----------
-        x : ndarray of shape (B, ...)
-            Contiguous, the model's dtype, already checked.
-        y : ndarray, shape of the model's output for x
-            Contiguous, the model's dtype, already checked.
+        x : list of ndarray of shape (B, ...)
+            One per input, as :meth:`_check_x` gives them.
+        y : list of ndarray, shapes of the model's outputs for x
+            One per output, as :meth:`_check_y` gives them.
 
         Returns
         -------
@@ -276,6 +383,7 @@ class Trainer:
             engine.iterations = opt.iterations
             loss = engine.train_step(x, y, lr)
             opt.iterations = engine.iterations
+            self._last_output_losses = engine.output_losses
         if engine.last_status:
             self._raise_bad_step(engine.last_status, loss)
         return loss
@@ -300,17 +408,28 @@ class Trainer:
             f"step ({err})", epoch=epoch, batch=batch, kind=err.kind)
 
     def _evaluate_arrays(self, x, y, batch_size, verbose=0):
-        T = x.shape[1] if x.ndim == 3 else 1
+        """The loss on checked (x, y) lists, and each output's (a list)."""
+        T = max(a.shape[1] if a.ndim == 3 else 1 for a in x)
         engine = self._runner().predictor()
-        engine.set_loss(_engine.LOSSES[self._loss_fn._engine_name])
-        bar = _progress_bar(-(-x.shape[0] // batch_size), "evaluate") if verbose == 1 else None
+        fns, weights = self._output_losses()
+        engine.set_losses([_engine.LOSSES[f._engine_name] for f in fns], weights)
+        bar = _progress_bar(-(-x[0].shape[0] // batch_size), "evaluate") if verbose == 1 else None
         with self._lock:
             loss = engine.evaluate(x, y, self._predict_chunk(T, cap=batch_size))
+            each = engine.output_losses
         if bar is not None:
             bar.update(bar.total)
             bar.set_postfix(loss=_format_value(loss))
             bar.close()
-        return loss
+        return loss, each
+
+    def _loss_logs(self, loss, each, prefix=""):
+        """{"loss": total} and, with several outputs, {"<output>_loss": ...} as Keras logs them."""
+        logs = {prefix + "loss": loss}
+        if len(each) > 1:
+            for name, value in zip(self.output_names, each):
+                logs[f"{prefix}{name}_loss"] = value
+        return logs
 
     # -- fit / evaluate / predict --------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -355,11 +474,11 @@ class Trainer:
                 validation_split, bool) or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
         if not self.built:  # build from the data, as Keras does, once it passed its checks
-            x = self._check_x(x)
-            if x.ndim < 2:
+            first = self._check_x(x)[0]
+            if first.ndim < 2:
                 raise ValueError(f"x must have a batch axis and at least one more; "
-                                 f"got shape {x.shape}")
-            self.build((None,) + x.shape[1:])
+                                 f"got shape {first.shape}")
+            self.build((None,) + first.shape[1:])
         x = self._check_x(x)
         y = self._check_y(y, x)
         val = None
@@ -370,17 +489,18 @@ class Trainer:
             val = (xv, self._check_y(validation_data[1], xv, "validation_data[1]",
                                      "validation_data[0]"))
         elif validation_split:
-            split = int(x.shape[0] * (1.0 - validation_split))
-            if split == 0 or split == x.shape[0]:
+            split = int(x[0].shape[0] * (1.0 - validation_split))
+            if split == 0 or split == x[0].shape[0]:
                 raise ValueError(f"validation_split={validation_split} leaves "
-                                 f"{split} training and {x.shape[0] - split} validation "
-                                 f"samples out of {x.shape[0]}; both must be non-empty")
-            val = (x[split:], y[split:])
-            x, y = x[:split], y[:split]
+                                 f"{split} training and {x[0].shape[0] - split} validation "
+                                 f"samples out of {x[0].shape[0]}; both must be non-empty")
+            val = ([a[split:] for a in x], [a[split:] for a in y])
+            x, y = [a[:split] for a in x], [a[:split] for a in y]
         if callbacks is not None and isinstance(callbacks, Callback):
             callbacks = [callbacks]
         self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
-        n = x.shape[0]
+        n = x[0].shape[0]
+        n_outputs = len(y)
         n_batches = -(-n // batch_size)
         history = History()
         cbs = CallbackList([history] + list(callbacks or []), self,
@@ -400,7 +520,7 @@ class Trainer:
             batch_losses = np.empty(n_batches, np.float64)
             batch_rates = np.empty(n_batches, np.float64)
         elif shuffle:
-            xs, ys = np.empty_like(x), np.empty_like(y)
+            xs, ys = [np.empty_like(a) for a in x], [np.empty_like(a) for a in y]
         else:
             xs, ys = x, y
         self.stop_training = False
@@ -423,8 +543,10 @@ class Trainer:
                         engine = epoch_engine
                         engine.bind_data(x, y)
                     try:
-                        logs = {"loss": self._train_epoch(engine, order, batch_size,
-                                                          batch_rates, batch_losses)}
+                        mean = self._train_epoch(engine, order, batch_size, batch_rates,
+                                                 batch_losses)
+                        logs = ({"loss": mean} if n_outputs == 1 else
+                                self._loss_logs(mean, engine.output_losses))
                     except NonFiniteTrainingError as err:
                         if not cbs.on_nonfinite_loss(err.batch, {"loss": float("nan")}):
                             raise self._diverged(err, epoch, err.batch, epochs,
@@ -434,18 +556,20 @@ class Trainer:
                 else:
                     if shuffle:
                         perm = rng.permutation(n)
-                        np.take(x, perm, axis=0, out=xs)
-                        np.take(y, perm, axis=0, out=ys)
+                        for a, out in zip(x + y, xs + ys):
+                            np.take(a, perm, axis=0, out=out)
                     bar = (_progress_bar(n_batches, f"Epoch {epoch + 1}/{epochs}")
                            if verbose == 1 else None)
                     total = 0.0
+                    each = np.zeros(len(y))
                     for b in range(n_batches):
                         start = b * batch_size
                         stop = min(start + batch_size, n)
                         if wants_batches:
                             cbs.on_train_batch_begin(b)
                         try:
-                            loss = self._train_batch(xs[start:stop], ys[start:stop])
+                            loss = self._train_batch([a[start:stop] for a in xs],
+                                                     [a[start:stop] for a in ys])
                         except NonFiniteTrainingError as err:
                             if not cbs.on_nonfinite_loss(b, {"loss": float("nan")}):
                                 if bar is not None:
@@ -455,14 +579,16 @@ class Trainer:
                             self.stop_training = True      # TerminateOnNaN: stop here
                             break
                         total += loss * (stop - start)
+                        each += np.multiply(self._last_output_losses, stop - start)
                         if wants_batches:
                             cbs.on_train_batch_end(b, {"loss": total / stop})
                         if bar is not None:
                             bar.set_postfix(loss=_format_value(total / stop), refresh=False)
                             bar.update(1)
-                    logs = {"loss": total / n}
+                    logs = self._loss_logs(total / n, list(each / n))
                 if val is not None and np.isfinite(logs["loss"]):   # not after TerminateOnNaN
-                    logs["val_loss"] = self._evaluate_arrays(val[0], val[1], batch_size)
+                    logs.update(self._loss_logs(*self._evaluate_arrays(val[0], val[1],
+                                                                       batch_size), "val_"))
                 if bar is not None:
                     bar.set_postfix({k: _format_value(v) for k, v in logs.items()})
                     bar.close()
@@ -479,19 +605,24 @@ class Trainer:
                 engine.unbind_data()
         return history
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto"):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
         """The loss on (x, y): the sample-weighted mean over batches.
 
         Parameters
         ----------
         x : array_like of shape (N, T, D)
+            A list or dict of arrays for a model with several inputs.
         y : array_like, shape of the output (or (N,) for output (N, 1))
+            A list or dict of arrays for a model with several outputs.
         batch_size : int, default 32
         verbose : {0, 1, 2, "auto"}
+        return_dict : bool, default False
 
         Returns
         -------
-        float
+        float, list or dict
+            The loss; with several outputs, as Keras, ``[loss, <output>_loss,
+            ...]`` (a dict with ``return_dict``).
         """
         self._require_compiled("evaluate")
         self._require_built("evaluate")
@@ -499,10 +630,12 @@ class Trainer:
         verbose = _resolve_verbose(verbose)
         x = self._check_x(x)
         y = self._check_y(y, x)
-        loss = self._evaluate_arrays(x, y, batch_size, verbose)
+        logs = self._loss_logs(*self._evaluate_arrays(x, y, batch_size, verbose))
         if verbose == 2:
-            print(f"loss: {_format_value(loss)}")
-        return loss
+            print(" - ".join(f"{k}: {_format_value(v)}" for k, v in logs.items()))
+        if return_dict:
+            return logs
+        return logs["loss"] if len(logs) == 1 else list(logs.values())
 
     def predict(self, x, batch_size=None, verbose="auto"):
         """Outputs for ``x``, computed in batches.
@@ -510,6 +643,7 @@ class Trainer:
         Parameters
         ----------
         x : array_like of shape (N, T, D)
+            A list or dict of arrays for a model with several inputs.
         batch_size : int, default 32
         verbose : {0, 1, 2, "auto"}
             1 shows a progress bar.
@@ -517,24 +651,23 @@ class Trainer:
         Returns
         -------
         ndarray of shape (N, ...) in the model's dtype
-            The last layer's output; ``[output, state]`` if it has ``return_state=True``.
+            The output; a list (or dict, as the model's outputs were given)
+            for several, e.g. ``[output, state]`` after ``return_state=True``.
         """
         self._require_built("predict")
         batch_size = self._check_batch_size(batch_size)
         verbose = _resolve_verbose(verbose)
         x = self._check_x(x)
-        n = x.shape[0]
+        n = x[0].shape[0]
         if verbose != 1:
-            return self._forward(x)
-        out_shape = self._concrete_output_shape(x.shape)
-        shapes = out_shape if isinstance(out_shape, list) else [out_shape]
-        results = [np.empty(s, dtype=self.dtype) for s in shapes]
+            return self._structure_outputs(self._forward(x))
+        results = [np.empty(s, dtype=self.dtype)
+                   for s in self._concrete_output_shapes([a.shape for a in x])]
         bar = _progress_bar(-(-n // batch_size), "predict")
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            out = self._forward(x[start:stop])
-            for r, o in zip(results, out if isinstance(out, list) else [out]):
+            for r, o in zip(results, self._forward([a[start:stop] for a in x])):
                 r[start:stop] = o
             bar.update(1)
         bar.close()
-        return results if isinstance(out_shape, list) else results[0]
+        return self._structure_outputs(results)

@@ -1,0 +1,414 @@
+"""The model base class: :class:`Model`, shared by functional models and Sequential.
+
+Memory layout
+-------------
+A built model owns one contiguous 1-D array ``params`` (the model's dtype)
+holding every weight, and one ``grads`` array of the same layout.  Each
+layer's weights are C-contiguous views into ``params`` in Keras
+``get_weights()`` order (layer by layer in ``model.layers`` order; per layer
+Keras's weight order: SimpleRNN kernel, recurrent_kernel, bias; Dense kernel,
+bias; Embedding embeddings).  ``param_layout`` lists ``(name, shape,
+offset)`` for every weight.  An optimizer keeps its state in flat buffers of
+the same layout and updates everything with one call per step.
+
+``fastrnn.Model(inputs, outputs)`` makes a :class:`~.functional.Functional`
+model, as ``keras.Model`` does; :class:`~.sequential.Sequential` is a
+functional model that is a chain.  Training, evaluation and prediction come
+from :class:`fastrnn.trainers.Trainer` (one compiled engine for every model).
+"""
+import struct
+import threading
+import zipfile
+import zlib
+
+import numpy as np
+
+from ..layers.layer import _unique_name
+from ..trainers.trainer import Trainer
+
+__all__ = ["Model", "WeightFileError"]
+
+
+def _readable_bytes(n):
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.2f} {unit}"
+        n /= 1024
+
+
+# What a malformed (truncated, corrupted, hostile) weights file can raise
+# from zipfile and numpy's .npy reader; load_weights turns these into ValueError.
+_MALFORMED_FILE_ERRORS = (ValueError, zipfile.BadZipFile, zipfile.LargeZipFile,
+                          NotImplementedError, EOFError, OSError, KeyError, SyntaxError,
+                          UnicodeDecodeError, struct.error, zlib.error, RuntimeError,
+                          TypeError, OverflowError)
+
+
+class WeightFileError(ValueError):
+    """A weights file that is malformed or does not fit the model."""
+
+
+def _read_npy_header(f, name):
+    """(shape, dtype) from an .npy stream's header; nothing else is read."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise WeightFileError(f"load_weights: weight {name!r} has unsupported "
+                         f".npy format version {version}")
+    return tuple(shape), dtype
+
+
+class Model(Trainer):
+    """A model: layers with their weights in one flat buffer, trained by the engine.
+
+    ``Model(inputs, outputs, name=None)`` builds a functional model (a graph
+    of layer calls from :func:`fastrnn.Input` tensors), as ``keras.Model``;
+    see :class:`~.functional.Functional`.  Subclassing Model with a ``call``
+    method is not supported.
+
+    Attributes
+    ----------
+    params : ndarray of shape (P,)
+        Every weight, in one contiguous buffer (None until built).
+    grads : ndarray of shape (P,)
+        The gradients of the last training batch, same layout.
+    param_layout : list of (str, tuple, int)
+        ``(name, shape, offset)`` of each weight in ``params``.
+    optimizer, loss
+        Set by :meth:`compile`.
+    stop_training : bool
+        A callback may set it to end ``fit`` after the current epoch.
+    """
+
+    #: counts every (re)binding of layers to a model's buffer, in any model
+    _bindings = 0
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model:
+            from .functional import Functional
+            if not (args or "inputs" in kwargs or "outputs" in kwargs):
+                raise NotImplementedError(
+                    "Model() without inputs and outputs (a subclass with a call method) is "
+                    "not supported; build Model(inputs, outputs) from fastrnn.Input tensors, "
+                    "or a Sequential")
+            return super().__new__(Functional)
+        return super().__new__(cls)
+
+    def _init_model(self, name, default_name):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        self.name = name if name is not None else _unique_name(default_name)
+        self.built = False
+        self.params = None
+        self.grads = None
+        self.param_layout = []
+        self.optimizer = None
+        self.loss = None
+        self._loss_fn = None
+        self.stop_training = False
+        self.history = None
+        self._engine_runner = None  # the lowered plan and its engines (see _runner)
+        self._layer_offsets = {}
+        self._claimed_at = -1
+        self._lock = threading.RLock()
+
+    # -- structure -----------------------------------------------------------
+    @property
+    def layers(self):
+        raise NotImplementedError
+
+    def _weighted_layers(self):
+        """The layers that own weights (InputLayers excluded), in weight order."""
+        from ..layers.input_layer import InputLayer
+        return [layer for layer in self.layers if not isinstance(layer, InputLayer)]
+
+    def get_layer(self, name=None, index=None):
+        """A layer by name or by index in :attr:`layers`, as ``keras.Model.get_layer``."""
+        if index is not None and name is not None:
+            raise ValueError(f"give a layer name or an index, not both (got name={name!r}, "
+                             f"index={index})")
+        layers = self.layers
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+                raise TypeError(f"index must be an int, got {type(index).__name__}")
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"index {index} is out of range: the model has "
+                                 f"{len(layers)} layers")
+            return layers[index]
+        if name is not None:
+            for layer in layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(f"no layer named {name!r}; the layers are "
+                             f"{[layer.name for layer in layers]}")
+        raise ValueError("get_layer needs a name or an index")
+
+    def _gather_params(self, layers, dtype):
+        """One flat buffer for the weights of ``layers`` (built), values copied in."""
+        values = [w for layer in layers for w in layer.get_weights()]
+        total = sum(layer.count_params() for layer in layers)
+        params = np.empty(total, dtype=dtype)
+        grads = np.zeros(total, dtype=dtype)
+        layout, offset, layer_offsets = [], 0, {}
+        for prefix, layer in zip(self._weight_prefixes(layers), layers):
+            n = layer.count_params()
+            layer._bind(params[offset:offset + n], grads[offset:offset + n])
+            layer._owner = self
+            layer.dtype = np.dtype(dtype)
+            layer_offsets[id(layer)] = offset
+            for (wname, wshape), w in zip(layer._specs, layer._weights):
+                layout.append((f"{prefix}/{wname}", wshape, offset))
+                offset += w.size
+        views = [w for layer in layers for w in layer._weights]
+        for view, value in zip(views, values):
+            view[...] = value
+        self.params, self.grads, self.param_layout = params, grads, layout
+        self._layer_offsets = layer_offsets
+        self._engine_runner = None
+        Model._bindings += 1
+        self._claimed_at = Model._bindings
+
+    def _claim_layers(self):
+        """Point the layers' weights back at this model's buffer if another model
+        built from the same layers took them, bringing their current values.
+
+        A layer's weights live in one buffer at a time: that of the model built
+        (or run) last.  Models that share layers (a model and a sub-model made
+        from the same tensors) thus see each other's training, as in Keras.
+        """
+        if self._claimed_at == Model._bindings:
+            return      # no model has bound any layer since this one did
+        layers = self._weighted_layers()
+        if all(getattr(layer, "_owner", None) is self for layer in layers):
+            self._claimed_at = Model._bindings
+            return
+        values = [layer.get_weights() for layer in layers]
+        for layer, current in zip(layers, values):
+            off = self._layer_offsets[id(layer)]
+            n = layer.count_params()
+            layer._bind(self.params[off:off + n], self.grads[off:off + n])
+            layer._owner = self
+            for view, value in zip(layer._weights, current):
+                view[...] = value
+        Model._bindings += 1
+        self._claimed_at = Model._bindings
+
+    def _runner(self):
+        self._claim_layers()
+        return super()._runner()
+
+    @staticmethod
+    def _weight_prefixes(layers):
+        """Structural names: the default layer name, numbered within this model (stable across models)."""
+        counts, names = {}, []
+        for layer in layers:
+            base = layer._default_name
+            k = counts.get(base, 0)
+            counts[base] = k + 1
+            names.append(base if k == 0 else f"{base}_{k}")
+        return names
+
+    def _views(self):
+        return [w for layer in self._weighted_layers() for w in layer._weights]
+
+    def _require_built(self, what):
+        if not self.built:
+            raise ValueError(f"model {self.name!r} has no input shape yet, so it cannot {what}: "
+                             f"start it with fastrnn.Input(shape), give the first layer "
+                             f"input_shape=..., call build((None, T, D)) or fit it first")
+
+    @property
+    def weights(self):
+        """Live views of every weight, in Keras order."""
+        return self._views()
+
+    @property
+    def trainable_weights(self):
+        return self.weights
+
+    @property
+    def non_trainable_weights(self):
+        return []
+
+    def count_params(self):
+        """Total number of scalar weights."""
+        self._require_built("count its parameters")
+        return int(self.params.size)
+
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
+        """Print a table of layers (name and type), output shapes and parameter counts.
+
+        A functional model that is not a chain adds Keras's "Connected to"
+        column.  An unbuilt Sequential lists its layers with "?" shapes and
+        "0 (unbuilt)", as Keras does.
+
+        Parameters
+        ----------
+        print_fn : callable, optional
+            Called with each line; default :func:`print`.
+        line_length, positions, expand_nested, show_trainable, layer_range
+            Accepted for Keras compatibility; only the defaults are supported.
+        """
+        from .summary import print_summary
+        print_summary(self, print_fn or print)
+
+    # -- weights -------------------------------------------------------------
+    def get_weights(self):
+        """Copies of every weight, in Keras ``get_weights()`` order.
+
+        Returns
+        -------
+        list of ndarray
+            Per layer: SimpleRNN kernel (D, H), recurrent_kernel (H, H), bias (H,);
+            Dense kernel (D, U), bias (U,).
+        """
+        self._require_built("give its weights")
+        return [w.copy() for w in self._views()]
+
+    def _check_weight_list(self, weights, source):
+        """Validate a list of weights against the layout; returns arrays in the model's dtype."""
+        views = self._views()
+        if isinstance(weights, np.ndarray) or not isinstance(weights, (list, tuple)):
+            raise TypeError(f"{source}: weights must be a list of arrays (as get_weights() "
+                            f"returns), got {type(weights).__name__}")
+        weights = list(weights)
+        if len(weights) != len(views):
+            raise ValueError(f"{source}: the model has {len(views)} weight arrays "
+                             f"({', '.join(n for n, _, _ in self.param_layout)}), got {len(weights)}")
+        checked = []
+        for (name, shape, _), value in zip(self.param_layout, weights):
+            value = np.asarray(value)
+            if value.dtype.kind not in "fiu":
+                raise TypeError(f"{source}: weight {name!r} must hold real numbers, "
+                                f"got dtype {value.dtype}")
+            if value.shape != shape:
+                raise ValueError(f"{source}: weight {name!r} must have shape {shape}, "
+                                 f"got {value.shape}")
+            value = value.astype(self.dtype)
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"{source}: weight {name!r} contains NaN or infinity")
+            checked.append(value)
+        return checked
+
+    def set_weights(self, weights):
+        """Overwrite every weight (all are checked before any is written).
+
+        Parameters
+        ----------
+        weights : list of array_like
+            In :meth:`get_weights` order and shapes (e.g. a Keras model's
+            ``get_weights()``); cast to the model's dtype.
+        """
+        self._require_built("take weights")
+        checked = self._check_weight_list(weights, "set_weights")
+        for view, value in zip(self._views(), checked):
+            view[...] = value
+
+    def save_weights(self, filepath):
+        """Write the weights to an ``.npz`` file (one array per weight, no pickles).
+
+        Keys are structural, ``"<layer type>[_k]/<weight>"`` (``simple_rnn/kernel``,
+        ``dense_1/bias``, ...), so a file loads into any model of the same architecture.
+
+        Parameters
+        ----------
+        filepath : str or os.PathLike
+            Must end in ``.npz``.
+        """
+        self._require_built("save weights")
+        path = self._npz_path(filepath)
+        arrays = {name: w for (name, _, _), w in zip(self.param_layout, self._views())}
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+
+    @staticmethod
+    def _npz_path(filepath):
+        import os
+        path = os.fspath(filepath)
+        if not isinstance(path, str) or not path.endswith(".npz"):
+            raise ValueError(f"filepath must end in '.npz', got {filepath!r}")
+        return path
+
+    def load_weights(self, filepath):
+        """Read weights written by :meth:`save_weights`.
+
+        The file is untrusted input: every array's name, shape and dtype is
+        checked from the ``.npy`` headers before any data is read (so a header
+        claiming billions of elements costs nothing), data is read with
+        ``allow_pickle=False``, and any malformed file is a ``ValueError``.
+        On any error the model is left unchanged.
+
+        Parameters
+        ----------
+        filepath : str or os.PathLike
+            An ``.npz`` file.
+
+        Raises
+        ------
+        ValueError
+            The file is not a valid weights file for this model (and says why).
+        FileNotFoundError, IsADirectoryError, PermissionError
+            The path cannot be opened.
+        """
+        self._require_built("load weights")
+        path = self._npz_path(filepath)
+        try:
+            arrays = self._read_weight_file(path)
+        except (FileNotFoundError, IsADirectoryError, PermissionError, WeightFileError):
+            raise
+        except _MALFORMED_FILE_ERRORS as e:
+            raise ValueError(f"load_weights: {path!r} is not a valid weights file "
+                             f"({type(e).__name__}: {e})") from e
+        self.set_weights(arrays)
+
+    def _read_weight_file(self, path):
+        """The arrays of an .npz in ``param_layout`` order, checked header-first."""
+        expected = {name: shape for name, shape, _ in self.param_layout}
+        try:
+            zf = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            raise WeightFileError(f"load_weights: {path!r} is not an .npz file") from None
+        with zf:
+            members = zf.namelist()
+            names = []
+            for member in members:
+                if not member.endswith(".npy"):
+                    raise WeightFileError(f"load_weights: {path!r} holds {member!r}, "
+                                     f"which is not an .npy array")
+                names.append(member[:-4])
+            if len(set(names)) != len(names):
+                raise WeightFileError(f"load_weights: {path!r} holds an array name twice")
+            missing = [n for n in expected if n not in names]
+            unexpected = [n for n in names if n not in expected]
+            if missing or unexpected:
+                raise WeightFileError(f"load_weights: {path!r} does not match the model's weights; "
+                                 f"missing {missing}, unexpected {unexpected}")
+            for name in names:
+                try:
+                    with zf.open(name + ".npy") as f:
+                        shape, dtype = _read_npy_header(f, name)
+                except _MALFORMED_FILE_ERRORS as e:
+                    raise WeightFileError(f"load_weights: weight {name!r} in {path!r} has a "
+                                          f"malformed .npy header ({type(e).__name__}: {e})") from e
+                if dtype.hasobject or dtype.kind != "f":
+                    raise WeightFileError(f"load_weights: weight {name!r} has dtype {dtype}; "
+                                     f"expected floating point")
+                if shape != expected[name]:
+                    raise WeightFileError(f"load_weights: weight {name!r} has shape {shape}, "
+                                     f"the model expects {expected[name]}")
+            arrays = []
+            for name, shape, _ in self.param_layout:
+                with zf.open(name + ".npy") as f:
+                    array = np.lib.format.read_array(f, allow_pickle=False)
+                if array.shape != shape:  # read_array re-reads the header
+                    raise WeightFileError(f"load_weights: weight {name!r} changed shape on reading")
+                arrays.append(array)
+        return arrays
+
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r}>"
