@@ -229,6 +229,18 @@ def test_dask_threads_equal_lone_runs(thread_client, chunk_size):
         assert_same(r, *want)
 
 
+def test_dask_error_reaches_the_caller(thread_client):
+    datasets = make_datasets(4)
+    configs = [{}, {}, {"learning_rate": 1e38}, {}]
+    with pytest.raises(NonFiniteTrainingError):
+        fit_many(build, datasets, configs=configs, seeds=0, epochs=EPOCHS, client=thread_client,
+                 chunk_size=1)
+    results = fit_many(build, datasets, configs=configs, seeds=0, epochs=EPOCHS, batch_size=8,
+                       client=thread_client, chunk_size=3, errors="return")
+    assert isinstance(results[2].error, NonFiniteTrainingError)
+    assert_same(results[3], *alone(0, *datasets[3]))
+
+
 def test_dask_shared_data_is_scattered_once(thread_client, monkeypatch):
     """A dataset every chunk uses is scattered to all workers once, not sent with each task."""
     (x, y), = make_datasets(1)

@@ -41,7 +41,8 @@ __all__ = ["fit_many", "FitResult"]
 
 # build_fn is user code and building touches process-wide state (automatic
 # layer names); building is cheap next to training, so builds take turns.
-_BUILD_LOCK = threading.Lock()
+# Re-entrant: a build_fn may build through something that takes it too.
+_BUILD_LOCK = threading.RLock()
 
 
 @dataclass

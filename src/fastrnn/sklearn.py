@@ -15,10 +15,15 @@ or ``(n_samples, n_timesteps, n_features)``.  A fit with ``random_state=s``
 Needs scikit-learn >= 1.6 (``pip install 'fastrnn[sklearn]'``).
 """
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, validate_data
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as e:    # not installed, or older than 1.6 (no validate_data)
+    raise ImportError(f"fastrnn.sklearn needs scikit-learn >= 1.6: pip install "
+                      f"'fastrnn[sklearn]' ({e})") from e
 
 from . import initializers, optimizers
 from .layers import Dense, Input, SimpleRNN
