@@ -253,7 +253,8 @@ def _train_one(build_fn, job, fit_kwargs, make_callbacks, keep_model, errors):
                 _add_note(err, f"fit_many: raised by model {job.index} (seed {job.seed}, "
                                f"config {job.config!r})")
                 raise
-            weights = model.get_weights() if model is not None and model.built else []
+            weights = (model.get_weights() if model is not None and getattr(model, "built", True)
+                       else [])
             return FitResult(job.index, job.seed, job.config, weights, {}, math.nan,
                              None, model if keep_model else None, err)
     history = {k: [float(v) for v in vs] for k, vs in history.items()}
@@ -499,7 +500,7 @@ def fit_many(build_fn, datasets, *, configs=None, seeds=None, epochs=1, batch_si
     def pick(values, i):
         return values[0] if len(values) == 1 else values[i]
 
-    jobs = [_Job(i, pick(seed_list, i), pick(config_list, i), *pick(pairs, i),
+    jobs = [_Job(i, pick(seed_list, i), dict(pick(config_list, i)), *pick(pairs, i),
                  None if vals is None else pick(vals, i))
             for i in range(n)]
     fit_kwargs = dict(epochs=epochs, batch_size=batch_size, shuffle=bool(shuffle),
