@@ -9,9 +9,8 @@ that ``fit`` spent in the compiled, GIL-free epoch call.  Everything else
 holds the GIL, so with a GIL-held share ``g`` a pool of ``n`` threads is at
 most ``1 / (g + (1 - g) / n)`` times faster than one (Amdahl).
 
-It reads the round-1 engine's private fused trainer (``model._fused_trainer``
-and its ``_core.run_epoch``); with another engine, point ``compiled_epoch``
-at that engine's GIL-free call.
+It calls the model's compiled engine directly (``model._trainer()`` and its
+``run_epoch``, the GIL-free call ``fit`` makes once per epoch).
 """
 import time
 
@@ -31,13 +30,12 @@ def build():
 
 def compiled_epoch(model, x, y):
     """A function running one GIL-free compiled epoch of ``model`` on (x, y)."""
-    if not hasattr(model, "_fused_trainer"):
-        raise SystemExit("this engine has no model._fused_trainer: adapt compiled_epoch()")
-    trainer = model._fused_trainer(32, x.shape[1])
-    trainer.bind_data(np.ascontiguousarray(x, np.float32),
-                      np.ascontiguousarray(y.reshape(-1, 1), np.float32))
+    engine = model._trainer()
+    engine.bind_data(np.ascontiguousarray(x, np.float32),
+                     np.ascontiguousarray(y.reshape(-1, 1), np.float32))
     order, losses = np.arange(len(x), dtype=np.int64), np.empty(-(-len(x) // 32))
-    return lambda: trainer._core.run_epoch(order, 32, losses)
+    rates = np.full(len(losses), 0.001)
+    return lambda: engine.run_epoch(order, 32, rates, losses)
 
 
 def main():
