@@ -339,7 +339,7 @@ cdef class Engine:
     """
     cdef State s
     cdef Py_buffer pb_params, pb_grads, pb_state, pb_X, pb_Y
-    cdef bint have_params, have_state, have_data, busy
+    cdef bint have_params, have_state, have_data, busy, inference
     cdef int itemsize
     cdef object _arena, _optimizer_buffers, _dtype, _plan
 
@@ -347,7 +347,7 @@ cdef class Engine:
         memset(&self.s, 0, sizeof(State))
 
     def __init__(self, plan, params, grads, Py_ssize_t input_dim, Py_ssize_t output_units,
-                 bint seq_in, bint seq_out):
+                 bint seq_in, bint seq_out, bint inference=False):
         cdef Py_ssize_t shp[1]
         cdef int i
         cdef Node* n
@@ -375,6 +375,7 @@ cdef class Engine:
         s.grads = <char*>self.pb_grads.buf
         s.n_params = self.pb_params.shape[0]
         s.D, s.U, s.seq_in, s.seq_out = input_dim, output_units, seq_in, seq_out
+        self.inference = inference
         self._check_plan(plan)
         s.nodes = <Node*>malloc(plan.shape[0] * sizeof(Node))
         if s.nodes == NULL:
@@ -539,6 +540,12 @@ cdef class Engine:
         finally:
             self.busy = False
 
+    cdef int _enter_training(self) except -1:
+        if self.inference:
+            raise RuntimeError("this engine was made for inference (no gradient buffers); "
+                               "training needs Engine(..., inference=False)")
+        return self._enter()
+
     cdef int _enter(self) except -1:
         if self.busy:
             raise RuntimeError("this engine is in use by another thread; use one engine "
@@ -570,15 +577,16 @@ cdef class Engine:
             sizes = {}
             if n.kind == KIND_RNN:
                 sizes["hs"] = rows * width
-                sizes["dz"] = rows * width
-                sizes["g"] = int(B) * width
+                sizes["dz"] = 0 if self.inference else rows * width
+                sizes["g"] = 0 if self.inference else int(B) * width
                 sizes["wht"] = width * width
                 sizes["out"] = rows * width if (n.seq_out and n.backwards) else 0
                 # the output's gradient: in place in dz for a forward sequence
-                sizes["dout"] = 0 if (n.seq_out and not n.backwards) else out_rows * width
+                sizes["dout"] = (0 if (n.seq_out and not n.backwards) or self.inference
+                                 else out_rows * width)
             else:
                 sizes["out"] = rows_i * width
-                sizes["dout"] = rows_i * width
+                sizes["dout"] = 0 if self.inference else rows_i * width
             for v in sizes.values():
                 if v > _INT_MAX * 64:
                     raise ValueError(f"node {i}: a work buffer of {v} elements is too large")
@@ -666,7 +674,7 @@ cdef class Engine:
         cdef double loss
         cdef State* s = &self.s
         _check_rate(learning_rate)
-        self._enter()
+        self._enter_training()
         try:
             self._get_x(xb, &bx, "xb")
             try:
@@ -704,7 +712,7 @@ cdef class Engine:
         cdef Py_ssize_t B, T
         cdef double loss
         cdef State* s = &self.s
-        self._enter()
+        self._enter_training()
         try:
             self._get_x(xb, &bx, "xb")
             try:
@@ -801,7 +809,7 @@ cdef class Engine:
         cdef double mean
         cdef State* s = &self.s
         bs = _size(batch_size, "batch_size")
-        self._enter()
+        self._enter_training()
         try:
             if not self.have_data:
                 raise RuntimeError("no training set bound: call bind_data(X, Y) first")

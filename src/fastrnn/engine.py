@@ -81,9 +81,9 @@ class Runner:
         self._trainer_key = None
         self._predictors = {}
 
-    def _new_engine(self, grads=None):
+    def _new_engine(self, grads=None, inference=False):
         return _engine.Engine(self.plan, self.params, self.grads if grads is None else grads,
-                              *self.signature)
+                              *self.signature, inference=inference)
 
     def trainer(self, loss, optimizer):
         """The training engine, configured for ``loss`` and ``optimizer`` (built).
@@ -118,7 +118,9 @@ class Runner:
         if engine is None:
             if len(self._predictors) >= 64:     # threads come and go: forget old ones
                 self._predictors = {}
-            # a private grads buffer: prediction never touches the model's
-            engine = self._new_engine(grads=np.zeros(self.params.size, self.params.dtype))
+            # no gradient buffers (half the memory for long sequences); a private
+            # grads buffer: prediction never touches the model's
+            engine = self._new_engine(grads=np.zeros(self.params.size, self.params.dtype),
+                                      inference=True)
             self._predictors[tid] = engine
         return engine
