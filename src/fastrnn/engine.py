@@ -96,7 +96,7 @@ class Runner:
         hyper.update(optimizer._hyper())
         clip, clip_value = optimizer._clip()
         key = (loss._engine_name, id(optimizer), tuple(sorted(hyper.items())), clip, clip_value,
-               id(optimizer.state), optimizer._layout)
+               id(optimizer.state), id(optimizer._counter), optimizer._layout)
         if self._trainer is None:
             self._trainer = self._new_engine()
         if key != self._trainer_key:
@@ -107,7 +107,7 @@ class Runner:
             self._trainer.set_optimizer(_engine.OPTIMIZERS[optimizer._engine_name], values,
                                         optimizer.state, len(optimizer._slots()),
                                         _engine.CLIPS[clip], clip_value,
-                                        list(optimizer._layout[2]))
+                                        list(optimizer._layout[2]), optimizer._counter)
             self._trainer_key = key
         return self._trainer
 
