@@ -429,6 +429,13 @@ def add_arguments(parser):
     parser.add_argument("--fit-epochs", type=int, default=1000, metavar="E",
                         help="with S1: also time E tutorial epochs through Sequential.fit "
                              "(default 1000; 0 skips)")
+    parser.add_argument("--models", nargs="*", default=None, metavar="MODEL",
+                        choices=["a", "b", "c", "d", "e", "f", "g"],
+                        help="run the models group instead: whole models through fit vs "
+                             "PyTorch, per epoch (no names: all of a..g; see "
+                             "fastrnn.benchmark_models)")
+    parser.add_argument("--model-epochs", type=int, default=200, metavar="E",
+                        help="epochs per timed models run (default 200)")
     parser.add_argument("--gemm-size", type=int, default=2048, metavar="N",
                         help="size of the float32 matmul that measures the GEMM peak "
                              "(default 2048)")
@@ -587,6 +594,16 @@ def run_args(args, argv=()):
         except ImportError:
             print("--plot needs matplotlib: pip install 'fastrnn[plot]'", file=sys.stderr)
             return 2
+    if args.models is not None:
+        from . import benchmark_models
+        names = args.models or list(benchmark_models.MODELS)
+        info = machine_info()
+        print(f"models group: {' '.join(argv) or '(defaults)'}; {info}")
+        results = benchmark_models.run_models(names, repeats=args.repeats,
+                                              epochs=args.model_epochs,
+                                              torch=torch_available())
+        benchmark_models.print_table(results)
+        return 0
     backends = list(args.backends)
     info = machine_info()
     print("fastrnn bench:", " ".join(["python -m fastrnn bench"] + list(argv)))
