@@ -17,18 +17,18 @@ import zipfile
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 h5py = pytest.importorskip("h5py")
 
 import fastrnn  # noqa: E402
-from fastrnn.saving import (FileFormatError, load_model, load_weights_h5, save_model,  # noqa: E402
+from fastrnn.saving import (load_model, load_weights_h5, save_model,  # noqa: E402
                             save_weights_h5)
 from fastrnn.saving.keras_layers import snake_case  # noqa: E402
+from interop_models import models, predictions  # noqa: E402
+from tolerances import tol  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "keras")
-# float32 predictions of the same weights by two implementations
-F32 = dict(rtol=2e-5, atol=2e-6)
+F32 = tol("interop", np.float32)
 
 
 def fixture(name):
@@ -44,13 +44,6 @@ def records(npz_path):
                 case, item = key.split("/", 1)
                 out.setdefault(case, {})[item] = data[key]
     return out
-
-
-def predictions(model, x):
-    out = model.predict(x, verbose=0)
-    if isinstance(out, list):
-        return {f"pred_{i}": o for i, o in enumerate(out)}
-    return {"pred": out}
 
 
 def tutorial(seed=0, dtype=None):
@@ -207,40 +200,6 @@ def test_written_config_matches_keras_for_the_same_model():
 
 
 # -- round trips ---------------------------------------------------------------------
-rnn_layers = st.fixed_dictionaries({
-    "units": st.integers(1, 5), "activation": st.sampled_from(["tanh", "relu"]),
-    "use_bias": st.booleans(), "go_backwards": st.booleans(),
-})
-dense_layers = st.fixed_dictionaries({
-    "units": st.integers(1, 4), "use_bias": st.booleans(),
-    "activation": st.sampled_from([None, "relu", "tanh", "sigmoid", "softmax"]),
-})
-
-
-@st.composite
-def models(draw):
-    fastrnn.clear_session()
-    dtype = draw(st.sampled_from(["float32", "float64"]))
-    T = draw(st.sampled_from([None, 1, 4]))
-    D = draw(st.integers(1, 3))
-    rnns = draw(st.lists(rnn_layers, min_size=0, max_size=3))
-    denses = draw(st.lists(dense_layers, min_size=0 if rnns else 1, max_size=2))
-    layers = []
-    for i, kw in enumerate(rnns):
-        last = i == len(rnns) - 1
-        layers.append(fastrnn.layers.SimpleRNN(
-            **kw, return_sequences=not last or draw(st.booleans()),
-            return_state=last and not denses and draw(st.booleans())))
-    layers += [fastrnn.layers.Dense(**kw) for kw in denses]
-    shape = (T, D) if rnns else (D,)
-    model = fastrnn.Sequential([fastrnn.Input(shape, dtype=dtype)] + layers,
-                               name=draw(st.sampled_from(["sequential", "my model"])))
-    rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
-    model.set_weights([rng.uniform(-1, 1, w.shape) for w in model.get_weights()])
-    x = rng.standard_normal((3,) + tuple(4 if s is None else s for s in shape))
-    return model, x
-
-
 def same_predictions(a, b, x):
     pa, pb = predictions(a, x), predictions(b, x)
     assert pa.keys() == pb.keys()
