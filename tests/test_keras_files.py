@@ -520,6 +520,32 @@ MALICIOUS = {
 }
 
 
+ACCEPTED = {
+    "integer_input": lambda c: c["config"]["layers"][0]["config"].update(dtype="int32"),
+    "legacy_input_key": lambda c: c["config"]["layers"][0]["config"].update(
+        batch_input_shape=c["config"]["layers"][0]["config"].pop("batch_shape")),
+    "float_policy_class": lambda c: mutate_layer(c, 1, dtype={
+        "module": "keras", "class_name": "FloatDTypePolicy", "config": {"name": "float32"},
+        "registered_name": None}),
+    "new_inert_arguments": lambda c: mutate_layer(c, 1, some_future_flag=False,
+                                                  some_future_config=None),
+    "unknown_initializer": lambda c: mutate_layer(c, 1, kernel_initializer={
+        "module": "keras.initializers", "class_name": "HeNormal", "config": {"seed": 3},
+        "registered_name": None}),
+    "string_initializer": lambda c: mutate_layer(c, 1, recurrent_initializer="orthogonal"),
+    "unroll": lambda c: mutate_layer(c, 1, unroll=True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ACCEPTED))
+def test_harmless_config_variations_load(tmp_path, case):
+    config = keras_config()
+    ACCEPTED[case](config)
+    model = load_model(write_archive(tmp_path / "ok.keras", config=config))
+    rec = records(fixture("keras_files.npz"))["tutorial"]
+    np.testing.assert_allclose(model.predict(rec["x"], verbose=0), rec["pred"], **F32)
+
+
 @pytest.mark.parametrize("case", sorted(MALICIOUS))
 def test_malicious_config_refused(tmp_path, case):
     config = keras_config()

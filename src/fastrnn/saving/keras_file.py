@@ -48,6 +48,7 @@ _METADATA = "metadata.json"
 _WEIGHTS = "model.weights.h5"
 _CONFIG_LIMIT = 16 << 20      # bytes; a config for thousands of layers is far smaller
 _MAX_LAYERS = 10_000
+_INTEGER_DTYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
 
 
 class _LayerPlan:
@@ -101,8 +102,10 @@ def _elements(plans):
 
 # -- the model as a Keras config ------------------------------------------------------
 def _dtype_name(model):
-    weights = model.get_weights()
-    dtype = weights[0].dtype if weights else np.dtype(getattr(model, "dtype", "float32"))
+    dtype = getattr(model, "dtype", None)
+    if dtype is None:
+        weights = model.get_weights()
+        dtype = weights[0].dtype if weights else "float32"
     return str(np.dtype(dtype))
 
 
@@ -193,14 +196,16 @@ def save_model(model, filepath):
 def _parse_input_layer(entry, where):
     check_keras_class(entry, where)
     reader = ConfigReader(entry.get("config"), where)
-    shape = reader._get("batch_shape", None)
-    legacy = reader._get("batch_input_shape", None)
+    shape = reader.raw("batch_shape", None)
+    legacy = reader.raw("batch_input_shape", None)
     if shape is None:
         shape = legacy
     if shape is None:
         raise FileFormatError(f"{where}: InputLayer has no batch_shape")
     shape = parse_shape(shape, where, "batch_shape")
-    dtype = reader.dtype()
+    raw_dtype = reader.raw("dtype", None)
+    # integer inputs (token ids for an Embedding) say nothing of the model's dtype
+    dtype = None if raw_dtype in _INTEGER_DTYPES else parse_dtype(raw_dtype, where)
     name = reader.name()
     reader.require("sparse", (False,), "fastrnn takes dense arrays")
     reader.require("ragged", (False,), "fastrnn takes dense arrays")

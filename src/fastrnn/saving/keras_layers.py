@@ -25,6 +25,21 @@ and ``registered_name`` only decide whether a class is Keras's own, class
 names are looked up in this table, and activations and initializers are
 names looked up in fixed tables.
 
+Layouts of layers fastrnn may add (as Keras 3.15 writes them)
+-------------------------------------------------------------
+- ``Embedding``: config ``input_dim``, ``output_dim``, ``embeddings_initializer``
+  (RandomUniform -0.05..0.05), ``embeddings_regularizer``, ``embeddings_constraint``,
+  ``activity_regularizer``, ``mask_zero``; weight ``layers/embedding/vars/0``
+  (input_dim, output_dim).  Its model's InputLayer has an integer dtype.
+- ``Bidirectional``: config ``merge_mode`` ("concat", "sum", "mul", "ave", None),
+  ``layer`` (the serialized inner SimpleRNN) and optionally ``backward_layer``;
+  weights ``layers/bidirectional/forward_layer/cell/vars/0..2`` then
+  ``.../backward_layer/cell/vars/0..2`` (get_weights order), with ``vars``
+  groups named ``bidirectional``, ``forward_<inner name>``,
+  ``backward_<inner name>`` and ``simple_rnn_cell``.
+- ``Dropout``: ``rate``, ``seed``, ``noise_shape``; ``Masking``: ``mask_value``;
+  no weights, but an empty ``layers/<name>/vars`` group (with its ``name``).
+
 What is written
 ---------------
 The configs are the subset of Keras 3's that every Keras 3 release reads:
@@ -74,8 +89,9 @@ def check_keras_class(obj, where):
     module = obj.get("module")
     registered = obj.get("registered_name")
     class_name = obj.get("class_name")
-    if not _is_keras_module(module) or registered not in (None, class_name) and not (
-            isinstance(registered, str) and registered.startswith("keras")):
+    builtin_registration = registered in (None, class_name) or (
+        isinstance(registered, str) and registered.startswith("keras"))
+    if not _is_keras_module(module) or not builtin_registration:
         raise FileFormatError(f"{where}: {class_name!r} is a custom class "
                               f"(module {module!r}, registered as {registered!r}); "
                               f"fastrnn loads only Keras's own classes")
@@ -240,32 +256,33 @@ class ConfigReader:
         self.where = where
         self._seen = set()
 
-    def _get(self, key, default):
+    def raw(self, key, default=None):
+        """The value of ``key`` as it is in the file (marked as read; no check)."""
         self._seen.add(key)
         return self.cfg.get(key, default)
 
     def int(self, key, default=None, minimum=1):
-        value = self._get(key, default)
+        value = self.raw(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_DIM:
             raise FileFormatError(f"{self.where}: {key} must be an int in "
                                   f"[{minimum}, {MAX_DIM}], got {value!r}")
         return value
 
     def bool(self, key, default):
-        value = self._get(key, default)
+        value = self.raw(key, default)
         if not isinstance(value, bool):
             raise FileFormatError(f"{self.where}: {key} must be true or false, got {value!r}")
         return value
 
     def name(self, key="name"):
-        value = self._get(key, None)
+        value = self.raw(key, None)
         if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 1000):
             raise FileFormatError(f"{self.where}: {key} must be a non-empty string, "
                                   f"got {value!r}")
         return value
 
     def activation(self, key="activation", default="linear"):
-        value = self._get(key, default)
+        value = self.raw(key, default)
         if value is None:
             return default
         if not isinstance(value, str):
@@ -274,14 +291,14 @@ class ConfigReader:
         return value
 
     def dtype(self, key="dtype"):
-        return parse_dtype(self._get(key, None), self.where)
+        return parse_dtype(self.raw(key, None), self.where)
 
     def initializer(self, key, default):
-        return initializer_from_keras(self._get(key, None), default, self.where, key)
+        return initializer_from_keras(self.raw(key, None), default, self.where, key)
 
     def require(self, key, allowed, reason):
         """Accept ``key`` only with a value in ``allowed`` (absent counts as allowed[0])."""
-        value = self._get(key, allowed[0])
+        value = self.raw(key, allowed[0])
         if value not in allowed or isinstance(value, bool) != isinstance(allowed[0], bool):
             raise FileFormatError(f"{self.where}: {key}={value!r} is not supported ({reason})")
         return value
