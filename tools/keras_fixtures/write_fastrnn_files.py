@@ -12,8 +12,6 @@ variant of the tutorial.
 import os
 import sys
 
-import numpy as np
-
 import fastrnn
 from fastrnn.saving import save_model, save_weights_h5
 

@@ -230,11 +230,12 @@ def to_onnx(model, path=None, opset=None):
         g.nodes.append(helper.make_node("Identity", [t.name], [name], name=f"{name}_node"))
         value_infos.append(helper.make_tensor_value_info(
             name, onnx.TensorProto.FLOAT, _dims(shape, ["batch", "time"][:len(shape) - 1])))
+    axes = ["batch", "time"][:len(input_shape) - 1]
+    input_info = helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT,
+                                               _dims(input_shape, axes))
     graph = helper.make_graph(
         g.nodes, "fastrnn_" + "".join(c if c.isalnum() else "_" for c in str(model.name)),
-        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT,
-                                       _dims(input_shape, ["batch", "time"][:len(input_shape) - 1]))],
-        value_infos, initializer=g.initializers)
+        [input_info], value_infos, initializer=g.initializers)
     from .. import __version__
     opset_ids = [helper.make_opsetid("", opset)]
     proto = helper.make_model(graph, opset_imports=opset_ids, producer_name="fastrnn",

@@ -271,7 +271,7 @@ def _rnn_layers(rnn, where, return_sequences, return_state, go_backwards):
 
 # -- state dicts -------------------------------------------------------------------------
 def to_torch_state_dict(model):
-    """The ``state_dict()`` of :func:`to_torch`'s module: ``{"0.rnn.weight_ih_l0": tensor, ...}``."""
+    """The ``state_dict()`` of :func:`to_torch`'s module: ``{"0.rnn.weight_ih_l0": ...}``."""
     return to_torch(model).state_dict()
 
 

@@ -15,7 +15,8 @@ The layers these files can hold are listed in
 """
 from ._files import FileFormatError
 from ._h5 import INSTALL_HINT
-from .keras_file import KERAS_FORMAT_VERSION, load_model, load_weights_h5, save_model, save_weights_h5
+from .keras_file import (KERAS_FORMAT_VERSION, load_model, load_weights_h5, save_model,
+                         save_weights_h5)
 
 __all__ = ["save_model", "load_model", "save_weights_h5", "load_weights_h5", "FileFormatError",
            "KERAS_FORMAT_VERSION", "INSTALL_HINT"]

@@ -215,7 +215,13 @@ def _parse_input_layer(entry, where):
 
 
 def _parse_config(config):
-    """(model name, input (shape, dtype, name) or None, model dtype, layer plans) from config.json."""
+    """Read config.json's model.
+
+    Returns
+    -------
+    (model name, input shape or None, InputLayer (shape, dtype, name) or None,
+    model dtype, layer plans)
+    """
     where = "the model"
     if not isinstance(config, dict):
         raise FileFormatError("config.json does not hold a serialized model")
@@ -395,7 +401,7 @@ def load_model(filepath):
 
 # -- weights only ------------------------------------------------------------------------
 def save_weights_h5(model, filepath):
-    """Write the weights in Keras 3's ``.weights.h5`` layout (what ``keras_model.load_weights`` reads).
+    """Write the weights in Keras 3's ``.weights.h5`` layout (Keras's ``load_weights`` reads it).
 
     Parameters
     ----------
