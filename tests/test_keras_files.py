@@ -425,6 +425,15 @@ def test_huge_claimed_dataset_refused_before_allocation(tmp_path):
     assert peak < 20 << 20
 
 
+def test_missing_data_refused(tmp_path):
+    """A dataset whose data was never written (HDF5 would hand out its fill value)."""
+    datasets = good_datasets(tutorial(5))
+    datasets["layers/simple_rnn/cell/vars/1"] = lambda f, n: f.create_dataset(
+        n, shape=(20, 20), dtype="f4")
+    assert_refused(weights_file(tmp_path / "unwritten.weights.h5", datasets),
+                   "stores 0 bytes of its 1600", model=tutorial(6))
+
+
 def test_links_and_external_data_refused(tmp_path):
     source = tutorial(5)
     outside = tmp_path / "outside.weights.h5"

@@ -12,6 +12,10 @@ import zipfile
 
 __all__ = ["FileFormatError", "atomic_write_bytes", "check_path", "read_zip_member"]
 
+# Largest expansion accepted for a compressed archive member (beyond 1 MiB):
+# Keras stores members uncompressed; float weights compress little.
+_MAX_RATIO = 100
+
 
 class FileFormatError(ValueError):
     """A model or weights file that is malformed, hostile, or does not fit."""
@@ -93,7 +97,7 @@ def read_zip_member(zf, name, limit, what):
     if info.file_size > limit:
         raise FileFormatError(f"{what}: {name!r} claims {info.file_size} bytes, more than "
                               f"the {limit} this file can need")
-    if info.compress_type != zipfile.ZIP_STORED and info.file_size > 1000 * max(
+    if info.compress_type != zipfile.ZIP_STORED and info.file_size > _MAX_RATIO * max(
             info.compress_size, 1) + (1 << 20):
         raise FileFormatError(f"{what}: {name!r} expands {info.file_size} bytes from "
                               f"{info.compress_size}; refusing a likely zip bomb")

@@ -3,8 +3,10 @@
 Reading treats the file as untrusted: every step of a dataset's path must be
 a hard link inside the file (no soft or external links), the dataset must
 keep its data inside the file (no external storage, no virtual dataset), use
-no filter beyond gzip/shuffle/fletcher32, and have the expected shape and a
-floating-point dtype before a single element is read.
+no filter beyond gzip/shuffle/fletcher32, have the expected shape and a
+floating-point dtype, and have its data really stored (all of it, or at
+least 1/100 of it when gzip-compressed) before a single element is read.
+So what a read allocates is bounded by what the file holds.
 """
 import io
 
@@ -20,6 +22,8 @@ INSTALL_HINT = 'pip install "fastrnn[keras-io]"'
 # every HDF5 build has.  Anything else would need a plugin, which HDF5 would
 # look for (and load) from disk.
 _ALLOWED_FILTERS = {1: "gzip", 2: "shuffle", 3: "fletcher32"}
+_GZIP = 1
+_MAX_COMPRESSION = 100
 
 
 def require_h5py(what):
@@ -173,6 +177,12 @@ class H5WeightReader:
             if tuple(ds.shape) != tuple(shape):
                 raise FileFormatError(f"{self.what}: weight {path!r} has shape "
                                       f"{tuple(ds.shape)}, expected {tuple(shape)}")
+            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            stored = ds.id.get_storage_size()
+            if stored < nbytes and not (_GZIP in filters and
+                                        stored * _MAX_COMPRESSION >= nbytes):
+                raise FileFormatError(f"{self.what}: weight {path!r} stores {stored} bytes "
+                                      f"of its {nbytes}; its data is missing")
             return ds
         return self._guard(run, path)
 
