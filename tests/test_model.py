@@ -9,6 +9,7 @@ from fastrnn import reference as ref
 from fastrnn.data import make_sequences
 
 from finite_diff import check_gradient
+from preactivations import sequential_regions
 from tolerances import assert_close, tol
 
 REL = tol("finite_difference", np.float64)["rel"]
@@ -96,7 +97,8 @@ def test_gradients_of_a_stacked_many_to_many_model():
     model.params[:] += rng.uniform(-0.2, 0.2, model.params.size)
     model._loss_and_gradients(x, y)
     check_gradient(lambda: model._loss_and_gradients(x, y), model.params,
-                   model.grads.copy(), REL, name="params", max_coords=200)
+                   model.grads.copy(), REL, name="params", max_coords=200,
+                   regions=sequential_regions(model, x))
 
 
 def test_adam_trajectory_matches_a_reference_loop():
@@ -161,11 +163,21 @@ def test_epoch_loss_is_the_sample_weighted_mean_of_batch_losses():
         seen.append((len(xb), loss))
         return loss
 
+    class BatchHook(keras.callbacks.Callback):      # forces one compiled call per batch
+        def on_train_batch_begin(self, batch, logs=None):
+            pass
+
+    whole = tutorial_model("float64")
     model._train_batch = recording
-    history = model.fit(X, Y, batch_size=32, epochs=1, verbose=0)
+    history = model.fit(X, Y, batch_size=32, epochs=1, verbose=0, shuffle=False,
+                        callbacks=[BatchHook()])
     assert [n for n, _ in seen] == [32, 32, 32, 4]
     expected = sum(n * loss for n, loss in seen) / 100
     assert history.history["loss"][0] == pytest.approx(expected, rel=1e-12)
+    # one compiled call for the whole epoch gives the same loss and weights
+    whole_history = whole.fit(X, Y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    assert whole_history.history["loss"][0] == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(whole.params, model.params, rtol=1e-12, atol=1e-15)
 
 
 def test_evaluate_is_the_mean_over_all_samples():
@@ -483,4 +495,4 @@ def test_model_gradients_property(B, T, D, H, U, return_sequences, go_backwards,
     y = rng.standard_normal(model._concrete_output_shape(x.shape))
     model._loss_and_gradients(x, y)
     check_gradient(lambda: model._loss_and_gradients(x, y), model.params, model.grads.copy(),
-                   REL, name="params")
+                   REL, name="params", regions=sequential_regions(model, x))

@@ -1,113 +1,321 @@
 # cython: language_level=3
-"""Compiled kernels of fastrnn.
+"""Compiled kernels of fastrnn: one implementation of each computation.
 
-Two levels in this file: ``def`` entry points that the checked API in
-``fastrnn.ops`` calls with arrays it has already validated (dtype, shape,
-contiguity, sizes that fit BLAS's ``int``) and allocated, and
-``cdef ... noexcept nogil`` loops over raw memory.  Nothing here re-checks its
-arguments: call it through ``fastrnn.ops``.
+Two levels in this file:
 
-All arrays are C-contiguous and row-major; every ``def`` releases the GIL for
-all of its compiled work.  Activation codes: 0 = tanh, 1 = relu.
+- ``cdef ... noexcept nogil`` kernels over raw memory (declared in
+  ``_kernels.pxd``), shared by the engine (``_engine.pyx``, which runs whole
+  models) and by the ``def`` entry points below;
+- ``def`` entry points that :mod:`fastrnn.ops` calls with arrays it has
+  already validated (dtype, shape, contiguity, sizes that fit BLAS's ``int``)
+  and allocated.  Nothing here re-checks its arguments: call it through
+  :mod:`fastrnn.ops`.
+
+All matrices are row-major.  The recurrence kernels take a layout flag: the
+``ops`` API is batch-major (row ``b*T + t`` of a (B*T, n) array belongs to
+sample ``b`` at step ``t``); the engine works time-major (row ``t*B + b``),
+where every time slice is one contiguous (B, n) block.  Either way all B*T
+rows are contiguous, so the input projection and the weight gradients are
+single products over all rows; only the small (B x H)(H x H) step products
+are sequential.
 """
-from libc.math cimport sqrt
+from libc.math cimport sqrt, sqrtf, exp, expf, expm1, expm1f, log1p, log1pf, log, logf
+from libc.math cimport fabs, fabsf
+from libc.float cimport FLT_MIN, DBL_MIN
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from "fastmath.h" nogil:
-    float fr_tanhf(float x)
-    double fr_tanh(double x)
     void fr_tanhf_inplace(float* a, Py_ssize_t n)
     void fr_tanh_inplace(double* a, Py_ssize_t n)
 
-ctypedef fused floating:
-    float
-    double
+#: Activation names -> codes of the kernels (see _kernels.pxd).
+ACTIVATION_CODES = {
+    "linear": ACT_LINEAR, "tanh": ACT_TANH, "relu": ACT_RELU, "sigmoid": ACT_SIGMOID,
+    "softmax": ACT_SOFTMAX, "softplus": ACT_SOFTPLUS, "softsign": ACT_SOFTSIGN,
+    "elu": ACT_ELU, "selu": ACT_SELU, "exponential": ACT_EXPONENTIAL,
+    "hard_sigmoid": ACT_HARD_SIGMOID, "relu6": ACT_RELU6, "leaky_relu": ACT_LEAKY_RELU,
+    "log_softmax": ACT_LOG_SOFTMAX,
+}
 
-cdef enum:
-    TANH = 0
-    RELU = 1
-
-#: rnn_forward's step products use a transposed copy of W_h from this many
-#: units on (the caller passes the work array; see _rnn_forward).
+#: The forward step products use a transposed copy of W_h from this many
+#: units on; the backward carry uses one below it.  OpenBLAS (measured on a
+#: Skylake-X Xeon and a Zen 4 EPYC, float32, 32-64 rows) runs the "TN" form
+#: 5-15 % faster than "NN" for H >= 256 and slower at H = 128; the carry's
+#: "NN" form on W_h^T beats "NT" on W_h below 256 (10.7 vs 14.5 us at H = 128).
 TRANSPOSED_STEP_MIN_UNITS = 256
+cdef Py_ssize_t _TRANSPOSED_MIN = TRANSPOSED_STEP_MIN_UNITS
+
+# Keras's SELU constants and leaky_relu's default negative slope.
+cdef double SELU_ALPHA = 1.6732632423543772848170429916717
+cdef double SELU_SCALE = 1.0507009873554804934193349852946
+cdef double LEAKY_SLOPE = 0.2
 
 
-# ---------------------------------------------------------------- helpers
+# ---------------------------------------------------------------- BLAS
 
-cdef void _gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
-                const floating* a, int lda, const floating* b, int ldb,
-                floating beta, floating* c, int ldc) noexcept nogil:
+cdef void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+               floating alpha, const floating* a, Py_ssize_t lda, const floating* b,
+               Py_ssize_t ldb, floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
     """Row-major ``C = alpha op(A) op(B) + beta C``; C is m x n, op(A) m x k.
 
-    ``beta`` must be 0 or 1.  BLAS is column-major and sees every row-major
-    matrix transposed, so it is asked for ``C^T = op(B)^T op(A)^T``: B goes
-    first, A second, each with its own transpose flag.
+    BLAS is column-major and sees every row-major matrix transposed, so it is
+    asked for ``C^T = op(B)^T op(A)^T``: B goes first, A second, each with its
+    own transpose flag.  Callers guarantee every size fits BLAS's int.
     """
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
-    cdef int i
+    cdef int im = <int>n, jn = <int>m, kk = <int>k
+    cdef int la = <int>lda, lb = <int>ldb, lc = <int>ldc
+    cdef Py_ssize_t i, j
     if m <= 0 or n <= 0:
         return
-    if k <= 0:  # empty sum: BLAS would reject lda = 0
+    if k <= 0:  # empty sum: C = beta C (BLAS would reject lda = 0)
         if beta == 0:
             for i in range(m):
-                memset(c + <Py_ssize_t>i * ldc, 0, n * sizeof(floating))
+                memset(c + i * ldc, 0, n * sizeof(floating))
+        elif beta != 1:
+            for i in range(m):
+                for j in range(n):
+                    c[i * ldc + j] *= beta
         return
     if floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda,
-              &beta, c, &ldc)
+        sgemm(&tb, &ta, &im, &jn, &kk, &alpha, <float*>b, &lb, <float*>a, &la,
+              &beta, c, &lc)
     else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda,
-              &beta, c, &ldc)
+        dgemm(&tb, &ta, &im, &jn, &kk, &alpha, <double*>b, &lb, <double*>a, &la,
+              &beta, c, &lc)
 
 
-cdef inline void _activate(floating* z, Py_ssize_t n, int activation) noexcept nogil:
-    """z = act(z) in place over n contiguous elements."""
+# ---------------------------------------------------------------- activations
+
+cdef inline floating _exp(floating z) noexcept nogil:
+    if floating is float:
+        return expf(z)
+    else:
+        return exp(z)
+
+cdef inline floating _expm1(floating z) noexcept nogil:
+    if floating is float:
+        return expm1f(z)
+    else:
+        return expm1(z)
+
+cdef inline floating _log1p(floating z) noexcept nogil:
+    if floating is float:
+        return log1pf(z)
+    else:
+        return log1p(z)
+
+cdef inline floating _log(floating z) noexcept nogil:
+    if floating is float:
+        return logf(z)
+    else:
+        return log(z)
+
+cdef inline floating _sqrt(floating z) noexcept nogil:
+    if floating is float:
+        return sqrtf(z)
+    else:
+        return sqrt(z)
+
+cdef inline floating _abs(floating z) noexcept nogil:
+    if floating is float:
+        return fabsf(z)
+    else:
+        return fabs(z)
+
+
+cdef void _activate_contiguous(int act, floating* z, Py_ssize_t n) noexcept nogil:
+    """z = act(z) in place over n contiguous elements (elementwise activations)."""
     cdef Py_ssize_t i
-    if activation == TANH:
+    cdef floating v, e
+    cdef floating six = 6, zero = 0
+    if act == ACT_LINEAR:
+        return
+    if act == ACT_TANH:
         if floating is float:
             fr_tanhf_inplace(z, n)
         else:
             fr_tanh_inplace(z, n)
-    else:
+    elif act == ACT_RELU:
         for i in range(n):
-            z[i] = 0 if z[i] < 0 else z[i]  # NaN stays NaN, as np.maximum
+            z[i] = 0 if z[i] < 0 else z[i]          # NaN stays NaN, as np.maximum
+    elif act == ACT_SIGMOID:
+        for i in range(n):                            # exp of a non-positive number only
+            v = z[i]
+            if v >= 0:
+                z[i] = 1 / (1 + _exp(-v))
+            else:
+                e = _exp(v)
+                z[i] = e / (1 + e)
+    elif act == ACT_SOFTPLUS:
+        for i in range(n):                            # log(1 + e^v), no overflow
+            v = z[i]
+            z[i] = (v if v > 0 else zero) + _log1p(_exp(-_abs(v)))
+    elif act == ACT_SOFTSIGN:
+        for i in range(n):
+            z[i] = z[i] / (1 + _abs(z[i]))
+    elif act == ACT_ELU:
+        for i in range(n):
+            if not z[i] > 0:
+                z[i] = _expm1(z[i])
+    elif act == ACT_SELU:
+        for i in range(n):
+            v = z[i]
+            z[i] = <floating>SELU_SCALE * (v if v > 0 else <floating>SELU_ALPHA * _expm1(v))
+    elif act == ACT_EXPONENTIAL:
+        for i in range(n):
+            z[i] = _exp(z[i])
+    elif act == ACT_HARD_SIGMOID:
+        for i in range(n):                            # Keras 3: relu6(v + 3) / 6
+            v = z[i] + 3
+            v = zero if v < 0 else v
+            v = six if v > 6 else v
+            z[i] = v / six
+    elif act == ACT_RELU6:
+        for i in range(n):
+            v = z[i]
+            v = zero if v < 0 else v
+            z[i] = six if v > 6 else v
+    elif act == ACT_LEAKY_RELU:
+        for i in range(n):
+            if z[i] < 0:
+                z[i] = z[i] * <floating>LEAKY_SLOPE
 
 
-cdef inline void _dz_step(floating* dz, const floating* dh, const floating* h,
-                          Py_ssize_t n, bint has_carry, int activation) noexcept nogil:
-    """dz = (dh + carry) * act'(h), where dz holds the carry on entry if has_carry.
-
-    act' is written in h = act(z): tanh' = 1 - h^2, relu' = [h > 0].
-    """
+cdef void _softmax_row(floating* z, Py_ssize_t n, bint log_form) noexcept nogil:
     cdef Py_ssize_t i
-    cdef floating g
-    if activation == TANH:
+    cdef floating mx = z[0], s = 0
+    for i in range(1, n):
+        if z[i] > mx:
+            mx = z[i]
+    for i in range(n):
+        s += _exp(z[i] - mx)
+    if log_form:                       # z - max - log(sum exp(z - max))
+        s = _log(s)
         for i in range(n):
-            g = dh[i] + dz[i] if has_carry else dh[i]
-            dz[i] = g * (1 - h[i] * h[i])
+            z[i] = z[i] - mx - s
     else:
         for i in range(n):
-            g = dh[i] + dz[i] if has_carry else dh[i]
-            dz[i] = g if h[i] > 0 else 0
+            z[i] = _exp(z[i] - mx) / s
 
 
-cdef void _column_sums(const floating* a, Py_ssize_t rows, Py_ssize_t cols,
-                       floating* out) noexcept nogil:
-    """out[j] = sum_r a[r, j] (out is overwritten)."""
-    cdef Py_ssize_t r, j
-    cdef const floating* row
+cdef void activate_rows(int act, floating* z, Py_ssize_t rows, Py_ssize_t cols,
+                        Py_ssize_t ld) noexcept nogil:
+    """z = act(z) in place on ``rows`` rows of ``cols`` elements, ``ld`` apart."""
+    cdef Py_ssize_t r
+    if act == ACT_LINEAR or rows <= 0 or cols <= 0:
+        return
+    if act == ACT_SOFTMAX or act == ACT_LOG_SOFTMAX:
+        for r in range(rows):
+            _softmax_row(z + r * ld, cols, act == ACT_LOG_SOFTMAX)
+    elif ld == cols:
+        _activate_contiguous(act, z, rows * cols)
+    else:
+        for r in range(rows):
+            _activate_contiguous(act, z + r * ld, cols)
+
+
+cdef void _slope_contiguous(int act, const floating* h, floating* g, Py_ssize_t n) noexcept nogil:
+    """g = g * act'(z), act' written in terms of the output h = act(z) (elementwise)."""
+    cdef Py_ssize_t i
+    cdef floating v, one = 1, zero = 0
+    if act == ACT_TANH:
+        for i in range(n):
+            g[i] = g[i] * (one - h[i] * h[i])
+    elif act == ACT_RELU:
+        for i in range(n):
+            g[i] = g[i] if h[i] > 0 else zero
+    elif act == ACT_SIGMOID:
+        for i in range(n):
+            g[i] = g[i] * (h[i] * (one - h[i]))
+    elif act == ACT_SOFTPLUS:
+        for i in range(n):                 # sigmoid(z) = 1 - e^-softplus(z)
+            g[i] = g[i] * -_expm1(-h[i])
+    elif act == ACT_SOFTSIGN:
+        for i in range(n):                 # 1 / (1 + |z|)^2 = (1 - |h|)^2
+            v = one - _abs(h[i])
+            g[i] = g[i] * (v * v)
+    elif act == ACT_ELU:
+        for i in range(n):                 # z <= 0: e^z = h + 1
+            g[i] = g[i] if h[i] > 0 else g[i] * (h[i] + one)
+    elif act == ACT_SELU:
+        for i in range(n):                 # z <= 0: scale alpha e^z = h + scale alpha
+            if h[i] > 0:
+                g[i] = g[i] * <floating>SELU_SCALE
+            else:
+                g[i] = g[i] * (h[i] + <floating>(SELU_SCALE * SELU_ALPHA))
+    elif act == ACT_EXPONENTIAL:
+        for i in range(n):
+            g[i] = g[i] * h[i]
+    elif act == ACT_HARD_SIGMOID:
+        for i in range(n):                 # 1/6 on -3 < z < 3, i.e. 0 < h < 1
+            g[i] = g[i] / 6 if (h[i] > 0 and h[i] < 1) else zero
+    elif act == ACT_RELU6:
+        for i in range(n):
+            g[i] = g[i] if (h[i] > 0 and h[i] < 6) else zero
+    elif act == ACT_LEAKY_RELU:
+        for i in range(n):
+            g[i] = g[i] if h[i] > 0 else g[i] * <floating>LEAKY_SLOPE
+
+
+cdef void activation_backward_rows(int act, const floating* h, floating* g, Py_ssize_t rows,
+                                   Py_ssize_t cols, Py_ssize_t ld) noexcept nogil:
+    """g = dLoss/dz from g = dLoss/dh in place, h = act(z); rows ``ld`` apart (both).
+
+    Softmax:     dz = h * (g - sum(g * h))      per row
+    log_softmax: dz = g - e^h * sum(g)          per row (e^h is the softmax)
+    """
+    cdef Py_ssize_t r, i
+    cdef floating s
+    cdef const floating* hr
+    cdef floating* gr
+    if act == ACT_LINEAR or rows <= 0 or cols <= 0:
+        return
+    if act == ACT_SOFTMAX or act == ACT_LOG_SOFTMAX:
+        for r in range(rows):
+            hr = h + r * ld
+            gr = g + r * ld
+            s = 0
+            if act == ACT_SOFTMAX:
+                for i in range(cols):
+                    s += gr[i] * hr[i]
+                for i in range(cols):
+                    gr[i] = hr[i] * (gr[i] - s)
+            else:
+                for i in range(cols):
+                    s += gr[i]
+                for i in range(cols):
+                    gr[i] = gr[i] - _exp(hr[i]) * s
+    elif ld == cols:
+        _slope_contiguous(act, h, g, rows * cols)
+    else:
+        for r in range(rows):
+            _slope_contiguous(act, h + r * ld, g + r * ld, cols)
+
+
+# ---------------------------------------------------------------- helpers
+
+cdef void column_sums(const floating* a, Py_ssize_t rows, Py_ssize_t cols,
+                      floating* out) noexcept nogil:
+    """out[j] = sum_r a[r, j] (out is overwritten), four rows per pass."""
+    cdef Py_ssize_t r = 0, j
+    cdef const floating* a0
     memset(out, 0, cols * sizeof(floating))
-    for r in range(rows):
-        row = a + r * cols
+    while r + 4 <= rows:
+        a0 = a + r * cols
         for j in range(cols):
-            out[j] += row[j]
+            out[j] += (a0[j] + a0[cols + j]) + (a0[2 * cols + j] + a0[3 * cols + j])
+        r += 4
+    while r < rows:
+        a0 = a + r * cols
+        for j in range(cols):
+            out[j] += a0[j]
+        r += 1
 
 
-# ---------------------------------------------------------------- recurrence
-
-cdef void _transpose(const floating* a, Py_ssize_t n, floating* out) noexcept nogil:
+cdef void transpose_square(const floating* a, Py_ssize_t n, floating* out) noexcept nogil:
     """out = a^T for a square n x n matrix, in 32 x 32 tiles (both stay in cache)."""
     cdef Py_ssize_t i0, j0, i, j, i1, j1
     for i0 in range(0, n, 32):
@@ -119,85 +327,28 @@ cdef void _transpose(const floating* a, Py_ssize_t n, floating* out) noexcept no
                     out[j * n + i] = a[i * n + j]
 
 
-cdef void _rnn_forward(const floating* x, const floating* w, const floating* wh,
-                       const floating* bias, const floating* h0, floating* h,
-                       floating* wh_t, int B, int T, int D, int H,
-                       int activation) noexcept nogil:
-    cdef Py_ssize_t r, b, t
-    cdef int TH = T * H
-    cdef floating one = 1
-    # z = x W_x + b for all B*T rows at once, written into h
-    for r in range(<Py_ssize_t>B * T):
-        memcpy(h + r * H, bias, H * sizeof(floating))
-    _gemm(False, False, B * T, H, D, one, x, D, w, H, one, h, H)
-    # Given wh_t (H x H work space), the step products take W_h as (W_h^T)^T:
-    # BLAS then reads both operands along the summed dimension ("TN" in its
-    # column-major terms), which OpenBLAS runs 5-15 % faster than "NN" for a
-    # few dozen rows and H >= 256 (and slower at H = 128): see
-    # TRANSPOSED_STEP_MIN_UNITS.  Same products; the sums may round differently.
-    cdef bint trans = wh_t != NULL
-    cdef const floating* wh_op = wh
-    if trans:
-        _transpose(wh, H, wh_t)
-        wh_op = wh_t
-    for t in range(T):
-        # z_t += h_{t-1} W_h; the slices h[:, t] are B rows, T*H apart
-        if t > 0:
-            _gemm(False, trans, B, H, H, one, h + (t - 1) * H, TH, wh_op, H, one, h + t * H, TH)
-        elif h0 != NULL:
-            _gemm(False, trans, B, H, H, one, h0, H, wh_op, H, one, h, TH)
-        # h_t = act(z_t), in place
-        for b in range(B):
-            _activate(h + b * TH + t * H, H, activation)
-
-
-cdef void _rnn_backward(const floating* x, const floating* h, const floating* w,
-                        const floating* wh, const floating* dh, const floating* h0,
-                        floating* dz, floating* dx, floating* dw,
-                        floating* dwh, floating* db, floating* dh0,
-                        int B, int T, int D, int H, int activation) noexcept nogil:
-    cdef Py_ssize_t b, t
-    cdef int TH = T * H
-    cdef floating one = 1, zero = 0
-    # Walk time backwards.  h_t feeds the loss directly (dh_t) and through
-    # z_{t+1} = ... + h_t W_h, so with carry_t = dz_{t+1} W_h^T:
-    #     dz_t = (dh_t + carry_t) * act'(z_t)       (inverts h_t = act(z_t))
-    for t in range(T - 1, -1, -1):
-        if t < T - 1:
-            # carry_t = dz_{t+1} W_h^T  (inverts z_{t+1} += h_t W_h), into dz_t
-            _gemm(False, True, B, H, H, one, dz + (t + 1) * H, TH, wh, H, zero, dz + t * H, TH)
-        for b in range(B):
-            _dz_step(dz + b * TH + t * H, dh + b * TH + t * H, h + b * TH + t * H,
-                     H, t < T - 1, activation)
-    # dh0 = dz_0 W_h^T  (z_0 += h0 W_h)
-    _gemm(False, True, B, H, H, one, dz, TH, wh, H, zero, dh0, H)
-    # z = x W_x + b over all B*T rows:  dW_x = x^T dz,  db = sum dz,  dx = dz W_x^T
-    _gemm(True, False, D, H, B * T, one, x, D, dz, H, zero, dw, H)
-    _column_sums(dz, <Py_ssize_t>B * T, H, db)
-    if dx != NULL:                    # dx = NULL: not wanted (e.g. a first layer)
-        _gemm(False, True, B * T, D, H, one, dz, H, w, H, zero, dx, D)
-    # z_t += h_{t-1} W_h:  dW_h = sum_t h_{t-1}^T dz_t
-    #     = h0^T dz_0  +  sum over rows r of h[r]^T dz[r + 1],
-    # pairing every row of h with the next row of dz (one GEMM over B*T - 1
-    # rows, no shifted copy of h), where the pairs that cross from one
-    # sequence to the next, h[b, T-1] with dz[b+1, 0], must not count.  dz is
-    # not needed any more, so those dz rows are set to zero: the pairs then add
-    # exact zeros (no subtraction, which would cancel catastrophically once
-    # gradients grow along the sequence) -- unless h[b, T-1] is inf or NaN,
-    # where 0 * h is NaN; then one GEMM per sequence pairs the rows instead.
-    cdef floating beta = zero
-    if h0 != NULL:
-        _gemm(True, False, H, H, B, one, h0, H, dz, TH, zero, dwh, H)
-        beta = one
-    if _rows_finite(h + TH - H, B - 1, TH, H):
-        for b in range(1, B):
-            memset(dz + b * TH, 0, H * sizeof(floating))
-        _gemm(True, False, H, H, B * T - 1, one, h, H, dz + H, H, beta, dwh, H)
-    else:
-        for b in range(B):
-            _gemm(True, False, H, H, T - 1, one, h + b * TH, H, dz + b * TH + H, H,
-                  beta, dwh, H)
-            beta = one
+cdef void _add_rows(floating* out, const floating* a, const floating* b, Py_ssize_t rows,
+                    Py_ssize_t cols, Py_ssize_t ld) noexcept nogil:
+    """out = a + b over ``rows`` rows; out and a are ``ld`` apart (a may be out),
+    b is contiguous (rows x cols); a NULL operand counts as zero."""
+    cdef Py_ssize_t r, j
+    cdef floating* o
+    cdef const floating* ar
+    cdef const floating* br
+    for r in range(rows):
+        o = out + r * ld
+        ar = a + r * ld if a != NULL else NULL
+        br = b + r * cols if b != NULL else NULL
+        if ar != NULL and br != NULL:
+            for j in range(cols):
+                o[j] = ar[j] + br[j]
+        elif ar != NULL:
+            if ar != o:
+                memcpy(o, ar, cols * sizeof(floating))
+        elif br != NULL:
+            memcpy(o, br, cols * sizeof(floating))
+        else:
+            memset(o, 0, cols * sizeof(floating))
 
 
 cdef bint _rows_finite(const floating* a, Py_ssize_t rows, Py_ssize_t stride,
@@ -211,22 +362,244 @@ cdef bint _rows_finite(const floating* a, Py_ssize_t rows, Py_ssize_t stride,
     return acc == 0
 
 
+# ---------------------------------------------------------------- recurrence
+
+cdef void rnn_forward_k(const floating* x, const floating* w, const floating* wh,
+                        const floating* bias, const floating* h0, floating* h,
+                        floating* wh_t, Py_ssize_t B, Py_ssize_t T, Py_ssize_t D,
+                        Py_ssize_t H, int act, bint time_major, bint reverse) noexcept nogil:
+    """States of the recurrence for every step: h_t = act(x_t W + h_prev W_h + b).
+
+    x (B*T, D) and h (B*T, H) in the layout chosen by ``time_major``; h_prev
+    is the state of the previous *processed* step: t-1, or t+1 when
+    ``reverse`` (Keras's go_backwards; h then stays indexed by input position,
+    so h at position 0 is the last state).  ``h0`` (B, H) or NULL for zeros;
+    ``bias`` NULL for none.  ``wh_t``: NULL, or H*H work space for the
+    transposed copy of W_h (used from TRANSPOSED_STEP_MIN_UNITS on).
+    """
+    cdef Py_ssize_t r, k, t, prev
+    cdef Py_ssize_t ld = H if time_major else T * H        # between rows of a step
+    cdef Py_ssize_t step = B * H if time_major else H      # between steps
+    cdef floating one = 1, beta = 0
+    if B <= 0 or T <= 0 or H <= 0:
+        return
+    # z = x W_x + b for all B*T rows at once, written into h
+    if bias != NULL:
+        for r in range(B * T):
+            memcpy(h + r * H, bias, H * sizeof(floating))
+        beta = 1
+    gemm(False, False, B * T, H, D, one, x, D, w, H, beta, h, H)
+    cdef bint trans = wh_t != NULL and H >= _TRANSPOSED_MIN
+    cdef const floating* wh_op = wh
+    if trans:                    # the step products take W_h as (W_h^T)^T
+        transpose_square(wh, H, wh_t)
+        wh_op = wh_t
+    for k in range(T):
+        t = T - 1 - k if reverse else k
+        # z_t += h_prev W_h
+        if k > 0:
+            prev = t + 1 if reverse else t - 1
+            gemm(False, trans, B, H, H, one, h + prev * step, ld, wh_op, H, one, h + t * step, ld)
+        elif h0 != NULL:
+            gemm(False, trans, B, H, H, one, h0, H, wh_op, H, one, h + t * step, ld)
+        # h_t = act(z_t), in place
+        activate_rows(act, h + t * step, B, H, ld)
+
+
+cdef void rnn_backward_k(const floating* x, const floating* h, const floating* w,
+                         const floating* wh, const floating* dh_seq, const floating* dh_last,
+                         const floating* h0, floating* dz, floating* g, floating* wh_t,
+                         floating* dx, floating* dw, floating* dwh, floating* db,
+                         floating* dh0, Py_ssize_t B, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                         int act, bint time_major, bint reverse) noexcept nogil:
+    """BPTT for :func:`rnn_forward_k` (same layout and direction flags).
+
+    dLoss/dh arrives as ``dh_seq`` (B*T, H) for every step (NULL: none; it may
+    be ``dz`` itself, the gradient is then computed in place) plus ``dh_last``
+    (B, H) for the last processed step (NULL: none).  ``dz`` (B*T, H) receives
+    dLoss/dz; ``g`` is (B, H) work space; ``wh_t`` NULL or H*H work space.
+    Outputs (each overwritten; ``dx``, ``db``, ``dh0`` may be NULL when not
+    wanted): dx (B*T, D), dw (D, H), dwh (H, H), db (H,), dh0 (B, H).
+    """
+    cdef Py_ssize_t b, i, k, t, first, prev, j
+    cdef Py_ssize_t ld = H if time_major else T * H
+    cdef Py_ssize_t step = B * H if time_major else H
+    cdef floating one = 1, zero = 0, beta = 0, v
+    cdef floating* dzt
+    cdef const floating* dht
+    if B <= 0 or T <= 0 or H <= 0:
+        if dx != NULL and B > 0 and T > 0 and D > 0:
+            memset(dx, 0, B * T * D * sizeof(floating))
+        return
+    # The carry g = dz_t W_h^T: "NN" on a transposed copy below
+    # TRANSPOSED_STEP_MIN_UNITS, "NT" on W_h itself from there on.
+    cdef bint carry_copy = wh_t != NULL and H < _TRANSPOSED_MIN
+    if carry_copy:
+        transpose_square(wh, H, wh_t)
+    # Walk the processed steps backwards.  h_t feeds the loss (dh_t) and the
+    # next processed step (z_next = ... + h_t W_h), so
+    #     dz_t = (dh_t + g) * act'(z_t),   g = dz_next W_h^T   (inverts h_t = act(z_t))
+    for k in range(T):
+        t = k if reverse else T - 1 - k
+        dzt = dz + t * step
+        # dz_t = dh_t + (g, or dh_last at the last processed step)
+        _add_rows(dzt, dh_seq + t * step if dh_seq != NULL else NULL,
+                  g if k > 0 else dh_last, B, H, ld)
+        activation_backward_rows(act, h + t * step, dzt, B, H, ld)
+        if k < T - 1 or dh0 != NULL:
+            # g = dz_t W_h^T  (inverts z_t += h_prev W_h); after the first step, dh0
+            if carry_copy:
+                gemm(False, False, B, H, H, one, dzt, ld, wh_t, H, zero, g, H)
+            else:
+                gemm(False, True, B, H, H, one, dzt, ld, wh, H, zero, g, H)
+    if dh0 != NULL:
+        memcpy(dh0, g, B * H * sizeof(floating))
+    # z = x W_x + b over all B*T rows:  dW_x = x^T dz,  db = sum dz,  dx = dz W_x^T
+    gemm(True, False, D, H, B * T, one, x, D, dz, H, zero, dw, H)
+    if db != NULL:
+        column_sums(dz, B * T, H, db)
+    if dx != NULL:
+        gemm(False, True, B * T, D, H, one, dz, H, w, H, zero, dx, D)
+    # z_t += h_prev W_h:  dW_h = h0^T dz_first + sum_t h_prev^T dz_t
+    first = T - 1 if reverse else 0
+    if h0 != NULL:
+        gemm(True, False, H, H, B, one, h0, H, dz + first * step, ld, zero, dwh, H)
+        beta = one
+    if T == 1:
+        if beta == 0:
+            memset(dwh, 0, H * H * sizeof(floating))
+        return
+    if time_major:
+        # one product over (T-1)*B rows: each block of B rows of h with the
+        # block of dz of the step it feeds
+        if reverse:
+            gemm(True, False, H, H, (T - 1) * B, one, h + B * H, H, dz, H, beta, dwh, H)
+        else:
+            gemm(True, False, H, H, (T - 1) * B, one, h, H, dz + B * H, H, beta, dwh, H)
+    elif not reverse and _rows_finite(h + (T - 1) * H, B - 1, T * H, H):
+        # Batch-major: pair every row of h with the next row of dz (one
+        # product over B*T - 1 rows, no shifted copy of h), where the pairs
+        # that cross from one sequence to the next, h[b, T-1] with dz[b+1, 0],
+        # must not count: dz is not needed any more, so those rows are set to
+        # zero and the pairs add exact zeros (unless h[b, T-1] is inf or NaN,
+        # where 0 * h is NaN: then the per-step products below).
+        for b in range(1, B):
+            memset(dz + b * T * H, 0, H * sizeof(floating))
+        gemm(True, False, H, H, B * T - 1, one, h, H, dz + H, H, beta, dwh, H)
+    else:
+        for j in range(1, T):
+            t = T - 1 - j if reverse else j
+            prev = t + 1 if reverse else t - 1
+            gemm(True, False, H, H, B, one, h + prev * step, ld, dz + t * step, ld, beta, dwh, H)
+            beta = one
+
+
+# ---------------------------------------------------------------- dense
+
+cdef void dense_forward_k(const floating* x, const floating* w, const floating* bias,
+                          floating* y, Py_ssize_t N, Py_ssize_t D, Py_ssize_t U,
+                          int act) noexcept nogil:
+    """y = act(x W + b) for x (N, D), W (D, U), y (N, U); ``bias`` NULL for none."""
+    cdef Py_ssize_t r
+    cdef floating one = 1, beta = 0
+    if N <= 0 or U <= 0:
+        return
+    if bias != NULL:
+        for r in range(N):
+            memcpy(y + r * U, bias, U * sizeof(floating))
+        beta = 1
+    gemm(False, False, N, U, D, one, x, D, w, U, beta, y, U)
+    activate_rows(act, y, N, U, U)
+
+
+cdef void dense_backward_k(const floating* x, const floating* w, const floating* y,
+                           floating* dz, floating* dx, floating* dw, floating* db,
+                           Py_ssize_t N, Py_ssize_t D, Py_ssize_t U, int act) noexcept nogil:
+    """Backward of :func:`dense_forward_k`; ``dz`` holds dLoss/dy on entry, dLoss/dz after.
+
+    dx = dz W^T (N, D) (NULL: not wanted), dw = x^T dz (D, U), db = sum dz
+    (U,) (NULL: no bias); all overwritten.
+    """
+    cdef floating one = 1, zero = 0
+    if U <= 0:
+        if dx != NULL and N > 0 and D > 0:
+            memset(dx, 0, N * D * sizeof(floating))
+        return
+    # y = act(z):  dz = dy * act'(z)
+    activation_backward_rows(act, y, dz, N, U, U)
+    # z = x W + b:  dW = x^T dz,  db = sum_rows dz,  dx = dz W^T
+    gemm(True, False, D, U, N, one, x, D, dz, U, zero, dw, U)
+    if db != NULL:
+        column_sums(dz, N, U, db)
+    if dx != NULL:
+        gemm(False, True, N, D, U, one, dz, U, w, U, zero, dx, D)
+
+
+# ---------------------------------------------------------------- Adam
+
+cdef void adam_k(floating* p, const floating* g, floating* m, floating* v, floating* vhat,
+                 Py_ssize_t n, floating scale, floating lr_t, floating one_minus_beta_1,
+                 floating one_minus_beta_2, floating epsilon) noexcept nogil:
+    """Keras's Adam on flat buffers, in place (``vhat`` non-NULL: AMSGrad).
+
+    With gi = scale * g[i] (scale 1 leaves g bit for bit), and 1 - beta_1,
+    1 - beta_2 given as computed in double (as Keras computes them)::
+
+        m += (1 - beta_1) (gi - m);   v += (1 - beta_2) (gi^2 - v)
+        vhat = max(vhat, v)                                     (AMSGrad)
+        p -= lr_t m / (sqrt(v or vhat) + epsilon)
+
+    m and v below the smallest normal float are flushed to zero: they decay
+    geometrically where a gradient stays 0, and denormal arithmetic costs
+    ~100 cycles an operation (a tutorial step went from 2.4 to 40 us).
+    Branch-free, so gcc vectorises it at -O3 (sqrt needs -fno-math-errno).
+    """
+    cdef Py_ssize_t i
+    cdef floating gi, mi, vi
+    cdef floating b1c = one_minus_beta_1, b2c = one_minus_beta_2
+    cdef floating tiny = FLT_MIN if floating is float else DBL_MIN
+    if vhat == NULL:
+        for i in range(n):
+            gi = g[i] * scale
+            mi = m[i] + b1c * (gi - m[i])
+            vi = v[i] + b2c * (gi * gi - v[i])
+            mi = mi if _abs(mi) >= tiny else 0
+            vi = vi if vi >= tiny else 0
+            m[i] = mi
+            v[i] = vi
+            p[i] -= lr_t * mi / (_sqrt(vi) + epsilon)
+    else:                                           # AMSGrad
+        for i in range(n):
+            gi = g[i] * scale
+            mi = m[i] + b1c * (gi - m[i])
+            vi = v[i] + b2c * (gi * gi - v[i])
+            mi = mi if _abs(mi) >= tiny else 0
+            vi = vi if vi >= tiny else 0
+            m[i] = mi
+            v[i] = vi
+            vi = vi if vi > vhat[i] else vhat[i]
+            vhat[i] = vi
+            p[i] -= lr_t * mi / (_sqrt(vi) + epsilon)
+
+
+# ---------------------------------------------------------------- def entry points (ops)
+
 def rnn_forward(const floating[:, :, ::1] x, const floating[:, ::1] kernel,
                 const floating[:, ::1] recurrent_kernel, const floating[::1] bias,
                 h0, floating[:, :, ::1] h, recurrent_kernel_t, int activation):
     """Fill ``h`` (B, T, H) with the forward recurrence; ``h0`` (B, H) or None.
 
-    ``recurrent_kernel_t``: None, or an (H, H) work array of the dtype of
-    ``h`` (it receives W_h^T and the steps use it; worth it for
-    H >= TRANSPOSED_STEP_MIN_UNITS).
+    ``recurrent_kernel_t``: None, or an (H, H) work array of the dtype of ``h``.
     All shapes are checked by the caller; B, T >= 1.
     """
-    cdef int B = x.shape[0], T = x.shape[1], D = x.shape[2], H = h.shape[2]
+    cdef Py_ssize_t B = x.shape[0], T = x.shape[1], D = x.shape[2], H = h.shape[2]
     cdef const floating[:, ::1] h0v
     cdef const floating* h0p = NULL
     cdef floating[:, ::1] whtv
     cdef floating* whtp = NULL
-    if recurrent_kernel_t is not None and H > 0:
+    if H == 0:
+        return
+    if recurrent_kernel_t is not None:
         whtv = recurrent_kernel_t
         if whtv.shape[0] != H or whtv.shape[1] != H:
             raise ValueError(f"recurrent_kernel_t must have shape ({H}, {H}), "
@@ -234,29 +607,25 @@ def rnn_forward(const floating[:, :, ::1] x, const floating[:, ::1] kernel,
         whtp = &whtv[0, 0]
     if h0 is not None:
         h0v = h0
-        if H > 0:
-            h0p = &h0v[0, 0]
-    if H == 0:
-        return
+        h0p = &h0v[0, 0]
     with nogil:
-        _rnn_forward(_ptr3(x), _ptr2(kernel), &recurrent_kernel[0, 0], &bias[0],
-                     h0p, &h[0, 0, 0], whtp, B, T, D, H, activation)
+        rnn_forward_k(_ptr3(x), _ptr2(kernel), &recurrent_kernel[0, 0], &bias[0], h0p,
+                      &h[0, 0, 0], whtp, B, T, D, H, activation, False, False)
 
 
 def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
                  const floating[:, ::1] kernel, const floating[:, ::1] recurrent_kernel,
                  const floating[:, :, ::1] dh, h0, floating[:, :, ::1] dz, dx,
                  floating[:, ::1] dkernel, floating[:, ::1] drecurrent_kernel, floating[::1] dbias,
-                 floating[:, ::1] dh0, int activation):
-    """BPTT into the preallocated gradients.
+                 floating[:, ::1] dh0, floating[:, ::1] carry, floating[:, ::1] recurrent_kernel_t,
+                 int activation):
+    """BPTT into the preallocated gradients (every output overwritten).
 
-    ``dz`` (B, T, H) is work space.  ``dx`` may be None:
-    the input gradient is then not computed (one GEMM less).
-
-    All shapes are checked by the caller; B, T >= 1.  Every output is
-    overwritten.
+    ``dz`` (B, T, H), ``carry`` (B, H) and ``recurrent_kernel_t`` (H, H) are
+    work space.  ``dx`` may be None: the input gradient is then not computed.
+    All shapes are checked by the caller; B, T >= 1.
     """
-    cdef int B = x.shape[0], T = x.shape[1], D = x.shape[2], H = h.shape[2]
+    cdef Py_ssize_t B = x.shape[0], T = x.shape[1], D = x.shape[2], H = h.shape[2]
     cdef const floating[:, ::1] h0v
     cdef const floating* h0p = NULL
     cdef floating[:, :, ::1] dxv
@@ -264,19 +633,22 @@ def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
     if dx is not None:
         dxv = dx
         dxp = _wptr3(dxv)
-    if h0 is not None:
-        h0v = h0
-        if H > 0:
-            h0p = &h0v[0, 0]
     if H == 0:
-        if D > 0 and dx is not None:
+        if dxp != NULL:
             dxv[:, :, :] = 0
         return
+    if h0 is not None:
+        h0v = h0
+        h0p = &h0v[0, 0]
+    if (recurrent_kernel_t.shape[0] != H or recurrent_kernel_t.shape[1] != H
+            or carry.shape[0] != B or carry.shape[1] != H):
+        raise ValueError(f"carry must have shape ({B}, {H}) and recurrent_kernel_t ({H}, {H})")
     with nogil:
-        _rnn_backward(_ptr3(x), &h[0, 0, 0], _ptr2(kernel), &recurrent_kernel[0, 0],
-                      &dh[0, 0, 0], h0p, &dz[0, 0, 0], dxp,
-                      _wptr2(dkernel), &drecurrent_kernel[0, 0], &dbias[0], &dh0[0, 0],
-                      B, T, D, H, activation)
+        rnn_backward_k(_ptr3(x), &h[0, 0, 0], _ptr2(kernel), &recurrent_kernel[0, 0],
+                       &dh[0, 0, 0], NULL, h0p, &dz[0, 0, 0], &carry[0, 0],
+                       &recurrent_kernel_t[0, 0], dxp, _wptr2(dkernel),
+                       &drecurrent_kernel[0, 0], &dbias[0], &dh0[0, 0],
+                       B, T, D, H, activation, False, False)
 
 
 # Pointers to possibly empty arrays (D = 0): indexing [0] would be out of
@@ -302,39 +674,46 @@ cdef inline floating* _wptr2(floating[:, ::1] a) noexcept nogil:
     return &a[0, 0]
 
 
-# ---------------------------------------------------------------- dense
-
 def dense_forward(const floating[:, ::1] x, const floating[:, ::1] kernel,
                   const floating[::1] bias, floating[:, ::1] y):
     """``y = x kernel + bias`` for x (N, D), kernel (D, U), y (N, U); N >= 0."""
-    cdef int N = x.shape[0], D = x.shape[1], U = kernel.shape[1]
-    cdef Py_ssize_t r
-    cdef floating one = 1
+    cdef Py_ssize_t N = x.shape[0], D = x.shape[1], U = kernel.shape[1]
     if N == 0 or U == 0:
         return
-    cdef floating* yp = &y[0, 0]
-    cdef const floating* bp = &bias[0]
     with nogil:
-        for r in range(N):
-            memcpy(yp + r * U, bp, U * sizeof(floating))
-        _gemm(False, False, N, U, D, one, _ptr2(x), D, _ptr2(kernel), U, one, yp, U)
+        dense_forward_k(_ptr2(x), _ptr2(kernel), &bias[0], &y[0, 0], N, D, U, ACT_LINEAR)
 
 
 def dense_backward(const floating[:, ::1] x, const floating[:, ::1] kernel,
-                   const floating[:, ::1] dy, floating[:, ::1] dx,
+                   floating[:, ::1] dy, floating[:, ::1] dx,
                    floating[:, ::1] dkernel, floating[::1] dbias):
-    """dx = dy kernel^T, dkernel = x^T dy, dbias = sum dy (all overwritten)."""
-    cdef int N = x.shape[0], D = x.shape[1], U = kernel.shape[1]
-    cdef floating one = 1, zero = 0
+    """dx = dy kernel^T, dkernel = x^T dy, dbias = sum dy (all overwritten).
+
+    ``dy`` must be the caller's own copy (the kernel works on it in place).
+    """
+    cdef Py_ssize_t N = x.shape[0], D = x.shape[1], U = kernel.shape[1]
+    cdef floating* dbp = &dbias[0] if U > 0 else NULL
     with nogil:
-        # y = x W + b:  dx = dy W^T,  dW = x^T dy,  db = sum_rows dy
-        _gemm(False, True, N, D, U, one, _ptr2(dy), U, _ptr2(kernel), U, zero, _wptr2(dx), D)
-        _gemm(True, False, D, U, N, one, _ptr2(x), D, _ptr2(dy), U, zero, _wptr2(dkernel), U)
-        if U > 0:
-            _column_sums(_ptr2(dy), N, U, &dbias[0])
+        dense_backward_k(_ptr2(x), _ptr2(kernel), NULL, _wptr2(dy), _wptr2(dx),
+                         _wptr2(dkernel), dbp, N, D, U, ACT_LINEAR)
 
 
-# ---------------------------------------------------------------- activation
+def activate(floating[:, ::1] z, int activation):
+    """``z = act(z)`` in place over the rows of z (softmax-like ones per row)."""
+    if z.shape[0] == 0 or z.shape[1] == 0:
+        return
+    with nogil:
+        activate_rows(activation, &z[0, 0], z.shape[0], z.shape[1], z.shape[1])
+
+
+def activation_backward(const floating[:, ::1] h, floating[:, ::1] g, int activation):
+    """``g = dLoss/dz`` from ``g = dLoss/dh`` in place, ``h = act(z)``."""
+    if h.shape[0] == 0 or h.shape[1] == 0:
+        return
+    with nogil:
+        activation_backward_rows(activation, &h[0, 0], &g[0, 0], h.shape[0], h.shape[1],
+                                 h.shape[1])
+
 
 def tanh_inplace(floating[::1] a):
     """``a = tanh(a)`` in place with the fast vectorised tanh of fastmath.h.
@@ -350,23 +729,6 @@ def tanh_inplace(floating[::1] a):
             fr_tanh_inplace(&a[0], a.shape[0])
 
 
-# ---------------------------------------------------------------- Adam
-
-cdef void _adam_loop(floating* param, const floating* grad, floating* m, floating* v,
-                     Py_ssize_t n, floating lr_t, floating beta_1, floating beta_2,
-                     floating epsilon) noexcept nogil:
-    # m += (1-b1)(g-m);  v += (1-b2)(g^2-v);  p -= lr_t m / (sqrt(v)+eps)
-    cdef Py_ssize_t i
-    cdef floating g
-    cdef floating one_minus_b1 = 1 - beta_1
-    cdef floating one_minus_b2 = 1 - beta_2
-    for i in range(n):
-        g = grad[i]
-        m[i] += one_minus_b1 * (g - m[i])
-        v[i] += one_minus_b2 * (g * g - v[i])
-        param[i] -= lr_t * m[i] / (sqrt(v[i]) + epsilon)
-
-
 def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
                 floating[::1] v, double lr_t, double beta_1, double beta_2,
                 double epsilon):
@@ -377,6 +739,6 @@ def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
     if param.shape[0] == 0:
         return
     with nogil:
-        _adam_loop(&param[0], &grad[0], &m[0], &v[0], param.shape[0],
-                   <floating>lr_t, <floating>beta_1, <floating>beta_2,
-                   <floating>epsilon)
+        adam_k(&param[0], &grad[0], &m[0], &v[0], <floating*>NULL, param.shape[0],
+               <floating>1, <floating>lr_t, <floating>(1 - beta_1), <floating>(1 - beta_2),
+               <floating>epsilon)

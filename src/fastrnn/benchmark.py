@@ -3,8 +3,8 @@
 ``python -m fastrnn bench [--shapes S1 S2 ...] [--threads N] [--plot FILE.png]``
 prints a table of median times per shape and operation for
 
-* ``fastrnn``   -- :mod:`fastrnn.ops` for the recurrence, the fused
-  :class:`fastrnn.fused.FusedTrainer` for ``train_step`` and ``predict``;
+* ``fastrnn``   -- :mod:`fastrnn.ops` for the recurrence, the model's
+  compiled engine (:mod:`fastrnn.engine`) for ``train_step`` and ``predict``;
 * ``reference`` -- :mod:`fastrnn.reference` (pure NumPy);
 * ``torch1`` / ``torch`` -- ``torch.nn.RNN`` + ``Linear`` + ``Adam`` doing the
   same work at 1 thread and at PyTorch's default thread count, when importable;
@@ -97,11 +97,6 @@ def make_problem(shape, dtype=np.float32, seed=0):
     return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in p.items()}
 
 
-def _flat(p):
-    return np.concatenate([p[k].ravel() for k in
-                           ("kernel", "recurrent_kernel", "bias", "dense_kernel", "dense_bias")])
-
-
 # ---------------------------------------------------------------------------
 # Cases: make_case(...) returns a zero-argument callable doing one operation.
 
@@ -139,7 +134,6 @@ def make_case(backend, operation, shape, dtype=np.float32):
 
 def _fastrnn_case(operation, p):
     from . import ops
-    from .fused import FusedTrainer
 
     x, k, rk, b = p["x"], p["kernel"], p["recurrent_kernel"], p["bias"]
     if operation == "rnn_forward":
@@ -151,17 +145,21 @@ def _fastrnn_case(operation, p):
             h = ops.rnn_forward(x, k, rk, b)
             return ops.rnn_backward(x, h, k, rk, dh, input_grad=False)
         return fwd_bwd
+    from . import Input, Sequential, layers
     B, T, D = x.shape
-    params = _flat(p)
-    tr = FusedTrainer(params, np.zeros_like(params), np.zeros_like(params),
-                      np.zeros_like(params), input_dim=D, units=k.shape[1],
-                      batch_size=B, timesteps=T)
-    if operation == "train_step":
+    model = Sequential([Input((T, D), dtype=x.dtype), layers.SimpleRNN(k.shape[1]),
+                        layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.set_weights([p[n] for n in ("kernel", "recurrent_kernel", "bias", "dense_kernel",
+                                      "dense_bias")])
+    if operation == "train_step":     # one compiled engine call: what fit does per batch
+        engine = model._trainer()
         y = p["y"]
-        return lambda: tr.step(x, y)
+        return lambda: engine.train_step(x, y, 0.001)
     if operation == "predict":
+        engine = model._runner().predictor()
         out = np.empty((B, 1), x.dtype)
-        return lambda: tr.predict(x, out)
+        return lambda: engine.predict(x, out, B)
     raise ValueError(f"unknown operation {operation!r}")
 
 

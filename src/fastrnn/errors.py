@@ -4,11 +4,13 @@ __all__ = ["NonFiniteTrainingError"]
 
 
 class NonFiniteTrainingError(FloatingPointError):
-    """Training met a non-finite (inf or NaN) loss or gradient and stopped.
+    """Training met a non-finite (inf or NaN) loss, gradient or update and stopped.
 
-    Raised by :meth:`fastrnn.Sequential.fit` (and the fused trainer's
-    ``step``/``run_epoch``) before the optimizer touches the weights, so the
-    model keeps the parameters and optimizer state of the last good step.
+    Raised by :meth:`fastrnn.Sequential.fit`.  The engine checks the loss and
+    the gradient before the optimizer runs, and the updated weights and
+    optimizer state after it (restoring them when the update made any of them
+    inf or NaN, e.g. through a huge learning rate), so the model keeps the
+    parameters and optimizer state of the last good step.
     Gradient clipping (``clipnorm``/``global_clipnorm``) keeps training finite
     where the gradients are merely large; it cannot help once they overflow.
 
@@ -19,7 +21,7 @@ class NonFiniteTrainingError(FloatingPointError):
         0-based epoch index, when raised by ``fit``.
     batch : int or None
         0-based batch index within the epoch, when known.
-    kind : {"loss", "gradient"}
+    kind : {"loss", "gradient", "update"}
         Which quantity was not finite.
     """
 

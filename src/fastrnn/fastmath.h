@@ -8,6 +8,8 @@
  *   double fr_tanh(double x);
  *   void   fr_tanhf_inplace(float *a, ptrdiff_t n);  a[i] = tanh(a[i])
  *   void   fr_tanh_inplace(double *a, ptrdiff_t n);
+ *   int    fr_all_finitef(const float *a, ptrdiff_t n);   no inf or NaN in a[0..n)
+ *   int    fr_all_finite(const double *a, ptrdiff_t n);
  *
  * Why: libm's scalar tanhf costs ~23 ns per element and blocks vectorisation.
  * These functions are branch-free straight-line code, so gcc/clang at -O3
@@ -186,6 +188,36 @@ static void fr_tanhf_inplace(float *a, ptrdiff_t n)
     FR__OPAQUE(y_max);
     for (ptrdiff_t i = 0; i < n; i++)
         a[i] = fr__tanhf_core(a[i], y_max);
+}
+
+/* ---- finiteness checks ---------------------------------------------- */
+
+/* Non-finite (inf or NaN) exactly when every exponent bit is set.  Testing
+ * the bits (read with memcpy, which is well defined and compiles to a load)
+ * makes the loop an integer OR-reduction that vectorises; a floating-point
+ * test such as "acc += a[i] * 0" is a serial chain of dependent additions
+ * (about 4 cycles an element: 5 us over a tutorial model's weights and Adam
+ * state, more than its whole update). */
+static FR__INLINE int fr_all_finitef(const float *a, ptrdiff_t n)
+{
+    uint32_t bad = 0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, a + i, sizeof u);
+        bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+    }
+    return bad == 0;
+}
+
+static FR__INLINE int fr_all_finite(const double *a, ptrdiff_t n)
+{
+    uint64_t bad = 0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        uint64_t u;
+        memcpy(&u, a + i, sizeof u);
+        bad |= (uint64_t)((u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull);
+    }
+    return bad == 0;
 }
 
 #endif /* FASTRNN_FASTMATH_H */

@@ -4,27 +4,27 @@ A layer's weights are C-contiguous views into a flat buffer: its own while it
 stands alone, the model's single ``params`` buffer once a
 :class:`fastrnn.Sequential` is built (the values are copied over and the
 views re-pointed).  Its gradients are views into the matching ``grads``
-buffer, written by :meth:`Layer.backward`.  Weight names, shapes and order
+buffer, written by the engine during training.  Weight names, shapes and order
 are Keras's:
 
 - ``SimpleRNN``: ``kernel`` (D, H), ``recurrent_kernel`` (H, H), ``bias`` (H,)
 - ``Dense``: ``kernel`` (D, U), ``bias`` (U,)
 
-(without ``bias`` when ``use_bias=False``).  All arithmetic on arrays goes
-through :mod:`fastrnn.ops`; only the Dense activations are plain NumPy.
+(without ``bias`` when ``use_bias=False``).  Layers describe; the compiled
+engine (:mod:`fastrnn.engine`) computes: each layer lowers to one engine node
+(``_node()``), and calling a layer on an array runs a one-node engine.
 
 A layer may belong to one model at a time.
 """
+import weakref
+
 import numpy as np
 
-from . import initializers, ops
+from . import activations, initializers
 
 __all__ = ["Layer", "SimpleRNN", "Dense", "InputLayer", "Input"]
 
 _name_counts = {}
-
-# What the compiled recurrence (fastrnn.ops.rnn_forward) implements.
-_RNN_ACTIVATIONS = ("tanh", "relu")
 
 
 def _unique_name(base):
@@ -123,7 +123,7 @@ class Layer:
 
     Subclasses define ``_default_name``, ``_weight_specs(input_shape)`` ->
     list of ``(name, shape, initializer)``, ``compute_output_shape``,
-    ``forward`` and ``backward``.
+    and ``_node`` (the engine node it lowers to).
 
     Parameters
     ----------
@@ -152,8 +152,7 @@ class Layer:
         self._specs = []
         self._weights = []
         self._grads = []
-        self._work = {}
-        self._zero_bias = None
+        self._flat = None
 
     # -- building and weights ---------------------------------------------
     def _weight_specs(self, input_shape):
@@ -191,6 +190,26 @@ class Layer:
         self.output_shape = output_shape
         self.built = True
 
+    def _owner(self):
+        """The model whose buffer holds this layer's weights (None: none, or gone)."""
+        ref = getattr(self, "_owner_ref", None)
+        return ref() if ref is not None else None
+
+    def _set_owner(self, model):
+        self._owner_ref = weakref.ref(model)
+
+    def __getstate__(self):
+        """Picklable: no engine, no weak reference (a model re-points its layers)."""
+        state = self.__dict__.copy()
+        state.pop("_own_runner", None)
+        state.pop("_owner_ref", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.built and self._flat is not None:    # views of its own flat buffer again
+            self._bind(self._flat, np.zeros_like(self._flat))
+
     def _bind(self, params, grads):
         """Point the weights and gradients at slices of flat buffers.
 
@@ -200,6 +219,7 @@ class Layer:
             Contiguous 1-D buffers (usually slices of the model's buffers).
         """
         self._weights, self._grads = [], []
+        self._flat = params
         offset = 0
         for name, shape in self._specs:
             n = int(np.prod(shape, dtype=np.int64))
@@ -209,11 +229,6 @@ class Layer:
             self._grads.append(g)
             setattr(self, name, w)
             offset += n
-
-    def _reset_work(self):
-        """Forget cached work buffers (after a re-bind or a dtype change)."""
-        self._work = {}
-        self._zero_bias = None
 
     @property
     def weights(self):
@@ -250,26 +265,40 @@ class Layer:
             if value.dtype.kind not in "fiu":
                 raise TypeError(f"layer {self.name!r}, weight {name!r}: expected real numbers, "
                                 f"got dtype {value.dtype}")
+            with np.errstate(over="ignore"):   # checked after the cast: 1e39 is inf in float32
+                value = value.astype(self.dtype)
             if not np.all(np.isfinite(value)):
-                raise ValueError(f"layer {self.name!r}, weight {name!r} contains NaN or infinity")
+                raise ValueError(f"layer {self.name!r}, weight {name!r} contains NaN or infinity"
+                                 f" (in {self.dtype})")
             checked.append(value)
         for view, value in zip(self._weights, checked):
             view[...] = value
 
-    # -- computation -------------------------------------------------------
-    def forward(self, x, training=True):
-        """Output for input ``x`` (contiguous, the layer's dtype).
-
-        With ``training=True`` it may reuse the layer's work buffers and
-        remembers what :meth:`backward` needs; with ``training=False`` it
-        touches no layer state, so any number of threads may run it at once
-        (predict, evaluate).
-        """
+    # -- lowering ------------------------------------------------------------
+    def _node(self):
+        """The engine node this layer lowers to: a dict with ``kind``, ``units``,
+        ``activation`` and optionally ``seq_out``/``backwards`` (see fastrnn.engine.lower)."""
         raise NotImplementedError
 
-    def backward(self, dy):
-        """Write dLoss/dweights into the gradient views and return dLoss/dx."""
-        raise NotImplementedError
+    def _weight_offsets(self):
+        """``{weight name: offset}`` of each weight within the layer's own flat slice."""
+        offsets, offset = {}, 0
+        for name, shape in self._specs:
+            offsets[name] = offset
+            offset += int(np.prod(shape, dtype=np.int64))
+        return offsets
+
+    def _runner(self):
+        """A one-node engine runner over this layer's weights (re-made when they move)."""
+        from .engine import Runner, lower
+        params = self._flat
+        cached = getattr(self, "_own_runner", None)
+        if cached is not None and cached.params is params:
+            return cached
+        plan, signature = lower([self], self.input_shape, [0])
+        runner = Runner(plan, signature, params, np.zeros_like(params))
+        self._own_runner = runner
+        return runner
 
     def __call__(self, x):
         """Apply the layer to a NumPy array (building it on first use); returns new arrays."""
@@ -289,10 +318,13 @@ class Layer:
                              f"{_shape_str(expected)}, got {x.shape}")
         if not np.all(np.isfinite(x)):
             raise ValueError("x contains NaN or infinity")
-        out = self.forward(x, training=False)
-        if isinstance(out, list):
-            return [o.copy() for o in out]
-        return out.copy()
+        out = np.empty(self.compute_output_shape(x.shape), dtype=self.dtype) \
+            if not getattr(self, "return_state", False) else \
+            np.empty(self.compute_output_shape(x.shape)[0], dtype=self.dtype)
+        self._runner().predictor().predict(x, out, max(1, x.shape[0]))
+        if getattr(self, "return_state", False):
+            return [out, _last_state(out, self.return_sequences)]
+        return out
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}>"
@@ -302,13 +334,14 @@ class SimpleRNN(Layer):
     """Fully connected recurrent layer (Elman RNN), as ``keras.layers.SimpleRNN``.
 
     ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``
-    from ``h_0 = 0``; the recurrence runs in :func:`fastrnn.ops.rnn_forward`.
+    from ``h_0 = 0``; the recurrence runs in the compiled engine.
 
     Parameters
     ----------
     units : int
         H, the size of the state.
-    activation : {"tanh", "relu"}, default "tanh"
+    activation : str, callable or None, default "tanh"
+        Any of :data:`fastrnn.activations.SUPPORTED` (None: linear).
     use_bias : bool, default True
     kernel_initializer : str or callable, default "glorot_uniform"
     recurrent_initializer : str or callable, default "orthogonal"
@@ -344,10 +377,7 @@ class SimpleRNN(Layer):
                  go_backwards=False, input_shape=None, seed=None, dtype=None, name=None):
         super().__init__(name=name, input_shape=input_shape, dtype=dtype)
         self.units = _check_units(units)
-        if activation not in _RNN_ACTIVATIONS:
-            raise ValueError(f"SimpleRNN activation must be one of {_RNN_ACTIVATIONS}, "
-                             f"got {activation!r}")
-        self.activation = activation
+        self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
         self.recurrent_initializer = initializers.get(recurrent_initializer,
@@ -384,100 +414,14 @@ class SimpleRNN(Layer):
             specs.append(("bias", (H,), self.bias_initializer))
         return specs
 
-    def _buffers(self, B, T, D):
-        """Work buffers for a batch shape, made once and reused."""
-        key = (B, T, D)
-        work = self._work.get(key)
-        if work is None:
-            H = self.units
-            work = {
-                "dh": np.zeros((B, T, H), dtype=self.dtype),   # only [:, -1] is ever written
-                "last": np.empty((B, H), dtype=self.dtype),
-                "xrev": np.empty((B, T, D), dtype=self.dtype) if self.go_backwards else None,
-                "zero_bias": None if self.use_bias else np.zeros(H, dtype=self.dtype),
-            }
-            if len(self._work) > 8:  # e.g. many different last-batch sizes
-                self._work.clear()
-            self._work[key] = work
-        return work
-
-    def forward(self, x, training=True):
-        """States for ``x`` (B, T, D): (B, T, H), or the last one (B, H).
-
-        With ``return_state`` the list ``[output, last_state]``.
-        """
-        if not training:
-            return self._infer(x)
-        B, T, D = x.shape
-        work = self._buffers(B, T, D)
-        if self.go_backwards:
-            np.copyto(work["xrev"], x[:, ::-1])
-            x = work["xrev"]
-        bias = self.bias if self.use_bias else work["zero_bias"]
-        h = ops.rnn_forward(x, self.kernel, self.recurrent_kernel, bias, None, self.activation)
-        self._cache = (x, h, work)
-        if self.return_sequences:
-            out = h
-        else:
-            out = work["last"]
-            np.copyto(out, h[:, -1])
-        if self.return_state:
-            return [out, h[:, -1].copy()]
-        return out
-
-    def _infer(self, x):
-        """forward without shared buffers or cache: fresh arrays only (thread-safe)."""
-        if self.go_backwards:
-            x = x[:, ::-1]
-        bias = self.bias if self.use_bias else np.zeros(self.units, dtype=self.dtype)
-        h = ops.rnn_forward(x, self.kernel, self.recurrent_kernel, bias, None, self.activation)
-        out = h if self.return_sequences else h[:, -1].copy()
-        if self.return_state:
-            return [out, h[:, -1].copy()]
-        return out
-
-    def backward(self, dy):
-        """Gradients from dLoss/doutput ``dy``; returns dLoss/dx (B, T, D)."""
-        x, h, work = self._cache
-        if self.return_sequences:
-            dh = np.ascontiguousarray(dy)
-        else:
-            dh = work["dh"]
-            dh[:, -1] = dy
-        dx, dk, drk, db, _ = ops.rnn_backward(x, h, self.kernel, self.recurrent_kernel, dh,
-                                              None, self.activation)
-        self._grads[0][...] = dk
-        self._grads[1][...] = drk
-        if self.use_bias:
-            self._grads[2][...] = db
-        if self.go_backwards:
-            dx = dx[:, ::-1]
-        return dx
+    def _node(self):
+        return {"kind": "simple_rnn", "units": self.units, "activation": self.activation,
+                "seq_out": self.return_sequences, "backwards": self.go_backwards}
 
 
-def _sigmoid(z):
-    # exp of a non-positive number only, so no overflow warnings
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1 / (1 + np.exp(-z[pos]))
-    e = np.exp(z[~pos])
-    out[~pos] = e / (1 + e)
-    return out
-
-
-def _softmax(z):
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-# name -> (y = f(z), dz = f'(z) * dy written in terms of y)
-_DENSE_ACTIVATIONS = {
-    "linear": (None, None),
-    "relu": (lambda z: np.maximum(z, 0, out=z), lambda y, dy: dy * (y > 0)),
-    "tanh": (lambda z: np.tanh(z, out=z), lambda y, dy: dy * (1 - y * y)),
-    "sigmoid": (_sigmoid, lambda y, dy: dy * y * (1 - y)),
-    "softmax": (_softmax, lambda y, dy: y * (dy - np.sum(dy * y, axis=-1, keepdims=True))),
-}
+def _last_state(output, sequences):
+    """The final state of a SimpleRNN from its output (processing order)."""
+    return output[:, -1].copy() if sequences else output.copy()
 
 
 class Dense(Layer):
@@ -491,7 +435,8 @@ class Dense(Layer):
     ----------
     units : int
         U, the number of outputs.
-    activation : {None, "linear", "relu", "tanh", "sigmoid", "softmax"}, default None
+    activation : str, callable or None, default None
+        Any of :data:`fastrnn.activations.SUPPORTED` (None: linear).
     use_bias : bool, default True
     kernel_initializer : str or callable, default "glorot_uniform"
     bias_initializer : str or callable, default "zeros"
@@ -510,12 +455,7 @@ class Dense(Layer):
                  bias_initializer="zeros", input_shape=None, dtype=None, name=None):
         super().__init__(name=name, input_shape=input_shape, dtype=dtype)
         self.units = _check_units(units)
-        key = "linear" if activation is None else activation
-        if not isinstance(key, str) or key not in _DENSE_ACTIVATIONS:
-            raise ValueError(f"Dense activation must be None or one of "
-                             f"{', '.join(_DENSE_ACTIVATIONS)}, got {activation!r}")
-        self.activation = key
-        self._act, self._act_grad = _DENSE_ACTIVATIONS[key]
+        self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
         self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
@@ -535,31 +475,5 @@ class Dense(Layer):
             specs.append(("bias", (self.units,), self.bias_initializer))
         return specs
 
-    def forward(self, x, training=True):
-        """``activation(x @ kernel + bias)`` for ``x`` (..., D) -> (..., U)."""
-        D = x.shape[-1]
-        x2 = x.reshape(-1, D)
-        if self.use_bias:
-            bias = self.bias
-        else:
-            if self._zero_bias is None:  # read-only after creation: safe to share
-                self._zero_bias = np.zeros(self.units, dtype=self.dtype)
-            bias = self._zero_bias
-        y = ops.dense_forward(x2, self.kernel, bias)
-        if self._act is not None:
-            y = self._act(y)
-        if training:
-            self._cache = (x.shape, x2, y)
-        return y.reshape(x.shape[:-1] + (self.units,))
-
-    def backward(self, dy):
-        """Gradients from dLoss/dy (..., U); returns dLoss/dx (..., D)."""
-        x_shape, x2, y = self._cache
-        dz = dy.reshape(-1, self.units)
-        if self._act_grad is not None:
-            dz = self._act_grad(y, dz)
-        dx, dk, db = ops.dense_backward(x2, self.kernel, dz)
-        self._grads[0][...] = dk
-        if self.use_bias:
-            self._grads[1][...] = db
-        return dx.reshape(x_shape)
+    def _node(self):
+        return {"kind": "dense", "units": self.units, "activation": self.activation}

@@ -1,60 +1,83 @@
-"""Losses: mean squared and mean absolute error, each giving its value and gradient.
+"""Losses, as ``keras.losses``: descriptions the compiled engine computes.
 
-Both are means over **all** elements of the batch, as in Keras: for a batch of
-B samples with output shape (B, U) the loss is ``sum(...) / (B * U)``.  A loss
-object is called as ``loss(y_true, y_pred) -> (value, dloss_dy_pred)``; the
-arithmetic is :func:`fastrnn.ops.mse` / :func:`fastrnn.ops.mae`.
+``compile(loss=...)`` takes a name (``"mse"``, ``"mean_squared_error"``), a
+loss object (``MeanSquaredError()``) or one of this module's functions
+(``fastrnn.losses.mse``).  The engine computes the loss and its gradient
+inside the compiled training step.  Reduction is Keras's default
+"sum_over_batch_size": the mean over every output element (samples, and time
+steps for a per-step output).
+
+Called directly, as in Keras: a loss object returns the reduced loss (a
+float), a loss function returns the per-sample loss (the mean over the last
+axis).
 """
-from . import ops
+import numpy as np
 
-__all__ = ["Loss", "MeanSquaredError", "MeanAbsoluteError", "mse", "mae", "get"]
+__all__ = ["Loss", "MeanSquaredError", "MeanAbsoluteError", "mse", "mae",
+           "mean_squared_error", "mean_absolute_error", "get"]
+
+
+def _pair(y_true, y_pred):
+    y_pred = np.asarray(y_pred, dtype=float)
+    y_true = np.asarray(y_true, dtype=float)
+    if y_true.shape != y_pred.shape and y_true.shape + (1,) == y_pred.shape:
+        y_true = y_true.reshape(y_pred.shape)      # (N,) against (N, 1), as Keras
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has shape {y_true.shape} but y_pred has {y_pred.shape}")
+    return y_true, y_pred
+
+
+def mean_squared_error(y_true, y_pred):
+    """Per-sample mean squared error over the last axis: ``mean((y_pred - y_true)**2, -1)``."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return np.mean((y_pred - y_true) ** 2, axis=-1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    """Per-sample mean absolute error over the last axis: ``mean(|y_pred - y_true|, -1)``."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return np.mean(np.abs(y_pred - y_true), axis=-1)
+
+
+mse = mean_squared_error
+mae = mean_absolute_error
 
 
 class Loss:
-    """Base class: ``__call__(y_true, y_pred) -> (float, ndarray like y_pred)``."""
+    """Base class: a named loss the engine knows how to compute.
+
+    Calling it gives the reduced loss (the mean over all elements).
+    """
 
     name = "loss"
+    _engine_name = None
+    _function = None
 
     def __call__(self, y_true, y_pred):
-        raise NotImplementedError
+        return float(np.mean(type(self)._function(y_true, y_pred)))
+
+    def get_config(self):
+        return {"name": self.name, "reduction": "sum_over_batch_size"}
 
     def __repr__(self):
         return f"{type(self).__name__}()"
 
 
 class MeanSquaredError(Loss):
-    """``mean((y_pred - y_true)**2)`` over all elements; gradient ``2 (y_pred - y_true) / n``."""
+    """``mean((y_pred - y_true)**2)`` over all elements; the engine's gradient ``2 (y_pred - y_true) / n``."""
 
     name = "mean_squared_error"
-
-    def __call__(self, y_true, y_pred):
-        """Value and gradient.
-
-        Parameters
-        ----------
-        y_true : ndarray, shape of y_pred (or (N,) against (N, 1))
-        y_pred : ndarray of shape (N, ...)
-
-        Returns
-        -------
-        loss : float
-        dy_pred : ndarray, shape of y_pred
-        """
-        return ops.mse(y_true, y_pred)
+    _engine_name = "mse"
+    _function = staticmethod(mean_squared_error)
 
 
 class MeanAbsoluteError(Loss):
-    """``mean(|y_pred - y_true|)`` over all elements; gradient ``sign(y_pred - y_true) / n``."""
+    """``mean(|y_pred - y_true|)`` over all elements; the engine's gradient ``sign(y_pred - y_true) / n``."""
 
     name = "mean_absolute_error"
+    _engine_name = "mae"
+    _function = staticmethod(mean_absolute_error)
 
-    def __call__(self, y_true, y_pred):
-        """Value and (sub)gradient; see :class:`MeanSquaredError`."""
-        return ops.mae(y_true, y_pred)
-
-
-mse = MeanSquaredError()
-mae = MeanAbsoluteError()
 
 _BY_NAME = {
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
@@ -62,13 +85,11 @@ _BY_NAME = {
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
     "MeanAbsoluteError": MeanAbsoluteError,
 }
+_BY_FUNCTION = {mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError}
 
 
 def get(identifier):
-    """A :class:`Loss` from ``"mse"``/``"mae"`` (or their long names) or an instance.
-
-    Plain callables are refused: fastrnn needs the gradient as well as the value.
-    """
+    """A :class:`Loss` from a name, a loss function of this module, or an instance."""
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str):
@@ -76,5 +97,7 @@ def get(identifier):
             raise ValueError(f"loss: unknown loss {identifier!r}; known: "
                              f"{', '.join(sorted(_BY_NAME))}")
         return _BY_NAME[identifier]()
-    raise TypeError(f"loss must be 'mse', 'mae' or a fastrnn.losses.Loss, "
-                    f"got {type(identifier).__name__}")
+    if callable(identifier) and identifier in _BY_FUNCTION:
+        return _BY_FUNCTION[identifier]()
+    raise TypeError(f"loss must be a name ({', '.join(sorted(_BY_NAME))}), a "
+                    f"fastrnn.losses function or a fastrnn.losses.Loss, got {identifier!r}")

@@ -26,7 +26,7 @@ __all__ = ["rnn_forward", "rnn_backward", "dense_forward", "dense_backward",
            "mse", "mae", "adam_update"]
 
 ACTIVATIONS = ("tanh", "relu")
-_ACTIVATION_CODES = {"tanh": 0, "relu": 1}
+_ACTIVATION_CODES = {name: _kernels.ACTIVATION_CODES[name] for name in ACTIVATIONS}
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _INT_MAX = 2**31 - 1  # BLAS takes sizes and leading dimensions as C int
 
@@ -217,9 +217,11 @@ def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh",
     if B == 0:
         return dx, dkernel, drecurrent_kernel, dbias, dh0
     dz = np.empty((B, T, H), dtype=dtype)  # work space: dLoss/dz_t for every step
+    carry = np.empty((B, H), dtype=dtype)  # work space: dz_{t+1} W_h^T
+    recurrent_kernel_t = np.empty((H, H), dtype=dtype)
     _kernels.rnn_backward(_c(x), _c(h), _c(kernel), _c(recurrent_kernel), _c(dh),
                           None if h0 is None else _c(h0), dz, dx, dkernel,
-                          drecurrent_kernel, dbias, dh0, code)
+                          drecurrent_kernel, dbias, dh0, carry, recurrent_kernel_t, code)
     return dx, dkernel, drecurrent_kernel, dbias, dh0
 
 
@@ -297,8 +299,9 @@ def dense_backward(x, kernel, dy):
     dx = np.empty(x.shape, dtype=x.dtype)
     dkernel = np.empty((D, U), dtype=x.dtype)
     dbias = np.empty(U, dtype=x.dtype)
-    _kernels.dense_backward(_c(x).reshape(N, D), _c(kernel), _c(dy).reshape(N, U),
-                            dx.reshape(N, D), dkernel, dbias)
+    dz = np.array(dy, dtype=x.dtype, order="C").reshape(N, U)  # the kernel works in place
+    _kernels.dense_backward(_c(x).reshape(N, D), _c(kernel), dz, dx.reshape(N, D),
+                            dkernel, dbias)
     return dx, dkernel, dbias
 
 

@@ -18,6 +18,8 @@ public, checked API is :mod:`fastrnn.ops`.
 """
 import numpy as np
 
+from .optimizers import adam_step
+
 __all__ = [
     "ACTIVATIONS",
     "rnn_forward",
@@ -263,7 +265,9 @@ def adam_update(param, grad, m, v, step, learning_rate=0.001, beta_1=0.9,
     """
     if step < 1:
         raise ValueError(f"step must be >= 1, got {step}")
-    lr_t = float(learning_rate * np.sqrt(1 - beta_2**step) / (1 - beta_1**step))
-    m += (1 - beta_1) * (grad - m)
-    v += (1 - beta_2) * (grad * grad - v)
-    param -= lr_t * m / (np.sqrt(v) + epsilon)
+    # One formula for Adam: the optimizer reference's (Keras's iterations = step - 1).
+    new_param, state = adam_step(param, grad, {"m": m, "v": v}, step - 1, learning_rate,
+                                 beta_1, beta_2, epsilon)
+    m[...] = state["m"]
+    v[...] = state["v"]
+    param[...] = new_param

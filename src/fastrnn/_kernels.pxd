@@ -1,0 +1,64 @@
+# The compiled kernels shared by fastrnn.ops (checked functional API) and the
+# engine (_engine.pyx): one implementation of each computation.  Every
+# function here works on raw, already-checked memory and checks nothing.
+
+ctypedef fused floating:
+    float
+    double
+
+# Activation codes (fastrnn.activations maps Keras's names to them).
+cdef enum:
+    ACT_LINEAR = 0
+    ACT_TANH = 1
+    ACT_RELU = 2
+    ACT_SIGMOID = 3
+    ACT_SOFTMAX = 4          # over each row (the last axis)
+    ACT_SOFTPLUS = 5
+    ACT_SOFTSIGN = 6
+    ACT_ELU = 7
+    ACT_SELU = 8
+    ACT_EXPONENTIAL = 9
+    ACT_HARD_SIGMOID = 10
+    ACT_RELU6 = 11
+    ACT_LEAKY_RELU = 12
+    ACT_LOG_SOFTMAX = 13     # over each row
+    N_ACTIVATIONS = 14
+
+cdef void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+               floating alpha, const floating* a, Py_ssize_t lda, const floating* b,
+               Py_ssize_t ldb, floating beta, floating* c, Py_ssize_t ldc) noexcept nogil
+
+cdef void activate_rows(int act, floating* z, Py_ssize_t rows, Py_ssize_t cols,
+                        Py_ssize_t ld) noexcept nogil
+
+cdef void activation_backward_rows(int act, const floating* h, floating* g, Py_ssize_t rows,
+                                   Py_ssize_t cols, Py_ssize_t ld) noexcept nogil
+
+cdef void column_sums(const floating* a, Py_ssize_t rows, Py_ssize_t cols,
+                      floating* out) noexcept nogil
+
+cdef void transpose_square(const floating* a, Py_ssize_t n, floating* out) noexcept nogil
+
+cdef void rnn_forward_k(const floating* x, const floating* w, const floating* wh,
+                        const floating* bias, const floating* h0, floating* h,
+                        floating* wh_t, Py_ssize_t B, Py_ssize_t T, Py_ssize_t D,
+                        Py_ssize_t H, int act, bint time_major, bint reverse) noexcept nogil
+
+cdef void rnn_backward_k(const floating* x, const floating* h, const floating* w,
+                         const floating* wh, const floating* dh_seq, const floating* dh_last,
+                         const floating* h0, floating* dz, floating* g, floating* wh_t,
+                         floating* dx, floating* dw, floating* dwh, floating* db,
+                         floating* dh0, Py_ssize_t B, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                         int act, bint time_major, bint reverse) noexcept nogil
+
+cdef void dense_forward_k(const floating* x, const floating* w, const floating* bias,
+                          floating* y, Py_ssize_t N, Py_ssize_t D, Py_ssize_t U,
+                          int act) noexcept nogil
+
+cdef void dense_backward_k(const floating* x, const floating* w, const floating* y,
+                           floating* dz, floating* dx, floating* dw, floating* db,
+                           Py_ssize_t N, Py_ssize_t D, Py_ssize_t U, int act) noexcept nogil
+
+cdef void adam_k(floating* p, const floating* g, floating* m, floating* v, floating* vhat,
+                 Py_ssize_t n, floating scale, floating lr_t, floating one_minus_beta_1,
+                 floating one_minus_beta_2, floating epsilon) noexcept nogil

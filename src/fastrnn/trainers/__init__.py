@@ -1,0 +1,4 @@
+"""The training loop shared by every model (as ``keras.src.trainers``)."""
+from .trainer import Trainer
+
+__all__ = ["Trainer"]

@@ -1,0 +1,128 @@
+"""The engine against the whole-model NumPy reference (fastrnn.reference.model).
+
+Over a Hypothesis sweep of stacks (1-3 SimpleRNN, 0-2 Dense, every supported
+activation, return_sequences, go_backwards, bias on/off), losses and
+optimizers (with clipping and weight decay): the loss, every gradient, and the
+weights and losses of 5 training steps, float64 tight and float32 loose
+(tolerances from the one table).
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastrnn as keras
+from fastrnn import activations
+from fastrnn.reference import model as ref
+
+from tolerances import assert_close
+
+ACTS = list(activations.SUPPORTED)
+OPTIMIZERS = {
+    "adam": [{}, {"amsgrad": True}, {"clipnorm": 0.05}, {"weight_decay": 0.01}],
+    "adamw": [{"weight_decay": 0.05}],
+    "sgd": [{"learning_rate": 0.1}, {"momentum": 0.9, "nesterov": True, "learning_rate": 0.05},
+            {"momentum": 0.5, "clipvalue": 0.01, "learning_rate": 0.1}],
+    "rmsprop": [{}, {"centered": True, "momentum": 0.5, "global_clipnorm": 0.1}],
+    "adagrad": [{"learning_rate": 0.1}],
+}
+CASES = [(name, cfg) for name, cfgs in OPTIMIZERS.items() for cfg in cfgs]
+OPT_CLASS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+             "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop,
+             "adagrad": keras.optimizers.Adagrad}
+
+
+@st.composite
+def architectures(draw):
+    n_rnn = draw(st.integers(0, 3))
+    n_dense = draw(st.integers(1 if n_rnn == 0 else 0, 2))
+    spec = []
+    for i in range(n_rnn):
+        last = i == n_rnn - 1
+        spec.append({"kind": "simple_rnn", "units": draw(st.integers(1, 5)),
+                     "activation": draw(st.sampled_from(ACTS)),
+                     "use_bias": draw(st.booleans()),
+                     "return_sequences": draw(st.booleans()) if last else True,
+                     "go_backwards": draw(st.booleans())})
+    for _ in range(n_dense):
+        spec.append({"kind": "dense", "units": draw(st.integers(1, 4)),
+                     "activation": draw(st.sampled_from(ACTS)),
+                     "use_bias": draw(st.booleans())})
+    return spec
+
+
+def build(spec, T, D, dtype):
+    layers = [keras.Input((T, D) if spec[0]["kind"] == "simple_rnn" else (D,), dtype=dtype)]
+    for s in spec:
+        if s["kind"] == "simple_rnn":
+            layers.append(keras.layers.SimpleRNN(
+                s["units"], activation=s["activation"], use_bias=s["use_bias"],
+                return_sequences=s["return_sequences"], go_backwards=s["go_backwards"]))
+        else:
+            layers.append(keras.layers.Dense(s["units"], activation=s["activation"],
+                                             use_bias=s["use_bias"]))
+    return keras.Sequential(layers)
+
+
+def problem(spec, B, T, D, seed, dtype):
+    keras.set_random_seed(seed)
+    model = build(spec, T, D, dtype)
+    rng = np.random.default_rng(seed)
+    # moderate weights and inputs: exponential and friends stay finite
+    weights = [0.5 * w for w in model.get_weights()]
+    model.set_weights(weights)
+    shape = (B, T, D) if spec[0]["kind"] == "simple_rnn" else (B, D)
+    x = rng.uniform(-1, 1, shape)
+    y = rng.uniform(-1, 1, model.predict(x.astype(dtype), verbose=0).shape)
+    return model, [w.astype(np.float64) for w in model.get_weights()], x, y
+
+
+def close(actual, expected, dtype, what):
+    assert_close(actual, expected, what, np.dtype(dtype))
+
+
+@settings(max_examples=60, deadline=None)
+@given(spec=architectures(), B=st.integers(1, 4), T=st.integers(1, 4), D=st.integers(1, 3),
+       loss=st.sampled_from(["mse", "mae"]), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from(["float64", "float32"]))
+def test_loss_and_every_gradient_match_the_reference(spec, B, T, D, loss, seed, dtype):
+    model, weights, x, y = problem(spec, B, T, D, seed, dtype)
+    model.compile(optimizer="sgd", loss=loss)
+    value = model._loss_and_gradients(x.astype(dtype), y.astype(dtype))
+    ref_value, ref_grads = ref.loss_and_gradients(spec, weights, x, y, loss)
+    close(value, ref_value, dtype, "forward")
+    if loss == "mae" and dtype == "float32":
+        return      # sign(y_pred - y) flips where float32 rounding crosses zero
+    close(model.grads, np.concatenate([g.ravel() for g in ref_grads]), dtype, "backward")
+
+
+@settings(max_examples=40, deadline=None)
+@given(spec=architectures(), B=st.integers(1, 4), T=st.integers(1, 3), D=st.integers(1, 3),
+       case=st.sampled_from(CASES), seed=st.integers(0, 2**16))
+def test_five_training_steps_match_the_reference(spec, B, T, D, case, seed):
+    name, cfg = case
+    model, weights, x, y = problem(spec, B, T, D, seed, "float64")
+    model.compile(optimizer=OPT_CLASS[name](**cfg), loss="mse")
+    rng = np.random.default_rng(seed + 1)
+    batches = [(x * (1 + 0.2 * k), y + rng.uniform(-0.1, 0.1, y.shape)) for k in range(5)]
+    losses = [model._train_batch(bx, by) for bx, by in batches]
+    ref_weights, ref_losses = ref.train(spec, weights, name, cfg, batches, "mse")
+    close(losses, ref_losses, "float64", "forward")
+    close(model.params, np.concatenate([w.ravel() for w in ref_weights]), "float64", "backward")
+
+
+@pytest.mark.parametrize("name, cfg", CASES)
+def test_fit_equals_the_reference_step_by_step(name, cfg):
+    spec = [{"kind": "simple_rnn", "units": 6, "activation": "tanh", "use_bias": True,
+             "return_sequences": True, "go_backwards": True},
+            {"kind": "simple_rnn", "units": 4, "activation": "relu", "use_bias": True,
+             "return_sequences": False, "go_backwards": False},
+            {"kind": "dense", "units": 2, "activation": "linear", "use_bias": True}]
+    model, weights, x, y = problem(spec, 24, 5, 3, 7, "float64")
+    model.compile(optimizer=OPT_CLASS[name](**cfg), loss="mse")
+    history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    batches = [(x[i:i + 8], y[i:i + 8]) for i in range(0, 24, 8)] * 2
+    ref_weights, ref_losses = ref.train(spec, weights, name, cfg, batches, "mse")
+    epoch_losses = [np.mean(ref_losses[:3]), np.mean(ref_losses[3:])]
+    close(history.history["loss"], epoch_losses, "float64", "forward")
+    close(model.params, np.concatenate([w.ravel() for w in ref_weights]), "float64", "backward")
