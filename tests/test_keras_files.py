@@ -633,6 +633,18 @@ def test_paths_checked(tmp_path):
         load_weights_h5(model, tmp_path / "missing.weights.h5")
 
 
+def test_only_regular_files_are_read(tmp_path):
+    os.mkdir(tmp_path / "dir.keras")
+    with pytest.raises(IsADirectoryError):
+        load_model(tmp_path / "dir.keras")
+    os.mkfifo(tmp_path / "fifo.keras")        # opening it would block forever
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_model(tmp_path / "fifo.keras")
+    os.mkfifo(tmp_path / "fifo.weights.h5")
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_weights_h5(tutorial(), tmp_path / "fifo.weights.h5")
+
+
 def test_unbuilt_model_cannot_be_saved(tmp_path):
     model = fastrnn.Sequential([fastrnn.layers.SimpleRNN(2), fastrnn.layers.Dense(1)])
     with pytest.raises(ValueError, match="input shape"):

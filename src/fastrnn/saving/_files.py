@@ -8,9 +8,11 @@ and the temporary file is removed.
 """
 import os
 import secrets
+import stat
 import zipfile
 
-__all__ = ["FileFormatError", "atomic_write_bytes", "check_path", "read_zip_member"]
+__all__ = ["FileFormatError", "atomic_write_bytes", "check_path", "read_zip_member",
+           "require_regular_file"]
 
 # Largest expansion accepted for a compressed archive member (beyond 1 MiB):
 # Keras stores members uncompressed; float weights compress little.
@@ -42,6 +44,19 @@ def check_path(filepath, suffix, argument="filepath"):
     if not path.endswith(suffix):
         raise ValueError(f"{argument} must end in {suffix!r}, got {path!r}")
     return path
+
+
+def require_regular_file(path, what):
+    """Refuse what is not a regular file before opening it (a FIFO would block forever).
+
+    Raises FileNotFoundError/PermissionError as :func:`os.stat` does,
+    IsADirectoryError for a directory, ValueError for anything else.
+    """
+    st = os.stat(path)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(f"{what}: {path!r} is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{what}: {path!r} is not a regular file")
 
 
 def atomic_write_bytes(path, data):

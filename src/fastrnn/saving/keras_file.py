@@ -26,12 +26,12 @@ checks.
 """
 import datetime
 import json
-import os
 import zipfile
 
 import numpy as np
 
-from ._files import FileFormatError, atomic_write_bytes, check_path, read_zip_member
+from ._files import (FileFormatError, atomic_write_bytes, check_path, read_zip_member,
+                     require_regular_file)
 from ._h5 import H5WeightReader, require_h5py, write_h5_bytes
 from .keras_layers import (ConfigReader, check_keras_class, format_for_class, format_for_layer,
                            keras_object, parse_dtype, parse_shape)
@@ -351,6 +351,7 @@ def load_model(filepath):
     require_h5py("load_model")
     path = check_path(filepath, ".keras")
     what = repr(path)
+    require_regular_file(path, "load_model")
     try:
         zf = zipfile.ZipFile(path)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
@@ -441,8 +442,7 @@ def load_weights_h5(model, filepath):
     require_h5py("load_weights")
     path = check_path(filepath, ".weights.h5")
     _, _, plans = _plan_model(model)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path!r}")
+    require_regular_file(path, "load_weights")
     with H5WeightReader(path, repr(path), "load_weights") as reader:
         values = _read_weights(reader, plans)
     model.set_weights(values)
