@@ -123,12 +123,22 @@ def _plan_model(model):
         configs.append(cfg)
     plans = _plan_layers(formats, configs, input_shape)
     for layer, plan in zip(model.layers, plans):
-        got = [w.shape for w in layer.get_weights()]
+        got = [tuple(w.shape) for w in layer.weights]
         want = [s for _, s in plan.weights]
         if got != want:
             raise ValueError(f"{plan.where}: weights of shapes {got}, but the Keras "
                              f"format expects {want}")
     return input_shape, dtype, plans
+
+
+def _layer_values(model, plans):
+    """One consistent copy of every weight (model.get_weights), split per layer."""
+    values = model.get_weights()
+    per_layer, start = [], 0
+    for plan in plans:
+        per_layer.append(values[start:start + len(plan.weights)])
+        start += len(plan.weights)
+    return per_layer
 
 
 def _model_config(model, input_shape, dtype, plans):
@@ -149,10 +159,10 @@ def _model_config(model, input_shape, dtype, plans):
 
 def _weights_h5(model, plans, caller):
     datasets, groups = {}, {"vars": getattr(model, "name", None) or "sequential"}
-    for layer, plan in zip(model.layers, plans):
+    for layer, plan, values in zip(model.layers, plans, _layer_values(model, plans)):
         for rel, name in plan.fmt.vars_names(plan.kwargs, layer.name).items():
             groups[f"{plan.group}/{rel}"] = name
-        for (path, _), value in zip(plan.weights, layer.get_weights()):
+        for (path, _), value in zip(plan.weights, values):
             datasets[path] = value
     return write_h5_bytes(datasets, groups, caller)
 
