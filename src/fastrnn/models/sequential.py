@@ -45,6 +45,14 @@ class WeightFileError(ValueError):
     """A weights file that is malformed or does not fit the model."""
 
 
+def _is_weights_h5(filepath):
+    import os
+    try:
+        return os.fspath(filepath).endswith(".weights.h5")
+    except TypeError:
+        return False
+
+
 def _require_regular_file(path, what):
     """Refuse what is not a regular file (a FIFO would block, /dev/zero never ends)."""
     import os
@@ -403,6 +411,9 @@ class Sequential(Trainer):
             Must end in ``.npz``.
         """
         self._require_built("save weights")
+        if _is_weights_h5(filepath):
+            from ..saving import save_weights_h5
+            return save_weights_h5(self, filepath)
         path = self._npz_path(filepath)
         with self._lock:        # a consistent set of weights, never half an update
             arrays = {name: w.copy() for (name, _, _), w in zip(self.param_layout, self._views())}
@@ -413,7 +424,8 @@ class Sequential(Trainer):
         import os
         path = os.fspath(filepath)
         if not isinstance(path, str) or not path.endswith(".npz"):
-            raise ValueError(f"filepath must end in '.npz', got {filepath!r}")
+            raise ValueError(f"filepath must end in '.npz' (fastrnn's format) or "
+                             f"'.weights.h5' (Keras's), got {filepath!r}")
         return path
 
     def load_weights(self, filepath):
@@ -438,6 +450,9 @@ class Sequential(Trainer):
             The path cannot be opened.
         """
         self._require_built("load weights")
+        if _is_weights_h5(filepath):
+            from ..saving import load_weights_h5
+            return load_weights_h5(self, filepath)
         path = self._npz_path(filepath)
         _require_regular_file(path, "load_weights")
         try:
@@ -498,6 +513,25 @@ class Sequential(Trainer):
         for layer in self._layers:
             shape = layer.compute_output_shape(shape)
         return shape
+
+    # -- files for other frameworks --------------------------------------------------
+    def save(self, filepath):
+        """Write a Keras 3 ``.keras`` archive that ``keras.models.load_model`` reads.
+
+        Needs h5py (``pip install "fastrnn[keras-io]"``); see :mod:`fastrnn.saving`.
+        """
+        from ..saving import save_model
+        save_model(self, filepath)
+
+    def export(self, filepath, format="onnx", opset=None):
+        """Export for deployment: ``format="onnx"`` writes an ONNX graph (ONNX's RNN operator).
+
+        Needs onnx (``pip install "fastrnn[onnx]"``); see :func:`fastrnn.export.to_onnx`.
+        """
+        if format != "onnx":
+            raise ValueError(f"format must be 'onnx', got {format!r}")
+        from ..export import to_onnx
+        to_onnx(self, filepath, opset=opset)
 
     # -- copies and pickles ------------------------------------------------------------
     def __getstate__(self):
