@@ -8,7 +8,7 @@ import pytest
 
 from fastrnn.reference import losses as L
 from finite_diff import check_gradient
-from keras_fixture_data import DTYPES, assert_keras_close, fixtures
+from keras_loss_fixtures import DTYPES, assert_keras_close, fixtures
 from tolerances import tol
 
 F = fixtures()
