@@ -434,6 +434,12 @@ def add_arguments(parser):
                         help="run the models group instead: whole models through fit vs "
                              "PyTorch, per epoch (no names: all of a..g; see "
                              "fastrnn.benchmark_models)")
+    parser.add_argument("--many", action="store_true",
+                        help="run the many group instead: fit_many vs a plain loop (and PyTorch)")
+    parser.add_argument("--many-models", type=int, default=200, metavar="N")
+    parser.add_argument("--many-epochs", type=int, default=50, metavar="E")
+    parser.add_argument("--dask", action="store_true",
+                        help="with --many: also a LocalCluster of 2 worker processes")
     parser.add_argument("--model-epochs", type=int, default=200, metavar="E",
                         help="epochs per timed models run (default 200)")
     parser.add_argument("--gemm-size", type=int, default=2048, metavar="N",
@@ -594,6 +600,10 @@ def run_args(args, argv=()):
         except ImportError:
             print("--plot needs matplotlib: pip install 'fastrnn[plot]'", file=sys.stderr)
             return 2
+    if args.many:
+        from . import benchmark_many
+        print(f"many group: {' '.join(argv) or '(defaults)'}; {machine_info()}")
+        return benchmark_many.run(args.many_models, args.many_epochs, args.repeats, args.dask)
     if args.models is not None:
         from . import benchmark_models
         names = args.models or list(benchmark_models.MODELS)

@@ -1,9 +1,13 @@
-"""Thread-pool scaling of fastrnn.fit_many: many tutorial models, n_jobs=1 vs 2 (vs a plain loop).
+"""The ``many`` benchmark group: fastrnn.fit_many against a plain loop and PyTorch.
 
-Run from anywhere with fastrnn installed::
+``python -m fastrnn bench --many [--many-models N] [--many-epochs E] [--repeats R] [--dask]``::
 
-    python bench/fit_many_scaling.py                      # 200 models, 50 epochs, median of 3
-    python bench/fit_many_scaling.py --models 1000 --epochs 100 --repeats 1 --dask
+    python -m fastrnn bench --many                                     # 200 models, 50 epochs
+    python -m fastrnn bench --many --many-models 1000 --many-epochs 100 --repeats 1 --dask
+
+With PyTorch installed it also trains 20 of the same models one after
+another in PyTorch (1 thread, a plain loop as in the models group) and
+extrapolates to the full count (said so in the output).
 
 Every model is the tutorial's ``SimpleRNN(20) -> Dense(1)`` (Adam, mse,
 batch 32) on the tutorial's 100 sequences, seeded 0, 1, 2, ...  Reported:
@@ -23,6 +27,7 @@ import time
 import numpy as np
 
 import fastrnn
+import fastrnn.data
 
 
 def build():
@@ -48,6 +53,17 @@ def load():
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
 
 
+def torch_extrapolated(models, epochs, sample=20):
+    """Seconds for ``models`` tutorial models in PyTorch, extrapolated from ``sample`` of them."""
+    from . import benchmark_models
+    import torch
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    for _ in range(sample):
+        benchmark_models._torch_epoch_seconds("a", epochs, 1)
+    return (time.perf_counter() - started) / sample * models
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=200)
@@ -55,6 +71,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dask", action="store_true", help="also time a 2-worker LocalCluster")
     args = parser.parse_args(argv)
+    return run(args.models, args.epochs, args.repeats, args.dask)
+
+
+def run(models, epochs, repeats, dask=False):
+    """Time every mode (round robin over ``repeats``) and print the table."""
+    args = argparse.Namespace(models=models, epochs=epochs, repeats=repeats, dask=dask)
 
     data = fastrnn.data.make_sequences(100, 3)
     seeds = list(range(args.models))
@@ -110,6 +132,15 @@ def main(argv=None):
     print(f"speed-up n_jobs=2 over n_jobs=1: "
           f"{times['fit_many n_jobs=1'] / times['fit_many n_jobs=2']:.2f}x; over the plain loop: "
           f"{times['plain loop'] / times['fit_many n_jobs=2']:.2f}x; all modes bitwise equal")
+    try:
+        seconds = torch_extrapolated(args.models, args.epochs)
+    except ImportError:
+        print("PyTorch: not installed")
+    else:
+        print(f"PyTorch, the same {args.models} models one after another (1 thread; "
+              f"extrapolated from 20): {seconds:.1f} s, "
+              f"{seconds / times['fit_many n_jobs=2']:.0f}x fit_many's time")
+    return 0
 
 
 if __name__ == "__main__":
