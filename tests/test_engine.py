@@ -228,7 +228,9 @@ def test_keyboard_interrupt_mid_fit_leaves_a_usable_model():
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            model.fit(X, Y, epochs=10_000, verbose=0)
+            # ~a minute of epochs: ample for the timer thread even on a busy machine
+            # (10,000 epochs once finished before a starved timer ran)
+            model.fit(X, Y, epochs=200_000, verbose=0)
     finally:
         timer.cancel()
     assert model.optimizer.iterations > 0
