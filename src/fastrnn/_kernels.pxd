@@ -61,6 +61,11 @@ cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floa
                                 Py_ssize_t T, Py_ssize_t D, Py_ssize_t H, int act,
                                 bint time_major, bint reverse) noexcept nogil
 
+# Zero the steps before each sequence's first unmasked one (TensorFlow's outputs there).
+cdef void rnn_zero_unstarted_k(const unsigned char* mask, floating* a, Py_ssize_t B,
+                               Py_ssize_t T, Py_ssize_t H, bint time_major,
+                               bint reverse) noexcept nogil
+
 # The same without masks (kept for the engine's current calls).
 cdef void rnn_forward_k(const floating* x, const floating* w, const floating* wh,
                         const floating* bias, const floating* h0, floating* h,

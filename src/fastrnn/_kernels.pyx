@@ -650,6 +650,32 @@ cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floa
             beta = one
 
 
+cdef void rnn_zero_unstarted_k(const unsigned char* mask, floating* a, Py_ssize_t B,
+                               Py_ssize_t T, Py_ssize_t H, bint time_major,
+                               bint reverse) noexcept nogil:
+    """Zero the rows of ``a`` (B*T, H) at the steps a sequence takes before its
+    first unmasked one (all of them for a sequence masked entirely).
+
+    ``a`` and ``mask`` (B*T bytes) in the layout chosen by ``time_major``,
+    indexed by input position; ``reverse``: the steps are taken from T-1 down.
+    Keras's TensorFlow and torch backends output zeros there, where the
+    states (and the JAX backend's outputs) hold h0: applied to a copy of the
+    states it gives those outputs, and applied to dLoss/d(states) it drops
+    the gradient of those constant outputs before :func:`rnn_backward_masked_k`.
+    Nothing to do without a mask (NULL).
+    """
+    cdef Py_ssize_t b, k, t
+    if mask == NULL:
+        return
+    for b in range(B):
+        for k in range(T):
+            t = T - 1 - k if reverse else k
+            if _kept(mask, b, t, B, T, time_major):
+                break
+            memset(a + ((t * B + b) if time_major else (b * T + t)) * H, 0,
+                   H * sizeof(floating))
+
+
 cdef void rnn_backward_k(const floating* x, const floating* h, const floating* w,
                          const floating* wh, const floating* dh_seq, const floating* dh_last,
                          const floating* h0, floating* dz, floating* g, floating* wh_t,
@@ -851,6 +877,21 @@ def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
                               &recurrent_kernel_t[0, 0], maskp, dmp, rmp, xdp, hdp, dxp,
                               _wptr2(dkernel), &drecurrent_kernel[0, 0], &dbias[0], &dh0[0, 0],
                               B, T, D, H, activation, time_major, reverse)
+
+
+def zero_unstarted_steps(floating[:, :, ::1] a, const unsigned char[:, ::1] mask,
+                         bint time_major=False, bint reverse=False):
+    """:func:`rnn_zero_unstarted_k` in place on ``a`` (B, T, H), or (T, B, H)
+    when ``time_major``; ``mask`` shaped like a's first two axes (checked)."""
+    cdef Py_ssize_t B = a.shape[1] if time_major else a.shape[0]
+    cdef Py_ssize_t T = a.shape[0] if time_major else a.shape[1]
+    if mask.shape[0] != a.shape[0] or mask.shape[1] != a.shape[1]:
+        raise ValueError(f"mask must have shape {(a.shape[0], a.shape[1])}, "
+                         f"got {(mask.shape[0], mask.shape[1])}")
+    if a.shape[0] == 0 or a.shape[1] == 0 or a.shape[2] == 0:
+        return
+    with nogil:
+        rnn_zero_unstarted_k(&mask[0, 0], &a[0, 0, 0], B, T, a.shape[2], time_major, reverse)
 
 
 def _check_work(name, array, Py_ssize_t size):
