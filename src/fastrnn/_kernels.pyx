@@ -18,6 +18,11 @@ where every time slice is one contiguous (B, n) block.  Either way all B*T
 rows are contiguous, so the input projection and the weight gradients are
 single products over all rows; only the small (B x H)(H x H) step products
 are sequential.
+
+The recurrence takes Keras's step mask (a masked step carries the state),
+go_backwards (``reverse``), an initial state and the two dropout masks; the
+rules are written out above ``rnn_forward_masked_k`` and, readably, in
+:mod:`fastrnn.reference.recurrence`, which is their test oracle.
 """
 from libc.math cimport sqrt, sqrtf, exp, expf, expm1, expm1f, log1p, log1pf, log, logf
 from libc.math cimport fabs, fabsf
@@ -369,7 +374,10 @@ cdef bint _rows_finite(const floating* a, Py_ssize_t rows, Py_ssize_t stride,
 # - step mask m (B, T), read at the input position being processed: at a
 #   masked step the state is carried unchanged, h_t = h_prev, and so is the
 #   output (the JAX and NumPy backends' rule: the output at a masked step is
-#   the previous state, h0 before the first unmasked step);
+#   the previous state, h0 before the first unmasked step; the TensorFlow
+#   and torch backends output zeros before the first unmasked step, which
+#   rnn_zero_unstarted_k makes of a copy of the states); the input of a
+#   masked step reaches nothing and gets a zero gradient;
 # - go_backwards (``reverse``): the steps are taken from position T-1 to 0;
 #   h stays indexed by input position (the caller reverses a returned
 #   sequence into Keras's processing order);

@@ -15,6 +15,24 @@ before any compiled loop runs:
 
 The compiled work (:mod:`fastrnn._kernels`) runs with the GIL released, so
 calls from several threads run in parallel.
+
+The recurrence follows Keras 3's SimpleRNN (the rules, and how they were
+checked, are in :mod:`fastrnn.reference.recurrence`):
+
+- ``mask`` (B, T), bool or uint8: at a masked step the state is carried
+  unchanged, ``h_t = h_{t-1}``, and the step's input gets no gradient; the
+  returned states are then Keras's outputs as the JAX backend gives them (the
+  TensorFlow backend outputs zeros instead at the steps before a sequence's
+  first unmasked step when ``h0`` is not zero);
+- ``go_backwards``: steps from the last to the first, the mask read at the
+  position processed; ``h`` stays indexed by input position (Keras's
+  returned sequence is ``h[:, ::-1]``, its last output ``h[:, 0]``);
+- ``dropout_mask`` (B, D) and ``recurrent_dropout_mask`` (B, H): one mask
+  per sequence for every step, ``z_t = (x_t dm) W + (h_{t-1} rm) U + b``;
+  the state carried on is ``h_t``, never ``h_t rm``; Keras's masks hold 0
+  and ``1 / (1 - rate)`` (:func:`fastrnn.reference.dropout_mask`);
+- ``h0``: ``initial_state=`` / ``stateful=True``; ``rnn_backward`` returns its
+  gradient.
 """
 import numbers
 
