@@ -12,15 +12,16 @@ tutorial code::
 """
 from . import _kernels  # noqa: F401  (the compiled core must import)
 from . import callbacks, data, errors, initializers, layers, losses, optimizers, reference
-from . import models, preprocessing, utils
+from . import export, interop, models, preprocessing, saving, utils
 from ._version import __version__
 from .initializers import set_random_seed
 from .layers import Input, KerasTensor, clear_session
+from .many import fit_many
 from .models import Model, Sequential
 
 __all__ = [
     "__version__", "Model", "Sequential", "Input", "KerasTensor", "set_random_seed",
-    "clear_session", "models",
+    "clear_session", "fit_many", "models",
     "layers", "optimizers", "losses", "callbacks", "initializers", "data", "reference",
-    "errors", "utils", "preprocessing",
+    "errors", "utils", "preprocessing", "models", "saving", "export", "interop",
 ]

@@ -194,9 +194,9 @@ cdef struct State:
     int n_seg
     Py_ssize_t* seg_off           # variables (for clipnorm): offset, length
     Py_ssize_t* seg_len
-    long long iterations
+    int64_t* iterations           # the optimizer's step counter (its own int64 buffer)
     int bad
-    Py_ssize_t bad_batch
+    Py_ssize_t bad_batch, bad_epoch
     double bad_loss
     # the training set bound for run_epoch
     char** X
@@ -663,7 +663,7 @@ cdef class Engine:
     """
     cdef State s
     cdef Py_buffer pb_params, pb_grads, pb_state
-    cdef bint have_params, have_state, busy
+    cdef bint have_params, have_state, busy, inference
     cdef int itemsize
     cdef object _arena, _optimizer_buffers, _dtype, _plan, _bound, _vocab
     cdef object _seq_in, _width_in, _steps_in
@@ -671,7 +671,7 @@ cdef class Engine:
     def __cinit__(self):
         memset(&self.s, 0, sizeof(State))
 
-    def __init__(self, plan, inputs, outputs, params, grads):
+    def __init__(self, plan, inputs, outputs, params, grads, bint inference=False):
         cdef Py_ssize_t shp[1]
         cdef int i, k
         cdef Node* n
@@ -698,6 +698,7 @@ cdef class Engine:
             raise ValueError("params and grads must not share memory")
         self._dtype = np.dtype(np.float64 if self.itemsize == 8 else np.float32)
         self._plan = (plan, inputs, outputs)
+        self.inference = inference
         s = &self.s
         s.params = <char*>self.pb_params.buf
         s.grads = <char*>self.pb_grads.buf
@@ -765,7 +766,8 @@ cdef class Engine:
         self._vocab = vocab
         s.opt = OPT_SGD
         s.hyper[H_EPSILON] = 1e-7
-        self._optimizer_buffers = None
+        self._optimizer_buffers = (np.zeros(1, np.int64),)
+        s.iterations = <int64_t*>_address(self._optimizer_buffers[0])
         self._bound = None
         self.reserve(1, 1)
 
@@ -806,7 +808,7 @@ cdef class Engine:
             self.s.loss_weight[k] = weights[k]
 
     def set_optimizer(self, int kind, hyper, state, Py_ssize_t n_slots, int clip,
-                      double clip_value, segments):
+                      double clip_value, segments, counter=None):
         """Choose the optimizer.
 
         Parameters
@@ -822,6 +824,10 @@ cdef class Engine:
             An entry of CLIPS; ``clip_value`` > 0 with it.
         segments : sequence of int
             Start offset of every variable in params (for clipnorm).
+        counter : ndarray of int64, shape (1,), optional
+            The step counter the engine counts in (the optimizer's own, so no
+            copy back is needed and an interrupt cannot lose a step); kept
+            referenced.  Default: a private one.
         """
         cdef Py_ssize_t shp[1]
         cdef State* s = &self.s
@@ -841,6 +847,13 @@ cdef class Engine:
         need = {OPT_SGD: (0, 1), OPT_ADAM: (2, 3), OPT_RMSPROP: (1, 2, 3), OPT_ADAGRAD: (1,)}[kind]
         if n_slots not in need:
             raise ValueError(f"optimizer {kind} cannot have {n_slots} state slots")
+        if counter is None:
+            counter = np.zeros(1, np.int64)
+        if (not isinstance(counter, np.ndarray) or counter.dtype != np.int64
+                or counter.shape != (1,) or not counter.flags.writeable):
+            raise TypeError("counter must be a writable int64 array of shape (1,)")
+        if counter[0] < 0:
+            raise ValueError(f"counter must hold a count >= 0, got {counter[0]}")
         seg = sorted(int(o) for o in segments)
         if not seg or seg[0] != 0 or len(set(seg)) != len(seg) or seg[len(seg) - 1] >= s.n_params > 0:
             raise ValueError("segments must be distinct start offsets inside params, from 0")
@@ -877,12 +890,19 @@ cdef class Engine:
                     np.zeros(s.n_params + 1, self._dtype))
             s.backup = _address(bufs[0])
             s.gclip = _address(bufs[1])
-            self._optimizer_buffers = bufs
+            self._optimizer_buffers = bufs + (counter,)
+            s.iterations = <int64_t*>_address(counter)
             s.opt, s.n_slots, s.clip, s.clip_c = kind, n_slots, clip, clip_value
             for k in range(N_HYPER):
                 s.hyper[k] = hyper[k]
         finally:
             self.busy = False
+
+    cdef int _enter_training(self) except -1:
+        if self.inference:
+            raise RuntimeError("this engine was made for inference (no gradient buffers); "
+                               "training needs Engine(..., inference=False)")
+        return self._enter()
 
     cdef int _enter(self) except -1:
         if self.busy:
@@ -930,18 +950,19 @@ cdef class Engine:
             elif n.kind == KIND_RNN:
                 rin = rows[s.in_node[n.first_in]]
                 sizes["hs"] = rin * W
-                sizes["dz"] = rin * W
-                sizes["g"] = int(B) * W
+                sizes["dz"] = 0 if self.inference else rin * W
+                sizes["g"] = 0 if self.inference else int(B) * W
                 sizes["wht"] = W * W
                 sizes["out"] = rin * W if (n.seq and n.backwards) else 0
                 # the output's gradient: in place in dz for a forward sequence
-                sizes["dout"] = 0 if (n.seq and not n.backwards) else r * W
+                sizes["dout"] = (0 if (n.seq and not n.backwards) or self.inference
+                                 else r * W)
             else:
                 sizes["out"] = r * W
-                sizes["dout"] = r * W if n.backprop else 0
+                sizes["dout"] = r * W if (n.backprop and not self.inference) else 0
                 if n.kind == KIND_DROPOUT or (n.kind == KIND_MULTIPLY and n.n_in > 2):
                     sizes["work"] = r * W
-            if n.kind in (KIND_RNN, KIND_DENSE):
+            if n.kind in (KIND_RNN, KIND_DENSE) and not self.inference:
                 for e in range(n.first_in, n.first_in + n.n_in):
                     if s.in_need[e] and s.in_acc[e]:
                         j = s.in_node[e]
@@ -1134,7 +1155,7 @@ cdef class Engine:
         cdef char** xp
         cdef char** yp
         cdef int k
-        self._enter()
+        self._enter_training()
         try:
             xv = self._inputs(xb, "xb", &B)
             yv = self._outputs(yb, "yb", B, False)
@@ -1226,57 +1247,82 @@ cdef class Engine:
         finally:
             self.busy = False
 
-    def run_epoch(self, order, batch_size, learning_rates, losses):
-        """Train on every batch of the bound set, rows taken in ``order``.
+    def run_epoch(self, order, batch_size, learning_rates, losses, epochs=1, means=None):
+        """Train on every batch of the bound set, rows taken in ``order``; or several epochs.
 
-        order: int64 (L,), entries in [0, N); learning_rates: float64, one per
-        batch (>= ceil(L / batch_size)); losses: float64, receives each
-        batch's loss.  Returns the sample-weighted mean loss; on a bad batch
-        it stops there (``last_status``, ``bad_batch``).
+        order: int64 (epochs * L,): each epoch's row order, entries in [0, N);
+        learning_rates: float64, one per batch (>= epochs * ceil(L / batch_size));
+        losses: float64, receives each batch's loss; means: None, or float64
+        (>= epochs) receiving each epoch's sample-weighted mean loss.  Returns
+        the mean loss of the last epoch run (each output's in ``output_losses``); on
+        a bad batch it stops there (``last_status``, ``bad_batch`` within ``bad_epoch``).
         """
-        cdef Py_buffer bo, bl, br
+        cdef Py_buffer bo, bl, br, bm
         cdef Py_ssize_t shp[1]
-        cdef Py_ssize_t L, nb, i, bs
+        cdef Py_ssize_t L, nb, i, e, bs, E
         cdef const int64_t* o
-        cdef double mean
+        cdef double mean = 0
+        cdef double* mp = NULL
         cdef State* s = &self.s
         bs = _size(batch_size, "batch_size")
-        self._enter()
+        E = _size(epochs, "epochs")
+        self._enter_training()
         try:
             if self._bound is None:
                 raise RuntimeError("no training set bound: call bind_data(X, Y) first")
             _get_index(order, &bo, "order")
             try:
-                L = bo.shape[0]
+                if bo.shape[0] % E:
+                    raise ValueError(f"order has {bo.shape[0]} entries, not a multiple of "
+                                     f"epochs={E}")
+                L = bo.shape[0] // E
                 o = <const int64_t*>bo.buf
-                for i in range(L):
+                for i in range(bo.shape[0]):
                     if o[i] < 0 or o[i] >= s.N:
                         raise ValueError(f"order[{i}] = {o[i]} is out of range for {s.N} samples")
                 nb = (L + bs - 1) // bs if L else 0
                 shp[0] = -1
                 _get(losses, &bl, "losses", True, 8, 1, shp)
                 try:
-                    if bl.shape[0] < nb:
-                        raise ValueError(f"losses must have at least {nb} elements (one per "
+                    if bl.shape[0] < nb * E:
+                        raise ValueError(f"losses must have at least {nb * E} elements (one per "
                                          f"batch), got {bl.shape[0]}")
                     _get(learning_rates, &br, "learning_rates", False, 8, 1, shp)
                     try:
-                        if br.shape[0] < nb:
-                            raise ValueError(f"learning_rates must have at least {nb} elements "
-                                             f"(one per batch), got {br.shape[0]}")
-                        for i in range(nb):
+                        if br.shape[0] < nb * E:
+                            raise ValueError(f"learning_rates must have at least {nb * E} "
+                                             f"elements (one per batch), got {br.shape[0]}")
+                        for i in range(nb * E):
                             _check_rate((<double*>br.buf)[i])
-                        if L == 0:
-                            return float("nan")
-                        self._reserve(min(bs, L), s.T_bound)
-                        s.bad = 0
-                        with nogil:
-                            if self.itemsize == 8:
-                                mean = _epoch(s, <double*>NULL, o, L, bs, <double*>br.buf,
-                                              <double*>bl.buf)
-                            else:
-                                mean = _epoch(s, <float*>NULL, o, L, bs, <double*>br.buf,
-                                              <double*>bl.buf)
+                        if means is not None:
+                            _get(means, &bm, "means", True, 8, 1, shp)
+                            if bm.shape[0] < E:
+                                PyBuffer_Release(&bm)
+                                raise ValueError(f"means must have at least {E} elements")
+                            mp = <double*>bm.buf
+                        try:
+                            if L == 0:
+                                return float("nan")
+                            self._reserve(min(bs, L), s.T_bound)
+                            s.bad = 0
+                            with nogil:
+                                for e in range(E):
+                                    s.bad_epoch = e
+                                    if self.itemsize == 8:
+                                        mean = _epoch(s, <double*>NULL, o + e * L, L, bs,
+                                                      (<double*>br.buf) + e * nb,
+                                                      (<double*>bl.buf) + e * nb)
+                                    else:
+                                        mean = _epoch(s, <float*>NULL, o + e * L, L, bs,
+                                                      (<double*>br.buf) + e * nb,
+                                                      (<double*>bl.buf) + e * nb)
+                                    if s.bad:
+                                        break
+                                    if mp != NULL:
+                                        mp[e] = mean
+                        finally:
+                            if mp != NULL:
+                                PyBuffer_Release(&bm)
                     finally:
                         PyBuffer_Release(&br)
                 finally:
@@ -1286,6 +1332,11 @@ cdef class Engine:
         finally:
             self.busy = False
         return mean
+
+    @property
+    def bad_epoch(self):
+        """run_epoch over several epochs: the epoch (0-based) of ``bad_batch``."""
+        return self.s.bad_epoch
 
     def evaluate(self, x, y, batch_size):
         """The loss on (x, y) in batches: the sample-weighted mean of the batch losses
@@ -1351,13 +1402,9 @@ cdef class Engine:
 
     @property
     def iterations(self):
-        """Optimizer steps taken (Keras ``optimizer.iterations``)."""
-        return self.s.iterations
-
-    @iterations.setter
-    def iterations(self, value):
-        value = _size(value, "iterations", allow_zero=True)
-        self.s.iterations = value
+        """Optimizer steps taken (Keras ``optimizer.iterations``): read from, and
+        counted in, the counter buffer given to :meth:`set_optimizer`."""
+        return self.s.iterations[0]
 
     @property
     def dtype(self):

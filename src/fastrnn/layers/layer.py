@@ -16,6 +16,8 @@ Calling a layer
 
 A layer may be called once in a model (shared layers are not supported yet).
 """
+import weakref
+
 import numpy as np
 
 __all__ = ["Layer", "KerasTensor", "Node", "clear_session"]
@@ -222,7 +224,6 @@ class Layer:
         self._batch_size_arg = batch_size
         self.dtype = _check_dtype(dtype)
         self._dtype_arg = self.dtype      # asked for explicitly (the model's dtype must agree)
-        self._owner = None                # the model whose buffer holds the weights
         self.built = False
         self.input_shape = None
         self.output_shape = None
@@ -269,6 +270,26 @@ class Layer:
         self.input_shape = input_shape
         self.output_shape = output_shape
         self.built = True
+
+    def _owner(self):
+        """The model whose buffer holds this layer's weights (None: none, or gone)."""
+        ref = getattr(self, "_owner_ref", None)
+        return ref() if ref is not None else None
+
+    def _set_owner(self, model):
+        self._owner_ref = weakref.ref(model)
+
+    def __getstate__(self):
+        """Picklable: no engine, no weak reference (a model re-points its layers)."""
+        state = self.__dict__.copy()
+        state.pop("_own_runner", None)
+        state.pop("_owner_ref", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.built and self._flat is not None:    # views of its own flat buffer again
+            self._bind(self._flat, np.zeros_like(self._flat))
 
     def _after_build(self, values):
         """Hook: weights given to the constructor (Embedding's ``weights=``) go in here."""
@@ -336,8 +357,11 @@ class Layer:
             if value.dtype.kind not in "fiu":
                 raise TypeError(f"layer {self.name!r}, weight {name!r}: expected real numbers, "
                                 f"got dtype {value.dtype}")
+            with np.errstate(over="ignore"):   # checked after the cast: 1e39 is inf in float32
+                value = value.astype(self.dtype)
             if not np.all(np.isfinite(value)):
-                raise ValueError(f"layer {self.name!r}, weight {name!r} contains NaN or infinity")
+                raise ValueError(f"layer {self.name!r}, weight {name!r} contains NaN or infinity"
+                                 f" (in {self.dtype})")
             checked.append(value)
         for view, value in zip(self._weights, checked):
             view[...] = value

@@ -1,7 +1,8 @@
 """Models, as ``keras.models``: :class:`Model` (a graph of layer calls, as
-``keras.Model(inputs, outputs)``) and :class:`Sequential` (a chain)."""
+``keras.Model(inputs, outputs)``), :class:`Sequential` (a chain), :func:`load_model`."""
+from ..saving import load_model
 from .functional import Functional
 from .model import Model, WeightFileError
 from .sequential import Sequential
 
-__all__ = ["Model", "Functional", "Sequential", "WeightFileError"]
+__all__ = ["Model", "Functional", "Sequential", "WeightFileError", "load_model"]

@@ -267,6 +267,8 @@ class Functional(Model):
     def _lower(self):
         """The engine plan of the graph (see :func:`fastrnn.engine.lower`)."""
         nodes, where = [], {}
+        base = {id(layer): off for layer, off in zip(self._weighted_layers(),
+                                                     self._layer_offsets)}
         for k, (t, ids) in enumerate(zip(self._inputs, self._input_ids)):
             nodes.append(_input_node(k, t.shape, ids is not None))
             where[id(t)] = k
@@ -275,7 +277,7 @@ class Functional(Model):
             ins = [where[id(t)] for t in node.input_tensors]
             shapes = [t.shape for t in node.input_tensors]
             shape = shapes if layer._multi_input else shapes[0]
-            own, outs = layer._lower_call(shape, ins, self._layer_offsets[id(layer)], len(nodes))
+            own, outs = layer._lower_call(shape, ins, base.get(id(layer), 0), len(nodes))
             for t, k in zip(node.output_tensors, outs):
                 where[id(t)] = len(nodes) + k
             nodes.extend(own)

@@ -16,6 +16,7 @@ model, as ``keras.Model`` does; :class:`~.sequential.Sequential` is a
 functional model that is a chain.  Training, evaluation and prediction come
 from :class:`fastrnn.trainers.Trainer` (one compiled engine for every model).
 """
+import io
 import struct
 import threading
 import zipfile
@@ -24,6 +25,7 @@ import zlib
 import numpy as np
 
 from ..layers.layer import _unique_name
+from ..saving._files import atomic_write_bytes, require_regular_file
 from ..trainers.trainer import Trainer
 
 __all__ = ["Model", "WeightFileError"]
@@ -46,6 +48,14 @@ _MALFORMED_FILE_ERRORS = (ValueError, zipfile.BadZipFile, zipfile.LargeZipFile,
 
 class WeightFileError(ValueError):
     """A weights file that is malformed or does not fit the model."""
+
+
+def _is_weights_h5(filepath):
+    import os
+    try:
+        return os.fspath(filepath).endswith(".weights.h5")
+    except TypeError:
+        return False
 
 
 def _read_npy_header(f, name):
@@ -111,7 +121,7 @@ class Model(Trainer):
         self.stop_training = False
         self.history = None
         self._engine_runner = None  # the lowered plan and its engines (see _runner)
-        self._layer_offsets = {}
+        self._layer_offsets = []        # of each layer of _weighted_layers(), in params
         self._claimed_at = -1
         self._lock = threading.RLock()
 
@@ -152,13 +162,13 @@ class Model(Trainer):
         total = sum(layer.count_params() for layer in layers)
         params = np.empty(total, dtype=dtype)
         grads = np.zeros(total, dtype=dtype)
-        layout, offset, layer_offsets = [], 0, {}
+        layout, offset, layer_offsets = [], 0, []
         for prefix, layer in zip(self._weight_prefixes(layers), layers):
             n = layer.count_params()
             layer._bind(params[offset:offset + n], grads[offset:offset + n])
-            layer._owner = self
+            layer._set_owner(self)
             layer.dtype = np.dtype(dtype)
-            layer_offsets[id(layer)] = offset
+            layer_offsets.append(offset)
             for (wname, wshape), w in zip(layer._specs, layer._weights):
                 layout.append((f"{prefix}/{wname}", wshape, offset))
                 offset += w.size
@@ -182,15 +192,23 @@ class Model(Trainer):
         if self._claimed_at == Model._bindings:
             return      # no model has bound any layer since this one did
         layers = self._weighted_layers()
-        if all(getattr(layer, "_owner", None) is self for layer in layers):
+        if all(layer._owner() is self for layer in layers):
             self._claimed_at = Model._bindings
             return
-        values = [layer.get_weights() for layer in layers]
-        for layer, current in zip(layers, values):
-            off = self._layer_offsets[id(layer)]
+        owners = {id(o): o for o in (layer._owner() for layer in layers)
+                  if o is not None and o is not self}
+        locks = [o._lock for o in owners.values() if o._lock is not None]
+        for lock in locks:      # the other models' weights, never half an update
+            lock.acquire()
+        try:
+            values = [layer.get_weights() for layer in layers]
+        finally:
+            for lock in locks:
+                lock.release()
+        for layer, current, off in zip(layers, values, self._layer_offsets):
             n = layer.count_params()
             layer._bind(self.params[off:off + n], self.grads[off:off + n])
-            layer._owner = self
+            layer._set_owner(self)
             for view, value in zip(layer._weights, current):
                 view[...] = value
         Model._bindings += 1
@@ -288,7 +306,8 @@ class Model(Trainer):
             if value.shape != shape:
                 raise ValueError(f"{source}: weight {name!r} must have shape {shape}, "
                                  f"got {value.shape}")
-            value = value.astype(self.dtype)
+            with np.errstate(over="ignore"):   # overflow shows as inf, refused below
+                value = value.astype(self.dtype)
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"{source}: weight {name!r} contains NaN or infinity")
             checked.append(value)
@@ -305,8 +324,9 @@ class Model(Trainer):
         """
         self._require_built("take weights")
         checked = self._check_weight_list(weights, "set_weights")
-        for view, value in zip(self._views(), checked):
-            view[...] = value
+        with self._lock:        # predict in another thread sees old or new, never a mix
+            for view, value in zip(self._views(), checked):
+                view[...] = value
 
     def save_weights(self, filepath):
         """Write the weights to an ``.npz`` file (one array per weight, no pickles).
@@ -320,17 +340,24 @@ class Model(Trainer):
             Must end in ``.npz``.
         """
         self._require_built("save weights")
+        if _is_weights_h5(filepath):
+            self._require_sequential("a .weights.h5 file")
+            from ..saving import save_weights_h5
+            return save_weights_h5(self, filepath)
         path = self._npz_path(filepath)
-        arrays = {name: w for (name, _, _), w in zip(self.param_layout, self._views())}
-        with open(path, "wb") as f:
-            np.savez(f, **arrays)
+        with self._lock:        # a consistent set of weights, never half an update
+            arrays = {name: w.copy() for (name, _, _), w in zip(self.param_layout, self._views())}
+        data = io.BytesIO()
+        np.savez(data, **arrays)
+        atomic_write_bytes(path, data.getbuffer())   # the old file survives a failed save
 
     @staticmethod
     def _npz_path(filepath):
         import os
         path = os.fspath(filepath)
         if not isinstance(path, str) or not path.endswith(".npz"):
-            raise ValueError(f"filepath must end in '.npz', got {filepath!r}")
+            raise ValueError(f"filepath must end in '.npz' (fastrnn's format) or "
+                             f"'.weights.h5' (Keras's), got {filepath!r}")
         return path
 
     def load_weights(self, filepath):
@@ -355,7 +382,12 @@ class Model(Trainer):
             The path cannot be opened.
         """
         self._require_built("load weights")
+        if _is_weights_h5(filepath):
+            self._require_sequential("a .weights.h5 file")
+            from ..saving import load_weights_h5
+            return load_weights_h5(self, filepath)
         path = self._npz_path(filepath)
+        require_regular_file(path, "load_weights")
         try:
             arrays = self._read_weight_file(path)
         except (FileNotFoundError, IsADirectoryError, PermissionError, WeightFileError):
@@ -409,6 +441,62 @@ class Model(Trainer):
                 arrays.append(array)
         return arrays
 
+
+    # -- files for other frameworks --------------------------------------------------
+    def _require_sequential(self, what):
+        from .sequential import Sequential
+        if not isinstance(self, Sequential):
+            raise NotImplementedError(f"{what} is written for Sequential models only so far; "
+                                      f"save a functional model's weights with "
+                                      f"save_weights('....npz')")
+
+    def save(self, filepath):
+        """Write a Keras 3 ``.keras`` archive that ``keras.models.load_model`` reads.
+
+        Needs h5py (``pip install "fastrnn[keras-io]"``); see :mod:`fastrnn.saving`.
+        """
+        self._require_sequential("a .keras file")
+        from ..saving import save_model
+        save_model(self, filepath)
+
+    def export(self, filepath, format="onnx", opset=None):
+        """Export for deployment: ``format="onnx"`` writes an ONNX graph (ONNX's RNN operator).
+
+        Needs onnx (``pip install "fastrnn[onnx]"``); see :func:`fastrnn.export.to_onnx`.
+        """
+        if format != "onnx":
+            raise ValueError(f"format must be 'onnx', got {format!r}")
+        self._require_sequential("ONNX export")
+        from ..export import to_onnx
+        to_onnx(self, filepath, opset=opset)
+
+    # -- copies and pickles ------------------------------------------------------------
+    def __getstate__(self):
+        """Everything but the compiled engines and the lock (rebuilt on demand)."""
+        state = self.__dict__.copy()
+        state["_engine_runner"] = None
+        state["_lock"] = None
+        return state
+
+    def __setstate__(self, state):
+        """A whole, independent model: every layer's weights re-pointed into its own params.
+
+        (Pickling and deep-copying copy ``params`` and each layer's weight views
+        as separate arrays; this makes the views views again.)
+        """
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+        if self.built:
+            for layer, offset in zip(self._weighted_layers(), self._layer_offsets):
+                n = layer.count_params()
+                layer._bind(self.params[offset:offset + n], self.grads[offset:offset + n])
+                layer._set_owner(self)
+            self._claimed_at = -1
+
+    def __copy__(self):
+        """``copy.copy`` gives an independent model too (a shallow one would share layers)."""
+        import copy
+        return copy.deepcopy(self)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}>"

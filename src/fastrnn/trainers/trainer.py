@@ -380,9 +380,7 @@ class Trainer:
         opt = self.optimizer
         lr = opt.current_learning_rate()
         with self._lock:
-            engine.iterations = opt.iterations
             loss = engine.train_step(x, y, lr)
-            opt.iterations = engine.iterations
             self._last_output_losses = engine.output_losses
         if engine.last_status:
             self._raise_bad_step(engine.last_status, loss)
@@ -393,12 +391,60 @@ class Trainer:
         opt = self.optimizer
         lrs[...] = opt.learning_rates(len(lrs))
         with self._lock:
-            engine.iterations = opt.iterations
             mean = engine.run_epoch(order, batch_size, lrs, losses)
-            opt.iterations = engine.iterations
         if engine.last_status:
             self._raise_bad_step(engine.last_status, losses[engine.bad_batch], engine.bad_batch)
         return mean
+
+    #: fit's several-epoch calls hold at most this many row indices (8 MiB) ...
+    _ORDER_BUDGET = 2**20
+    #: ... and last about this long, so a KeyboardInterrupt is seen promptly
+    _CALL_SECONDS = 0.2
+
+    def _fit_epochs_compiled(self, engine, cbs, rng, shuffle, initial_epoch, epochs,
+                             batch_size, n, n_batches):
+        """fit's epochs, several per compiled call (as many as last ~``_CALL_SECONDS``).
+
+        The row orders are drawn exactly as one epoch at a time draws them
+        (the same generator, the same calls), so the results are bitwise
+        those of one call per epoch.  The History gets every epoch's loss.
+        """
+        most = max(1, min(epochs - initial_epoch, self._ORDER_BUDGET // max(n, 1)))
+        orders = np.empty((most, n), np.int64)
+        losses = np.empty(most * n_batches, np.float64)
+        rates = np.empty(most * n_batches, np.float64)
+        means = np.empty(most, np.float64)
+        opt = self.optimizer
+        logs = {}
+        epoch, per_call = initial_epoch, 1          # the first call times one epoch
+        while epoch < epochs:
+            E = min(per_call, epochs - epoch)
+            for e in range(E):
+                orders[e] = np.arange(n)
+                if shuffle:
+                    rng.shuffle(orders[e])
+            engine = self._trainer()
+            rates[:E * n_batches] = opt.learning_rates(E * n_batches)
+            started = time.perf_counter()
+            with self._lock:
+                engine.run_epoch(orders[:E].reshape(-1), batch_size, rates, losses, epochs=E,
+                                 means=means)
+            seconds = time.perf_counter() - started
+            done = engine.bad_epoch if engine.last_status else E
+            for e in range(done):
+                logs = {"loss": float(means[e])}
+                cbs.on_epoch_begin(epoch + e)
+                cbs.on_epoch_end(epoch + e, logs)
+            if engine.last_status:
+                k = engine.bad_epoch * n_batches + engine.bad_batch
+                try:
+                    self._raise_bad_step(engine.last_status, losses[k], engine.bad_batch)
+                except NonFiniteTrainingError as err:
+                    raise self._diverged(err, epoch + engine.bad_epoch, engine.bad_batch,
+                                         epochs, n_batches) from None
+            epoch += E
+            per_call = int(min(most, max(1, self._CALL_SECONDS * E / max(seconds, 1e-9))))
+        return logs
 
     def _diverged(self, err, epoch, batch, epochs, n_batches):
         """``err`` again, naming the epoch and batch (0-based in the attributes)."""
@@ -512,6 +558,10 @@ class Trainer:
         # One compiled call per epoch when nothing needs per-batch control,
         # else one per batch (callbacks with batch hooks, the progress bar).
         whole_epochs = verbose != 1 and not wants_batches
+        # Several epochs in one compiled call when nothing runs between epochs:
+        # no callbacks (but the History), no validation, nothing printed.
+        several_epochs = (whole_epochs and verbose == 0 and val is None and not callbacks
+                          and epochs - initial_epoch > 1 and n_outputs == 1)
         engine = self._trainer()
         if whole_epochs:
             engine.bind_data(x, y)
@@ -527,78 +577,82 @@ class Trainer:
         logs = {}
         try:
             cbs.on_train_begin()
-            for epoch in range(initial_epoch, epochs):
-                cbs.on_epoch_begin(epoch)
-                started = time.perf_counter()
-                bar = None
-                if whole_epochs:
-                    if shuffle:
-                        # rng.permutation(n) without allocating: the same order
-                        order[...] = identity
-                        rng.shuffle(order)
-                    # the current loss and optimizer (a callback may have re-compiled)
-                    epoch_engine = self._trainer()
-                    if epoch_engine is not engine:
-                        engine.unbind_data()
-                        engine = epoch_engine
-                        engine.bind_data(x, y)
-                    try:
-                        mean = self._train_epoch(engine, order, batch_size, batch_rates,
-                                                 batch_losses)
-                        logs = ({"loss": mean} if n_outputs == 1 else
-                                self._loss_logs(mean, engine.output_losses))
-                    except NonFiniteTrainingError as err:
-                        if not cbs.on_nonfinite_loss(err.batch, {"loss": float("nan")}):
-                            raise self._diverged(err, epoch, err.batch, epochs,
-                                                 n_batches) from None
-                        logs = {"loss": float("nan")}      # TerminateOnNaN: stop here
-                        self.stop_training = True
-                else:
-                    if shuffle:
-                        perm = rng.permutation(n)
-                        for a, out in zip(x + y, xs + ys):
-                            np.take(a, perm, axis=0, out=out)
-                    bar = (_progress_bar(n_batches, f"Epoch {epoch + 1}/{epochs}")
-                           if verbose == 1 else None)
-                    total = 0.0
-                    each = np.zeros(len(y))
-                    for b in range(n_batches):
-                        start = b * batch_size
-                        stop = min(start + batch_size, n)
-                        if wants_batches:
-                            cbs.on_train_batch_begin(b)
+            if several_epochs:
+                logs = self._fit_epochs_compiled(engine, cbs, rng, shuffle, initial_epoch,
+                                                 epochs, batch_size, n, n_batches)
+            else:
+                for epoch in range(initial_epoch, epochs):
+                    cbs.on_epoch_begin(epoch)
+                    started = time.perf_counter()
+                    bar = None
+                    if whole_epochs:
+                        if shuffle:
+                            # rng.permutation(n) without allocating: the same order
+                            order[...] = identity
+                            rng.shuffle(order)
+                        # the current loss and optimizer (a callback may have re-compiled)
+                        epoch_engine = self._trainer()
+                        if epoch_engine is not engine:
+                            engine.unbind_data()
+                            engine = epoch_engine
+                            engine.bind_data(x, y)
                         try:
-                            loss = self._train_batch([a[start:stop] for a in xs],
-                                                     [a[start:stop] for a in ys])
+                            mean = self._train_epoch(engine, order, batch_size, batch_rates,
+                                                     batch_losses)
+                            logs = ({"loss": mean} if n_outputs == 1 else
+                                    self._loss_logs(mean, engine.output_losses))
                         except NonFiniteTrainingError as err:
-                            if not cbs.on_nonfinite_loss(b, {"loss": float("nan")}):
-                                if bar is not None:
-                                    bar.close()
-                                raise self._diverged(err, epoch, b, epochs, n_batches) from None
-                            total, stop = float("nan"), max(stop, 1)
-                            self.stop_training = True      # TerminateOnNaN: stop here
-                            break
-                        total += loss * (stop - start)
-                        each += np.multiply(self._last_output_losses, stop - start)
-                        if wants_batches:
-                            cbs.on_train_batch_end(b, {"loss": total / stop})
-                        if bar is not None:
-                            bar.set_postfix(loss=_format_value(total / stop), refresh=False)
-                            bar.update(1)
-                    logs = self._loss_logs(total / n, list(each / n))
-                if val is not None and np.isfinite(logs["loss"]):   # not after TerminateOnNaN
-                    logs.update(self._loss_logs(*self._evaluate_arrays(val[0], val[1],
-                                                                       batch_size), "val_"))
-                if bar is not None:
-                    bar.set_postfix({k: _format_value(v) for k, v in logs.items()})
-                    bar.close()
-                elif verbose == 2:
-                    elapsed = time.perf_counter() - started
-                    print(f"Epoch {epoch + 1}/{epochs} - {elapsed:.2f}s - "
-                          + " - ".join(f"{k}: {_format_value(v)}" for k, v in logs.items()))
-                cbs.on_epoch_end(epoch, logs)
-                if self.stop_training:
-                    break
+                            if not cbs.on_nonfinite_loss(err.batch, {"loss": float("nan")}):
+                                raise self._diverged(err, epoch, err.batch, epochs,
+                                                     n_batches) from None
+                            logs = {"loss": float("nan")}      # TerminateOnNaN: stop here
+                            self.stop_training = True
+                    else:
+                        if shuffle:
+                            perm = rng.permutation(n)
+                            for a, out in zip(x + y, xs + ys):
+                                np.take(a, perm, axis=0, out=out)
+                        bar = (_progress_bar(n_batches, f"Epoch {epoch + 1}/{epochs}")
+                               if verbose == 1 else None)
+                        total = 0.0
+                        each = np.zeros(n_outputs)
+                        for b in range(n_batches):
+                            start = b * batch_size
+                            stop = min(start + batch_size, n)
+                            if wants_batches:
+                                cbs.on_train_batch_begin(b)
+                            try:
+                                loss = self._train_batch([a[start:stop] for a in xs],
+                                                         [a[start:stop] for a in ys])
+                            except NonFiniteTrainingError as err:
+                                if not cbs.on_nonfinite_loss(b, {"loss": float("nan")}):
+                                    if bar is not None:
+                                        bar.close()
+                                    raise self._diverged(err, epoch, b, epochs, n_batches) from None
+                                total, stop = float("nan"), max(stop, 1)
+                                self.stop_training = True      # TerminateOnNaN: stop here
+                                break
+                            total += loss * (stop - start)
+                            each += np.multiply(self._last_output_losses, stop - start)
+                            if wants_batches:
+                                cbs.on_train_batch_end(b, {"loss": total / stop})
+                            if bar is not None:
+                                bar.set_postfix(loss=_format_value(total / stop), refresh=False)
+                                bar.update(1)
+                        logs = self._loss_logs(total / n, list(each / n))
+                    if val is not None and np.isfinite(logs["loss"]):   # not after TerminateOnNaN
+                        logs.update(self._loss_logs(*self._evaluate_arrays(val[0], val[1],
+                                                                           batch_size), "val_"))
+                    if bar is not None:
+                        bar.set_postfix({k: _format_value(v) for k, v in logs.items()})
+                        bar.close()
+                    elif verbose == 2:
+                        elapsed = time.perf_counter() - started
+                        print(f"Epoch {epoch + 1}/{epochs} - {elapsed:.2f}s - "
+                              + " - ".join(f"{k}: {_format_value(v)}" for k, v in logs.items()))
+                    cbs.on_epoch_end(epoch, logs)
+                    if self.stop_training:
+                        break
             cbs.on_train_end(logs)
         finally:
             if whole_epochs:
