@@ -716,6 +716,258 @@ CASES += [
 ]
 
 
+# ---------------------------------------------------------------- the functional API (issue 10)
+
+def _functional(compiled=True):
+    keras.set_random_seed(0)
+    seq = keras.Input((3, 1), name="seq")
+    aux = keras.Input((2,), name="aux")
+    h = keras.layers.SimpleRNN(4)(seq)
+    out1 = keras.layers.Dense(1, name="out1")(keras.layers.Concatenate()([h, aux]))
+    out2 = keras.layers.Dense(2, name="out2")(h)
+    model = keras.Model([seq, aux], [out1, out2])
+    if compiled:
+        model.compile(optimizer="adam", loss=["mse", "mae"])
+    return model
+
+
+def _fxy(n=6):
+    x, _ = _xy(n)
+    return [x, np.ones((n, 2))], [np.ones((n, 1)), np.zeros((n, 2))]
+
+
+def _ffit(x=None, y=None, **compile_args):
+    def call():
+        xs, ys = _fxy()
+        model = _functional(compiled=not compile_args)
+        if compile_args:
+            model.compile(optimizer="adam", **compile_args)
+        history = model.fit(xs if x is None else x(), ys if y is None else y(), verbose=0)
+        return history.history["loss"]
+    return call
+
+
+def _fpredict(x):
+    return lambda: _functional().predict(x(), verbose=0)
+
+
+def _text_model():
+    ids = keras.Input((4,), dtype="int32", name="tokens")
+    model = keras.Model(ids, keras.layers.Dense(1)(keras.layers.SimpleRNN(3)(
+        keras.layers.Embedding(10, 2, name="emb")(ids))))
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def _ids(bad):
+    ids = np.array([[1, 2, 3, 4], [5, 6, 7, 9]], dtype=np.float64)
+    ids[1, 2] = bad
+    return ids
+
+
+def _symbolic(make):
+    def call():
+        t = keras.Input((4, 3), name="t")
+        return keras.Model(t, make(t))
+    return call
+
+
+CASES += [
+    # data for several inputs and outputs
+    Case("functional-fit-valid", _ffit(), Check(_finite_losses, "one finite epoch loss")),
+    Case("functional-fit-x-one-array-for-two-inputs", _ffit(x=lambda: _fxy()[0][0]),
+         Raises(ValueError, "x")),
+    Case("functional-fit-x-three-arrays", _ffit(x=lambda: _fxy()[0] + [np.ones((6, 2))]),
+         Raises(ValueError, "x")),
+    Case("functional-fit-x-dict-missing-input", _ffit(x=lambda: {"seq": _fxy()[0][0]}),
+         Raises(ValueError, "aux")),
+    Case("functional-fit-x-dict", _ffit(x=lambda: dict(zip(["seq", "aux"], _fxy()[0]))),
+         Check(_finite_losses, "keyed by input name")),
+    Case("functional-fit-x-samples-differ", _ffit(x=lambda: [_fxy()[0][0], np.ones((5, 2))]),
+         Raises(ValueError, "x")),
+    Case("functional-fit-x1-wrong-features", _ffit(x=lambda: [_fxy()[0][0], np.ones((6, 3))]),
+         Raises(ValueError, "features")),
+    Case("functional-fit-x0-nan", _ffit(x=lambda: [_nan_at(_fxy()[0][0]), np.ones((6, 2))]),
+         Raises(ValueError, "NaN")),
+    Case("functional-fit-y-one-array-for-two-outputs", _ffit(y=lambda: _fxy()[1][0]),
+         Raises(ValueError, "y")),
+    Case("functional-fit-y-dict-missing-output", _ffit(y=lambda: {"out1": _fxy()[1][0]}),
+         Raises(ValueError, "out2")),
+    Case("functional-fit-y1-wrong-shape", _ffit(y=lambda: [_fxy()[1][0], np.ones((6, 3))]),
+         Raises(ValueError, "y")),
+    Case("functional-fit-y-samples-differ", _ffit(y=lambda: [np.ones((5, 1)), np.ones((6, 2))]),
+         Raises(ValueError, "y")),
+    Case("functional-predict-x-list-of-one", _fpredict(lambda: [_fxy()[0][0]]),
+         Raises(ValueError, "x")),
+    Case("functional-compile-loss-list-too-short", _ffit(loss=["mse"]), Raises(ValueError, "loss")),
+    Case("functional-compile-loss-dict-missing-output", _ffit(loss={"out1": "mse"}),
+         Raises(ValueError, "loss")),
+    Case("functional-compile-loss-dict-unknown-name", _ffit(loss={"out1": "mse", "out2": "mse",
+                                                                   "out3": "mse"}),
+         Raises(ValueError, "loss")),
+    Case("functional-compile-loss_weights-too-many", _ffit(loss=["mse", "mse"],
+                                                           loss_weights=[1, 2, 3]),
+         Raises(ValueError, "loss_weights")),
+    Case("functional-compile-loss_weights-negative", _ffit(loss="mse", loss_weights=[-1.0]),
+         Raises(ValueError, "loss_weights")),
+    Case("functional-compile-loss_weights-nan", _ffit(loss="mse", loss_weights=[np.nan]),
+         Raises(ValueError, "loss_weights")),
+    Case("functional-compile-loss_weights-one-for-one-loss", _ffit(loss="mse", loss_weights=[0.5]),
+         Check(_finite_losses, "Keras: one weight for the one loss")),
+    # building graphs
+    Case("Model-inputs-not-a-tensor", lambda: keras.Model(np.ones((2, 3)), None),
+         Raises(TypeError, "inputs")),
+    Case("Model-outputs-not-a-tensor", lambda: keras.Model(keras.Input((3,)), [np.ones(3)]),
+         Raises(TypeError, "outputs")),
+    Case("Model-inputs-empty", lambda: keras.Model([], keras.Input((3,))), Raises(ValueError, "inputs")),
+    Case("Model-inputs-not-from-Input", lambda: (lambda h: keras.Model(h, keras.layers.Dense(1)(h)))(
+        keras.layers.Dense(2)(keras.Input((3,)))), Raises(ValueError, "inputs")),
+    Case("Model-graph-disconnected", lambda: keras.Model(keras.Input((3,)), keras.layers.Dense(1)(
+        keras.Input((3,), name="other"))), Raises(ValueError, "other")),
+    Case("Model-shared-layer", lambda: (lambda t, d: keras.Model(t, keras.layers.Add()(
+        [d(t), d(t)])))(keras.Input((3,)), keras.layers.Dense(3)),
+         Raises(NotImplementedError, "shared")),
+    Case("Model-mask_zero", lambda: (lambda t: keras.Model(t, keras.layers.SimpleRNN(2)(
+        keras.layers.Embedding(5, 2, mask_zero=True)(t))))(keras.Input((3,), dtype="int32")),
+         Raises(NotImplementedError, "mask_zero")),
+    Case("Input-shape-zero", lambda: keras.Input((3, 0)), Raises(ValueError, "shape")),
+    Case("Input-shape-str", lambda: keras.Input("3"), Raises(ValueError, "shape")),
+    Case("Input-no-shape", lambda: keras.Input(), Raises(ValueError, "shape")),
+    Case("Input-shape-and-batch_shape", lambda: keras.Input((3,), batch_shape=(2, 3)),
+         Raises(ValueError, "batch_shape")),
+    Case("Input-batch_size-zero", lambda: keras.Input((3,), batch_size=0),
+         Raises(ValueError, "batch_size")),
+    Case("Input-dtype-complex", lambda: keras.Input((3,), dtype="complex64"),
+         Raises(TypeError, "dtype")),
+    Case("Input-dtype-float16", lambda: keras.Input((3,), dtype="float16"),
+         Raises(TypeError, "dtype")),
+    Case("Input-dtype-nonsense", lambda: keras.Input((3,), dtype="fish"), Raises(TypeError, "dtype")),
+    Case("layer-called-on-a-mix", lambda: keras.layers.Add()([keras.Input((3,)), np.ones((2, 3))]),
+         Raises(TypeError, "symbolic")),
+    Case("Dense-called-on-two-tensors", lambda: keras.layers.Dense(2)([keras.Input((3,)),
+                                                                       keras.Input((3,))]),
+         Raises(ValueError, "input")),
+    # merges
+    Case("Add-shapes-differ", _symbolic(lambda t: keras.layers.Add()(
+        [t, keras.layers.Dense(2)(t)])), Raises(ValueError, "shape")),
+    Case("Add-ranks-differ", _symbolic(lambda t: keras.layers.Add()(
+        [t, keras.layers.Flatten()(t)])), Raises(ValueError, "shape")),
+    Case("Add-one-tensor", _symbolic(lambda t: keras.layers.Add()(t)), Raises(TypeError, "tensors")),
+    Case("Add-empty-list", _symbolic(lambda t: keras.layers.Add()([])), Raises(ValueError, "inputs")),
+    Case("Subtract-three", _symbolic(lambda t: keras.layers.Subtract()([t, t, t])),
+         Raises(ValueError, "inputs")),
+    Case("Concatenate-shapes-differ", _symbolic(lambda t: keras.layers.Concatenate()(
+        [t, keras.layers.RepeatVector(5)(keras.layers.Flatten()(t))])), Raises(ValueError, "shapes")),
+    Case("Concatenate-axis-0", _symbolic(lambda t: keras.layers.Concatenate(axis=0)([t, t])),
+         Raises(ValueError, "axis")),
+    Case("Concatenate-axis-3", _symbolic(lambda t: keras.layers.Concatenate(axis=3)([t, t])),
+         Raises(ValueError, "axis")),
+    Case("Concatenate-axis-str", lambda: keras.layers.Concatenate(axis="1"), Raises(TypeError, "axis")),
+    Case("Add-eager-shapes-differ", lambda: keras.layers.Add()([np.ones((2, 3)), np.ones((2, 4))]),
+         Raises(ValueError, "shape")),
+    Case("Add-eager-samples-differ", lambda: keras.layers.Add()([np.ones((2, 3)), np.ones((3, 3))]),
+         Raises(ValueError, "samples")),
+    # reshaping and wrappers
+    Case("Reshape-size-differs", _symbolic(lambda t: keras.layers.Reshape((5,))(t)),
+         Raises(ValueError, "target_shape")),
+    Case("Reshape-two-minus-ones", lambda: keras.layers.Reshape((-1, -1))(keras.Input((4, 3))),
+         Raises(ValueError, "target_shape")),
+    Case("Reshape-zero", lambda: keras.layers.Reshape((0, 3)), Raises(ValueError, "target_shape")),
+    Case("Reshape-not-a-tuple", lambda: keras.layers.Reshape(3), Raises(TypeError, "target_shape")),
+    Case("Reshape-rank-4", _symbolic(lambda t: keras.layers.Reshape((2, 2, 3))(t)),
+         Raises(ValueError, "rank")),
+    Case("Flatten-unknown-steps", lambda: (lambda t: keras.Model(t, keras.layers.Flatten()(t)))(
+        keras.Input((None, 3))), Raises(ValueError, "steps")),
+    Case("RepeatVector-n-zero", lambda: keras.layers.RepeatVector(0), Raises(ValueError, "n")),
+    Case("RepeatVector-n-float", lambda: keras.layers.RepeatVector(2.0), Raises(TypeError, "n")),
+    Case("RepeatVector-on-a-sequence", _symbolic(lambda t: keras.layers.RepeatVector(2)(t)),
+         Raises(ValueError, "rank")),
+    Case("TimeDistributed-not-a-layer", lambda: keras.layers.TimeDistributed("dense"),
+         Raises(TypeError, "layer")),
+    Case("TimeDistributed-on-2d", lambda: keras.layers.TimeDistributed(keras.layers.Dense(2))(
+        keras.Input((3,))), Raises(ValueError, "rank")),
+    Case("Activation-unknown", lambda: keras.layers.Activation("sigmoidish"),
+         Raises(ValueError, "activation")),
+    # Dropout
+    Case("Dropout-rate-negative", lambda: keras.layers.Dropout(-0.1), Raises(ValueError, "rate")),
+    Case("Dropout-rate-above-one", lambda: keras.layers.Dropout(1.5), Raises(ValueError, "rate")),
+    Case("Dropout-rate-str", lambda: keras.layers.Dropout("0.5"), Raises(ValueError, "rate")),
+    Case("Dropout-rate-nan", lambda: keras.layers.Dropout(float("nan")), Raises(ValueError, "rate")),
+    Case("Dropout-seed-float", lambda: keras.layers.Dropout(0.5, seed=1.5), Raises(TypeError, "seed")),
+    Case("Dropout-noise_shape", lambda: keras.layers.Dropout(0.5, noise_shape=(None, 1, 3)),
+         Raises(NotImplementedError, "noise_shape")),
+    # Embedding: indices are checked before anything runs
+    Case("Embedding-input_dim-zero", lambda: keras.layers.Embedding(0, 2), Raises(ValueError, "input_dim")),
+    Case("Embedding-input_dim-float", lambda: keras.layers.Embedding(5.0, 2),
+         Raises(TypeError, "input_dim")),
+    Case("Embedding-output_dim-bool", lambda: keras.layers.Embedding(5, True),
+         Raises(TypeError, "output_dim")),
+    Case("Embedding-weights-wrong-shape", lambda: keras.layers.Embedding(5, 2, weights=np.ones((4, 2))),
+         Raises(ValueError, "weights")),
+    Case("Embedding-weights-nan", lambda: keras.layers.Embedding(2, 2, weights=np.full((2, 2), np.nan)),
+         Raises(ValueError, "weights")),
+    Case("Embedding-on-3d", _symbolic(lambda t: keras.layers.Embedding(5, 2)(t)),
+         Raises(ValueError, "shape")),
+    Case("Embedding-index-too-large", lambda: _text_model().predict(_ids(10), verbose=0),
+         Raises(ValueError, "input_dim")),
+    Case("Embedding-index-negative", lambda: _text_model().predict(_ids(-1), verbose=0),
+         Raises(ValueError, "input_dim")),
+    Case("Embedding-index-nan", lambda: _text_model().predict(_ids(np.nan), verbose=0),
+         Raises(ValueError, "input_dim")),
+    Case("Embedding-index-inf", lambda: _text_model().predict(_ids(np.inf), verbose=0),
+         Raises(ValueError, "input_dim")),
+    Case("Embedding-index-huge", lambda: _text_model().predict(_ids(2.0**62), verbose=0),
+         Raises(ValueError, "input_dim")),
+    Case("Embedding-index-out-of-range-in-fit", lambda: _text_model().fit(
+        _ids(10), np.zeros(2), verbose=0), Raises(ValueError, "input_dim")),
+    Case("Embedding-index-out-of-range-in-evaluate", lambda: _text_model().evaluate(
+        _ids(10), np.zeros(2), verbose=0), Raises(ValueError, "input_dim")),
+    Case("Embedding-index-out-of-range-eager", lambda: keras.layers.Embedding(10, 2)(_ids(12)),
+         Raises(ValueError, "input_dim")),
+    Case("Embedding-index-truncated", lambda: _text_model().predict(_ids(9.9), verbose=0),
+         Check(lambda p: p.shape == (2, 1), "9.9 is row 9, as Keras's cast")),
+    Case("Embedding-index-wrong-length", lambda: _text_model().predict(np.ones((2, 5)), verbose=0),
+         Raises(ValueError, "x")),
+    Case("Embedding-engine-index-out-of-range", lambda: _text_model()._runner().predictor().predict(
+        np.full((1, 4, 1), 10.0, np.float32), np.zeros((1, 1), np.float32), 1),
+         Raises(ValueError, "input_dim")),
+    # the graph engine
+    Case("engine-plan-input-from-a-later-node", lambda: _engine_plan(
+        [{"kind": "input", "inputs": [], "width": 2, "seq": False},
+         {"kind": "dense", "inputs": [2], "width": 2, "seq": False, "p0": 0},
+         {"kind": "dense", "inputs": [1], "width": 2, "seq": False, "p0": 0}], [2]),
+         Raises(ValueError, "inputs")),
+    Case("engine-plan-merge-widths-differ", lambda: _engine_plan(
+        [{"kind": "input", "inputs": [], "width": 2, "seq": False},
+         {"kind": "input", "inputs": [], "width": 3, "seq": False, "arg": 1},
+         {"kind": "add", "inputs": [0, 1], "width": 2, "seq": False}], [2]),
+         Raises(ValueError, "width")),
+    Case("engine-plan-embedding-of-a-dense", lambda: _engine_plan(
+        [{"kind": "input", "inputs": [], "width": 2, "seq": True},
+         {"kind": "dense", "inputs": [0], "width": 1, "seq": True, "p0": 0},
+         {"kind": "embedding", "inputs": [1], "width": 2, "seq": True, "arg": 3, "p0": 0}], [2]),
+         Raises(ValueError, "input")),
+    Case("engine-plan-no-outputs", lambda: _engine_plan(
+        [{"kind": "input", "inputs": [], "width": 2, "seq": False}], []), Raises(ValueError, "outputs")),
+    Case("engine-x-list-too-long", lambda: _engine_of().predict(
+        [np.zeros((2, 3, 2), np.float32)] * 2, np.zeros((2, 1), np.float32), 2), Raises(ValueError, "x")),
+    Case("engine-y-list-for-one-output", lambda: _engine_of().train_step(
+        np.zeros((2, 3, 2), np.float32), [np.zeros((2, 1), np.float32)] * 2, 0.001),
+         Raises(ValueError, "yb")),
+    Case("engine-set_losses-count", lambda: _engine_of().set_losses([0, 0], [1.0, 1.0]),
+         Raises(ValueError, "loss")),
+    Case("engine-set_losses-weight-negative", lambda: _engine_of().set_losses([0], [-1.0]),
+         Raises(ValueError, "loss")),
+]
+
+
+def _engine_plan(nodes, outputs):
+    from fastrnn import _engine
+    from fastrnn.engine import lower
+    p = lower(nodes, outputs)
+    params = np.zeros(64, np.float32)
+    return _engine.Engine(p.plan, p.inputs, p.outputs, params, np.zeros_like(params))
+
 def _engine_of():
     import fastrnn
     fastrnn.set_random_seed(0)

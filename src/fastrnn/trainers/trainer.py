@@ -252,8 +252,8 @@ class Trainer:
                 bad = ~((arr > -1) & (arr < embedding.input_dim))
             if bad.any():
                 where = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise ValueError(f"{argument} holds {arr[where]!r} at {where}, which is not an "
-                                 f"index of Embedding {embedding.name!r} with input_dim="
+                raise ValueError(f"{argument} holds {float(arr[where])!r} at {where}, which is "
+                                 f"not an index of Embedding {embedding.name!r} with input_dim="
                                  f"{embedding.input_dim}: indices must be in "
                                  f"[0, {embedding.input_dim})")
             return np.ascontiguousarray(arr, dtype=self.dtype)[..., None]
