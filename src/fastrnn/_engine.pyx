@@ -38,7 +38,7 @@ import numpy as np
 
 from fastrnn._kernels cimport (
     floating, gemm, activate_rows, column_sums, rnn_forward_k, rnn_backward_k,
-    dense_forward_k, dense_backward_k, adam_k)
+    dense_forward_k, dense_backward_k, adam_k, ACT_LINEAR, ACT_SIGMOID, ACT_SOFTMAX)
 
 # ---------------------------------------------------------------- plan codes
 # (fastrnn.engine writes plans with these; keep the two in step)
@@ -62,8 +62,7 @@ cdef enum:
     FLAG_SEQ_OUT = 2      # the output has a time axis (return_sequences / per-step Dense)
     FLAG_BACKWARDS = 4    # go_backwards
 
-    LOSS_MSE = 0
-    LOSS_MAE = 1
+    MAX_METRICS = 32  # metrics computed inside the engine (engine_losses.pxi)
 
     OPT_SGD = 0
     OPT_ADAM = 1
@@ -92,7 +91,6 @@ cdef enum:
 PLAN_FIELDS = N_FIELDS
 KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE}
 FLAGS = {"seq_in": FLAG_SEQ_IN, "seq_out": FLAG_SEQ_OUT, "backwards": FLAG_BACKWARDS}
-LOSSES = {"mse": LOSS_MSE, "mae": LOSS_MAE}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
 CLIPS = {None: CLIP_NONE, "clipnorm": CLIP_NORM, "global_clipnorm": CLIP_GLOBAL,
          "clipvalue": CLIP_VALUE}
@@ -111,6 +109,17 @@ cdef struct Node:
     Py_ssize_t o_out, o_dout, o_hs, o_dz, o_g, o_wht
 
 
+cdef struct LossSpec:
+    # a loss or a metric (codes and meaning in engine_losses.pxi)
+    int code
+    bint from_logits
+    double smoothing              # label_smoothing
+    double param                  # huber: delta; binary_accuracy: threshold; top-k: k
+    bint has_ignore               # sparse cross-entropy: ignore_class
+    double ignore
+    bint weighted                 # a metric that sees the sample weights
+
+
 cdef struct State:
     int n_nodes
     Node* nodes
@@ -121,8 +130,16 @@ cdef struct State:
     char* params
     char* grads
     Py_ssize_t n_params
-    # loss
-    int loss
+    # loss and metrics (engine_losses.pxi)
+    LossSpec loss
+    int out_act                   # the last node's activation in the plan
+    bint fused                    # ... computed with the loss from the logits
+    Py_ssize_t Ut                 # target values per row: U, or 1 (integer labels)
+    bint has_w                    # the gathered batch has per-row weights
+    int n_metrics
+    LossSpec metrics[MAX_METRICS]
+    double m_total[MAX_METRICS]
+    double m_count[MAX_METRICS]
     # optimizer
     int opt, clip, n_slots
     double hyper[N_HYPER]
@@ -140,6 +157,7 @@ cdef struct State:
     # the training set bound for run_epoch
     char* X
     char* Y
+    char* W                       # per-sample or per-step weights, or NULL
     Py_ssize_t N, T
 
 
@@ -163,6 +181,7 @@ cdef double _train_batch(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T,
     if not isfinite(loss):
         s.bad = BAD_LOSS
         return loss
+    _metrics(s, tag, B, T)
     _backward(s, tag, B, T)
     s.bad = _update(s, tag, lr)
     return loss
@@ -178,7 +197,8 @@ cdef double _epoch(State* s, floating* tag, const int64_t* order, Py_ssize_t L,
     cdef double total = 0
     while start < L:
         B = L - start if L - start < batch_size else batch_size
-        _gather(s, tag, <floating*>s.X, <floating*>s.Y, order, start, B, s.T)
+        _gather(s, tag, <floating*>s.X, NULL, order, start, B, s.T)
+        _gather_targets(s, tag, <floating*>s.Y, <floating*>s.W, order, start, B, s.T)
         losses[k] = _train_batch(s, tag, B, s.T, lrs[k])
         if s.bad:
             s.bad_batch = k
@@ -190,15 +210,23 @@ cdef double _epoch(State* s, floating* tag, const int64_t* order, Py_ssize_t L,
 
 
 cdef double _evaluate(State* s, floating* tag, const floating* X, const floating* Y,
-                      Py_ssize_t N, Py_ssize_t T, Py_ssize_t batch_size) noexcept nogil:
-    """The loss over N samples in batches: the sample-weighted mean of batch losses."""
+                      const floating* W, Py_ssize_t N, Py_ssize_t T, Py_ssize_t batch_size,
+                      floating* out) noexcept nogil:
+    """The loss over N samples in batches: the sample-weighted mean of batch losses.
+
+    Metrics accumulate; ``out`` (if not NULL) receives the outputs.
+    """
     cdef Py_ssize_t start = 0, B
     cdef double total = 0
     while start < N:
         B = N - start if N - start < batch_size else batch_size
-        _gather(s, tag, X, Y, NULL, start, B, T)
+        _gather(s, tag, X, NULL, NULL, start, B, T)
+        _gather_targets(s, tag, Y, W, NULL, start, B, T)
         _forward(s, tag, B, T)
         total += _loss(s, tag, B, T, False) * B
+        _metrics(s, tag, B, T)
+        if out != NULL:
+            _scatter(s, tag, start, B, T, out)
         start += B
     return total / N
 
@@ -210,6 +238,7 @@ cdef void _predict(State* s, floating* tag, const floating* X, Py_ssize_t N, Py_
         B = N - start if N - start < chunk else chunk
         _gather(s, tag, X, NULL, NULL, start, B, T)
         _forward(s, tag, B, T)
+        _finish_output(s, tag, B, T)
         _scatter(s, tag, start, B, T, out)
         start += B
 
@@ -338,8 +367,8 @@ cdef class Engine:
     control flags: both are process- or thread-wide state the caller owns.
     """
     cdef State s
-    cdef Py_buffer pb_params, pb_grads, pb_state, pb_X, pb_Y
-    cdef bint have_params, have_state, have_data, busy
+    cdef Py_buffer pb_params, pb_grads, pb_state, pb_X, pb_Y, pb_W
+    cdef bint have_params, have_state, have_data, have_w, busy
     cdef int itemsize
     cdef object _arena, _optimizer_buffers, _dtype, _plan
 
@@ -396,6 +425,8 @@ cdef class Engine:
             n.p_bias = plan[i, F_BIAS]
         s.opt = OPT_SGD
         s.hyper[H_EPSILON] = 1e-7
+        s.Ut = s.U
+        s.out_act = plan[s.n_nodes - 1, F_ACT]
         self._optimizer_buffers = None
         self.reserve(1, 1)
 
@@ -449,16 +480,138 @@ cdef class Engine:
         if self.have_data:
             PyBuffer_Release(&self.pb_X)
             PyBuffer_Release(&self.pb_Y)
+        if self.have_w:
+            PyBuffer_Release(&self.pb_W)
         free(self.s.nodes)
         free(self.s.seg_off)
         free(self.s.seg_len)
 
     # -- configuration ---------------------------------------------------------
-    def set_loss(self, int code):
-        """Choose the loss (an entry of LOSSES)."""
-        if code not in (LOSS_MSE, LOSS_MAE):
+    def set_loss(self, int code, bint from_logits=False, double label_smoothing=0.0,
+                 double param=0.0, ignore_class=None):
+        """Choose the loss (an entry of LOSSES) and its options.
+
+        Parameters
+        ----------
+        code : int
+        from_logits : bool
+            Cross-entropies: the output is logits.
+        label_smoothing : float in [0, 1]
+            Binary / categorical cross-entropy.
+        param : float
+            Huber: delta (> 0).
+        ignore_class : int or None
+            Sparse categorical cross-entropy: rows with this label are masked.
+
+        Notes
+        -----
+        A last Dense node with a sigmoid (softmax) activation under binary
+        (categorical, sparse categorical) cross-entropy on probabilities is
+        fused with the loss (see engine_losses.pxi); ``fused`` tells.  Sparse
+        cross-entropy takes one label per row as targets (shape (N, 1) or
+        (N, T, 1)); changing between sparse and dense targets clears the
+        metrics.
+        """
+        cdef State* s = &self.s
+        cdef Node* last = &s.nodes[s.n_nodes - 1]
+        if not 0 <= code < N_LOSS_CODES:
             raise ValueError(f"unknown loss code {code}")
-        self.s.loss = code
+        if not (0 <= label_smoothing <= 1):
+            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+        if code == LOSS_HUBER and not (param > 0 and isfinite(param)):
+            raise ValueError(f"huber delta must be finite and > 0, got {param}")
+        if ignore_class is not None and code != LOSS_SCCE:
+            raise ValueError("ignore_class is an option of sparse categorical cross-entropy")
+        self._enter()
+        try:
+            ut = 1 if code == LOSS_SCCE else s.U
+            if ut != s.Ut:
+                s.n_metrics = 0
+            s.Ut = ut
+            memset(&s.loss, 0, sizeof(LossSpec))
+            s.loss.code = code
+            s.loss.from_logits = from_logits
+            s.loss.smoothing = label_smoothing
+            s.loss.param = param
+            s.loss.has_ignore = ignore_class is not None
+            s.loss.ignore = float(ignore_class) if ignore_class is not None else 0.0
+            last.act = s.out_act
+            s.fused = (last.kind == KIND_DENSE and not from_logits
+                       and ((code == LOSS_BCE and s.out_act == ACT_SIGMOID)
+                            or ((code == LOSS_CCE or code == LOSS_SCCE)
+                                and s.out_act == ACT_SOFTMAX)))
+            if s.fused:
+                last.act = ACT_LINEAR      # the node computes logits; the loss does the rest
+        finally:
+            self.busy = False
+
+    @property
+    def fused(self):
+        """Whether the last node's sigmoid/softmax is computed with the loss."""
+        return bool(self.s.fused)
+
+    @property
+    def target_width(self):
+        """Target values per output row: the output units, or 1 for integer labels."""
+        return self.s.Ut
+
+    def set_metrics(self, specs):
+        """Choose the metrics computed with every batch (and reset their totals).
+
+        Parameters
+        ----------
+        specs : sequence of dict
+            Each ``{"code": METRICS entry, "weighted": bool, "param": float,
+            "from_logits": bool, "label_smoothing": float}`` (all but code optional).
+            Sparse metrics need sparse targets (a sparse loss) and the others
+            dense ones.
+        """
+        cdef State* s = &self.s
+        cdef LossSpec* m
+        cdef int k
+        specs = list(specs)
+        if len(specs) > MAX_METRICS:
+            raise ValueError(f"at most {MAX_METRICS} metrics run in the engine, got {len(specs)}")
+        codes = set(METRICS.values())
+        for spec in specs:
+            code = spec["code"]
+            if code not in codes:
+                raise ValueError(f"unknown metric code {code}")
+            sparse = code in SPARSE_CODES
+            if (sparse and s.Ut != 1) or (not sparse and s.Ut != s.U):
+                raise ValueError(f"metric code {code} needs {'sparse' if sparse else 'dense'} "
+                                 f"targets, but the loss takes "
+                                 f"{'dense' if sparse else 'sparse'} ones")
+            if not 0 <= spec.get("label_smoothing", 0.0) <= 1:
+                raise ValueError("label_smoothing must be in [0, 1]")
+            if code == LOSS_HUBER and not spec.get("param", 0.0) > 0:
+                raise ValueError("huber delta must be > 0")
+        self._enter()
+        try:
+            for k, spec in enumerate(specs):
+                m = &s.metrics[k]
+                memset(m, 0, sizeof(LossSpec))
+                m.code = spec["code"]
+                m.weighted = bool(spec.get("weighted", False))
+                m.param = float(spec.get("param", 0.0))
+                m.from_logits = bool(spec.get("from_logits", False))
+                m.smoothing = float(spec.get("label_smoothing", 0.0))
+                s.m_total[k] = 0
+                s.m_count[k] = 0
+            s.n_metrics = len(specs)
+        finally:
+            self.busy = False
+
+    def reset_metrics(self):
+        """Zero every metric's running total and count."""
+        cdef int k
+        for k in range(MAX_METRICS):
+            self.s.m_total[k] = 0
+            self.s.m_count[k] = 0
+
+    def metric_totals(self):
+        """[(total, count), ...] of every metric since the last reset (Keras's Mean state)."""
+        return [(self.s.m_total[k], self.s.m_count[k]) for k in range(self.s.n_metrics)]
 
     def set_optimizer(self, int kind, hyper, state, Py_ssize_t n_slots, int clip,
                       double clip_value, segments):
@@ -561,7 +714,7 @@ cdef class Engine:
             raise ValueError(f"a batch of {B} samples x {T} steps has {rows} rows; the kernels "
                              f"take at most {_INT_MAX}")
         offsets = []
-        total = rows * s.D + rows * s.U        # input gather, target gather
+        total = rows * s.D + rows * s.U + rows  # input gather, target gather, row weights
         for i in range(s.n_nodes):
             n = &s.nodes[i]
             width = n.units
@@ -589,7 +742,7 @@ cdef class Engine:
             raise ValueError(f"the work buffers for {B} samples x {T} steps would take "
                              f"{nbytes / 2**30:.0f} GiB")
         arena = np.zeros(total + 1, self._dtype)
-        off = rows * s.D + rows * s.U
+        off = rows * s.D + rows * s.U + rows
         for i in range(s.n_nodes):
             n = &s.nodes[i]
             sizes = offsets[i]
@@ -645,25 +798,69 @@ cdef class Engine:
         cdef State* s = &self.s
         shp[0] = N
         if s.seq_out:
-            shp[1] = T; shp[2] = s.U
+            shp[1] = T; shp[2] = s.Ut
             return _get(y, view, name, False, self.itemsize, 3, shp)
-        shp[1] = s.U
+        shp[1] = s.Ut
         return _get(y, view, name, False, self.itemsize, 2, shp)
+
+    cdef const void* _get_w(self, object w, Py_buffer* view, str name, Py_ssize_t N,
+                            Py_ssize_t T) except? NULL:
+        """Per-row weights: (N,) or (N, T) for a per-step output; None: NULL."""
+        cdef Py_ssize_t shp[2]
+        if w is None:
+            return NULL
+        shp[0] = N
+        shp[1] = T
+        _get(w, view, name, False, self.itemsize, 2 if self.s.seq_out else 1, shp)
+        return view.buf
 
     cdef inline Py_ssize_t _steps(self, Py_buffer* x):
         return x.shape[1] if self.s.seq_in else 1
 
-    def train_step(self, xb, yb, double learning_rate):
+    cdef int _get_out(self, object out, Py_buffer* view, Py_buffer* x, Py_ssize_t N,
+                      Py_ssize_t T) except -1:
+        """A writable output array (N, U) or (N, T, U) not overlapping x or the model."""
+        cdef Py_ssize_t shp[3]
+        cdef State* s = &self.s
+        shp[0] = N
+        if s.seq_out:
+            shp[1] = T; shp[2] = s.U
+            _get(out, view, "out", True, self.itemsize, 3, shp)
+        else:
+            shp[1] = s.U
+            _get(out, view, "out", True, self.itemsize, 2, shp)
+        if (_overlaps(x, view) or _overlaps(view, &self.pb_params)
+                or _overlaps(view, &self.pb_grads)):
+            PyBuffer_Release(view)
+            raise ValueError("out must not share memory with x or the model's buffers")
+        return 0
+
+    def train_step(self, xb, yb, double learning_rate, wb=None, out=None):
         """One training step on a batch; returns the loss before the update.
 
         xb (B, T, D) (or (B, D) without a time axis); yb the output's shape
-        ((B, U) or (B, T, U)); C-contiguous, the engine's dtype.  Raises
-        FloatingPointError-derived errors through the caller: on a bad step
-        (see ``last_status``) nothing is updated and the loss is returned.
+        ((B, U) or (B, T, U); U is 1 for a sparse loss: the labels); wb
+        per-sample (B,) or per-step (B, T) weights or None; out (optional)
+        receives the batch's outputs (before the update).  C-contiguous, the
+        engine's dtype.  Metrics accumulate.  On a bad step (see
+        ``last_status``) nothing is updated and the loss is returned.
         """
-        cdef Py_buffer bx, by
+        return self._step(xb, yb, wb, out, learning_rate, True)
+
+    def gradients(self, xb, yb, wb=None):
+        """Forward, loss and backward on a batch, without an update: fills ``grads``.
+
+        Same arguments as :meth:`train_step`; returns the loss.  (For tests
+        and for users who want the gradient itself.)  Metrics are not touched.
+        """
+        return self._step(xb, yb, wb, None, 0.0, False)
+
+    cdef double _step(self, xb, yb, wb, out, double learning_rate, bint update) except? -1:
+        cdef Py_buffer bx, by, bw, bo
         cdef Py_ssize_t B, T
         cdef double loss
+        cdef const void* w
+        cdef void* o = NULL
         cdef State* s = &self.s
         _check_rate(learning_rate)
         self._enter()
@@ -676,58 +873,44 @@ cdef class Engine:
                     raise ValueError("xb must hold at least one sample")
                 self._get_y(yb, &by, "yb", B, T)
                 try:
-                    self._reserve(B, T)
-                    with nogil:
-                        if self.itemsize == 8:
-                            _gather(s, <double*>NULL, <double*>bx.buf, <double*>by.buf,
-                                    NULL, 0, B, T)
-                            loss = _train_batch(s, <double*>NULL, B, T, learning_rate)
-                        else:
-                            _gather(s, <float*>NULL, <float*>bx.buf, <float*>by.buf,
-                                    NULL, 0, B, T)
-                            loss = _train_batch(s, <float*>NULL, B, T, learning_rate)
-                finally:
-                    PyBuffer_Release(&by)
-            finally:
-                PyBuffer_Release(&bx)
-        finally:
-            self.busy = False
-        return loss
-
-    def gradients(self, xb, yb):
-        """Forward, loss and backward on a batch, without an update: fills ``grads``.
-
-        Same arguments as :meth:`train_step`; returns the loss.  (For tests
-        and for users who want the gradient itself.)
-        """
-        cdef Py_buffer bx, by
-        cdef Py_ssize_t B, T
-        cdef double loss
-        cdef State* s = &self.s
-        self._enter()
-        try:
-            self._get_x(xb, &bx, "xb")
-            try:
-                B = bx.shape[0]
-                T = self._steps(&bx)
-                if B < 1:
-                    raise ValueError("xb must hold at least one sample")
-                self._get_y(yb, &by, "yb", B, T)
-                try:
-                    self._reserve(B, T)
-                    with nogil:
-                        if self.itemsize == 8:
-                            _gather(s, <double*>NULL, <double*>bx.buf, <double*>by.buf,
-                                    NULL, 0, B, T)
-                            _forward(s, <double*>NULL, B, T)
-                            loss = _loss(s, <double*>NULL, B, T, True)
-                            _backward(s, <double*>NULL, B, T)
-                        else:
-                            _gather(s, <float*>NULL, <float*>bx.buf, <float*>by.buf,
-                                    NULL, 0, B, T)
-                            _forward(s, <float*>NULL, B, T)
-                            loss = _loss(s, <float*>NULL, B, T, True)
-                            _backward(s, <float*>NULL, B, T)
+                    w = self._get_w(wb, &bw, "wb", B, T)
+                    try:
+                        if out is not None:
+                            self._get_out(out, &bo, &bx, B, T)
+                            o = bo.buf
+                        try:
+                            self._reserve(B, T)
+                            with nogil:
+                                if self.itemsize == 8:
+                                    _gather(s, <double*>NULL, <double*>bx.buf, NULL, NULL, 0, B, T)
+                                    _gather_targets(s, <double*>NULL, <double*>by.buf,
+                                                    <double*>w, NULL, 0, B, T)
+                                    if update:
+                                        loss = _train_batch(s, <double*>NULL, B, T, learning_rate)
+                                    else:
+                                        _forward(s, <double*>NULL, B, T)
+                                        loss = _loss(s, <double*>NULL, B, T, True)
+                                        _backward(s, <double*>NULL, B, T)
+                                    if o != NULL:
+                                        _scatter(s, <double*>NULL, 0, B, T, <double*>o)
+                                else:
+                                    _gather(s, <float*>NULL, <float*>bx.buf, NULL, NULL, 0, B, T)
+                                    _gather_targets(s, <float*>NULL, <float*>by.buf,
+                                                    <float*>w, NULL, 0, B, T)
+                                    if update:
+                                        loss = _train_batch(s, <float*>NULL, B, T, learning_rate)
+                                    else:
+                                        _forward(s, <float*>NULL, B, T)
+                                        loss = _loss(s, <float*>NULL, B, T, True)
+                                        _backward(s, <float*>NULL, B, T)
+                                    if o != NULL:
+                                        _scatter(s, <float*>NULL, 0, B, T, <float*>o)
+                        finally:
+                            if o != NULL:
+                                PyBuffer_Release(&bo)
+                    finally:
+                        if w != NULL:
+                            PyBuffer_Release(&bw)
                 finally:
                     PyBuffer_Release(&by)
             finally:
@@ -746,9 +929,13 @@ cdef class Engine:
         """run_epoch: the index of the batch that stopped it (with last_status != 0)."""
         return self.s.bad_batch
 
-    def bind_data(self, X, Y):
-        """Bind the training set for :meth:`run_epoch` (kept referenced, not copied)."""
-        cdef Py_buffer bx, by
+    def bind_data(self, X, Y, W=None):
+        """Bind the training set for :meth:`run_epoch` (kept referenced, not copied).
+
+        W: per-sample (N,) or per-step (N, T) weights, or None.
+        """
+        cdef Py_buffer bx, by, bw
+        cdef const void* w = NULL
         cdef State* s = &self.s
         self._enter()
         try:
@@ -757,32 +944,46 @@ cdef class Engine:
                 if bx.shape[0] < 1:
                     raise ValueError("X must hold at least one sample")
                 self._get_y(Y, &by, "Y", bx.shape[0], self._steps(&bx))
+                try:
+                    w = self._get_w(W, &bw, "W", bx.shape[0], self._steps(&bx))
+                except BaseException:
+                    PyBuffer_Release(&by)
+                    raise
             except BaseException:
                 PyBuffer_Release(&bx)
                 raise
-            if self.have_data:
-                PyBuffer_Release(&self.pb_X)
-                PyBuffer_Release(&self.pb_Y)
+            self._release_data()
             self.pb_X = bx
             self.pb_Y = by
             self.have_data = True
+            if w != NULL:
+                self.pb_W = bw
+                self.have_w = True
             s.X = <char*>bx.buf
             s.Y = <char*>by.buf
+            s.W = <char*>w
             s.N = bx.shape[0]
             s.T = self._steps(&bx)
         finally:
             self.busy = False
 
+    cdef void _release_data(self):
+        if self.have_data:
+            PyBuffer_Release(&self.pb_X)
+            PyBuffer_Release(&self.pb_Y)
+            self.have_data = False
+        if self.have_w:
+            PyBuffer_Release(&self.pb_W)
+            self.have_w = False
+        self.s.X = NULL
+        self.s.Y = NULL
+        self.s.W = NULL
+
     def unbind_data(self):
         """Release the training set bound by :meth:`bind_data`."""
         self._enter()
         try:
-            if self.have_data:
-                PyBuffer_Release(&self.pb_X)
-                PyBuffer_Release(&self.pb_Y)
-                self.have_data = False
-                self.s.X = NULL
-                self.s.Y = NULL
+            self._release_data()
         finally:
             self.busy = False
 
@@ -847,11 +1048,17 @@ cdef class Engine:
             self.busy = False
         return mean
 
-    def evaluate(self, x, y, batch_size):
-        """The loss on (x, y) in batches: the sample-weighted mean of the batch losses."""
-        cdef Py_buffer bx, by
+    def evaluate(self, x, y, batch_size, w=None, out=None):
+        """The loss on (x, y) in batches: the sample-weighted mean of the batch losses.
+
+        w: per-sample (N,) or per-step (N, T) weights, or None; out (optional)
+        receives the outputs.  Metrics accumulate.
+        """
+        cdef Py_buffer bx, by, bw, bo
         cdef Py_ssize_t N, T, bs
         cdef double loss
+        cdef const void* wp
+        cdef void* o = NULL
         cdef State* s = &self.s
         bs = _size(batch_size, "batch_size")
         self._enter()
@@ -864,14 +1071,28 @@ cdef class Engine:
                     raise ValueError("x must hold at least one sample")
                 self._get_y(y, &by, "y", N, T)
                 try:
-                    self._reserve(min(bs, N), T)
-                    with nogil:
-                        if self.itemsize == 8:
-                            loss = _evaluate(s, <double*>NULL, <double*>bx.buf,
-                                             <double*>by.buf, N, T, bs)
-                        else:
-                            loss = _evaluate(s, <float*>NULL, <float*>bx.buf,
-                                             <float*>by.buf, N, T, bs)
+                    wp = self._get_w(w, &bw, "w", N, T)
+                    try:
+                        if out is not None:
+                            self._get_out(out, &bo, &bx, N, T)
+                            o = bo.buf
+                        try:
+                            self._reserve(min(bs, N), T)
+                            with nogil:
+                                if self.itemsize == 8:
+                                    loss = _evaluate(s, <double*>NULL, <double*>bx.buf,
+                                                     <double*>by.buf, <double*>wp, N, T, bs,
+                                                     <double*>o)
+                                else:
+                                    loss = _evaluate(s, <float*>NULL, <float*>bx.buf,
+                                                     <float*>by.buf, <float*>wp, N, T, bs,
+                                                     <float*>o)
+                        finally:
+                            if o != NULL:
+                                PyBuffer_Release(&bo)
+                    finally:
+                        if wp != NULL:
+                            PyBuffer_Release(&bw)
                 finally:
                     PyBuffer_Release(&by)
             finally:
