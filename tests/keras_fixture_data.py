@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 
+from tolerances import tol
+
 PATH = os.path.join(os.path.dirname(__file__), "fixtures", "keras", "losses_metrics.npz")
 DTYPES = ("float32", "float64")
 
@@ -45,6 +47,16 @@ class KerasFixtures:
     @staticmethod
     def error(case, dtype, name):
         return case["keras"][dtype].get("errors", {}).get(name)
+
+
+def assert_keras_close(actual, expected, kind, dtype, err_msg=""):
+    """The tolerance table's (kind, dtype) entry; NaN matches NaN, inf matches inf."""
+    t = tol(kind, dtype)
+    expected = np.asarray(expected, dtype=np.float64)
+    finite = np.abs(expected[np.isfinite(expected)])
+    scale = max(float(finite.max()) if finite.size else 0.0, 1.0)
+    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected, rtol=t["rtol"],
+                               atol=t["atol_scale"] * scale, equal_nan=True, err_msg=err_msg)
 
 
 _CACHE = {}

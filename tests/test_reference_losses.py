@@ -8,23 +8,13 @@ import pytest
 
 from fastrnn.reference import losses as L
 from finite_diff import check_gradient
-from keras_fixture_data import DTYPES, fixtures
+from keras_fixture_data import DTYPES, assert_keras_close, fixtures
 from tolerances import tol
 
 F = fixtures()
 LOSS_KINDS = ("loss", "fused_sigmoid", "fused_softmax", "weighted")
 LOSS_CASES = [c for kind in LOSS_KINDS for c in F.cases(kind)]
 OUTPUTS = ("per_sample", "loss", "grad", "loss_weighted", "grad_weighted")
-
-
-def assert_keras_close(actual, expected, kind, dtype, err_msg=""):
-    """The tolerance table's (kind, dtype) entry; NaN matches NaN, inf matches inf."""
-    t = tol(kind, dtype)
-    expected = np.asarray(expected, dtype=np.float64)
-    finite = np.abs(expected[np.isfinite(expected)])
-    scale = max(float(finite.max()) if finite.size else 0.0, 1.0)
-    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected, rtol=t["rtol"],
-                               atol=t["atol_scale"] * scale, equal_nan=True, err_msg=err_msg)
 
 
 def reference_name(case):
@@ -441,3 +431,15 @@ def test_align_ranks_follows_keras():
     # y_true (N, T) against y_pred (N, T, 1): the gradient keeps y_pred's shape
     grad = L.mean_squared_error_grad(np.ones((4, 3)), np.zeros((4, 3, 1)))
     assert grad.shape == (4, 3, 1)
+
+
+@pytest.mark.parametrize("name", ["binary_crossentropy", "sigmoid_binary_crossentropy"])
+def test_logit_gradient_keeps_float32_precision_when_saturated(name):
+    """p - y written as (1 - y) sigmoid(z) - y sigmoid(-z): no cancellation at |z| ~ 17."""
+    z = np.array([[17.0, -17.0, 12.0]])
+    y = np.array([[1.0, 0.0, 1.0]])
+    options = dict(from_logits=True) if name == "binary_crossentropy" else dict(clip=False)
+    grad32 = L.loss_grad(name, y.astype(np.float32), z.astype(np.float32), **options)
+    grad64 = L.loss_grad(name, y, z, **options)
+    assert np.all(grad64 != 0)
+    np.testing.assert_allclose(grad32, grad64, rtol=1e-5)
