@@ -19,6 +19,19 @@ TOLERANCES = {
     # a float64 computation vs a value Keras recorded in float32 (schedules,
     # learning rates): float32 rounding of the inputs and each operation
     ("keras_fixture", np.float32): dict(rtol=2e-6, atol=1e-8),
+    # reference losses/metrics vs values recorded from Keras 3 (JAX backend),
+    # tests/fixtures/keras/losses_metrics.npz.  atol_scale is relative to the
+    # largest |expected| of the array (at least 1).
+    #   float64 reference vs Keras's float64 record (an exact evaluation of
+    #   Keras's formulas): only summation order and log/exp rounding differ.
+    ("keras", np.float64): dict(rtol=1e-10, atol_scale=1e-13),
+    #   float32 reference vs Keras as it ships (float32), every case, clip
+    #   bounds included: float32 rounding of a handful of operations.
+    ("keras", np.float32): dict(rtol=1e-5, atol_scale=1e-5),
+    #   float64 reference vs Keras's float32 numbers, on inputs away from the
+    #   float32 clip bounds (1 - 1e-7 is 1 - 2**-23 in float32): a few float32
+    #   roundings, measured worst 1e-6.
+    ("keras_float32", np.float64): dict(rtol=2e-6, atol_scale=2e-6),
 }
 
 
