@@ -95,8 +95,7 @@ class Runner:
                  "weight_decay": optimizer.weight_decay or 0.0, "flag": 0.0}
         hyper.update(optimizer._hyper())
         clip, clip_value = optimizer._clip()
-        loss_config = loss._engine_config()
-        key = (tuple(sorted(loss_config.items())), id(optimizer), tuple(sorted(hyper.items())), clip, clip_value,
+        key = (loss._engine_key(), id(optimizer), tuple(sorted(hyper.items())), clip, clip_value,
                id(optimizer.state), optimizer._layout)
         if self._trainer is None:
             self._trainer = self._new_engine()
@@ -104,7 +103,7 @@ class Runner:
             values = [0.0] * _engine.N_HYPERPARAMETERS
             for name, value in hyper.items():
                 values[_engine.HYPER[name]] = value
-            self._trainer.set_loss(**loss_config)
+            self._trainer.set_loss(**loss._engine_config())
             self._trainer.set_optimizer(_engine.OPTIMIZERS[optimizer._engine_name], values,
                                         optimizer.state, len(optimizer._slots()),
                                         _engine.CLIPS[clip], clip_value,

@@ -171,7 +171,7 @@ cdef double _cross_entropy_row(const LossSpec* L, const floating* yp, const floa
     cdef Py_ssize_t j, label = -1
     cdef floating lo = <floating>EPS, hi = <floating>(1.0 - EPS)
     cdef floating smooth = <floating>L.smoothing, cls = <floating>U
-    cdef floating y, mx, se, lse, total, q, c, g, sy, gq, p, slope
+    cdef floating y, mx, se, lse, total = 1, q, c, g, sy, gq, p, slope
     cdef double value = 0
     if sparse:
         y = yt[0]

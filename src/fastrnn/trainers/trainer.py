@@ -2,10 +2,28 @@
 
 A model class mixes :class:`Trainer` in; the trainer checks and casts the
 data once, at the boundary, and runs it on the model's compiled engine
-(:mod:`fastrnn.engine`): one compiled call per epoch (forward, loss,
-backward, clipping and the optimizer step for every batch, no allocation per
-step) -- or, when a callback needs per-batch hooks or the progress bar is
-shown, one compiled call per batch (:meth:`Trainer._train_batch`).
+(:mod:`fastrnn.engine`): one compiled call per epoch (forward, loss and
+metrics, backward, clipping and the optimizer step for every batch, no
+allocation per step) -- or one compiled call per batch
+(:meth:`Trainer._train_batch`) when something needs Python between batches:
+a callback's batch hooks, the progress bar, a metric computed in NumPy, or
+batches that come from a generator or dataset.
+
+Data
+----
+Arrays, lists, generators and iterables of batches, ``PyDataset`` and
+``tf.data.Dataset`` all go through :mod:`fastrnn.trainers.data_adapters`;
+every batch is checked (shapes, dtype, finiteness, labels, weights) before
+it reaches the engine, and an error names the batch.
+
+Losses, weights and metrics
+---------------------------
+The loss (:mod:`fastrnn.losses`) and the metrics (:mod:`fastrnn.metrics`)
+are computed by the engine with Keras's reduction: per-sample (or, for a
+per-step output, per-step) weights from ``sample_weight`` or
+``class_weight``; the loss is ``sum(w * loss) / count``; metrics are
+running means over the epoch (``metrics=`` unweighted, ``weighted_metrics=``
+weighted), read after each compiled call.
 
 Non-finite training
 -------------------
@@ -34,11 +52,14 @@ import time
 
 import numpy as np
 
-from .. import _engine, initializers, losses, optimizers
+from .. import initializers, optimizers
+from .. import metrics as metrics_module
 from ..callbacks import Callback, CallbackList, History
 from ..engine import Runner, lower
 from ..errors import NonFiniteTrainingError
 from ..layers import _last_state, _shape_str
+from . import data_adapters
+from .compile_utils import CompileState
 
 __all__ = ["Trainer"]
 
@@ -98,31 +119,73 @@ class Trainer:
     """compile / fit / evaluate / predict on the compiled engine (mixed into models)."""
 
     # -- compile ---------------------------------------------------------------
-    def compile(self, optimizer="adam", loss=None, metrics=None):
-        """Choose the optimizer and the loss.
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                jit_compile="auto", auto_scale_loss=True):
+        """Choose the optimizer, the loss and the metrics (``keras.Model.compile``).
 
         Parameters
         ----------
-        optimizer : str or fastrnn.optimizers.Optimizer, default "adam"
+        optimizer : str or fastrnn.optimizers.Optimizer, default "rmsprop"
             "adam", "adamw", "sgd", "rmsprop", "adagrad" (Keras's defaults) or an instance.
-        loss : {"mse", "mae"}, a fastrnn.losses function or a fastrnn.losses.Loss
-        metrics : None
-            Not supported yet (only the loss is reported); anything else raises.
+        loss : str, fastrnn.losses.Loss (instance or class) or fastrnn.losses function
+            See :mod:`fastrnn.losses`; ``"crossentropy"``/``"ce"`` pick binary,
+            sparse or categorical cross-entropy from the shapes, as Keras does.
+        loss_weights : None
+            Only for models with several outputs (not supported).
+        metrics : list, optional
+            Names, :mod:`fastrnn.metrics` objects or functions, or any callable
+            ``f(y_true, y_pred)`` (run in NumPy per batch: slower).  Updated
+            without sample weights, as in Keras.
+        weighted_metrics : list, optional
+            Likewise, updated with ``sample_weight``/``class_weight``.
+        run_eagerly, steps_per_execution, jit_compile, auto_scale_loss
+            Accepted for Keras compatibility; they change nothing (fastrnn
+            always runs its compiled engine).
         """
-        if loss is None:
-            raise ValueError("compile: loss is required ('mse' or 'mae')")
-        if metrics:
-            raise ValueError("compile: metrics are not supported yet; the loss is reported "
-                             "as 'loss' (and 'val_loss')")
+        if loss_weights is not None:
+            raise ValueError("compile: loss_weights is for models with several outputs; this "
+                             "model has one (scale the loss with the learning rate instead)")
+        if isinstance(steps_per_execution, bool) or not isinstance(
+                steps_per_execution, (int, np.integer)) or steps_per_execution < 1:
+            raise ValueError(f"compile: steps_per_execution must be an int >= 1, got "
+                             f"{steps_per_execution!r}")
+        state = CompileState(loss, metrics, weighted_metrics)
         optimizer = optimizers.get(optimizer)
-        loss_fn = losses.get(loss)
-        self.optimizer, self._loss_fn, self.loss = optimizer, loss_fn, loss
+        self.optimizer, self.loss, self._compile_state = optimizer, loss, state
+        self._loss_fn = state.loss
+        self.metrics = []
         if self.built:
             self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
 
     def _require_compiled(self, what):
-        if self._loss_fn is None:
+        if getattr(self, "_compile_state", None) is None:
             raise ValueError(f"call compile(optimizer=..., loss=...) before {what}")
+
+    def _build_compile(self, y_shape, x_shape):
+        """Resolve the loss and metrics for targets of ``y_shape`` (as the user gave them)."""
+        state = self._compile_state
+        if state.built:
+            return
+        out_shape = self._concrete_output_shape(x_shape)
+        if isinstance(out_shape, list):
+            raise ValueError("this model's last layer has return_state=True (two outputs); "
+                             "fit and evaluate need a single output")
+        if len(y_shape) == 0:
+            raise ValueError("y must be an array of targets, got a scalar")
+        state.build(tuple(y_shape), tuple(out_shape))
+        self._data_shapes = (tuple(y_shape), tuple(x_shape))
+        self._loss_fn = state.loss
+        tracker = metrics_module.Mean(name="loss")
+        self.metrics = [tracker] + [e.metric for e in state.entries]
+
+    @property
+    def metrics_names(self):
+        """``["loss", *metric names]`` (the order of ``evaluate``'s list)."""
+        state = getattr(self, "_compile_state", None)
+        if state is None:
+            return []
+        return ["loss"] + (state.names if state.built else [])
 
     # -- checking inputs (once, at the boundary) ---------------------------------
     def _check_x(self, x, argument="x"):
@@ -149,8 +212,13 @@ class Trainer:
             raise ValueError(f"{argument} is empty: shape {arr.shape}")
         return _finite_cast(arr, self.dtype, argument)
 
+    def _sparse_targets(self):
+        loss = getattr(self, "_loss_fn", None)
+        return loss is not None and loss._sparse
+
     def _check_y(self, y, x, argument="y", x_argument="x"):
-        """y as a contiguous array shaped exactly like the model's output for x."""
+        """y as a contiguous array of what the engine takes: shaped like the model's
+        output for x, or one integer label per sample/step for a sparse loss."""
         if y is None:
             raise ValueError(f"{argument} is required (got None)")
         out_shape = self._concrete_output_shape(x.shape)
@@ -163,6 +231,8 @@ class Trainer:
         if arr.shape[0] != x.shape[0]:
             raise ValueError(f"{x_argument} has {x.shape[0]} samples but {argument} has "
                              f"{arr.shape[0]}; they must match")
+        if self._sparse_targets():
+            return self._check_labels(arr, out_shape, argument, x_argument)
         if arr.shape != out_shape:
             if arr.shape + (1,) == out_shape:
                 arr = arr.reshape(out_shape)
@@ -173,8 +243,130 @@ class Trainer:
                                  f"{out_shape}{alt}")
         return _finite_cast(arr, self.dtype, argument)
 
+    def _check_labels(self, arr, out_shape, argument, x_argument):
+        """Integer class labels for sparse cross-entropy, shape ``out_shape[:-1] + (1,)``."""
+        want = out_shape[:-1] + (1,)
+        loss = self._loss_fn
+        if arr.shape == out_shape[:-1]:
+            arr = arr.reshape(want)
+        elif arr.shape != want:
+            raise ValueError(f"{argument} has shape {arr.shape}, but {loss.name} takes one "
+                             f"integer label per {'step' if len(out_shape) == 3 else 'sample'}: "
+                             f"shape {out_shape[:-1]} or {want} for the output shape "
+                             f"{out_shape} of {x_argument}")
+        arr = _finite_cast(arr, np.float64, argument)
+        classes = out_shape[-1]
+        ignore = getattr(loss, "ignore_class", None)
+        bad = (arr != np.floor(arr)) | (arr < 0) | (arr >= classes)
+        if ignore is not None:
+            bad &= arr != ignore
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0][:-1])
+            raise ValueError(f"{argument} holds labels {loss.name} cannot use: "
+                             f"{argument}[{', '.join(map(str, where))}] = {arr[bad][0]:g}; "
+                             f"labels must be whole numbers in [0, {classes}) (the output "
+                             f"has {classes} units)"
+                             + (f" or ignore_class={ignore}" if ignore is not None else ""))
+        return np.ascontiguousarray(arr, dtype=self.dtype)
+
+    def _check_weights(self, sample_weight, class_weight, y, x, argument="sample_weight"):
+        """Per-row weights for the engine: (N,) or, for a per-step output, (N, T); or None.
+
+        ``y`` is the checked target (for ``class_weight``).
+        """
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("You cannot pass class_weight and sample_weight at the same time")
+        out_shape = self._concrete_output_shape(x.shape)
+        n = x.shape[0]
+        per_step = len(out_shape) == 3
+        if class_weight is not None:
+            return self._class_weights(class_weight, y, per_step)
+        if sample_weight is None:
+            return None
+        w = _real_array(sample_weight, argument)
+        if per_step:
+            T = out_shape[1]
+            if w.ndim == 3 and w.shape[2] == 1:
+                w = w[..., 0]
+            if w.shape == (n, T):
+                pass
+            elif w.shape == (n, 1):
+                w = np.broadcast_to(w, (n, T))
+            else:
+                raise ValueError(f"{argument} has shape {w.shape}; for the per-step output "
+                                 f"{out_shape} it must be ({n}, {T}) (a weight per step: "
+                                 f"temporal weights) or ({n}, 1) (one per sample; (N,) is an "
+                                 f"error in Keras 3 too)")
+        else:
+            if w.shape == (n, 1):
+                w = w[:, 0]
+            if w.shape != (n,):
+                raise ValueError(f"{argument} has shape {w.shape}; it must be ({n},) or "
+                                 f"({n}, 1): one weight per sample")
+        w = _finite_cast(w, self.dtype, argument)
+        if (w < 0).any():
+            raise ValueError(f"{argument} must not be negative (found {w[w < 0][0]:g})")
+        return w
+
+    def _class_weights(self, class_weight, y, per_step):
+        """Keras's class_weight -> sample_weight: a weight per sample from its class."""
+        if not isinstance(class_weight, dict):
+            raise ValueError(f"class_weight must be a dict mapping class indices to weights, "
+                             f"got {type(class_weight).__name__}")
+        if per_step:
+            raise ValueError("class_weight is not supported for per-step (3-D) targets; pass "
+                             "sample_weight of shape (N, T) instead")
+        table = {}
+        for key, value in class_weight.items():
+            if isinstance(key, bool) or not isinstance(key, (int, np.integer, str)):
+                raise ValueError(f"class_weight keys must be class indices (ints), got {key!r}")
+            try:
+                index = int(key)
+            except ValueError:
+                raise ValueError(f"class_weight keys must be class indices (ints), "
+                                 f"got {key!r}") from None
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                    or not np.isfinite(value):
+                raise ValueError(f"class_weight[{key!r}] must be a finite number, got {value!r}")
+            if value < 0:
+                raise ValueError(f"class_weight[{key!r}] = {value} is negative; class weights "
+                                 f"must be >= 0")
+            table[index] = float(value)
+        classes = np.argmax(y, axis=-1) if y.shape[-1] > 1 else np.round(y[:, 0])
+        classes = classes.astype(np.int64)
+        w = np.array([table.get(int(c), 1.0) for c in classes], dtype=self.dtype)
+        return w
+
     def _check_batch_size(self, batch_size):
         return 32 if batch_size is None else _positive_int(batch_size, "batch_size")
+
+    def _prepare(self, x, y, sample_weight, class_weight, names=("x", "y", "sample_weight")):
+        """Checked, cast (x, y, w) for the engine; builds the model and resolves the loss
+        and metrics from the first data they see, as Keras does."""
+        xa = self._check_x(x, names[0]) if self.built else None
+        if not self.built:  # build from the data, as Keras does, once it passed its checks
+            xa = self._check_x(x, names[0])
+            if xa.ndim < 2:
+                raise ValueError(f"{names[0]} must have a batch axis and at least one more; "
+                                 f"got shape {xa.shape}")
+            self.build((None,) + xa.shape[1:])
+            xa = self._check_x(x, names[0])
+        if y is None:
+            raise ValueError(f"{names[1]} is required (got None)")
+        if not self._compile_state.built:
+            self._build_compile(np.shape(y), xa.shape)
+        ya = self._check_y(y, xa, names[1], names[0])
+        wa = self._check_weights(sample_weight, class_weight, ya, xa, names[2])
+        return xa, ya, wa
+
+    def _prepare_batch(self, batch, step, source, class_weight=None, need_y=True):
+        x, y, w = data_adapters.unpack_batch(batch, f"{source}, batch {step}")
+        if need_y and y is None:
+            raise ValueError(f"{source}, batch {step}: a training or evaluation batch must be "
+                             f"(x, y) or (x, y, sample_weight); got x alone")
+        where = f"{source}, batch {step}"
+        return self._prepare(x, y, w, class_weight,
+                             (f"{where}: x", f"{where}: y", f"{where}: sample_weight"))
 
     # -- the engine ----------------------------------------------------------------
     def _runner(self):
@@ -187,9 +379,30 @@ class Trainer:
         return runner
 
     def _trainer(self):
-        """The training engine, configured for the current loss and optimizer."""
+        """The training engine, configured for the current loss, metrics and optimizer."""
+        if self._loss_fn is None:
+            raise ValueError("the loss is not resolved yet: fit or evaluate with data first")
         self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
-        return self._runner().trainer(self._loss_fn, self.optimizer)
+        engine = self._runner().trainer(self._loss_fn, self.optimizer)
+        self._configure_metrics(engine)
+        return engine
+
+    def _configure_metrics(self, engine):
+        """The compiled metrics on ``engine`` (their totals reset when they change)."""
+        state = self._compile_state
+        width = engine.target_width
+        old = getattr(self, "_engine_metrics_key", None)
+        if old is None or old[0] is not engine or old[1] is not state or old[2] != width:
+            engine.set_metrics(state.engine_specs if state is not None and state.built else [])
+            self._engine_metrics_key = (engine, state, width)
+
+    def _prediction_engine(self, with_loss=False):
+        """This thread's prediction engine; with the loss and metrics set for evaluation."""
+        engine = self._runner().predictor()
+        if with_loss:
+            engine.set_loss(**self._loss_fn._engine_config())
+            engine.set_metrics(self._compile_state.engine_specs)
+        return engine
 
     def _output_arrays(self, x_shape):
         out_shape = self._concrete_output_shape(x_shape)
@@ -225,23 +438,27 @@ class Trainer:
             return [out, _last_state(out, self._layers[-1].return_sequences)]
         return out
 
-    def _loss_and_gradients(self, x, y):
+    def _loss_and_gradients(self, x, y, sample_weight=None):
         """Loss of one batch and its gradient in ``self.grads``, without an update.
 
         Parameters
         ----------
         x : ndarray of shape (B, ...)
             Contiguous, the model's dtype, already checked.
-        y : ndarray, shape of the model's output for x
-            Contiguous, the model's dtype, already checked.
+        y : ndarray
+            What the engine takes (:meth:`_check_y`), already checked.
+        sample_weight : ndarray of shape (B,) or (B, T), optional
 
         Returns
         -------
         float
         """
+        self._require_compiled("computing a loss")
+        if not self._compile_state.built:
+            self._build_compile(y.shape, x.shape)
         engine = self._trainer()
         with self._lock:
-            return engine.gradients(x, y)
+            return engine.gradients(x, y, sample_weight)
 
     def _raise_bad_step(self, status, loss, batch=None):
         kind = {1: "loss", 2: "gradient", 3: "update"}[status]
@@ -252,13 +469,14 @@ class Trainer:
                                      f"optimizer state were left as before this batch",
                                      batch=batch, kind=kind)
 
-    def _train_batch(self, x, y):
-        """One compiled training step on one batch (forward, loss, backward, clip, update).
+    def _train_batch(self, x, y, sample_weight=None, out=None):
+        """One compiled training step on one batch (forward, loss, metrics, backward,
+        clip, update).
 
         ``fit`` calls this once per batch when something needs per-batch
-        control (callbacks with batch hooks, the progress bar), with arrays
-        it has already checked and cast; otherwise one compiled call trains
-        the whole epoch.
+        control (callbacks with batch hooks, the progress bar, metrics run in
+        NumPy, batches from an iterable), with arrays it has already checked
+        and cast; otherwise one compiled call trains the whole epoch.
 
         Returns
         -------
@@ -270,12 +488,14 @@ class Trainer:
         fastrnn.errors.NonFiniteTrainingError
             When the loss, the gradient or the update is not finite; nothing is updated.
         """
+        if not self._compile_state.built:
+            self._build_compile(y.shape, x.shape)
         engine = self._trainer()
         opt = self.optimizer
         lr = opt.current_learning_rate()
         with self._lock:
             engine.iterations = opt.iterations
-            loss = engine.train_step(x, y, lr)
+            loss = engine.train_step(x, y, lr, sample_weight, out)
             opt.iterations = engine.iterations
         if engine.last_status:
             self._raise_bad_step(engine.last_status, loss)
@@ -295,115 +515,225 @@ class Trainer:
 
     def _diverged(self, err, epoch, batch, epochs, n_batches):
         """``err`` again, naming the epoch and batch (0-based in the attributes)."""
+        total = "?" if n_batches is None else n_batches
         return NonFiniteTrainingError(
             f"fit: non-finite {err.kind} at epoch {epoch + 1}/{epochs}, batch {batch + 1}/"
-            f"{n_batches}; training stopped and the weights are those of the last good "
+            f"{total}; training stopped and the weights are those of the last good "
             f"step ({err})", epoch=epoch, batch=batch, kind=err.kind)
 
-    def _evaluate_arrays(self, x, y, batch_size, verbose=0):
+    # -- metrics ------------------------------------------------------------------
+    def _reset_python_metrics(self):
+        for entry in self._compile_state.python_entries:
+            entry.metric.reset_state()
+
+    def _update_python_metrics(self, y, out, w):
+        """Metrics that run in NumPy, on one batch's targets and outputs."""
+        for entry in self._compile_state.python_entries:
+            entry.metric.update_state(y, out, sample_weight=w if entry.weighted else None)
+
+    def _metric_logs(self, engine, logs, prefix=""):
+        """Add every metric's value (engine totals or NumPy state) to ``logs``."""
+        state = self._compile_state
+        totals = iter(engine.metric_totals() if state.engine_specs else ())
+        for entry in state.entries:
+            if entry.spec is not None:
+                total, count = next(totals)
+                logs[prefix + entry.name] = entry.result_from(total, count)
+            else:
+                logs[prefix + entry.name] = float(entry.metric.result())
+        return logs
+
+    # -- evaluation of checked data -------------------------------------------------
+    def _evaluate_arrays(self, x, y, batch_size, verbose=0, sample_weight=None, prefix=""):
+        """Loss and metrics of checked arrays: ``{"loss": ..., names: ...}`` (with ``prefix``)."""
         T = x.shape[1] if x.ndim == 3 else 1
-        engine = self._runner().predictor()
-        engine.set_loss(_engine.LOSSES[self._loss_fn._engine_name])
+        engine = self._prediction_engine(with_loss=True)
+        chunk = self._predict_chunk(T, cap=batch_size)
+        python = self._compile_state.python_entries
+        out = np.empty(self._concrete_output_shape(x.shape), self.dtype) if python else None
         bar = _progress_bar(-(-x.shape[0] // batch_size), "evaluate") if verbose == 1 else None
         with self._lock:
-            loss = engine.evaluate(x, y, self._predict_chunk(T, cap=batch_size))
+            loss = engine.evaluate(x, y, chunk, sample_weight, out)
+        if python:
+            self._reset_python_metrics()
+            for start in range(0, x.shape[0], chunk):
+                stop = start + chunk
+                self._update_python_metrics(
+                    y[start:stop], out[start:stop],
+                    None if sample_weight is None else sample_weight[start:stop])
+        logs = self._metric_logs(engine, {prefix + "loss": loss}, prefix)
         if bar is not None:
             bar.update(bar.total)
-            bar.set_postfix(loss=_format_value(loss))
+            bar.set_postfix({k: _format_value(v) for k, v in logs.items()})
             bar.close()
-        return loss
+        return logs
+
+    def _evaluate_batches(self, iterator, source, verbose=0, prefix=""):
+        """Loss and metrics over the batches of an EpochIterator (one compiled call each)."""
+        engine = None
+        total = 0.0
+        seen = 0
+        python = bool(self._compile_state.python_entries)
+        bar = _progress_bar(iterator.num_batches, "evaluate") if verbose == 1 else None
+        for step, batch in iterator.epoch():
+            x, y, w = self._prepare_batch(batch, step, source)
+            if engine is None:
+                engine = self._prediction_engine(with_loss=True)
+                self._reset_python_metrics()
+            out = np.empty(self._concrete_output_shape(x.shape), self.dtype) if python else None
+            with self._lock:
+                loss = engine.evaluate(x, y, x.shape[0], w, out)
+            if python:
+                self._update_python_metrics(y, out, w)
+            total += loss * x.shape[0]
+            seen += x.shape[0]
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        if engine is None:
+            raise ValueError(f"{source} yielded no batches to evaluate (a generator that is "
+                             f"used up? pass a re-iterable, or validation_steps/steps)")
+        return self._metric_logs(engine, {prefix + "loss": total / seen}, prefix)
 
     # -- fit / evaluate / predict --------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
         """Train with mini-batches, as ``keras.Model.fit``.
 
         Parameters
         ----------
-        x : array_like of shape (N, T, D)
-            (or (N, D) for a Dense-only model).  float64/int are cast to the model's dtype.
+        x : array_like of shape (N, T, D), or an iterable of batches
+            (or (N, D) for a Dense-only model).  float64/int are cast to the
+            model's dtype.  Or a generator / iterable yielding ``(x, y)`` or
+            ``(x, y, sample_weight)`` batches, a :class:`fastrnn.utils.PyDataset`,
+            the dataset ``timeseries_dataset_from_array`` returns, or a
+            ``tf.data.Dataset`` (see :mod:`fastrnn.trainers.data_adapters`).
         y : array_like of shape (N, ...) matching the output
-            (N,) is accepted for an output of shape (N, 1).
+            (N,) is accepted for an output of shape (N, 1); integer labels
+            (N,) or (N, 1) (per step: (N, T)) for sparse cross-entropy.  Not
+            with an iterable ``x``.
         batch_size : int, default 32
-            The last batch may be smaller; it is a batch.
+            Arrays only.  The last batch may be smaller; it is a batch.
         epochs : int, default 1
             Index of the last epoch (training runs ``initial_epoch .. epochs-1``).
         verbose : {0, 1, 2, "auto"}, default "auto"
-            0 silent; 1 a progress bar per epoch with the running loss; 2 one
-            line per epoch; "auto" is 1 in a terminal, else 2.
+            0 silent; 1 a progress bar per epoch with the running loss and
+            metrics; 2 one line per epoch; "auto" is 1 in a terminal, else 2.
         callbacks : list of fastrnn.callbacks.Callback, optional
         validation_split : float in [0, 1), default 0
-            Fraction of the samples, taken from the end before shuffling, to
-            hold out and evaluate on after every epoch (``"val_loss"``).
-        validation_data : tuple (x_val, y_val), optional
-            Evaluated after every epoch; takes precedence over ``validation_split``.
+            Fraction of the samples (and sample weights), taken from the end
+            before shuffling, to hold out and evaluate on after every epoch.
+        validation_data : tuple or iterable, optional
+            ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)`` arrays,
+            or an iterable of batches; takes precedence over ``validation_split``.
         shuffle : bool, default True
-            Shuffle the training samples before every epoch.
+            Shuffle the training samples before every epoch (arrays only).
+        class_weight : dict, optional
+            ``{class index: weight}``: each sample's loss (and weighted
+            metrics) weighted by its class (argmax of one-hot targets, or the
+            label); training data only.  Not with ``sample_weight``.
+        sample_weight : array_like, optional
+            (N,) per sample, or for a per-step output (N, T) per step
+            (temporal weights) or (N, 1); >= 0.  The loss is Keras's
+            ``sum(w * loss) / count``.
         initial_epoch : int, default 0
+        steps_per_epoch : int, optional
+            Batches per epoch; with a generator, the next ones from the same
+            generator every epoch.
+        validation_steps : int, optional
+            Batches per validation with iterable ``validation_data``.
+        validation_batch_size : int, optional
+            Default ``batch_size``.
+        validation_freq : int, default 1
+            Validate after every ``validation_freq``-th epoch.
 
         Returns
         -------
         fastrnn.callbacks.History
-            ``history.history["loss"]`` (and ``["val_loss"]``): per epoch, the
-            sample-weighted mean of the batch losses.
+            ``history.history["loss"]``, every metric and their ``"val_"``
+            versions, per epoch: the sample-weighted means of the batch values.
         """
         self._require_compiled("fit")
-        batch_size = self._check_batch_size(batch_size)
         epochs = _positive_int(epochs, "epochs", allow_zero=True)
         initial_epoch = _positive_int(initial_epoch, "initial_epoch", allow_zero=True)
         verbose = _resolve_verbose(verbose)
+        steps_per_epoch = _optional_steps(steps_per_epoch, "steps_per_epoch")
+        validation_steps = _optional_steps(validation_steps, "validation_steps")
+        validation_freq = _positive_int(validation_freq, "validation_freq")
         if not isinstance(validation_split, (int, float, np.floating)) or isinstance(
                 validation_split, bool) or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
-        if not self.built:  # build from the data, as Keras does, once it passed its checks
-            x = self._check_x(x)
-            if x.ndim < 2:
-                raise ValueError(f"x must have a batch axis and at least one more; "
-                                 f"got shape {x.shape}")
-            self.build((None,) + x.shape[1:])
-        x = self._check_x(x)
-        y = self._check_y(y, x)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be a bool, got {shuffle!r}")
+        rng = initializers._next_generator()
+
+        # -- the training data, through one adapter
+        adapter = data_adapters.get_data_adapter(x, y, sample_weight, "x")
         val = None
+        if adapter is None:       # arrays
+            if batch_size is None and steps_per_epoch:
+                n = len(x) if hasattr(x, "__len__") else np.shape(x)[0]
+                batch_size = max(1, -(-n // steps_per_epoch))
+            batch_size = self._check_batch_size(batch_size)
+            split = None
+            if validation_data is None and validation_split:
+                n = np.shape(x)[0] if np.ndim(x) else 0
+                split = int(n * (1.0 - validation_split))
+                if split == 0 or split == n:
+                    raise ValueError(f"validation_split={validation_split} leaves {split} "
+                                     f"training and {n - split} validation samples out of {n}; "
+                                     f"both must be non-empty")
+            xa, ya, wa = self._prepare(x, y, sample_weight, None)
+            if split is not None:
+                val = ("arrays", xa[split:], ya[split:], None if wa is None else wa[split:],
+                       self._check_batch_size(validation_batch_size or batch_size))
+                xa, ya, wa = xa[:split], ya[:split], None if wa is None else wa[:split]
+            if class_weight is not None:
+                wa = self._check_weights(None, class_weight, ya, xa)
+            adapter = data_adapters.ArrayDataAdapter(xa, ya, wa, batch_size, shuffle)
+        else:
+            if batch_size is not None:
+                raise ValueError("batch_size must not be passed when x is a generator or "
+                                 "dataset: its batches already have a size")
+            if validation_split:
+                raise ValueError("validation_split is only supported for arrays; pass "
+                                 "validation_data for a generator or dataset")
+        iterator = data_adapters.EpochIterator(adapter, steps_per_epoch, rng)
+        first = None
+        if not adapter.is_arrays and (not self.built or not self._compile_state.built):
+            # build the model and resolve the loss from the first batch
+            first = self._first_batch(iterator)
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (x_val, y_val)")
-            xv = self._check_x(validation_data[0], "validation_data[0]")
-            val = (xv, self._check_y(validation_data[1], xv, "validation_data[1]",
-                                     "validation_data[0]"))
-        elif validation_split:
-            split = int(x.shape[0] * (1.0 - validation_split))
-            if split == 0 or split == x.shape[0]:
-                raise ValueError(f"validation_split={validation_split} leaves "
-                                 f"{split} training and {x.shape[0] - split} validation "
-                                 f"samples out of {x.shape[0]}; both must be non-empty")
-            val = (x[split:], y[split:])
-            x, y = x[:split], y[:split]
+            val = self._validation_source(validation_data, validation_batch_size or batch_size,
+                                          validation_steps)
+        self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
+        state = self._compile_state
+
+        history = History()
+        n_batches = iterator.num_batches
         if callbacks is not None and isinstance(callbacks, Callback):
             callbacks = [callbacks]
-        self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
-        n = x.shape[0]
-        n_batches = -(-n // batch_size)
-        history = History()
+        samples = adapter.num_samples if adapter.is_arrays else None
         cbs = CallbackList([history] + list(callbacks or []), self,
                            {"epochs": epochs, "steps": n_batches, "verbose": verbose,
-                            "batch_size": batch_size, "samples": n})
+                            "batch_size": batch_size, "samples": samples})
         self.history = history
-        rng = initializers._next_generator()
         wants_batches = cbs.wants_batches
         # One compiled call per epoch when nothing needs per-batch control,
-        # else one per batch (callbacks with batch hooks, the progress bar).
-        whole_epochs = verbose != 1 and not wants_batches
+        # else one per batch.
+        whole_epochs = (adapter.is_arrays and steps_per_epoch is None and verbose != 1
+                        and not wants_batches and not state.python_entries)
         engine = self._trainer()
         if whole_epochs:
-            engine.bind_data(x, y)
+            engine.bind_data(adapter.x, adapter.y, adapter.sample_weight)
+            n = adapter.num_samples
             identity = np.arange(n, dtype=np.int64)
             order = identity.copy()
             batch_losses = np.empty(n_batches, np.float64)
             batch_rates = np.empty(n_batches, np.float64)
-        elif shuffle:
-            xs, ys = np.empty_like(x), np.empty_like(y)
-        else:
-            xs, ys = x, y
         self.stop_training = False
         logs = {}
         try:
@@ -412,19 +742,25 @@ class Trainer:
                 cbs.on_epoch_begin(epoch)
                 started = time.perf_counter()
                 bar = None
+                if self._compile_state is not state:      # re-compiled by a callback
+                    state = self._compile_state
+                    self._build_compile(*self._data_shapes)
+                epoch_engine = self._trainer()   # the current loss and optimizer
+                has_metrics = bool(state.engine_specs)
+                if has_metrics:
+                    epoch_engine.reset_metrics()
+                self._reset_python_metrics()
                 if whole_epochs:
                     if shuffle:
                         # rng.permutation(n) without allocating: the same order
                         order[...] = identity
                         rng.shuffle(order)
-                    # the current loss and optimizer (a callback may have re-compiled)
-                    epoch_engine = self._trainer()
                     if epoch_engine is not engine:
                         engine.unbind_data()
                         engine = epoch_engine
-                        engine.bind_data(x, y)
+                        engine.bind_data(adapter.x, adapter.y, adapter.sample_weight)
                     try:
-                        logs = {"loss": self._train_epoch(engine, order, batch_size,
+                        logs = {"loss": self._train_epoch(engine, order, adapter.batch_size,
                                                           batch_rates, batch_losses)}
                     except NonFiniteTrainingError as err:
                         if not cbs.on_nonfinite_loss(err.batch, {"loss": float("nan")}):
@@ -432,38 +768,29 @@ class Trainer:
                                                  n_batches) from None
                         logs = {"loss": float("nan")}      # TerminateOnNaN: stop here
                         self.stop_training = True
+                    if has_metrics and np.isfinite(logs["loss"]):
+                        self._metric_logs(engine, logs)
                 else:
-                    if shuffle:
-                        perm = rng.permutation(n)
-                        np.take(x, perm, axis=0, out=xs)
-                        np.take(y, perm, axis=0, out=ys)
+                    engine = epoch_engine
                     bar = (_progress_bar(n_batches, f"Epoch {epoch + 1}/{epochs}")
                            if verbose == 1 else None)
-                    total = 0.0
-                    for b in range(n_batches):
-                        start = b * batch_size
-                        stop = min(start + batch_size, n)
-                        if wants_batches:
-                            cbs.on_train_batch_begin(b)
-                        try:
-                            loss = self._train_batch(xs[start:stop], ys[start:stop])
-                        except NonFiniteTrainingError as err:
-                            if not cbs.on_nonfinite_loss(b, {"loss": float("nan")}):
-                                if bar is not None:
-                                    bar.close()
-                                raise self._diverged(err, epoch, b, epochs, n_batches) from None
-                            total, stop = float("nan"), max(stop, 1)
-                            self.stop_training = True      # TerminateOnNaN: stop here
-                            break
-                        total += loss * (stop - start)
-                        if wants_batches:
-                            cbs.on_train_batch_end(b, {"loss": total / stop})
+                    outcome = self._train_batches(iterator, engine, cbs, bar, epoch, epochs,
+                                                  class_weight, first)
+                    first = None
+                    if outcome is None:         # the data ran out before this epoch began
                         if bar is not None:
-                            bar.set_postfix(loss=_format_value(total / stop), refresh=False)
-                            bar.update(1)
-                    logs = {"loss": total / n}
-                if val is not None and np.isfinite(logs["loss"]):   # not after TerminateOnNaN
-                    logs["val_loss"] = self._evaluate_arrays(val[0], val[1], batch_size)
+                            bar.close()
+                        if epoch == initial_epoch:
+                            raise ValueError("x yielded no batches: nothing to train on (an "
+                                             "empty or used-up generator?)")
+                        self.stop_training = True
+                        break
+                    logs = outcome
+                    if iterator.exhausted:
+                        self.stop_training = True
+                if (val is not None and np.isfinite(logs["loss"])     # not after TerminateOnNaN
+                        and (epoch + 1 - initial_epoch) % validation_freq == 0):
+                    logs.update(self._validate(val))
                 if bar is not None:
                     bar.set_postfix({k: _format_value(v) for k, v in logs.items()})
                     bar.close()
@@ -480,50 +807,204 @@ class Trainer:
                 engine.unbind_data()
         return history
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto"):
-        """The loss on (x, y): the sample-weighted mean over batches.
+    def _first_batch(self, iterator):
+        """Peek the first batch (prepared) so the model and loss are built; it is then
+        trained on first."""
+        gen = iterator.epoch()
+        try:
+            step, batch = next(gen)
+        except StopIteration:
+            raise ValueError("x yielded no batches: nothing to train on (an empty or "
+                             "used-up generator?)") from None
+        self._prepare_batch(batch, step, "x")
+        return gen, batch
+
+    def _train_batches(self, iterator, engine, cbs, bar, epoch, epochs, class_weight, first):
+        """One epoch of batches, one compiled call each; the epoch's logs (None: no data)."""
+        python = bool(self._compile_state.python_entries)
+        has_metrics = bool(self._compile_state.engine_specs)
+        wants = cbs.wants_batches
+        total = 0.0
+        seen = 0
+        n_batches = iterator.num_batches
+        batches = iterator.epoch() if first is None else _chain_first(*first)
+        arrays = iterator.adapter.is_arrays
+        logs = None
+        for step, batch in batches:
+            if arrays:
+                xb, yb, wb = batch
+            else:
+                xb, yb, wb = self._prepare_batch(batch, step, "x", class_weight)
+            if wants:
+                cbs.on_train_batch_begin(step)
+            out = (np.empty(self._concrete_output_shape(xb.shape), self.dtype)
+                   if python else None)
+            try:
+                loss = self._train_batch(xb, yb, wb, out)
+            except NonFiniteTrainingError as err:
+                if not cbs.on_nonfinite_loss(step, {"loss": float("nan")}):
+                    if bar is not None:
+                        bar.close()
+                    raise self._diverged(err, epoch, step, epochs, n_batches) from None
+                total, seen = float("nan"), max(seen, 1)
+                self.stop_training = True      # TerminateOnNaN: stop here
+                logs = {"loss": float("nan")}
+                break
+            if python:
+                self._update_python_metrics(yb, out, wb)
+            total += loss * xb.shape[0]
+            seen += xb.shape[0]
+            if wants or bar is not None:
+                logs = {"loss": total / seen}
+                if has_metrics or python:
+                    self._metric_logs(engine, logs)
+                if wants:
+                    cbs.on_train_batch_end(step, logs)
+                if bar is not None:
+                    bar.set_postfix({k: _format_value(v) for k, v in logs.items()},
+                                    refresh=False)
+                    bar.update(1)
+        if seen == 0:
+            return None
+        if logs is not None and not np.isfinite(logs["loss"]):
+            return logs
+        logs = {"loss": total / seen}
+        if has_metrics or python:
+            self._metric_logs(engine, logs)
+        return logs
+
+    def _validation_source(self, validation_data, batch_size, steps):
+        """("arrays", x, y, w) or an EpochIterator over validation batches."""
+        if isinstance(validation_data, (tuple, list)):
+            if len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a tuple (x_val, y_val) or "
+                                 "(x_val, y_val, sample_weight_val), or an iterable of batches")
+            xv, yv = validation_data[0], validation_data[1]
+            wv = validation_data[2] if len(validation_data) == 3 else None
+            adapter = data_adapters.get_data_adapter(xv, None, None, "validation_data[0]")
+            if adapter is not None:
+                raise ValueError("validation_data: a tuple holds arrays (x_val, y_val[, "
+                                 "sample_weight_val]); pass a generator or dataset itself")
+            names = ("validation_data[0]", "validation_data[1]", "validation_data[2]")
+            xv, yv, wv = self._prepare(xv, yv, wv, None, names)
+            return ("arrays", xv, yv, wv, self._check_batch_size(batch_size))
+        adapter = data_adapters.get_data_adapter(validation_data, None, None, "validation_data")
+        if adapter is None:
+            raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                             "sample_weight_val), or an iterable of batches; got an array")
+        return data_adapters.EpochIterator(adapter, steps)
+
+    def _validate(self, val):
+        if isinstance(val, tuple):
+            _, xv, yv, wv, batch_size = val
+            return self._evaluate_arrays(xv, yv, batch_size, 0, wv, prefix="val_")
+        return self._evaluate_batches(val, "validation_data", 0, prefix="val_")
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False):
+        """The loss and metrics on (x, y): sample-weighted means over batches.
 
         Parameters
         ----------
-        x : array_like of shape (N, T, D)
-        y : array_like, shape of the output (or (N,) for output (N, 1))
+        x : array_like of shape (N, T, D), or an iterable of batches (see :meth:`fit`)
+        y : array_like, shape of the output (or (N,) for output (N, 1); labels for
+            sparse cross-entropy)
         batch_size : int, default 32
         verbose : {0, 1, 2, "auto"}
+        sample_weight : array_like, optional
+            As in :meth:`fit`.
+        steps : int, optional
+            Batches to evaluate (iterables: stop after that many).
+        callbacks : list of Callback, optional
+            ``on_test_begin``/``on_test_end`` are called.
+        return_dict : bool, default False
 
         Returns
         -------
-        float
+        float, list or dict
+            The loss alone when there are no metrics, else ``[loss, *metrics]``
+            (the order of :attr:`metrics_names`); ``{name: value}`` with
+            ``return_dict=True``.
         """
         self._require_compiled("evaluate")
-        self._require_built("evaluate")
-        batch_size = self._check_batch_size(batch_size)
         verbose = _resolve_verbose(verbose)
-        x = self._check_x(x)
-        y = self._check_y(y, x)
-        loss = self._evaluate_arrays(x, y, batch_size, verbose)
+        steps = _optional_steps(steps, "steps")
+        cbs = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
+        for cb in cbs:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be fastrnn.callbacks.Callback instances, "
+                                f"got {type(cb).__name__}")
+            cb.set_model(self)
+        adapter = data_adapters.get_data_adapter(x, y, sample_weight, "x")
+        for cb in cbs:
+            cb.on_test_begin({})
+        if adapter is None:
+            self._require_built("evaluate")
+            batch_size = self._check_batch_size(batch_size)
+            xa, ya, wa = self._prepare(x, y, sample_weight, None)
+            if steps is not None:
+                keep = steps * batch_size
+                xa, ya, wa = xa[:keep], ya[:keep], None if wa is None else wa[:keep]
+            logs = self._evaluate_arrays(xa, ya, batch_size, verbose, wa)
+        else:
+            if batch_size is not None:
+                raise ValueError("batch_size must not be passed when x is a generator or "
+                                 "dataset: its batches already have a size")
+            logs = self._evaluate_batches(data_adapters.EpochIterator(adapter, steps), "x",
+                                          verbose)
+        for cb in cbs:
+            cb.on_test_end(dict(logs))
         if verbose == 2:
-            print(f"loss: {_format_value(loss)}")
-        return loss
+            print(" - ".join(f"{k}: {_format_value(v)}" for k, v in logs.items()))
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
 
-    def predict(self, x, batch_size=None, verbose="auto"):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for ``x``, computed in batches.
 
         Parameters
         ----------
-        x : array_like of shape (N, T, D)
+        x : array_like of shape (N, T, D), or an iterable of batches
+            Batches may be ``x``, ``(x,)`` or ``(x, y[, w])`` (only ``x`` is used).
         batch_size : int, default 32
         verbose : {0, 1, 2, "auto"}
             1 shows a progress bar.
+        steps : int, optional
+            Batches to predict from an iterable.
+        callbacks : list of Callback, optional
+            ``on_predict_begin``/``on_predict_end`` are called.
 
         Returns
         -------
         ndarray of shape (N, ...) in the model's dtype
             The last layer's output; ``[output, state]`` if it has ``return_state=True``.
         """
-        self._require_built("predict")
-        batch_size = self._check_batch_size(batch_size)
         verbose = _resolve_verbose(verbose)
-        x = self._check_x(x)
+        steps = _optional_steps(steps, "steps")
+        cbs = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
+        for cb in cbs:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be fastrnn.callbacks.Callback instances, "
+                                f"got {type(cb).__name__}")
+            cb.set_model(self)
+            cb.on_predict_begin({})
+        adapter = data_adapters.get_data_adapter(x, None, None, "x")
+        if adapter is not None:
+            if batch_size is not None:
+                raise ValueError("batch_size must not be passed when x is a generator or "
+                                 "dataset: its batches already have a size")
+            result = self._predict_batches(data_adapters.EpochIterator(adapter, steps), verbose)
+        else:
+            self._require_built("predict")
+            batch_size = self._check_batch_size(batch_size)
+            result = self._predict_arrays(self._check_x(x), batch_size, verbose)
+        for cb in cbs:
+            cb.on_predict_end({})
+        return result
+
+    def _predict_arrays(self, x, batch_size, verbose):
         n = x.shape[0]
         if verbose != 1:
             return self._forward(x)
@@ -539,3 +1020,32 @@ class Trainer:
             bar.update(1)
         bar.close()
         return results if isinstance(out_shape, list) else results[0]
+
+    def _predict_batches(self, iterator, verbose):
+        parts = []
+        bar = _progress_bar(iterator.num_batches, "predict") if verbose == 1 else None
+        for step, batch in iterator.epoch():
+            xb, _, _ = data_adapters.unpack_batch(batch, f"x, batch {step}")
+            if not self.built:
+                xb = self._check_x(xb, f"x, batch {step}")
+                self.build((None,) + xb.shape[1:])
+            out = self._forward(self._check_x(xb, f"x, batch {step}"))
+            parts.append(out if isinstance(out, list) else [out])
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        if not parts:
+            raise ValueError("x yielded no batches to predict")
+        joined = [np.concatenate(p, axis=0) for p in zip(*parts)]
+        return joined if len(joined) > 1 else joined[0]
+
+
+def _chain_first(gen, batch):
+    """The epoch's (step, batch) pairs, the first one already taken from ``gen``."""
+    yield 0, batch
+    yield from gen
+
+
+def _optional_steps(value, argument):
+    return None if value is None else _positive_int(value, argument)
