@@ -449,6 +449,8 @@ cdef double _row(const LossSpec* L, const floating* yp, const floating* yt, floa
                 return 0
             j = <Py_ssize_t>yt[0]
         a = yp[j]
+        if a != a:                  # a NaN score at the label: never found (as JAX)
+            return 0
         c = 1
         for j in range(U):
             if yp[j] > a:
@@ -564,3 +566,148 @@ cdef void _metrics(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcept
             count += wr
         s.m_total[k] += total / steps
         s.m_count[k] += count / steps if w != NULL else B
+
+
+# ---------------------------------------------------------------- a checked entry for tests
+
+def loss_and_gradient(y_true, y_pred, sample_weight=None, *, int code, bint from_logits=False,
+                      double label_smoothing=0.0, double param=0.0, ignore_class=None,
+                      fused_activation=None, metrics=()):
+    """The engine's own loss code on given outputs: (loss, dLoss/dy_pred, outputs, metrics).
+
+    Runs ``_loss`` (with the gradient) and ``_metrics`` exactly as a training
+    step does, on a batch whose last-layer output is ``y_pred``.
+
+    Parameters
+    ----------
+    y_true : ndarray
+        (B, Ut) or (B, T, Ut): Ut = U, or 1 for sparse codes.
+    y_pred : ndarray of shape (B, U) or (B, T, U), float32 or float64
+        The output (the logits when ``fused_activation`` is given).
+    sample_weight : ndarray of shape (B,) or (B, T), optional
+    code : int
+        An entry of LOSSES.
+    fused_activation : {"sigmoid", "softmax"}, optional
+        Compute as the engine does for a sigmoid/softmax Dense output fused
+        with its cross-entropy: ``y_pred`` is the logits.
+    metrics : sequence of dict
+        As :meth:`Engine.set_metrics`.
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray, shape of y_pred
+        d loss / d y_pred (the logits when fused).
+    output : ndarray, shape of y_pred
+        The output after the loss (the probabilities when fused).
+    totals : list of (total, count)
+    """
+    cdef State s
+    cdef Node node
+    cdef LossSpec* m
+    cdef Py_ssize_t B, T, U, Ut, R, k
+    cdef double loss
+    y_pred = np.asarray(y_pred)
+    dtype = y_pred.dtype
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"y_pred must be float32 or float64, got {dtype}")
+    seq = y_pred.ndim == 3
+    if y_pred.ndim not in (2, 3) or 0 in y_pred.shape:
+        raise ValueError(f"y_pred must have shape (B, U) or (B, T, U), got {y_pred.shape}")
+    lead = tuple(y_pred.shape)[:y_pred.ndim - 1]     # (B,) or (B, T); no negative indices
+    B, U = y_pred.shape[0], y_pred.shape[y_pred.ndim - 1]
+    T = y_pred.shape[1] if seq else 1
+    R = B * T
+    sparse = code in SPARSE_CODES
+    Ut = 1 if sparse else U
+    y_true = np.array(y_true, dtype=dtype, copy=True)
+    if y_true.shape != lead + (Ut,):
+        raise ValueError(f"y_true must have shape {lead + (Ut,)}, got {y_true.shape}")
+    if not 0 <= code < N_LOSS_CODES:
+        raise ValueError(f"unknown loss code {code}")
+    if sparse:
+        bad = (y_true < 0) | (y_true >= U) | (y_true != np.floor(y_true))
+        if ignore_class is not None:
+            bad &= y_true != ignore_class
+        if bad.any():
+            raise ValueError("sparse labels must be whole numbers in [0, U)")
+    w = None
+    if sample_weight is not None:
+        w = np.ascontiguousarray(sample_weight, dtype=dtype)
+        if w.shape != lead:
+            raise ValueError(f"sample_weight must have shape {lead}, got {w.shape}")
+    metrics = list(metrics)
+    if len(metrics) > MAX_METRICS:
+        raise ValueError(f"at most {MAX_METRICS} metrics")
+    for spec in metrics:
+        if spec["code"] not in set(METRICS.values()):
+            raise ValueError(f"unknown metric code {spec['code']}")
+        if (spec["code"] in SPARSE_CODES) != sparse and U > 1:
+            raise ValueError("metrics must take the loss's kind of targets")
+    acts = {None: -1, "sigmoid": ACT_SIGMOID, "softmax": ACT_SOFTMAX}
+    if fused_activation not in acts:
+        raise ValueError(f"fused_activation must be None, 'sigmoid' or 'softmax'")
+    # arena: targets (R*Ut, in a block of R*U), row weights (R), output (R*U), d output (R*U)
+    arena = np.zeros(R * U + R + 2 * R * U + 1, dtype)
+    memset(&s, 0, sizeof(State))
+    memset(&node, 0, sizeof(Node))
+    node.kind = KIND_DENSE
+    node.units = U
+    node.seq_in = seq
+    node.seq_out = seq
+    node.o_out = R * U + R
+    node.o_dout = node.o_out + R * U
+    s.n_nodes = 1
+    s.nodes = &node
+    s.D = 0
+    s.U = U
+    s.Ut = Ut
+    s.seq_in = seq
+    s.seq_out = seq
+    s.capB = B
+    s.capT = T
+    s.arena = _address(arena)
+    s.loss.code = code
+    s.loss.from_logits = from_logits
+    s.loss.smoothing = label_smoothing
+    s.loss.param = param
+    s.loss.has_ignore = ignore_class is not None
+    s.loss.ignore = float(ignore_class) if ignore_class is not None else 0.0
+    s.fused = fused_activation is not None
+    s.out_act = acts[fused_activation]
+    s.n_metrics = len(metrics)
+    for k, spec in enumerate(metrics):
+        m = &s.metrics[k]
+        m.code = spec["code"]
+        m.weighted = bool(spec.get("weighted", False))
+        m.param = float(spec.get("param", 0.0))
+        m.from_logits = bool(spec.get("from_logits", False))
+        m.smoothing = float(spec.get("label_smoothing", 0.0))
+    # the output, time-major rows as the engine keeps them
+    rows = (np.transpose(y_pred, (1, 0, 2)) if seq else y_pred).reshape(R, U)
+    arena[node.o_out:node.o_out + R * U] = rows.ravel()
+    yt = np.array(y_true, dtype=dtype, copy=True)
+    cdef char* yp_ = _address(yt)
+    cdef char* wp_ = NULL
+    if w is not None:
+        w = np.array(w, dtype=dtype, copy=True)
+        wp_ = _address(w)
+    if dtype == np.float64:
+        _gather_targets(&s, <double*>NULL, <double*>yp_, <double*>wp_, NULL, 0, B, T)
+        loss = _loss(&s, <double*>NULL, B, T, True)
+        _metrics(&s, <double*>NULL, B, T)
+    else:
+        _gather_targets(&s, <float*>NULL, <float*>yp_, <float*>wp_, NULL, 0, B, T)
+        loss = _loss(&s, <float*>NULL, B, T, True)
+        _metrics(&s, <float*>NULL, B, T)
+
+    grad = arena[node.o_dout:node.o_dout + R * U].copy()
+    out = arena[node.o_out:node.o_out + R * U].copy()
+    if seq:
+        grad = np.ascontiguousarray(grad.reshape(int(T), int(B), int(U)).transpose(1, 0, 2))
+        out = np.ascontiguousarray(out.reshape(int(T), int(B), int(U)).transpose(1, 0, 2))
+    else:
+        grad = grad.reshape(int(B), int(U))
+        out = out.reshape(int(B), int(U))
+    totals = [(s.m_total[k], s.m_count[k]) for k in range(s.n_metrics)]
+    return loss, grad, out, totals

@@ -403,14 +403,18 @@ _CLASSES = (MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
             CosineSimilarity, Hinge, SquaredHinge, CategoricalHinge, BinaryCrossentropy,
             CategoricalCrossentropy, SparseCategoricalCrossentropy)
 _BY_FUNCTION = {cls._fn: cls for cls in _CLASSES}
-_BY_NAME = {cls.__name__: cls for cls in _CLASSES}
-_BY_NAME.update({cls._fn.__name__: cls for cls in _CLASSES})
-_BY_NAME.update({"bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
-                 "kld": KLDivergence, "KLD": KLDivergence,
-                 "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
-                 "mse": MeanSquaredError, "MSE": MeanSquaredError,
-                 "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
-                 "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError})
+_CLASS_BY_NAME = {cls.__name__: cls for cls in _CLASSES}
+# Keras's string names of the functions (a string names a function, wrapped; or a class)
+_FUNCTION_BY_NAME = {cls._fn.__name__: cls._fn for cls in _CLASSES}
+_FUNCTION_BY_NAME.update({"bce": binary_crossentropy, "BCE": binary_crossentropy,
+                          "kld": kl_divergence, "KLD": kl_divergence,
+                          "mae": mean_absolute_error, "MAE": mean_absolute_error,
+                          "mse": mean_squared_error, "MSE": mean_squared_error,
+                          "mape": mean_absolute_percentage_error,
+                          "MAPE": mean_absolute_percentage_error,
+                          "msle": mean_squared_logarithmic_error,
+                          "MSLE": mean_squared_logarithmic_error})
+_BY_NAME = dict(_CLASS_BY_NAME, **_FUNCTION_BY_NAME)
 
 #: Strings ``compile`` resolves from the shapes of the targets and the output.
 SHAPE_RESOLVED = ("crossentropy", "ce")
@@ -442,11 +446,13 @@ def get(identifier):
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier)
-        if cls is None:
+        if identifier in _CLASS_BY_NAME:
+            return _CLASS_BY_NAME[identifier]()
+        fn = _FUNCTION_BY_NAME.get(identifier)
+        if fn is None:
             raise ValueError(f"Could not interpret loss identifier: {identifier!r}; known: "
                              f"{', '.join(sorted(_BY_NAME))}")
-        return cls()
+        return LossFunctionWrapper(fn, name=identifier)
     if inspect.isclass(identifier) and issubclass(identifier, Loss):
         return identifier()
     if callable(identifier) and identifier in _BY_FUNCTION:
@@ -495,7 +501,7 @@ def deserialize(config):
         return get(config)
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"a loss config is a dict with 'class_name' and 'config', got {config!r}")
-    cls = _BY_NAME.get(config["class_name"])
-    if cls is None or not inspect.isclass(cls):
+    cls = _CLASS_BY_NAME.get(config["class_name"])
+    if cls is None:
         raise ValueError(f"Could not interpret loss identifier: {config['class_name']!r}")
     return cls.from_config(dict(config.get("config") or {}))

@@ -404,9 +404,6 @@ _BY_NAME.update({"bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
                  "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
                  "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
                  "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError})
-# the metric functions keras.metrics.get finds by name
-_FUNCTIONS_BY_NAME = {fn.__name__: fn for fn in _ENGINE_FUNCTIONS if not
-                      fn.__name__.startswith("_")}
 #: Keras metrics fastrnn does not have (their names are an error that says so)
 _NOT_IMPLEMENTED = ("AUC", "Precision", "Recall", "F1Score", "FBetaScore", "R2Score",
                     "TruePositives", "TrueNegatives", "FalsePositives", "FalseNegatives",
@@ -432,9 +429,6 @@ def get(identifier):
         cls = _BY_NAME.get(identifier)
         if cls is not None:
             return cls()
-        fn = _FUNCTIONS_BY_NAME.get(identifier)
-        if fn is not None:
-            return fn
         base = {to_snake_case(n): n for n in _NOT_IMPLEMENTED}.get(identifier, identifier)
         if base in _NOT_IMPLEMENTED:
             raise ValueError(f"metric {identifier!r}: keras.metrics.{base} is not available in "
