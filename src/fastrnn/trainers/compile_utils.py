@@ -91,6 +91,10 @@ class CompileState:
         loss = losses_module.resolve(self.loss_identifier, y_shape, out_shape) \
             if self.loss is None else self.loss
         units = out_shape[-1]
+        if loss._sparse and len(y_shape) == len(out_shape) and y_shape[-1] != 1:
+            raise ValueError(f"y has shape {tuple(y_shape)}, but {loss.name} takes integer "
+                             f"labels, shape {tuple(out_shape[:-1])}; for one-hot targets use "
+                             f"categorical_crossentropy")
         entries = []
         taken = {}
 

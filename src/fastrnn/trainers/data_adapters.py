@@ -23,9 +23,12 @@ data stops training with Keras's warning.
 """
 import math
 import types
-import warnings
 
 import numpy as np
+
+#: Keras's warning when the data ends before the epochs do
+RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that your dataset or "
+           "generator can generate at least `steps_per_epoch * epochs` batches.")
 
 __all__ = ["ArrayDataAdapter", "IterableDataAdapter", "EpochIterator", "get_data_adapter",
            "is_array_like", "unpack_batch"]
@@ -185,7 +188,7 @@ class EpochIterator:
     ----------
     exhausted : bool
         The last epoch ran out of data before ``steps_per_epoch`` (or got no
-        batch at all): ``fit`` stops, as Keras does.
+        batch at all): ``fit`` stops with Keras's warning (:data:`RAN_OUT`).
     """
 
     def __init__(self, adapter, steps_per_epoch=None, rng=None):
@@ -227,9 +230,6 @@ class EpochIterator:
                 self._current = None
                 if steps is not None or step == 0:
                     self.exhausted = True
-                    warnings.warn("Your input ran out of data; interrupting training. Make sure "
-                                  "that your dataset or generator can generate at least "
-                                  "`steps_per_epoch * epochs` batches.", stacklevel=3)
                 break
             self._seen += 1
             yield step, batch

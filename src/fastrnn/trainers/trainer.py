@@ -49,6 +49,7 @@ What a model provides: ``_layers``, ``_input_shape``, ``params``, ``grads``,
 """
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -668,6 +669,8 @@ class Trainer:
             raise ValueError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"shuffle must be a bool, got {shuffle!r}")
+        if class_weight is not None and sample_weight is not None:
+            raise ValueError("You cannot pass class_weight and sample_weight at the same time")
         rng = initializers._next_generator()
 
         # -- the training data, through one adapter
@@ -783,10 +786,12 @@ class Trainer:
                         if epoch == initial_epoch:
                             raise ValueError("x yielded no batches: nothing to train on (an "
                                              "empty or used-up generator?)")
+                        warnings.warn(data_adapters.RAN_OUT, stacklevel=2)
                         self.stop_training = True
                         break
                     logs = outcome
                     if iterator.exhausted:
+                        warnings.warn(data_adapters.RAN_OUT, stacklevel=2)
                         self.stop_training = True
                 if (val is not None and np.isfinite(logs["loss"])     # not after TerminateOnNaN
                         and (epoch + 1 - initial_epoch) % validation_freq == 0):
