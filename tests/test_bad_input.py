@@ -552,6 +552,41 @@ CASES += [
              np.zeros((2, 3, 1)), verbose=0),
          Raises(ValueError, "input shape")),
     Case("predict-batch_size=0", lambda: _tutorial().predict(_X, batch_size=0), Raises(ValueError, "batch_size")),
+    # the engine: the public class over raw buffers (fastrnn._engine.Engine)
+    Case("engine-reserve-timesteps=2**62", lambda: _engine_of().reserve(4, 2**62),
+         Raises(ValueError, "steps")),
+    Case("engine-reserve-batch=2**62", lambda: _engine_of().reserve(2**62, 4),
+         Raises(ValueError, "steps")),
+    Case("engine-reserve-rows-over-int", lambda: _engine_of().reserve(2**16, 2**16),
+         Raises(ValueError, "rows")),
+    Case("engine-reserve-batch=0", lambda: _engine_of().reserve(0, 4), Raises(ValueError, "batch_size")),
+    Case("engine-reserve-batch-float", lambda: _engine_of().reserve(2.5, 4), Raises(TypeError, "batch_size")),
+    Case("engine-run_epoch-batch=2**63-1", lambda: _engine_run(batch_size=2**63 - 1),
+         Raises(ValueError, "batch_size")),
+    Case("engine-run_epoch-losses-too-short", lambda: _engine_run(losses=np.empty(0)),
+         Raises(ValueError, "losses")),
+    Case("engine-run_epoch-order-out-of-range", lambda: _engine_run(order=np.array([0, 99])),
+         Raises(ValueError, "order")),
+    Case("engine-run_epoch-order-int32", lambda: _engine_run(order=np.arange(8, dtype=np.int32)),
+         Raises(TypeError, "order")),
+    Case("engine-run_epoch-epochs=0", lambda: _engine_run(epochs=0), Raises(ValueError, "epochs")),
+    Case("engine-run_epoch-order-not-whole-epochs", lambda: _engine_run(epochs=3),
+         Raises(ValueError, "epochs")),
+    Case("engine-train_step-xb-wrong-features", lambda: _engine_of().train_step(
+        np.zeros((2, 3, 5), np.float32), np.zeros((2, 1), np.float32), 0.001),
+         Raises(ValueError, "xb")),
+    Case("engine-train_step-yb-float64", lambda: _engine_of().train_step(
+        np.zeros((2, 3, 2), np.float32), np.zeros((2, 1)), 0.001), Raises(TypeError, "yb")),
+    Case("engine-train_step-lr-nan", lambda: _engine_of().train_step(
+        np.zeros((2, 3, 2), np.float32), np.zeros((2, 1), np.float32), float("nan")),
+         Raises(ValueError, "learning_rate")),
+    Case("engine-predict-out-overlaps-x", lambda: _engine_predict_into_x(), Raises(ValueError, "out")),
+    Case("engine-plan-weights-outside-params", lambda: _engine_bad_plan(), Raises(ValueError, "params")),
+    # files
+    Case("load_weights-directory", lambda: _tutorial().load_weights(_a_directory()),
+         Raises(IsADirectoryError, "directory")),
+    Case("load_weights-missing", lambda: _tutorial().load_weights("no-such-file.npz"),
+         Raises(FileNotFoundError, "No")),
     # weights
     Case("set_weights-too-few", _set_weights(lambda w: w[:-1]), Raises(ValueError, "weight")),
     Case("set_weights-too-many", _set_weights(lambda w: w + [np.zeros(1)]), Raises(ValueError, "weight")),
@@ -564,6 +599,40 @@ CASES += [
          Check(lambda r: all(np.array_equal(a, b) for a, b in zip(*r)), "lists accepted")),
     Case("load_weights-not-npz", lambda: _tutorial().load_weights("weights.h5"), Raises(ValueError, "filepath")),
 ]
+
+
+def _engine_of():
+    import fastrnn
+    fastrnn.set_random_seed(0)
+    model = fastrnn.Sequential([fastrnn.Input((3, 2)), fastrnn.layers.SimpleRNN(4),
+                                fastrnn.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    return model._trainer()
+
+
+def _engine_run(order=None, batch_size=4, losses=None, epochs=1):
+    engine = _engine_of()
+    engine.bind_data(np.zeros((8, 3, 2), np.float32), np.zeros((8, 1), np.float32))
+    order = np.arange(8, dtype=np.int64) if order is None else order
+    losses = np.empty(64) if losses is None else losses
+    return engine.run_epoch(order, batch_size, np.full(64, 0.001), losses, epochs=epochs)
+
+
+def _engine_predict_into_x():
+    x = np.zeros((4, 3, 2), np.float32)
+    return _engine_of().predict(x, x[:, 0, :1].reshape(-1)[:4].reshape(4, 1), 4)
+
+
+def _engine_bad_plan():
+    from fastrnn import _engine
+    params = np.zeros(10, np.float32)
+    plan = np.array([[_engine.KINDS["dense"], -1, 0, 0, 4, 3, 0, -1, 12]], dtype=np.int64)
+    return _engine.Engine(plan, params, np.zeros_like(params), 4, 3, False, False)
+
+
+def _a_directory():
+    return tempfile.mkdtemp(suffix=".npz")
+
 
 
 # --- losses, metrics, weights and data sources (issue 11) ---------------------

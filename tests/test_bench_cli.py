@@ -32,3 +32,20 @@ def test_bench_rejects_an_unknown_shape(capsys):
         main(["bench", "--shapes", "S9"])
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_bench_models_group_runs_each_library_in_its_own_process(capsys, monkeypatch):
+    from fastrnn import benchmark, benchmark_models
+    monkeypatch.setattr(benchmark_models.time, "sleep", lambda s: None)   # no pauses here
+    monkeypatch.setattr(benchmark, "torch_available", lambda: False)     # fastrnn only
+    assert main(["bench", "--models", "a", "f", "--repeats", "1", "--model-epochs", "2",
+                 "--backends", "fastrnn"]) == 0
+    out = capsys.readouterr().out
+    assert "(a) tutorial, Adam" in out and "(f) many-to-many, T=20" in out
+    assert "GFLOP/s in training" in out          # (f) reports its arithmetic rate
+
+
+def test_step_flops_count_the_recurrence_and_the_output():
+    from fastrnn.benchmark_models import step_flops
+    # (g): B=32, T=20, D=1, H=64, U=10: forward 2*32*20*(1*64 + 64*64) + 2*32*64*10
+    assert step_flops("g") == 3 * (2 * 32 * 20 * (64 + 64 * 64) + 2 * 32 * 64 * 10)

@@ -228,7 +228,9 @@ def test_keyboard_interrupt_mid_fit_leaves_a_usable_model():
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            model.fit(X, Y, epochs=10_000, verbose=0)
+            # ~a minute of epochs: ample for the timer thread even on a busy machine
+            # (10,000 epochs once finished before a starved timer ran)
+            model.fit(X, Y, epochs=200_000, verbose=0)
     finally:
         timer.cancel()
     assert model.optimizer.iterations > 0
@@ -345,3 +347,32 @@ def test_a_plan_that_does_not_fit_its_buffers_is_refused():
     plan = np.array([[_engine.KINDS["dense"], -1, 0, 0, 4, 3, 0, -1, 12]], dtype=np.int64)
     with pytest.raises(ValueError, match="outside params"):
         _engine.Engine(plan, params, np.zeros_like(params), 4, 3, False, False)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_several_epochs_per_call_equal_one_call_per_epoch(shuffle):
+    X = np.random.default_rng(0).uniform(-1, 1, (50, 5, 2))
+    Y = np.random.default_rng(1).uniform(-1, 1, (50, 1))
+    runs = []
+    for callbacks in ([], [keras.callbacks.History()]):    # a callback: one call per epoch
+        keras.set_random_seed(3)
+        model = keras.Sequential([keras.Input((5, 2), dtype="float64"), SimpleRNN(6), Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        h = model.fit(X, Y, epochs=7, batch_size=16, verbose=0, shuffle=shuffle,
+                      callbacks=callbacks)
+        runs.append((h.history["loss"], h.epoch, model.params.copy(), model.optimizer.iterations))
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+    assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1] == list(range(7))
+    assert runs[0][3] == runs[1][3] == 28
+
+
+def test_the_step_counter_is_the_optimizers_own():
+    # the engine counts in the optimizer's buffer: nothing to copy back, so an
+    # interrupt between the compiled call and Python cannot lose a step
+    keras.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3, 1)), SimpleRNN(4), Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    engine = model._trainer()
+    X, Y = np.ones((8, 3, 1), np.float32), np.ones((8, 1), np.float32)
+    engine.train_step(X, Y, 0.001)
+    assert model.optimizer.iterations == engine.iterations == 1

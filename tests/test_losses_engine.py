@@ -14,7 +14,7 @@ import pytest
 
 from fastrnn import _engine
 from fastrnn.reference import losses as L
-from keras_fixture_data import DTYPES, assert_keras_close, fixtures
+from keras_loss_fixtures import DTYPES, assert_keras_close, fixtures
 from tolerances import assert_close
 
 F = fixtures()
@@ -122,7 +122,7 @@ def test_engine_loss_matches_the_reference(case, dtype, weighted):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c["id"])
 def test_engine_loss_matches_keras(case, dtype, weighted):
-    """Against the values Keras 3 recorded in the same dtype (the table's "keras" tolerance)."""
+    """Against the values Keras 3 recorded in the same dtype (the table's "keras_losses" tolerance)."""
     form = _engine_form(case, dtype, weighted)
     suffix = "_weighted" if weighted else ""
     expected_loss = F.result(case, dtype, "loss" + suffix)
@@ -131,10 +131,10 @@ def test_engine_loss_matches_keras(case, dtype, weighted):
         pytest.skip("not recorded for these weights")
     yte, yp, w, kwargs, *_ = form
     loss, grad, _, _ = _engine.loss_and_gradient(yte, yp, w, **kwargs)
-    assert_keras_close(loss, expected_loss, "keras", dtype, err_msg="loss")
+    assert_keras_close(loss, expected_loss, "keras_losses", dtype, err_msg="loss")
     if _zero_output(case):
         expected_grad = np.where(np.isnan(expected_grad), 0, expected_grad)
-    assert_keras_close(grad, expected_grad.reshape(grad.shape), "keras", dtype,
+    assert_keras_close(grad, expected_grad.reshape(grad.shape), "keras_losses", dtype,
                        err_msg="gradient")
 
 

@@ -17,7 +17,7 @@ from fastrnn import _engine
 from fastrnn import losses as losses_module
 from fastrnn import metrics as metrics_module
 from fastrnn.reference import metrics as M
-from keras_fixture_data import DTYPES, assert_keras_close, fixtures
+from keras_loss_fixtures import DTYPES, assert_keras_close, fixtures
 
 F = fixtures()
 E2E = F.meta["e2e"]["float32"]
@@ -116,7 +116,7 @@ def test_engine_streaming_matches_keras(case, dtype):
         result = total / count if count else 0.0
         if case["fn"] == "RootMeanSquaredError":
             result = np.sqrt(result)
-        assert_keras_close(result, F.result(case, dtype, f"result_{i}"), "keras", dtype,
+        assert_keras_close(result, F.result(case, dtype, f"result_{i}"), "keras_losses", dtype,
                            err_msg=f"after batch {i}")
 
 
@@ -225,7 +225,7 @@ def test_classifier_evaluate_and_history_match_keras(config):
     expected = record["evaluate"]
     assert sorted(result) == sorted(expected)
     for name, value in expected.items():
-        assert_keras_close(result[name], value, "keras", "float32", err_msg=name)
+        assert_keras_close(result[name], value, "keras_losses", "float32", err_msg=name)
     assert list(result) == model.metrics_names       # evaluate's list order
     history = model.fit(x, y, batch_size=4, epochs=1, verbose=0, validation_data=(x, y))
     assert sorted(history.history) == sorted(record["history_keys"])
@@ -259,7 +259,7 @@ def test_sequence_evaluate_with_temporal_weights_matches_keras(key):
                             return_dict=True)
     assert sorted(result) == sorted(expected)
     for name, value in expected.items():
-        assert_keras_close(result[name], value, "keras", "float32", err_msg=name)
+        assert_keras_close(result[name], value, "keras_losses", "float32", err_msg=name)
 
 
 def test_evaluate_returns_like_keras():

@@ -1,6 +1,6 @@
 """Side by side with Keras 3 (JAX backend); skipped where keras is not installed.
 
-CI does not install keras.  Locally, in a separate environment:
+CI installs keras and jax (CPU) for it.  Locally, in a separate environment:
 ``pip install keras jax jaxlib`` and run with ``KERAS_BACKEND=jax``.
 """
 import os
@@ -99,3 +99,34 @@ def test_summary_counts_match(capsys):
     for text in ("Total params: 461 (1.80 KB)", "Trainable params: 461 (1.80 KB)",
                  "Non-trainable params: 0 (0.00 B)", "440", "21", "(None, 20)", "(None, 1)"):
         assert text in ours and text in theirs
+
+
+# ---------------------------------------------------------------------------
+# .keras files both ways, live (issue 12): needs h5py too
+
+@pytest.mark.parametrize("build", [tutorial, stacked])
+def test_a_fastrnn_file_loads_in_keras_with_the_same_predictions(build, tmp_path):
+    pytest.importorskip("h5py")
+    fastrnn.set_random_seed(3)
+    model = build(fastrnn)
+    x = np.random.default_rng(0).uniform(-1, 1, (6,) + model.input_shape[1:]).astype(np.float32)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    for w, v in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(w, v)
+
+
+@pytest.mark.parametrize("build", [tutorial, stacked])
+def test_a_keras_file_loads_in_fastrnn_with_the_same_predictions(build, tmp_path):
+    pytest.importorskip("h5py")
+    keras.utils.set_random_seed(4)
+    model = build(keras)
+    x = np.random.default_rng(0).uniform(-1, 1, (6,) + model.input_shape[1:]).astype(np.float32)
+    model.save(tmp_path / "k.keras")
+    loaded = fastrnn.models.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    for w, v in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(w, v)

@@ -78,6 +78,21 @@ def test_rnn_matches_reference_at_edges(dtype, activation, shape):
     check_parity(make_rnn_problem(*shape, seed=sum(shape)), dtype, activation)
 
 
+# Mid-sized products run as single-thread pieces (_kernels.gemm): along the summed
+# dimension (dW_h: H x H over B*T rows), the rows (x W over B*T rows) and the
+# columns (dx = dz W^T with many features).
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(20, 32, 1, 64),      # dW_h: 64 x 64 x 640, split along k
+                                   (40, 50, 32, 64),     # x W: 2000 x 64 x 32, split along m
+                                   (2, 32, 1000, 64)])   # dx: 64 x 1000 x 64, split along n
+def test_rnn_matches_reference_where_products_are_split(dtype, shape):
+    from fastrnn import _kernels
+    B, T, D, H = shape
+    mnk = [H * H * B * T, B * T * H * D, B * T * D * H]
+    assert any(_kernels.SINGLE_THREAD_PRODUCT < v <= _kernels.SPLIT_PRODUCTS_UP_TO for v in mnk)
+    check_parity(make_rnn_problem(*shape, seed=7), dtype, "tanh")
+
+
 @pytest.mark.parametrize("with_h0", [False, True])
 def test_drecurrent_kernel_is_exact_when_gradients_differ_hugely_over_time(with_h0):
     # dz_0 is ~1e12 times the other steps'. dW_h must not mix pairs

@@ -8,7 +8,7 @@ import pytest
 
 from fastrnn.reference import losses as L
 from finite_diff import check_gradient
-from keras_fixture_data import DTYPES, assert_keras_close, fixtures
+from keras_loss_fixtures import DTYPES, assert_keras_close, fixtures
 from tolerances import tol
 
 F = fixtures()
@@ -70,7 +70,7 @@ def check_against_keras(case, ref_dtype, keras_dtype, kind):
 @pytest.mark.parametrize("case", LOSS_CASES, ids=lambda c: c["id"])
 def test_matches_keras_in_the_same_dtype(case, dtype):
     """Per-sample loss, reduced loss and d loss/d y_pred (jax.grad), with and without weights."""
-    check_against_keras(case, dtype, dtype, "keras")
+    check_against_keras(case, dtype, dtype, "keras_losses")
 
 
 def touches_float32_clip_bounds(case):
@@ -103,7 +103,7 @@ GENERIC_CASES = [c for c in LOSS_CASES if not touches_float32_clip_bounds(c)]
 @pytest.mark.parametrize("case", GENERIC_CASES, ids=lambda c: c["id"])
 def test_float64_reference_matches_keras_float32(case):
     """The float64 reference against Keras's shipping (float32) numbers."""
-    check_against_keras(case, "float64", "float32", "keras_float32")
+    check_against_keras(case, "float64", "float32", "keras_losses_vs_float32")
 
 
 def test_the_bound_cases_are_the_only_exclusions():
@@ -130,7 +130,7 @@ def test_reduce_loss_matches_keras(case, dtype):
     expected = F.result(case, dtype, "loss")
     actual = L.reduce_loss(*args)
     assert actual.shape == expected.shape and actual.dtype == dt
-    assert_keras_close(actual, expected, "keras", dtype)
+    assert_keras_close(actual, expected, "keras_losses", dtype)
 
 
 # ---------------------------------------------------------------------------

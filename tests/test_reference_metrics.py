@@ -4,7 +4,7 @@ import pytest
 
 from fastrnn.reference import losses as L
 from fastrnn.reference import metrics as M
-from keras_fixture_data import DTYPES, assert_keras_close, fixtures
+from keras_loss_fixtures import DTYPES, assert_keras_close, fixtures
 
 F = fixtures()
 E2E = F.meta["e2e"]["float32"]
@@ -42,7 +42,7 @@ def test_streaming_matches_keras(case, dtype):
                                 sample_weight=weight)
         result = metric.result()
         assert np.asarray(result).dtype == dt
-        assert_keras_close(result, F.result(case, dtype, f"result_{i}"), "keras", dtype,
+        assert_keras_close(result, F.result(case, dtype, f"result_{i}"), "keras_losses", dtype,
                            err_msg=f"after batch {i}")
     metric.reset_state()
     assert metric.result() == F.result(case, dtype, "result_reset") == 0
@@ -167,11 +167,11 @@ def test_history_and_evaluate_match_keras(config):
 
     loss = M.resolve_loss(LOSS_OF[config], y_true.shape, y_pred.shape)
     assert_keras_close(L.loss_value(loss, y_true, y_pred), expected["loss"],
-                       "keras_float32", np.float64)
+                       "keras_losses_vs_float32", np.float64)
     result_names = M.metric_result_names(names, weighted_names)
     for key, metric in zip(result_names, objects + weighted_objects):
         metric.update_state(y_true, y_pred)                   # one batch of 8, no weights
-        assert_keras_close(metric.result(), expected[key], "keras_float32", np.float64,
+        assert_keras_close(metric.result(), expected[key], "keras_losses_vs_float32", np.float64,
                            err_msg=key)
 
 
@@ -218,7 +218,7 @@ def test_evaluate_of_a_sequence_model_matches_keras(key):
     actual = reference_evaluate(x, y, y_pred, weight, int(batch), masked)
     assert sorted(actual) == sorted(expected)
     for name, value in actual.items():
-        assert_keras_close(value, expected[name], "keras_float32", np.float64, err_msg=name)
+        assert_keras_close(value, expected[name], "keras_losses_vs_float32", np.float64, err_msg=name)
 
 
 def test_mask_makes_the_epoch_loss_depend_on_the_batching():

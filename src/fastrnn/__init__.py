@@ -12,14 +12,15 @@ tutorial code::
 """
 from . import _kernels  # noqa: F401  (the compiled core must import)
 from . import callbacks, data, errors, initializers, layers, losses, optimizers, reference
-from . import preprocessing, utils
+from . import export, interop, models, preprocessing, saving, utils
 from ._version import __version__
 from .initializers import set_random_seed
 from .layers import Input, clear_session
+from .many import fit_many
 from .models import Sequential
 
 __all__ = [
-    "__version__", "Sequential", "Input", "set_random_seed", "clear_session",
+    "__version__", "Sequential", "Input", "set_random_seed", "clear_session", "fit_many",
     "layers", "optimizers", "losses", "callbacks", "initializers", "data", "reference",
-    "errors", "utils", "preprocessing",
+    "errors", "utils", "preprocessing", "models", "saving", "export", "interop",
 ]

@@ -150,9 +150,9 @@ cdef struct State:
     int n_seg
     Py_ssize_t* seg_off           # variables (for clipnorm): offset, length
     Py_ssize_t* seg_len
-    long long iterations
+    int64_t* iterations          # the optimizer's step counter (its own int64 buffer)
     int bad
-    Py_ssize_t bad_batch
+    Py_ssize_t bad_batch, bad_epoch
     double bad_loss
     # the training set bound for run_epoch
     char* X
@@ -368,7 +368,7 @@ cdef class Engine:
     """
     cdef State s
     cdef Py_buffer pb_params, pb_grads, pb_state, pb_X, pb_Y, pb_W
-    cdef bint have_params, have_state, have_data, have_w, busy
+    cdef bint have_params, have_state, have_data, have_w, busy, inference
     cdef int itemsize
     cdef object _arena, _optimizer_buffers, _dtype, _plan
 
@@ -376,7 +376,7 @@ cdef class Engine:
         memset(&self.s, 0, sizeof(State))
 
     def __init__(self, plan, params, grads, Py_ssize_t input_dim, Py_ssize_t output_units,
-                 bint seq_in, bint seq_out):
+                 bint seq_in, bint seq_out, bint inference=False):
         cdef Py_ssize_t shp[1]
         cdef int i
         cdef Node* n
@@ -404,6 +404,7 @@ cdef class Engine:
         s.grads = <char*>self.pb_grads.buf
         s.n_params = self.pb_params.shape[0]
         s.D, s.U, s.seq_in, s.seq_out = input_dim, output_units, seq_in, seq_out
+        self.inference = inference
         self._check_plan(plan)
         s.nodes = <Node*>malloc(plan.shape[0] * sizeof(Node))
         if s.nodes == NULL:
@@ -427,7 +428,8 @@ cdef class Engine:
         s.hyper[H_EPSILON] = 1e-7
         s.Ut = s.U
         s.out_act = plan[s.n_nodes - 1, F_ACT]
-        self._optimizer_buffers = None
+        self._optimizer_buffers = (np.zeros(1, np.int64),)
+        s.iterations = <int64_t*>_address(self._optimizer_buffers[0])
         self.reserve(1, 1)
 
     def _check_plan(self, plan):
@@ -614,7 +616,7 @@ cdef class Engine:
         return [(self.s.m_total[k], self.s.m_count[k]) for k in range(self.s.n_metrics)]
 
     def set_optimizer(self, int kind, hyper, state, Py_ssize_t n_slots, int clip,
-                      double clip_value, segments):
+                      double clip_value, segments, counter=None):
         """Choose the optimizer.
 
         Parameters
@@ -630,6 +632,10 @@ cdef class Engine:
             An entry of CLIPS; ``clip_value`` > 0 with it.
         segments : sequence of int
             Start offset of every variable in params (for clipnorm).
+        counter : ndarray of int64, shape (1,), optional
+            The step counter the engine counts in (the optimizer's own, so no
+            copy back is needed and an interrupt cannot lose a step); kept
+            referenced.  Default: a private one.
         """
         cdef Py_ssize_t shp[1]
         cdef State* s = &self.s
@@ -649,6 +655,13 @@ cdef class Engine:
         need = {OPT_SGD: (0, 1), OPT_ADAM: (2, 3), OPT_RMSPROP: (1, 2, 3), OPT_ADAGRAD: (1,)}[kind]
         if n_slots not in need:
             raise ValueError(f"optimizer {kind} cannot have {n_slots} state slots")
+        if counter is None:
+            counter = np.zeros(1, np.int64)
+        if (not isinstance(counter, np.ndarray) or counter.dtype != np.int64
+                or counter.shape != (1,) or not counter.flags.writeable):
+            raise TypeError("counter must be a writable int64 array of shape (1,)")
+        if counter[0] < 0:
+            raise ValueError(f"counter must hold a count >= 0, got {counter[0]}")
         seg = sorted(int(o) for o in segments)
         if not seg or seg[0] != 0 or len(set(seg)) != len(seg) or seg[len(seg) - 1] >= s.n_params > 0:
             raise ValueError("segments must be distinct start offsets inside params, from 0")
@@ -685,12 +698,19 @@ cdef class Engine:
                     np.zeros(s.n_params + 1, self._dtype))
             s.backup = _address(bufs[0])
             s.gclip = _address(bufs[1])
-            self._optimizer_buffers = bufs
+            self._optimizer_buffers = bufs + (counter,)
+            s.iterations = <int64_t*>_address(counter)
             s.opt, s.n_slots, s.clip, s.clip_c = kind, n_slots, clip, clip_value
             for k in range(N_HYPER):
                 s.hyper[k] = hyper[k]
         finally:
             self.busy = False
+
+    cdef int _enter_training(self) except -1:
+        if self.inference:
+            raise RuntimeError("this engine was made for inference (no gradient buffers); "
+                               "training needs Engine(..., inference=False)")
+        return self._enter()
 
     cdef int _enter(self) except -1:
         if self.busy:
@@ -723,15 +743,16 @@ cdef class Engine:
             sizes = {}
             if n.kind == KIND_RNN:
                 sizes["hs"] = rows * width
-                sizes["dz"] = rows * width
-                sizes["g"] = int(B) * width
+                sizes["dz"] = 0 if self.inference else rows * width
+                sizes["g"] = 0 if self.inference else int(B) * width
                 sizes["wht"] = width * width
                 sizes["out"] = rows * width if (n.seq_out and n.backwards) else 0
                 # the output's gradient: in place in dz for a forward sequence
-                sizes["dout"] = 0 if (n.seq_out and not n.backwards) else out_rows * width
+                sizes["dout"] = (0 if (n.seq_out and not n.backwards) or self.inference
+                                 else out_rows * width)
             else:
                 sizes["out"] = rows_i * width
-                sizes["dout"] = rows_i * width
+                sizes["dout"] = 0 if self.inference else rows_i * width
             for v in sizes.values():
                 if v > _INT_MAX * 64:
                     raise ValueError(f"node {i}: a work buffer of {v} elements is too large")
@@ -863,7 +884,7 @@ cdef class Engine:
         cdef void* o = NULL
         cdef State* s = &self.s
         _check_rate(learning_rate)
-        self._enter()
+        self._enter_training()
         try:
             self._get_x(xb, &bx, "xb")
             try:
@@ -987,57 +1008,106 @@ cdef class Engine:
         finally:
             self.busy = False
 
-    def run_epoch(self, order, batch_size, learning_rates, losses):
-        """Train on every batch of the bound set, rows taken in ``order``.
+    def run_epoch(self, order, batch_size, learning_rates, losses, epochs=1, means=None,
+                  metric_totals=None):
+        """Train on every batch of the bound set, rows taken in ``order``; or several epochs.
 
-        order: int64 (L,), entries in [0, N); learning_rates: float64, one per
-        batch (>= ceil(L / batch_size)); losses: float64, receives each
-        batch's loss.  Returns the sample-weighted mean loss; on a bad batch
-        it stops there (``last_status``, ``bad_batch``).
+        order: int64 (epochs * L,): each epoch's row order, entries in [0, N);
+        learning_rates: float64, one per batch (>= epochs * ceil(L / batch_size));
+        losses: float64, receives each batch's loss; means: None, or float64
+        (>= epochs) receiving each epoch's sample-weighted mean loss;
+        metric_totals: None, or float64 (>= epochs * 2 * n_metrics) receiving
+        each epoch's (total, count) per metric (the metrics restart every
+        epoch; after the call :meth:`metric_totals` has the last epoch's).
+        Returns the mean loss of the last epoch run; on a bad batch it stops
+        there (``last_status``, ``bad_batch`` within ``bad_epoch``).
         """
-        cdef Py_buffer bo, bl, br
+        cdef Py_buffer bo, bl, br, bm, bt
         cdef Py_ssize_t shp[1]
-        cdef Py_ssize_t L, nb, i, bs
+        cdef Py_ssize_t L, nb, i, e, bs, E
         cdef const int64_t* o
-        cdef double mean
+        cdef double mean = 0
+        cdef double* mp = NULL
+        cdef double* tp = NULL
         cdef State* s = &self.s
         bs = _size(batch_size, "batch_size")
-        self._enter()
+        E = _size(epochs, "epochs")
+        self._enter_training()
         try:
             if not self.have_data:
                 raise RuntimeError("no training set bound: call bind_data(X, Y) first")
             _get_index(order, &bo, "order")
             try:
-                L = bo.shape[0]
+                if bo.shape[0] % E:
+                    raise ValueError(f"order has {bo.shape[0]} entries, not a multiple of "
+                                     f"epochs={E}")
+                L = bo.shape[0] // E
                 o = <const int64_t*>bo.buf
-                for i in range(L):
+                for i in range(bo.shape[0]):
                     if o[i] < 0 or o[i] >= s.N:
                         raise ValueError(f"order[{i}] = {o[i]} is out of range for {s.N} samples")
                 nb = (L + bs - 1) // bs if L else 0
                 shp[0] = -1
                 _get(losses, &bl, "losses", True, 8, 1, shp)
                 try:
-                    if bl.shape[0] < nb:
-                        raise ValueError(f"losses must have at least {nb} elements (one per "
+                    if bl.shape[0] < nb * E:
+                        raise ValueError(f"losses must have at least {nb * E} elements (one per "
                                          f"batch), got {bl.shape[0]}")
                     _get(learning_rates, &br, "learning_rates", False, 8, 1, shp)
                     try:
-                        if br.shape[0] < nb:
-                            raise ValueError(f"learning_rates must have at least {nb} elements "
-                                             f"(one per batch), got {br.shape[0]}")
-                        for i in range(nb):
+                        if br.shape[0] < nb * E:
+                            raise ValueError(f"learning_rates must have at least {nb * E} "
+                                             f"elements (one per batch), got {br.shape[0]}")
+                        for i in range(nb * E):
                             _check_rate((<double*>br.buf)[i])
-                        if L == 0:
-                            return float("nan")
-                        self._reserve(min(bs, L), s.T)
-                        s.bad = 0
-                        with nogil:
-                            if self.itemsize == 8:
-                                mean = _epoch(s, <double*>NULL, o, L, bs, <double*>br.buf,
-                                              <double*>bl.buf)
-                            else:
-                                mean = _epoch(s, <float*>NULL, o, L, bs, <double*>br.buf,
-                                              <double*>bl.buf)
+                        if means is not None:
+                            _get(means, &bm, "means", True, 8, 1, shp)
+                            if bm.shape[0] < E:
+                                PyBuffer_Release(&bm)
+                                raise ValueError(f"means must have at least {E} elements")
+                            mp = <double*>bm.buf
+                        if metric_totals is not None:
+                            try:
+                                _get(metric_totals, &bt, "metric_totals", True, 8, 1, shp)
+                            except BaseException:
+                                if mp != NULL:
+                                    PyBuffer_Release(&bm)
+                                raise
+                            if bt.shape[0] < E * 2 * s.n_metrics:
+                                PyBuffer_Release(&bt)
+                                if mp != NULL:
+                                    PyBuffer_Release(&bm)
+                                raise ValueError(f"metric_totals must have at least "
+                                                 f"{E * 2 * s.n_metrics} elements")
+                            tp = <double*>bt.buf
+                        try:
+                            if L == 0:
+                                return float("nan")
+                            self._reserve(min(bs, L), s.T)
+                            s.bad = 0
+                            with nogil:
+                                for e in range(E):
+                                    s.bad_epoch = e
+                                    _reset_metric_totals(s)
+                                    if self.itemsize == 8:
+                                        mean = _epoch(s, <double*>NULL, o + e * L, L, bs,
+                                                      (<double*>br.buf) + e * nb,
+                                                      (<double*>bl.buf) + e * nb)
+                                    else:
+                                        mean = _epoch(s, <float*>NULL, o + e * L, L, bs,
+                                                      (<double*>br.buf) + e * nb,
+                                                      (<double*>bl.buf) + e * nb)
+                                    if s.bad:
+                                        break
+                                    if mp != NULL:
+                                        mp[e] = mean
+                                    if tp != NULL:
+                                        _copy_metric_totals(s, tp + e * 2 * s.n_metrics)
+                        finally:
+                            if mp != NULL:
+                                PyBuffer_Release(&bm)
+                            if tp != NULL:
+                                PyBuffer_Release(&bt)
                     finally:
                         PyBuffer_Release(&br)
                 finally:
@@ -1047,6 +1117,11 @@ cdef class Engine:
         finally:
             self.busy = False
         return mean
+
+    @property
+    def bad_epoch(self):
+        """run_epoch over several epochs: the epoch (0-based) of ``bad_batch``."""
+        return self.s.bad_epoch
 
     def evaluate(self, x, y, batch_size, w=None, out=None):
         """The loss on (x, y) in batches: the sample-weighted mean of the batch losses.
@@ -1149,13 +1224,9 @@ cdef class Engine:
 
     @property
     def iterations(self):
-        """Optimizer steps taken (Keras ``optimizer.iterations``)."""
-        return self.s.iterations
-
-    @iterations.setter
-    def iterations(self, value):
-        value = _size(value, "iterations", allow_zero=True)
-        self.s.iterations = value
+        """Optimizer steps taken (Keras ``optimizer.iterations``): read from, and
+        counted in, the counter buffer given to :meth:`set_optimizer`."""
+        return self.s.iterations[0]
 
     @property
     def dtype(self):

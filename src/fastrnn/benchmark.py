@@ -429,6 +429,19 @@ def add_arguments(parser):
     parser.add_argument("--fit-epochs", type=int, default=1000, metavar="E",
                         help="with S1: also time E tutorial epochs through Sequential.fit "
                              "(default 1000; 0 skips)")
+    parser.add_argument("--models", nargs="*", default=None, metavar="MODEL",
+                        choices=["a", "b", "c", "d", "e", "f", "g"],
+                        help="run the models group instead: whole models through fit vs "
+                             "PyTorch, per epoch (no names: all of a..g; see "
+                             "fastrnn.benchmark_models)")
+    parser.add_argument("--many", action="store_true",
+                        help="run the many group instead: fit_many vs a plain loop (and PyTorch)")
+    parser.add_argument("--many-models", type=int, default=200, metavar="N")
+    parser.add_argument("--many-epochs", type=int, default=50, metavar="E")
+    parser.add_argument("--dask", action="store_true",
+                        help="with --many: also a LocalCluster of 2 worker processes")
+    parser.add_argument("--model-epochs", type=int, default=200, metavar="E",
+                        help="epochs per timed models run (default 200)")
     parser.add_argument("--gemm-size", type=int, default=2048, metavar="N",
                         help="size of the float32 matmul that measures the GEMM peak "
                              "(default 2048)")
@@ -587,6 +600,20 @@ def run_args(args, argv=()):
         except ImportError:
             print("--plot needs matplotlib: pip install 'fastrnn[plot]'", file=sys.stderr)
             return 2
+    if args.many:
+        from . import benchmark_many
+        print(f"many group: {' '.join(argv) or '(defaults)'}; {machine_info()}")
+        return benchmark_many.run(args.many_models, args.many_epochs, args.repeats, args.dask)
+    if args.models is not None:
+        from . import benchmark_models
+        names = args.models or list(benchmark_models.MODELS)
+        info = machine_info()
+        print(f"models group: {' '.join(argv) or '(defaults)'}; {info}")
+        results = benchmark_models.run_models(names, repeats=args.repeats,
+                                              epochs=args.model_epochs,
+                                              torch=torch_available())
+        benchmark_models.print_table(results)
+        return 0
     backends = list(args.backends)
     info = machine_info()
     print("fastrnn bench:", " ".join(["python -m fastrnn bench"] + list(argv)))

@@ -81,9 +81,9 @@ class Runner:
         self._trainer_key = None
         self._predictors = {}
 
-    def _new_engine(self, grads=None):
+    def _new_engine(self, grads=None, inference=False):
         return _engine.Engine(self.plan, self.params, self.grads if grads is None else grads,
-                              *self.signature)
+                              *self.signature, inference=inference)
 
     def trainer(self, loss, optimizer):
         """The training engine, configured for ``loss`` and ``optimizer`` (built).
@@ -96,7 +96,7 @@ class Runner:
         hyper.update(optimizer._hyper())
         clip, clip_value = optimizer._clip()
         key = (loss._engine_key(), id(optimizer), tuple(sorted(hyper.items())), clip, clip_value,
-               id(optimizer.state), optimizer._layout)
+               id(optimizer.state), id(optimizer._counter), optimizer._layout)
         if self._trainer is None:
             self._trainer = self._new_engine()
         if key != self._trainer_key:
@@ -107,7 +107,7 @@ class Runner:
             self._trainer.set_optimizer(_engine.OPTIMIZERS[optimizer._engine_name], values,
                                         optimizer.state, len(optimizer._slots()),
                                         _engine.CLIPS[clip], clip_value,
-                                        list(optimizer._layout[2]))
+                                        list(optimizer._layout[2]), optimizer._counter)
             self._trainer_key = key
         return self._trainer
 
@@ -118,7 +118,9 @@ class Runner:
         if engine is None:
             if len(self._predictors) >= 64:     # threads come and go: forget old ones
                 self._predictors = {}
-            # a private grads buffer: prediction never touches the model's
-            engine = self._new_engine(grads=np.zeros(self.params.size, self.params.dtype))
+            # no gradient buffers (half the memory for long sequences); a private
+            # grads buffer: prediction never touches the model's
+            engine = self._new_engine(grads=np.zeros(self.params.size, self.params.dtype),
+                                      inference=True)
             self._predictors[tid] = engine
         return engine

@@ -568,6 +568,21 @@ cdef void _metrics(State* s, floating* tag, Py_ssize_t B, Py_ssize_t T) noexcept
         s.m_count[k] += count / steps if w != NULL else B
 
 
+
+cdef void _reset_metric_totals(State* s) noexcept nogil:
+    cdef int k
+    for k in range(s.n_metrics):
+        s.m_total[k] = 0
+        s.m_count[k] = 0
+
+
+cdef void _copy_metric_totals(State* s, double* out) noexcept nogil:
+    """out = [total_0, count_0, total_1, count_1, ...]."""
+    cdef int k
+    for k in range(s.n_metrics):
+        out[2 * k] = s.m_total[k]
+        out[2 * k + 1] = s.m_count[k]
+
 # ---------------------------------------------------------------- a checked entry for tests
 
 def loss_and_gradient(y_true, y_pred, sample_weight=None, *, int code, bint from_logits=False,

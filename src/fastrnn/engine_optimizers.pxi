@@ -144,14 +144,14 @@ cdef int _update(State* s, floating* tag, double lr) noexcept nogil:
     memcpy(backup, p, n * sizeof(floating))
     if n_state:
         memcpy(backup + n, s.opt_state, n_state * sizeof(floating))
-    s.iterations += 1
+    s.iterations[0] += 1
     # decoupled weight decay first, with the step's learning rate: p -= p wd lr
     if s.hyper[H_WEIGHT_DECAY] != 0:
         wd = <floating>(s.hyper[H_WEIGHT_DECAY] * lr)
         for i in range(n):
             p[i] -= p[i] * wd
     if s.opt == OPT_ADAM:
-        t = <double>s.iterations
+        t = <double>s.iterations[0]
         lr_t = lr * sqrt(1 - c_pow(s.hyper[H_BETA_2], t)) / (1 - c_pow(s.hyper[H_BETA_1], t))
         adam_k(p, g, <floating*>s.opt_state, (<floating*>s.opt_state) + n,
                (<floating*>s.opt_state) + 2 * n if s.hyper[H_FLAG] != 0 else NULL,
@@ -168,5 +168,5 @@ cdef int _update(State* s, floating* tag, double lr) noexcept nogil:
     memcpy(p, backup, n * sizeof(floating))
     if n_state:
         memcpy(s.opt_state, backup + n, n_state * sizeof(floating))
-    s.iterations -= 1
+    s.iterations[0] -= 1
     return BAD_UPDATE

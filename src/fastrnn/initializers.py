@@ -9,7 +9,15 @@ same seed always gives the same values.
 Layers built without a seed draw from the process-wide generator that
 :func:`set_random_seed` resets, in the order the layers are built, which is
 what makes a whole seeded run bit-for-bit reproducible.
+
+Inside :func:`_seed_scope` the current thread (strictly: the current
+:mod:`contextvars` context) draws from a generator of its own instead, so
+models built and trained in parallel threads (:func:`fastrnn.fit_many`, the
+scikit-learn estimators) each get the stream a lone seeded run would get,
+whatever the scheduling.
 """
+import contextlib
+import contextvars
 import random as _pyrandom
 
 import numpy as np
@@ -21,13 +29,19 @@ __all__ = [
 
 _global_rng = np.random.default_rng()
 
+# The generator of a _seed_scope, for the context (thread) that opened it; None outside.
+_scoped_rng = contextvars.ContextVar("fastrnn_scoped_rng", default=None)
+
 
 def set_random_seed(seed):
     """Seed everything fastrnn draws at random, for bit-for-bit reproducible runs.
 
     Resets fastrnn's own generator (weight initialisation of layers without a
     ``seed``, the shuffling in :meth:`fastrnn.Sequential.fit`) and, as Keras
-    does, Python's :mod:`random` and NumPy's legacy global state.
+    does, Python's :mod:`random` and NumPy's legacy global state.  Called
+    inside a :func:`_seed_scope` (e.g. by a ``build_fn`` that
+    :func:`fastrnn.fit_many` runs), it reseeds that scope's generator instead
+    of the process-wide one.
 
     Parameters
     ----------
@@ -39,14 +53,45 @@ def set_random_seed(seed):
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     global _global_rng
-    _global_rng = np.random.default_rng(int(seed))
+    if _scoped_rng.get() is not None:
+        _scoped_rng.set(np.random.default_rng(int(seed)))
+    else:
+        _global_rng = np.random.default_rng(int(seed))
     _pyrandom.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
 
 
 def _next_generator():
-    """A fresh generator whose seed is drawn from the global one."""
-    return np.random.default_rng(_global_rng.integers(0, 2**63))
+    """A fresh generator whose seed is drawn from the current one (scoped or global)."""
+    rng = _scoped_rng.get()
+    return np.random.default_rng((_global_rng if rng is None else rng).integers(0, 2**63))
+
+
+@contextlib.contextmanager
+def _seed_scope(seed):
+    """Within the block, this thread draws from its own generator seeded with ``seed``.
+
+    Everything fastrnn draws through :func:`_next_generator` (initial weights
+    of layers without a seed, ``fit``'s shuffling) inside the block then
+    equals what a run after ``set_random_seed(seed)`` draws, and other
+    threads neither see nor disturb it.  The process-wide generator is left
+    untouched; on exit the previous scope (if any) is back.  Python's
+    :mod:`random` and NumPy's legacy global state are not scoped.
+
+    Parameters
+    ----------
+    seed : int
+        A non-negative integer.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    token = _scoped_rng.set(np.random.default_rng(int(seed)))
+    try:
+        yield
+    finally:
+        _scoped_rng.reset(token)
 
 
 def _fans(shape):

@@ -16,6 +16,8 @@ engine (:mod:`fastrnn.engine`) computes: each layer lowers to one engine node
 
 A layer may belong to one model at a time.
 """
+import weakref
+
 import numpy as np
 
 from . import activations, initializers
@@ -188,6 +190,26 @@ class Layer:
         self.output_shape = output_shape
         self.built = True
 
+    def _owner(self):
+        """The model whose buffer holds this layer's weights (None: none, or gone)."""
+        ref = getattr(self, "_owner_ref", None)
+        return ref() if ref is not None else None
+
+    def _set_owner(self, model):
+        self._owner_ref = weakref.ref(model)
+
+    def __getstate__(self):
+        """Picklable: no engine, no weak reference (a model re-points its layers)."""
+        state = self.__dict__.copy()
+        state.pop("_own_runner", None)
+        state.pop("_owner_ref", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.built and self._flat is not None:    # views of its own flat buffer again
+            self._bind(self._flat, np.zeros_like(self._flat))
+
     def _bind(self, params, grads):
         """Point the weights and gradients at slices of flat buffers.
 
@@ -243,8 +265,11 @@ class Layer:
             if value.dtype.kind not in "fiu":
                 raise TypeError(f"layer {self.name!r}, weight {name!r}: expected real numbers, "
                                 f"got dtype {value.dtype}")
+            with np.errstate(over="ignore"):   # checked after the cast: 1e39 is inf in float32
+                value = value.astype(self.dtype)
             if not np.all(np.isfinite(value)):
-                raise ValueError(f"layer {self.name!r}, weight {name!r} contains NaN or infinity")
+                raise ValueError(f"layer {self.name!r}, weight {name!r} contains NaN or infinity"
+                                 f" (in {self.dtype})")
             checked.append(value)
         for view, value in zip(self._weights, checked):
             view[...] = value

@@ -15,10 +15,20 @@ with Keras's real float32 numbers.  (In the float64 worker ``ops.mean`` is
 patched to accumulate in float64: Keras 3.15 computes it in float32 even for
 float64 input; see ``patch_mean_to_float64``.)
 
-File layout: ``__meta__`` is a JSON string (versions, and one record per case:
-id, kind, function, options, and for every dtype either the names of the
-recorded arrays or the Keras error message).  Arrays are stored under
-``<case id>/<input name>`` (inputs, float64) and ``<case id>/<dtype>/<output>``.
+File layout (read by ``tests/keras_loss_fixtures.py``): ``__meta__`` is UTF-8
+JSON -- versions; one record per case (id, kind, function, options, input
+names, and per dtype the messages of the outputs Keras refused); the string
+resolution tables; the ``evaluate``/``fit`` records; and ``arrays``, mapping a
+key to ``[buffer, offset, shape]`` in the flat ``values64``/``values32``
+buffers.  Keys: ``<case id>/<input>`` (float64 inputs, all float32-exact) and
+``<case id>/<dtype>/<output>`` (Keras's results; float32 ones in ``values32``).
+
+Case kinds: ``loss`` (per-sample value, reduced value and ``jax.grad`` w.r.t.
+``y_pred``, also with weights ``linspace(0.25, 2, N)`` of shape (N, 1)),
+``fused_sigmoid``/``fused_softmax`` (the same for ``loss(y, sigmoid(z))`` etc.,
+gradient w.r.t. the logits ``z``), ``weighted`` (given sample weights and a mask
+on ``y_pred``), ``reduce`` (``reduce_weighted_values`` alone), ``metric``
+(per-sample metric functions) and ``stream`` (metric objects over 3 batches).
 """
 import json
 import os

@@ -45,6 +45,49 @@ class WeightFileError(ValueError):
     """A weights file that is malformed or does not fit the model."""
 
 
+def _is_weights_h5(filepath):
+    import os
+    try:
+        return os.fspath(filepath).endswith(".weights.h5")
+    except TypeError:
+        return False
+
+
+def _require_regular_file(path, what):
+    """Refuse what is not a regular file (a FIFO would block, /dev/zero never ends)."""
+    import os
+    import stat
+    st = os.stat(path)          # FileNotFoundError / PermissionError as they are
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(f"{what}: {path!r} is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{what}: {path!r} is not a regular file")
+
+
+def _write_atomically(path, write):
+    """``write(file)`` into a temporary file beside ``path``, then rename it over ``path``.
+
+    A failed or interrupted write leaves the previous file untouched (and no
+    temporary file behind): a checkpoint is never lost half-written.
+    """
+    import os
+    import tempfile
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".fastrnn-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def _read_npy_header(f, name):
     """(shape, dtype) from an .npy stream's header; nothing else is read."""
     version = np.lib.format.read_magic(f)
@@ -124,6 +167,13 @@ class Sequential(Trainer):
                 raise TypeError(f"Sequential takes fastrnn layers, got {type(layer).__name__}")
             if any(layer is other for other in self._layers):
                 raise ValueError(f"layer {layer.name!r} is already in this model")
+            owner = layer._owner()
+            if owner is not None and owner is not self and owner.built:
+                raise ValueError(
+                    f"layer {layer.name!r} already belongs to model {owner.name!r}, whose weights "
+                    f"live in that model's buffer; fastrnn does not share a layer between two "
+                    f"models (Keras would share its weights). Use a new layer, and copy weights "
+                    f"with get_weights()/set_weights() if they should start equal")
             if any(layer.name == other.name for other in self._layers):
                 raise ValueError(f"two layers are named {layer.name!r}; layer names must be unique")
             if self._layers and getattr(self._layers[-1], "return_state", False):
@@ -201,6 +251,7 @@ class Sequential(Trainer):
         for prefix, layer in zip(self._weight_prefixes(), self._layers):
             n = layer.count_params()
             layer._bind(params[offset:offset + n], grads[offset:offset + n])
+            layer._set_owner(self)
             layer_offsets.append(offset)
             for (wname, wshape), w in zip(layer._specs, layer._weights):
                 layout.append((f"{prefix}/{wname}", wshape, offset))
@@ -326,7 +377,8 @@ class Sequential(Trainer):
             if value.shape != shape:
                 raise ValueError(f"{source}: weight {name!r} must have shape {shape}, "
                                  f"got {value.shape}")
-            value = value.astype(self.dtype)
+            with np.errstate(over="ignore"):   # overflow shows as inf, refused below
+                value = value.astype(self.dtype)
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"{source}: weight {name!r} contains NaN or infinity")
             checked.append(value)
@@ -343,8 +395,9 @@ class Sequential(Trainer):
         """
         self._require_built("take weights")
         checked = self._check_weight_list(weights, "set_weights")
-        for view, value in zip(self._views(), checked):
-            view[...] = value
+        with self._lock:        # predict in another thread sees old or new, never a mix
+            for view, value in zip(self._views(), checked):
+                view[...] = value
 
     def save_weights(self, filepath):
         """Write the weights to an ``.npz`` file (one array per weight, no pickles).
@@ -358,17 +411,21 @@ class Sequential(Trainer):
             Must end in ``.npz``.
         """
         self._require_built("save weights")
+        if _is_weights_h5(filepath):
+            from ..saving import save_weights_h5
+            return save_weights_h5(self, filepath)
         path = self._npz_path(filepath)
-        arrays = {name: w for (name, _, _), w in zip(self.param_layout, self._views())}
-        with open(path, "wb") as f:
-            np.savez(f, **arrays)
+        with self._lock:        # a consistent set of weights, never half an update
+            arrays = {name: w.copy() for (name, _, _), w in zip(self.param_layout, self._views())}
+        _write_atomically(path, lambda f: np.savez(f, **arrays))
 
     @staticmethod
     def _npz_path(filepath):
         import os
         path = os.fspath(filepath)
         if not isinstance(path, str) or not path.endswith(".npz"):
-            raise ValueError(f"filepath must end in '.npz', got {filepath!r}")
+            raise ValueError(f"filepath must end in '.npz' (fastrnn's format) or "
+                             f"'.weights.h5' (Keras's), got {filepath!r}")
         return path
 
     def load_weights(self, filepath):
@@ -393,7 +450,11 @@ class Sequential(Trainer):
             The path cannot be opened.
         """
         self._require_built("load weights")
+        if _is_weights_h5(filepath):
+            from ..saving import load_weights_h5
+            return load_weights_h5(self, filepath)
         path = self._npz_path(filepath)
+        _require_regular_file(path, "load_weights")
         try:
             arrays = self._read_weight_file(path)
         except (FileNotFoundError, IsADirectoryError, PermissionError, WeightFileError):
@@ -452,6 +513,52 @@ class Sequential(Trainer):
         for layer in self._layers:
             shape = layer.compute_output_shape(shape)
         return shape
+
+    # -- files for other frameworks --------------------------------------------------
+    def save(self, filepath):
+        """Write a Keras 3 ``.keras`` archive that ``keras.models.load_model`` reads.
+
+        Needs h5py (``pip install "fastrnn[keras-io]"``); see :mod:`fastrnn.saving`.
+        """
+        from ..saving import save_model
+        save_model(self, filepath)
+
+    def export(self, filepath, format="onnx", opset=None):
+        """Export for deployment: ``format="onnx"`` writes an ONNX graph (ONNX's RNN operator).
+
+        Needs onnx (``pip install "fastrnn[onnx]"``); see :func:`fastrnn.export.to_onnx`.
+        """
+        if format != "onnx":
+            raise ValueError(f"format must be 'onnx', got {format!r}")
+        from ..export import to_onnx
+        to_onnx(self, filepath, opset=opset)
+
+    # -- copies and pickles ------------------------------------------------------------
+    def __getstate__(self):
+        """Everything but the compiled engines and the lock (rebuilt on demand)."""
+        state = self.__dict__.copy()
+        state["_engine_runner"] = None
+        state["_lock"] = None
+        return state
+
+    def __setstate__(self, state):
+        """A whole, independent model: every layer's weights re-pointed into its own params.
+
+        (Pickling and deep-copying copy ``params`` and each layer's weight views
+        as separate arrays; this makes the views views again.)
+        """
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+        if self.built:
+            for layer, offset in zip(self._layers, self._layer_offsets):
+                n = layer.count_params()
+                layer._bind(self.params[offset:offset + n], self.grads[offset:offset + n])
+                layer._set_owner(self)
+
+    def __copy__(self):
+        """``copy.copy`` gives an independent model too (a shallow one would share layers)."""
+        import copy
+        return copy.deepcopy(self)
 
     def __call__(self, x):
         """The model's output for ``x`` in one batch (a new array)."""

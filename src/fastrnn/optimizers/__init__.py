@@ -98,11 +98,22 @@ class Optimizer:
         self.clipvalue = _optional_positive(clipvalue, "clipvalue")
         self.global_clipnorm = _optional_positive(global_clipnorm, "global_clipnorm")
         self.name = name or type(self).__name__.lower()
-        self.iterations = 0
+        self._counter = np.zeros(1, np.int64)   # the engine counts steps in it directly
         self.state = None
         self._layout = None  # (size, dtype, variable start offsets)
 
     # -- checked hyperparameters -------------------------------------------------
+    @property
+    def iterations(self):
+        """Steps taken so far (counted by the engine as it updates)."""
+        return int(self._counter[0])
+
+    @iterations.setter
+    def iterations(self, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"iterations must be an int >= 0, got {value!r}")
+        self._counter[0] = value
+
     @property
     def learning_rate(self):
         """The learning rate (a float) or the schedule it was given as."""

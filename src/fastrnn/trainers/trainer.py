@@ -495,9 +495,7 @@ class Trainer:
         opt = self.optimizer
         lr = opt.current_learning_rate()
         with self._lock:
-            engine.iterations = opt.iterations
             loss = engine.train_step(x, y, lr, sample_weight, out)
-            opt.iterations = engine.iterations
         if engine.last_status:
             self._raise_bad_step(engine.last_status, loss)
         return loss
@@ -507,12 +505,65 @@ class Trainer:
         opt = self.optimizer
         lrs[...] = opt.learning_rates(len(lrs))
         with self._lock:
-            engine.iterations = opt.iterations
             mean = engine.run_epoch(order, batch_size, lrs, losses)
-            opt.iterations = engine.iterations
         if engine.last_status:
             self._raise_bad_step(engine.last_status, losses[engine.bad_batch], engine.bad_batch)
         return mean
+
+    #: fit's several-epoch calls hold at most this many row indices (8 MiB) ...
+    _ORDER_BUDGET = 2**20
+    #: ... and last about this long, so a KeyboardInterrupt is seen promptly
+    _CALL_SECONDS = 0.2
+
+    def _fit_epochs_compiled(self, engine, cbs, rng, shuffle, initial_epoch, epochs,
+                             batch_size, n, n_batches):
+        """fit's epochs, several per compiled call (as many as last ~``_CALL_SECONDS``).
+
+        The row orders are drawn exactly as one epoch at a time draws them
+        (the same generator, the same calls), so the results are bitwise
+        those of one call per epoch.  The History gets every epoch's loss.
+        """
+        most = max(1, min(epochs - initial_epoch, self._ORDER_BUDGET // max(n, 1)))
+        orders = np.empty((most, n), np.int64)
+        losses = np.empty(most * n_batches, np.float64)
+        rates = np.empty(most * n_batches, np.float64)
+        means = np.empty(most, np.float64)
+        n_metrics = len(self._compile_state.engine_specs)
+        totals = np.empty(most * 2 * n_metrics + 1, np.float64)
+        opt = self.optimizer
+        logs = {}
+        epoch, per_call = initial_epoch, 1          # the first call times one epoch
+        while epoch < epochs:
+            E = min(per_call, epochs - epoch)
+            for e in range(E):
+                orders[e] = np.arange(n)
+                if shuffle:
+                    rng.shuffle(orders[e])
+            engine = self._trainer()
+            rates[:E * n_batches] = opt.learning_rates(E * n_batches)
+            started = time.perf_counter()
+            with self._lock:
+                engine.run_epoch(orders[:E].reshape(-1), batch_size, rates, losses, epochs=E,
+                                 means=means, metric_totals=totals if n_metrics else None)
+            seconds = time.perf_counter() - started
+            done = engine.bad_epoch if engine.last_status else E
+            for e in range(done):
+                logs = {"loss": float(means[e])}
+                if n_metrics:
+                    pairs = totals[2 * n_metrics * e:2 * n_metrics * (e + 1)].reshape(-1, 2)
+                    self._metric_logs(engine, logs, totals=pairs)
+                cbs.on_epoch_begin(epoch + e)
+                cbs.on_epoch_end(epoch + e, logs)
+            if engine.last_status:
+                k = engine.bad_epoch * n_batches + engine.bad_batch
+                try:
+                    self._raise_bad_step(engine.last_status, losses[k], engine.bad_batch)
+                except NonFiniteTrainingError as err:
+                    raise self._diverged(err, epoch + engine.bad_epoch, engine.bad_batch,
+                                         epochs, n_batches) from None
+            epoch += E
+            per_call = int(min(most, max(1, self._CALL_SECONDS * E / max(seconds, 1e-9))))
+        return logs
 
     def _diverged(self, err, epoch, batch, epochs, n_batches):
         """``err`` again, naming the epoch and batch (0-based in the attributes)."""
@@ -532,10 +583,13 @@ class Trainer:
         for entry in self._compile_state.python_entries:
             entry.metric.update_state(y, out, sample_weight=w if entry.weighted else None)
 
-    def _metric_logs(self, engine, logs, prefix=""):
-        """Add every metric's value (engine totals or NumPy state) to ``logs``."""
+    def _metric_logs(self, engine, logs, prefix="", totals=None):
+        """Add every metric's value (engine totals -- or the given (total, count)
+        pairs -- or NumPy state) to ``logs``."""
         state = self._compile_state
-        totals = iter(engine.metric_totals() if state.engine_specs else ())
+        if totals is None:
+            totals = engine.metric_totals() if state.engine_specs else ()
+        totals = iter(totals)
         for entry in state.entries:
             if entry.spec is not None:
                 total, count = next(totals)
@@ -729,6 +783,10 @@ class Trainer:
         # else one per batch.
         whole_epochs = (adapter.is_arrays and steps_per_epoch is None and verbose != 1
                         and not wants_batches and not state.python_entries)
+        # Several epochs in one compiled call when nothing runs between epochs:
+        # no callbacks (but the History), no validation, nothing printed.
+        several_epochs = (whole_epochs and verbose == 0 and val is None and not callbacks
+                          and epochs - initial_epoch > 1)
         engine = self._trainer()
         if whole_epochs:
             engine.bind_data(adapter.x, adapter.y, adapter.sample_weight)
@@ -741,71 +799,75 @@ class Trainer:
         logs = {}
         try:
             cbs.on_train_begin()
-            for epoch in range(initial_epoch, epochs):
-                cbs.on_epoch_begin(epoch)
-                started = time.perf_counter()
-                bar = None
-                if self._compile_state is not state:      # re-compiled by a callback
-                    state = self._compile_state
-                    self._build_compile(*self._data_shapes)
-                epoch_engine = self._trainer()   # the current loss and optimizer
-                has_metrics = bool(state.engine_specs)
-                if has_metrics:
-                    epoch_engine.reset_metrics()
-                self._reset_python_metrics()
-                if whole_epochs:
-                    if shuffle:
-                        # rng.permutation(n) without allocating: the same order
-                        order[...] = identity
-                        rng.shuffle(order)
-                    if epoch_engine is not engine:
-                        engine.unbind_data()
+            if several_epochs:
+                logs = self._fit_epochs_compiled(engine, cbs, rng, shuffle, initial_epoch,
+                                                 epochs, adapter.batch_size, n, n_batches)
+            else:
+                for epoch in range(initial_epoch, epochs):
+                    cbs.on_epoch_begin(epoch)
+                    started = time.perf_counter()
+                    bar = None
+                    if self._compile_state is not state:      # re-compiled by a callback
+                        state = self._compile_state
+                        self._build_compile(*self._data_shapes)
+                    epoch_engine = self._trainer()   # the current loss and optimizer
+                    has_metrics = bool(state.engine_specs)
+                    if has_metrics:
+                        epoch_engine.reset_metrics()
+                    self._reset_python_metrics()
+                    if whole_epochs:
+                        if shuffle:
+                            # rng.permutation(n) without allocating: the same order
+                            order[...] = identity
+                            rng.shuffle(order)
+                        if epoch_engine is not engine:
+                            engine.unbind_data()
+                            engine = epoch_engine
+                            engine.bind_data(adapter.x, adapter.y, adapter.sample_weight)
+                        try:
+                            logs = {"loss": self._train_epoch(engine, order, adapter.batch_size,
+                                                              batch_rates, batch_losses)}
+                        except NonFiniteTrainingError as err:
+                            if not cbs.on_nonfinite_loss(err.batch, {"loss": float("nan")}):
+                                raise self._diverged(err, epoch, err.batch, epochs,
+                                                     n_batches) from None
+                            logs = {"loss": float("nan")}      # TerminateOnNaN: stop here
+                            self.stop_training = True
+                        if has_metrics and np.isfinite(logs["loss"]):
+                            self._metric_logs(engine, logs)
+                    else:
                         engine = epoch_engine
-                        engine.bind_data(adapter.x, adapter.y, adapter.sample_weight)
-                    try:
-                        logs = {"loss": self._train_epoch(engine, order, adapter.batch_size,
-                                                          batch_rates, batch_losses)}
-                    except NonFiniteTrainingError as err:
-                        if not cbs.on_nonfinite_loss(err.batch, {"loss": float("nan")}):
-                            raise self._diverged(err, epoch, err.batch, epochs,
-                                                 n_batches) from None
-                        logs = {"loss": float("nan")}      # TerminateOnNaN: stop here
-                        self.stop_training = True
-                    if has_metrics and np.isfinite(logs["loss"]):
-                        self._metric_logs(engine, logs)
-                else:
-                    engine = epoch_engine
-                    bar = (_progress_bar(n_batches, f"Epoch {epoch + 1}/{epochs}")
-                           if verbose == 1 else None)
-                    outcome = self._train_batches(iterator, engine, cbs, bar, epoch, epochs,
-                                                  class_weight, first)
-                    first = None
-                    if outcome is None:         # the data ran out before this epoch began
-                        if bar is not None:
-                            bar.close()
-                        if epoch == initial_epoch:
-                            raise ValueError("x yielded no batches: nothing to train on (an "
-                                             "empty or used-up generator?)")
-                        warnings.warn(data_adapters.RAN_OUT, stacklevel=2)
-                        self.stop_training = True
+                        bar = (_progress_bar(n_batches, f"Epoch {epoch + 1}/{epochs}")
+                               if verbose == 1 else None)
+                        outcome = self._train_batches(iterator, engine, cbs, bar, epoch, epochs,
+                                                      class_weight, first)
+                        first = None
+                        if outcome is None:         # the data ran out before this epoch began
+                            if bar is not None:
+                                bar.close()
+                            if epoch == initial_epoch:
+                                raise ValueError("x yielded no batches: nothing to train on (an "
+                                                 "empty or used-up generator?)")
+                            warnings.warn(data_adapters.RAN_OUT, stacklevel=2)
+                            self.stop_training = True
+                            break
+                        logs = outcome
+                        if iterator.exhausted:
+                            warnings.warn(data_adapters.RAN_OUT, stacklevel=2)
+                            self.stop_training = True
+                    if (val is not None and np.isfinite(logs["loss"])     # not after TerminateOnNaN
+                            and (epoch + 1 - initial_epoch) % validation_freq == 0):
+                        logs.update(self._validate(val))
+                    if bar is not None:
+                        bar.set_postfix({k: _format_value(v) for k, v in logs.items()})
+                        bar.close()
+                    elif verbose == 2:
+                        elapsed = time.perf_counter() - started
+                        print(f"Epoch {epoch + 1}/{epochs} - {elapsed:.2f}s - "
+                              + " - ".join(f"{k}: {_format_value(v)}" for k, v in logs.items()))
+                    cbs.on_epoch_end(epoch, logs)
+                    if self.stop_training:
                         break
-                    logs = outcome
-                    if iterator.exhausted:
-                        warnings.warn(data_adapters.RAN_OUT, stacklevel=2)
-                        self.stop_training = True
-                if (val is not None and np.isfinite(logs["loss"])     # not after TerminateOnNaN
-                        and (epoch + 1 - initial_epoch) % validation_freq == 0):
-                    logs.update(self._validate(val))
-                if bar is not None:
-                    bar.set_postfix({k: _format_value(v) for k, v in logs.items()})
-                    bar.close()
-                elif verbose == 2:
-                    elapsed = time.perf_counter() - started
-                    print(f"Epoch {epoch + 1}/{epochs} - {elapsed:.2f}s - "
-                          + " - ".join(f"{k}: {_format_value(v)}" for k, v in logs.items()))
-                cbs.on_epoch_end(epoch, logs)
-                if self.stop_training:
-                    break
             cbs.on_train_end(logs)
         finally:
             if whole_epochs:

@@ -1,0 +1,308 @@
+"""fit_many: many models trained in parallel equal the same models trained alone, bitwise.
+
+"Alone" is the reference everywhere: ``set_random_seed(seed)``, build, ``fit``
+in this thread, nothing else running.  The Dask tests need
+``dask[distributed]`` (``pip install 'fastrnn[dask]'``) and skip without it.
+"""
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import fastrnn
+from fastrnn import fit_many, initializers
+from fastrnn.callbacks import EarlyStopping
+from fastrnn.errors import NonFiniteTrainingError
+from fastrnn.layers import Dense, SimpleRNN
+from fastrnn.many import FitResult
+
+EPOCHS = 4
+
+
+def build(units=6, learning_rate=0.01):
+    """A small tutorial-shaped model; no layer has a seed, so all randomness is scoped."""
+    model = fastrnn.Sequential([SimpleRNN(units, input_shape=[5, 2]), Dense(1)])
+    model.compile(optimizer=fastrnn.optimizers.Adam(learning_rate=learning_rate), loss="mse")
+    return model
+
+
+def make_datasets(n, samples=37, seed=0):
+    """n different (x, y) sets of shape (samples, 5, 2), (samples, 1); 37 = a ragged last batch."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        x = rng.standard_normal((samples, 5, 2)).astype(np.float32)
+        y = (x[:, :, 0].sum(axis=1, keepdims=True) * 0.3).astype(np.float32)
+        out.append((x, y))
+    return out
+
+
+def alone(seed, x, y, config=None, **fit_kwargs):
+    """The reference: one model, seeded globally, trained in this thread."""
+    fastrnn.set_random_seed(seed)
+    model = build(**(config or {}))
+    history = model.fit(x, y, verbose=0, **{"epochs": EPOCHS, "batch_size": 8, **fit_kwargs})
+    return model.get_weights(), history.history
+
+
+def assert_same(result, weights, history):
+    assert len(result.weights) == len(weights)
+    for got, want in zip(result.weights, weights):
+        assert got.dtype == want.dtype
+        assert np.array_equal(got, want), "weights differ from the lone run"
+    assert result.history == history
+    assert result.loss == history["loss"][-1]
+
+
+# -- the seed scope -------------------------------------------------------------------
+def test_seed_scope_gives_each_thread_the_lone_stream():
+    """Two threads drawing in lock-step inside their own scopes each get their seed's stream."""
+    def stream(n):
+        return [initializers._next_generator().integers(1 << 30) for _ in range(n)]
+
+    fastrnn.set_random_seed(11)
+    want = {s: None for s in (11, 12)}
+    for s in want:
+        fastrnn.set_random_seed(s)
+        want[s] = stream(20)
+    fastrnn.set_random_seed(99)
+    global_next = initializers._global_rng.bit_generator.state
+    got = {}
+    barrier = threading.Barrier(2)
+
+    def run(seed):
+        with initializers._seed_scope(seed):
+            values = []
+            for _ in range(20):
+                barrier.wait()      # interleave the two threads' draws
+                values.extend(stream(1))
+            got[seed] = values
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in want]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == want
+    assert initializers._global_rng.bit_generator.state == global_next   # untouched
+
+
+def test_set_random_seed_inside_a_scope_reseeds_only_the_scope():
+    fastrnn.set_random_seed(5)
+    before = initializers._global_rng.bit_generator.state
+    with initializers._seed_scope(1):
+        fastrnn.set_random_seed(2)
+        inside = initializers._next_generator().integers(1 << 30)
+    assert initializers._global_rng.bit_generator.state == before
+    fastrnn.set_random_seed(2)
+    assert inside == initializers._next_generator().integers(1 << 30)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "3"])
+def test_seed_scope_rejects_bad_seeds(seed):
+    with pytest.raises((TypeError, ValueError), match="seed"):
+        with initializers._seed_scope(seed):
+            pass
+
+
+# -- results equal lone runs, whatever n_jobs -----------------------------------------
+@pytest.mark.parametrize("n_jobs", [1, 2, 3, -1])
+def test_one_model_per_dataset_equals_lone_runs(n_jobs):
+    datasets = make_datasets(7)
+    seeds = [3, 1, 4, 1, 5, 9, 2]       # a repeated seed on different data is fine
+    results = fit_many(build, datasets, seeds=seeds, epochs=EPOCHS, batch_size=8, n_jobs=n_jobs)
+    assert [r.index for r in results] == list(range(7))
+    for r, (x, y), seed in zip(results, datasets, seeds):
+        assert isinstance(r, FitResult) and r.seed == seed and r.error is None
+        assert_same(r, *alone(seed, x, y))
+
+
+def test_configs_and_seeds_on_one_shared_dataset():
+    (x, y), = make_datasets(1)
+    configs = [{"units": 3}, {"units": 7, "learning_rate": 0.003}, {"units": 5}]
+    results = fit_many(build, (x, y), configs=configs, seeds=[10, 20, 30], epochs=EPOCHS,
+                       batch_size=8, n_jobs=3)
+    for r, config, seed in zip(results, configs, [10, 20, 30]):
+        assert r.config == config
+        assert r.weights[1].shape == (config["units"],) * 2
+        assert_same(r, *alone(seed, x, y, config))
+
+
+def test_default_seeds_are_reproducible_and_reported():
+    datasets = make_datasets(3)
+    fastrnn.set_random_seed(123)
+    first = fit_many(build, datasets, epochs=2, batch_size=8, n_jobs=2)
+    fastrnn.set_random_seed(123)
+    second = fit_many(build, datasets, epochs=2, batch_size=8, n_jobs=1)
+    assert len({r.seed for r in first}) == 3
+    for a, b, (x, y) in zip(first, second, datasets):
+        assert a.seed == b.seed
+        assert_same(b, *alone(a.seed, x, y, epochs=2))
+
+
+def test_validation_callbacks_and_models():
+    datasets = make_datasets(4)
+    vals = make_datasets(4, samples=11, seed=1)
+    stop = EarlyStopping(monitor="val_loss", patience=0, min_delta=10.0)  # stops after epoch 2
+    results = fit_many(build, datasets, seeds=7, validation_data=vals, callbacks=[stop],
+                       epochs=EPOCHS, batch_size=8, n_jobs=2, return_models=True)
+    assert stop.model is None       # the template is copied, never used itself
+    for r, (x, y), val in zip(results, datasets, vals):
+        weights, history = alone(7, x, y, validation_data=val,
+                                 callbacks=[EarlyStopping(monitor="val_loss", patience=0,
+                                                          min_delta=10.0)])
+        assert len(history["loss"]) == 2
+        assert_same(r, weights, history)
+        assert r.val_loss == history["val_loss"][-1]
+        assert np.array_equal(r.model.predict(val[0], verbose=0),
+                              r.model.predict(val[0], verbose=0))
+        assert all(np.array_equal(a, b) for a, b in zip(r.model.get_weights(), weights))
+
+
+def test_errors_raise_names_the_model_and_return_keeps_going():
+    datasets = make_datasets(3)
+    configs = [{}, {"learning_rate": 1e38}, {}]     # the middle one overflows float32
+    with pytest.raises(NonFiniteTrainingError) as info:
+        fit_many(build, datasets, configs=configs, seeds=0, epochs=EPOCHS, n_jobs=2)
+    if hasattr(info.value, "__notes__"):
+        assert "model 1" in info.value.__notes__[0]
+    results = fit_many(build, datasets, configs=configs, seeds=0, epochs=EPOCHS, batch_size=8,
+                       n_jobs=2, errors="return")
+    assert isinstance(results[1].error, NonFiniteTrainingError) and np.isnan(results[1].loss)
+    assert results[1].weights and all(np.isfinite(w).all() for w in results[1].weights)
+    for i in (0, 2):
+        assert results[i].error is None
+        assert_same(results[i], *alone(0, *datasets[i]))
+
+
+def test_bad_arguments_are_named():
+    datasets = make_datasets(2)
+    with pytest.raises(ValueError, match="lengths"):
+        fit_many(build, datasets, seeds=[1, 2, 3])
+    with pytest.raises(TypeError, match="build_fn"):
+        fit_many("build", datasets)
+    with pytest.raises(TypeError, match="configs"):
+        fit_many(build, datasets, configs={"units": 3})
+    with pytest.raises(ValueError, match=r"datasets\[1\]"):
+        fit_many(build, [datasets[0], (1, 2, 3)])
+    with pytest.raises(ValueError, match="n_jobs"):
+        fit_many(build, datasets, n_jobs=0)
+    with pytest.raises(ValueError, match="errors"):
+        fit_many(build, datasets, errors="ignore")
+    with pytest.raises(TypeError, match="seeds"):
+        fit_many(build, datasets, seeds=1.0)
+
+    def uncompiled():
+        return fastrnn.Sequential([SimpleRNN(2, input_shape=[5, 2]), Dense(1)])
+
+    with pytest.raises(ValueError, match="compiled"):
+        fit_many(uncompiled, datasets, n_jobs=1)
+    with pytest.raises(TypeError, match="client"):
+        fit_many(build, datasets, client=object())
+
+
+# -- Dask ---------------------------------------------------------------------------
+def _reference(datasets, seeds):
+    return [alone(s, x, y) for (x, y), s in zip(datasets, seeds)]
+
+
+@pytest.fixture(scope="module")
+def thread_client():
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=2, processes=False,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        yield client
+
+
+@pytest.mark.parametrize("chunk_size", [None, 2, 5])
+def test_dask_threads_equal_lone_runs(thread_client, chunk_size):
+    datasets = make_datasets(6)
+    seeds = list(range(40, 46))
+    results = fit_many(build, datasets, seeds=seeds, epochs=EPOCHS, batch_size=8,
+                       client=thread_client, chunk_size=chunk_size)
+    for r, want in zip(results, _reference(datasets, seeds)):
+        assert_same(r, *want)
+
+
+def test_dask_error_reaches_the_caller(thread_client):
+    datasets = make_datasets(4)
+    configs = [{}, {}, {"learning_rate": 1e38}, {}]
+    with pytest.raises(NonFiniteTrainingError):
+        fit_many(build, datasets, configs=configs, seeds=0, epochs=EPOCHS, client=thread_client,
+                 chunk_size=1)
+    results = fit_many(build, datasets, configs=configs, seeds=0, epochs=EPOCHS, batch_size=8,
+                       client=thread_client, chunk_size=3, errors="return")
+    assert isinstance(results[2].error, NonFiniteTrainingError)
+    assert_same(results[3], *alone(0, *datasets[3]))
+
+
+def test_dask_shared_data_is_scattered_once(thread_client, monkeypatch):
+    """A dataset every chunk uses is scattered to all workers once, not sent with each task."""
+    (x, y), = make_datasets(1)
+    scattered = []
+    scatter = thread_client.scatter
+
+    def spy(data, **kwargs):
+        scattered.append((data, kwargs))
+        return scatter(data, **kwargs)
+
+    monkeypatch.setattr(thread_client, "scatter", spy)
+    keys_before = set(thread_client.who_has())
+    results = fit_many(build, (x, y), seeds=[1, 2, 3, 4, 5], epochs=EPOCHS, batch_size=8,
+                       client=thread_client, chunk_size=2, return_models=True)
+    assert len(scattered) == 1 and scattered[0][1].get("broadcast") is True
+    assert [id(a) for a in scattered[0][0]] == [id(x), id(y)]
+    for r, s in zip(results, [1, 2, 3, 4, 5]):
+        assert_same(r, *alone(s, x, y))
+        assert r.model is not None and np.array_equal(r.model.get_weights()[0], r.weights[0])
+    # nothing fit_many put on the cluster stays there
+    deadline = time.monotonic() + 10
+    while set(thread_client.who_has()) - keys_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not set(thread_client.who_has()) - keys_before
+
+
+@pytest.fixture(scope="module")
+def process_cluster():
+    pytest.importorskip("distributed")
+    import cloudpickle
+    from distributed import Client, LocalCluster
+    # Worker processes cannot import this test module: ship its functions by value.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
+            yield cluster, client
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def test_dask_processes_equal_lone_runs_even_when_a_worker_dies(process_cluster, tmp_path):
+    """One worker process kills itself mid-job; Dask reruns its tasks and nothing changes."""
+    _, client = process_cluster
+    marker = str(tmp_path / "killed")
+    datasets = make_datasets(12)
+    seeds = list(range(100, 112))
+
+    def build_or_die(units=6, learning_rate=0.01, die=False):
+        # In a worker, the first build of the doomed model kills its own process
+        # (SIGKILL: no cleanup, as a crash); the rerun finds the marker and goes on.
+        if die and not os.path.exists(marker):
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return build(units, learning_rate)
+
+    pids_before = set(client.run(os.getpid).values())
+    configs = [{"die": i == 7} for i in range(12)]     # a model of a middle chunk
+    results = fit_many(build_or_die, datasets, configs=configs, seeds=seeds, epochs=EPOCHS,
+                       batch_size=8, client=client, chunk_size=2)
+    assert os.path.exists(marker), "no worker was killed"
+    assert pids_before - set(client.run(os.getpid).values()), "the killed worker is still there"
+    assert len(results) == 12 and all(r is not None for r in results)
+    for r, want in zip(results, _reference(datasets, seeds)):
+        assert_same(r, *want)
