@@ -392,10 +392,12 @@ class Trainer:
         """The compiled metrics on ``engine`` (their totals reset when they change)."""
         state = self._compile_state
         width = engine.target_width
-        old = getattr(self, "_engine_metrics_key", None)
+        # remembered on the runner, which owns the training engine (and is not pickled)
+        runner = self._engine_runner
+        old = getattr(runner, "_metrics_key", None)
         if old is None or old[0] is not engine or old[1] is not state or old[2] != width:
             engine.set_metrics(state.engine_specs if state is not None and state.built else [])
-            self._engine_metrics_key = (engine, state, width)
+            runner._metrics_key = (engine, state, width)
 
     def _prediction_engine(self, with_loss=False):
         """This thread's prediction engine; with the loss and metrics set for evaluation."""
