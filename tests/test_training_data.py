@@ -515,3 +515,35 @@ def test_warnings_are_not_emitted_on_the_array_path():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _array_baseline(x, y, epochs=1)
+
+
+def test_several_epochs_per_compiled_call_report_every_epochs_metrics():
+    """fit with nothing between epochs runs several epochs per compiled call; each epoch's
+    metrics are its own (the engine restarts them), bitwise those of one call per epoch."""
+    x, y = _data()
+    w = np.random.default_rng(14).uniform(0, 2, len(x))
+
+    class EpochHook(keras.callbacks.Callback):      # forces one compiled call per epoch
+        def on_epoch_end(self, epoch, logs=None):
+            pass
+
+    runs = []
+    for callbacks in (None, [EpochHook()]):
+        model = _model()
+        model.several_calls = []
+        inner = model._fit_epochs_compiled
+
+        def recording(*args, model=model, inner=inner):
+            model.several_calls.append(1)
+            return inner(*args)
+
+        model._fit_epochs_compiled = recording
+        model.compile(optimizer="adam", loss="mse", metrics=["mae", "mse"],
+                      weighted_metrics=["mae"])
+        history = model.fit(x, y, sample_weight=w, batch_size=B, epochs=6, verbose=0,
+                            callbacks=callbacks)
+        runs.append((model, history))
+    np.testing.assert_array_equal(runs[0][0].params, runs[1][0].params)
+    assert runs[0][1].history == runs[1][1].history
+    assert len(set(runs[0][1].history["mae"])) == 6
+    assert runs[0][0].several_calls and not runs[1][0].several_calls
