@@ -129,7 +129,8 @@ class IterableDataAdapter:
     def __init__(self, source, name="x"):
         self.source = source
         self.name = name
-        self.one_shot = iter(source) is source if not is_tf_dataset(source) else False
+        # an iterator (a generator) runs once; anything else is iterated afresh every epoch
+        self.one_shot = hasattr(source, "__next__") and not is_tf_dataset(source)
         self.num_batches = self._size(source)
         self._hooks = hasattr(source, "on_epoch_end") and hasattr(source, "__getitem__")
 
