@@ -294,11 +294,11 @@ def test_temporal_weight_zero_is_a_step_that_does_not_exist():
     model = models[0][0]
     pred = model.predict(x, verbose=0)
     per_step = ((pred - y) ** 2).mean(-1)
-    expected = np.mean([(per_step[s] * w[s]).sum() / per_step[s].size
-                        for s in (slice(0, 8), slice(8, 16), slice(16, 24), slice(24, 30))])
-    weights = [8, 8, 8, 6]
-    expected = sum(((per_step[i:i + 8] * w[i:i + 8]).sum() / per_step[i:i + 8].size) * n
-                   for i, n in zip(range(0, 30, 8), weights)) / 30
+    # per batch sum(w * loss) / (batch * T), zero-weight steps included in the count;
+    # the epoch value weighs the batches by their sizes
+    sizes = [8, 8, 8, 6]
+    expected = sum((per_step[i:i + 8] * w[i:i + 8]).sum() / (n * 5)
+                   * n for i, n in zip(range(0, 30, 8), sizes)) / 30
     assert model.evaluate(x, y, sample_weight=w, batch_size=B, verbose=0)[0] == pytest.approx(
         expected, rel=1e-10)
     model._loss_and_gradients(x.copy(), y.reshape(30, 5, 1).copy(), w.copy())
