@@ -77,6 +77,14 @@ def _valid_args(entry):
         h = ops.rnn_forward(**a)
         return dict(x=a["x"], h=h, kernel=a["kernel"], recurrent_kernel=a["recurrent_kernel"],
                     dh=rng.standard_normal((B, T, H)), h0=a["h0"])
+    if entry in ("rnn_forward_masks", "rnn_backward_masks"):
+        masks = dict(mask=_valid_mask(), dropout_mask=rng.choice([0.0, 2.0], (B, D)),
+                     recurrent_dropout_mask=rng.choice([0.0, 1.25], (B, H)), go_backwards=True)
+        if entry == "rnn_forward_masks":
+            return {**a, **masks}
+        h = ops.rnn_forward(**a, **masks)
+        return dict(x=a["x"], h=h, kernel=a["kernel"], recurrent_kernel=a["recurrent_kernel"],
+                    dh=rng.standard_normal((B, T, H)), h0=a["h0"], **masks)
     if entry == "dense_forward":
         return dict(x=rng.standard_normal((B, T, H)), kernel=rng.standard_normal((H, U)),
                     bias=rng.standard_normal(U))
@@ -86,6 +94,11 @@ def _valid_args(entry):
     if entry in ("mse", "mae"):
         return dict(y_true=rng.standard_normal((B, 1)), y_pred=rng.standard_normal((B, 1)))
     raise KeyError(entry)
+
+
+def _valid_mask():
+    """A (B, T) step mask with a full, a partly and an entirely masked sequence."""
+    return np.array([[1, 1, 1, 1], [0, 1, 1, 0], [0, 0, 0, 0]], dtype=bool)
 
 
 def _fresh(entry):
@@ -181,9 +194,10 @@ def _add_array_mutations(entry, fn, arg):
     CASES.append(Case(f"{prefix}-float32-among-float64", mutated(lambda a: a.astype(np.float32)),
                       Raises(TypeError, arg)))
     CASES.append(Case(f"{prefix}-string", mutated(lambda a: "abc"), Raises(TypeError, arg)))
+    optional = arg in ("h0", "dropout_mask", "recurrent_dropout_mask")
     CASES.append(Case(f"{prefix}-none", mutated(lambda a: None),
-                      Same() if arg == "h0" else Raises(TypeError, arg),
-                      baseline=(lambda: fn(**{**_fresh(entry), "h0": None})) if arg == "h0" else None))
+                      Same() if optional else Raises(TypeError, arg),
+                      baseline=(lambda: fn(**{**_fresh(entry), arg: None})) if optional else None))
     # layouts: same numbers, inputs untouched
     for name, transform in [("fortran", _fortran), ("strided", _strided),
                             ("negative-strides", _reversed_strides), ("read-only", _read_only),
@@ -213,10 +227,13 @@ _ENTRY_ARRAYS = {
     "rnn_backward": ["x", "h", "kernel", "recurrent_kernel", "dh", "h0"],
     "dense_forward": ["x", "kernel", "bias"],
     "dense_backward": ["x", "kernel", "dy"],
+    # the recurrence with a step mask, go_backwards and dropout masks
+    "rnn_forward_masks": ["dropout_mask", "recurrent_dropout_mask"],
+    "rnn_backward_masks": ["dropout_mask", "recurrent_dropout_mask"],
 }
 for _entry, _arrays in _ENTRY_ARRAYS.items():
     for _arg in _arrays:
-        _add_array_mutations(_entry, getattr(ops, _entry), _arg)
+        _add_array_mutations(_entry, getattr(ops, _entry.replace("_masks", "")), _arg)
 
 
 # --- the recurrence: batch, time, activation, saturation --------------------
@@ -278,6 +295,99 @@ CASES += [
     Case("ops.dense_backward-dy-mismatch",
          lambda: ops.dense_backward(np.zeros((B, H)), np.zeros((H, U)), np.zeros((B + 1, U))),
          Raises(ValueError, "dy")),
+]
+
+
+# --- the recurrence's step mask and flags -----------------------------------
+
+def _masked(entry, **changes):
+    fn = getattr(ops, entry.replace("_masks", ""))
+
+    def call():
+        return fn(**{**_fresh(entry), **{k: (v() if callable(v) else v)
+                                          for k, v in changes.items()}})
+    return call
+
+
+def _masked_time_major(entry):
+    """The valid masked call with every array laid out time-major (T, B, ...)."""
+    def call():
+        kwargs = _fresh(entry)
+        for name in ("x", "h", "dh", "mask"):
+            if name in kwargs:
+                kwargs[name] = np.ascontiguousarray(np.swapaxes(kwargs[name], 0, 1))
+        result = getattr(ops, entry.replace("_masks", ""))(**kwargs, time_major=True)
+        if entry == "rnn_forward_masks":
+            return np.ascontiguousarray(np.swapaxes(result, 0, 1))
+        return (np.ascontiguousarray(np.swapaxes(result[0], 0, 1)),) + tuple(result[1:])
+    return call
+
+
+for _entry in ("rnn_forward_masks", "rnn_backward_masks"):
+    _name = f"ops.{_entry.replace('_masks', '')}"
+    _base = (lambda e=_entry: _masked(e)())
+    CASES += [
+        Case(f"{_name}-mask-int64", _masked(_entry, mask=lambda: _valid_mask().astype(np.int64)),
+             Raises(TypeError, "mask")),
+        Case(f"{_name}-mask-float", _masked(_entry, mask=lambda: _valid_mask().astype(float)),
+             Raises(TypeError, "mask")),
+        Case(f"{_name}-mask-int8", _masked(_entry, mask=lambda: _valid_mask().astype(np.int8)),
+             Raises(TypeError, "mask")),
+        Case(f"{_name}-mask-string", _masked(_entry, mask="all"), Raises(TypeError, "mask")),
+        Case(f"{_name}-mask-T+1", _masked(_entry, mask=np.ones((B, T + 1), bool)),
+             Raises(ValueError, "mask")),
+        Case(f"{_name}-mask-B+1", _masked(_entry, mask=np.ones((B + 1, T), bool)),
+             Raises(ValueError, "mask")),
+        Case(f"{_name}-mask-transposed", _masked(_entry, mask=lambda: _valid_mask().T.copy()),
+             Raises(ValueError, "mask")),
+        Case(f"{_name}-mask-1d", _masked(_entry, mask=np.ones(B * T, bool)),
+             Raises(ValueError, "mask")),
+        Case(f"{_name}-mask-3d", _masked(_entry, mask=np.ones((B, T, 1), bool)),
+             Raises(ValueError, "mask")),
+        Case(f"{_name}-mask-time-major-not-transposed",
+             _masked(_entry, mask=_valid_mask, time_major=True,
+                     **{k: (lambda k=k, e=_entry: np.swapaxes(_fresh(e)[k], 0, 1))
+                        for k in ("x", "h", "dh") if k in _valid_args(_entry)}),
+             Raises(ValueError, "mask")),
+        Case(f"{_name}-mask-uint8", _masked(_entry, mask=lambda: _valid_mask().astype(np.uint8)),
+             Same(), baseline=_base),
+        Case(f"{_name}-mask-list", _masked(_entry, mask=lambda: _valid_mask().tolist()),
+             Same(), baseline=_base),
+        Case(f"{_name}-mask-fortran", _masked(_entry, mask=lambda: np.asfortranarray(_valid_mask())),
+             Same(), baseline=_base),
+        Case(f"{_name}-mask-strided", _masked(_entry, mask=lambda: _strided(_valid_mask())),
+             Same(), baseline=_base),
+        Case(f"{_name}-mask-read-only", _masked(_entry, mask=lambda: _read_only(_valid_mask())),
+             Same(), baseline=_base),
+        Case(f"{_name}-time-major", _masked_time_major(_entry),
+             Check(lambda r, e=_entry: all(np.allclose(a, b, rtol=1e-12, atol=1e-14) for a, b in
+                                           zip(_flatten(r), _flatten(_masked(e)()))),
+                   "the batch-major results, transposed")),
+        Case(f"{_name}-go_backwards-str", _masked(_entry, go_backwards="yes"),
+             Raises(TypeError, "go_backwards")),
+        Case(f"{_name}-go_backwards-int", _masked(_entry, go_backwards=1),
+             Raises(TypeError, "go_backwards")),
+        Case(f"{_name}-time_major-none", _masked(_entry, time_major=None),
+             Raises(TypeError, "time_major")),
+        Case(f"{_name}-all-masked",
+             _masked(_entry, mask=np.zeros((B, T), bool), dropout_mask=None,
+                     recurrent_dropout_mask=None),
+             Check(lambda r: (np.array_equal(r, np.broadcast_to(_valid_rnn_args()["h0"][:, None],
+                                                                (B, T, H)))
+                              if isinstance(r, np.ndarray) else not r[0].any() and not r[1].any()),
+                   "all-masked: h0 carried through, no input or kernel gradient")),
+    ]
+CASES += [
+    Case("ops.rnn_forward-mask-B=0",
+         _rnn(x=np.zeros((0, T, D)), h0=None, mask=np.zeros((0, T), bool)),
+         Check(lambda h: h.shape == (0, T, H), "empty (0, T, H)")),
+    Case("ops.rnn_forward-positional-mask", lambda: ops.rnn_forward(
+        *_valid_rnn_args().values(), "tanh", _valid_mask()), Raises(TypeError, "positional")),
+    Case("ops.rnn_backward-dh-time-major-shape",
+         _masked("rnn_backward_masks", time_major=True,
+                 x=lambda: np.ascontiguousarray(np.swapaxes(_fresh("rnn_backward_masks")["x"], 0, 1)),
+                 mask=lambda: _valid_mask().T.copy()),
+         Raises(ValueError, "h")),
 ]
 
 

@@ -218,7 +218,19 @@ def test_predict_during_fit_sees_the_weights_of_a_completed_step():
 # ---------------------------------------------------------------------------
 # interrupts, errors, re-compiling
 
-def test_keyboard_interrupt_mid_fit_leaves_a_usable_model():
+@pytest.fixture
+def sigint_raises_keyboard_interrupt():
+    """Python's own SIGINT handler for the test (a background job starts with SIGINT
+    ignored, and then interrupt_main() does nothing)."""
+    import signal
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_keyboard_interrupt_mid_fit_leaves_a_usable_model(sigint_raises_keyboard_interrupt):
     keras.set_random_seed(0)
     model = keras.Sequential([keras.Input((30, 4)), SimpleRNN(32), Dense(1)])
     model.compile(optimizer="adam", loss="mse")

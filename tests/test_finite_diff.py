@@ -10,7 +10,7 @@ import pytest
 
 import fastrnn
 from fastrnn import reference as ref
-from fastrnn.reference import kernels as ref_kernels
+from fastrnn.reference import recurrence as ref_recurrence
 
 from finite_diff import KINKS, check_gradient, kink_regions, kinks
 from preactivations import rnn_preactivations, sequential_preactivations, sequential_regions
@@ -42,10 +42,11 @@ def rnn_case(activation, B, T, D, H, seed, with_h0):
 
 
 def break_slope(monkeypatch, broken):
-    """Make the reference's act'(z) wrong: ``broken(slope)`` is used instead."""
-    right = ref_kernels._activation_slope
-    monkeypatch.setattr(ref_kernels, "_activation_slope",
-                        lambda h, activation: broken(right(h, activation)))
+    """Make the reference's act'(z) wrong: the recurrence's dz = dh act'(z) is
+    replaced by ``broken(dz)`` (element-wise, so the same as breaking act')."""
+    right = ref_recurrence.activation_grad
+    monkeypatch.setattr(ref_recurrence, "activation_grad",
+                        lambda name, z, h, dh: broken(right(name, z, h, dh)))
 
 
 # ---------------------------------------------------------------- the kink case

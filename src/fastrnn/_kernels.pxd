@@ -39,6 +39,34 @@ cdef void column_sums(const floating* a, Py_ssize_t rows, Py_ssize_t cols,
 
 cdef void transpose_square(const floating* a, Py_ssize_t n, floating* out) noexcept nogil
 
+# The recurrence, with Keras's step mask (B*T bytes, NULL: none) and dropout
+# masks (in_mask (B, D), rec_mask (B, H), NULL: none); see _kernels.pyx for
+# the rules and the work space (xd: B*T*D with in_mask; hd: B*H forward,
+# B*T*H backward, with rec_mask).
+cdef void rnn_forward_masked_k(const floating* x, const floating* w, const floating* wh,
+                               const floating* bias, const floating* h0, floating* h,
+                               floating* wh_t, const unsigned char* mask,
+                               const floating* in_mask, const floating* rec_mask,
+                               floating* xd, floating* hd, Py_ssize_t B, Py_ssize_t T,
+                               Py_ssize_t D, Py_ssize_t H, int act, bint time_major,
+                               bint reverse) noexcept nogil
+
+cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floating* w,
+                                const floating* wh, const floating* dh_seq,
+                                const floating* dh_last, const floating* h0, floating* dz,
+                                floating* g, floating* wh_t, const unsigned char* mask,
+                                const floating* in_mask, const floating* rec_mask,
+                                floating* xd, floating* hd, floating* dx, floating* dw,
+                                floating* dwh, floating* db, floating* dh0, Py_ssize_t B,
+                                Py_ssize_t T, Py_ssize_t D, Py_ssize_t H, int act,
+                                bint time_major, bint reverse) noexcept nogil
+
+# Zero the steps before each sequence's first unmasked one (TensorFlow's outputs there).
+cdef void rnn_zero_unstarted_k(const unsigned char* mask, floating* a, Py_ssize_t B,
+                               Py_ssize_t T, Py_ssize_t H, bint time_major,
+                               bint reverse) noexcept nogil
+
+# The same without masks (kept for the engine's current calls).
 cdef void rnn_forward_k(const floating* x, const floating* w, const floating* wh,
                         const floating* bias, const floating* h0, floating* h,
                         floating* wh_t, Py_ssize_t B, Py_ssize_t T, Py_ssize_t D,

@@ -18,6 +18,11 @@ where every time slice is one contiguous (B, n) block.  Either way all B*T
 rows are contiguous, so the input projection and the weight gradients are
 single products over all rows; only the small (B x H)(H x H) step products
 are sequential.
+
+The recurrence takes Keras's step mask (a masked step carries the state),
+go_backwards (``reverse``), an initial state and the two dropout masks; the
+rules are written out above ``rnn_forward_masked_k`` and, readably, in
+:mod:`fastrnn.reference.recurrence`, which is their test oracle.
 """
 from libc.math cimport sqrt, sqrtf, exp, expf, expm1, expm1f, log1p, log1pf, log, logf
 from libc.math cimport fabs, fabsf
@@ -416,32 +421,113 @@ cdef bint _rows_finite(const floating* a, Py_ssize_t rows, Py_ssize_t stride,
 
 
 # ---------------------------------------------------------------- recurrence
+#
+# Keras's rules (verified against Keras 3; see fastrnn.reference.recurrence):
+#
+# - step mask m (B, T), read at the input position being processed: at a
+#   masked step the state is carried unchanged, h_t = h_prev, and so is the
+#   output (the JAX and NumPy backends' rule: the output at a masked step is
+#   the previous state, h0 before the first unmasked step; the TensorFlow
+#   and torch backends output zeros before the first unmasked step, which
+#   rnn_zero_unstarted_k makes of a copy of the states); the input of a
+#   masked step reaches nothing and gets a zero gradient;
+# - go_backwards (``reverse``): the steps are taken from position T-1 to 0;
+#   h stays indexed by input position (the caller reverses a returned
+#   sequence into Keras's processing order);
+# - dropout (training only; the caller passes NULL otherwise): one mask per
+#   sequence, reused at every step, inverted scaling (0 or 1/(1-rate)):
+#       z_t = (x_t * dm) W + (h_prev * rm) W_h + b
+#   where the state carried to the next step is h_t itself, never h_t * rm.
 
-cdef void rnn_forward_k(const floating* x, const floating* w, const floating* wh,
-                        const floating* bias, const floating* h0, floating* h,
-                        floating* wh_t, Py_ssize_t B, Py_ssize_t T, Py_ssize_t D,
-                        Py_ssize_t H, int act, bint time_major, bint reverse) noexcept nogil:
-    """States of the recurrence for every step: h_t = act(x_t W + h_prev W_h + b).
+cdef inline bint _kept(const unsigned char* mask, Py_ssize_t b, Py_ssize_t t, Py_ssize_t B,
+                       Py_ssize_t T, bint time_major) noexcept nogil:
+    """Whether step t of sample b is processed (mask NULL: every step is)."""
+    if mask == NULL:
+        return True
+    return mask[t * B + b] != 0 if time_major else mask[b * T + t] != 0
 
-    x (B*T, D) and h (B*T, H) in the layout chosen by ``time_major``; h_prev
-    is the state of the previous *processed* step: t-1, or t+1 when
-    ``reverse`` (Keras's go_backwards; h then stays indexed by input position,
-    so h at position 0 is the last state).  ``h0`` (B, H) or NULL for zeros;
-    ``bias`` NULL for none.  ``wh_t``: NULL, or H*H work space for the
-    transposed copy of W_h (used from TRANSPOSED_STEP_MIN_UNITS on).
+
+cdef void _scale_samples(const floating* a, const floating* scale, floating* out,
+                         Py_ssize_t B, Py_ssize_t T, Py_ssize_t n,
+                         bint time_major) noexcept nogil:
+    """out = a * scale[sample] row by row: a and out (B*T, n) in the given
+    layout, scale (B, n) one row per sample; out may be a."""
+    cdef Py_ssize_t b, t, j, r
+    cdef const floating* ar
+    cdef const floating* sr
+    cdef floating* orow
+    for b in range(B):
+        sr = scale + b * n
+        for t in range(T):
+            r = t * B + b if time_major else b * T + t
+            ar = a + r * n
+            orow = out + r * n
+            for j in range(n):
+                orow[j] = ar[j] * sr[j]
+
+
+cdef void _scale_rows(const floating* a, Py_ssize_t lda, const floating* scale,
+                      floating* out, Py_ssize_t ldo, Py_ssize_t rows,
+                      Py_ssize_t cols) noexcept nogil:
+    """out[r] = a[r] * scale[r] for ``rows`` rows (a, out ``lda``/``ldo`` apart,
+    scale contiguous); out may be a (with lda == ldo)."""
+    cdef Py_ssize_t r, j
+    cdef const floating* ar
+    cdef const floating* sr
+    cdef floating* orow
+    for r in range(rows):
+        ar = a + r * lda
+        sr = scale + r * cols
+        orow = out + r * ldo
+        for j in range(cols):
+            orow[j] = ar[j] * sr[j]
+
+
+cdef void rnn_forward_masked_k(const floating* x, const floating* w, const floating* wh,
+                               const floating* bias, const floating* h0, floating* h,
+                               floating* wh_t, const unsigned char* mask,
+                               const floating* in_mask, const floating* rec_mask,
+                               floating* xd, floating* hd, Py_ssize_t B, Py_ssize_t T,
+                               Py_ssize_t D, Py_ssize_t H, int act, bint time_major,
+                               bint reverse) noexcept nogil:
+    """States of the recurrence for every step, with Keras's masks.
+
+    With p the previous *processed* step (t-1, or t+1 when ``reverse``)::
+
+        z_t = (x_t * in_mask) W + (h_p * rec_mask) W_h + b
+        h_t = act(z_t)   where mask[t] is set,   h_t = h_p   where it is not
+
+    x (B*T, D) and h (B*T, H) in the layout chosen by ``time_major`` (rows
+    t*B + b, or b*T + t); h stays indexed by input position when ``reverse``
+    (Keras's go_backwards), so the last state is at position 0.  ``h0``
+    (B, H) or NULL for zeros; ``bias`` NULL for none; ``wh_t`` NULL or H*H
+    work space for the transposed copy of W_h (used from
+    TRANSPOSED_STEP_MIN_UNITS on).
+
+    ``mask``: NULL, or B*T bytes in the layout of x (nonzero: the step is
+    processed).  ``in_mask`` (B, D) and ``rec_mask`` (B, H): NULL, or one
+    dropout mask per sample applied at every step; with ``in_mask``, ``xd``
+    is B*T*D work space, with ``rec_mask``, ``hd`` is B*H work space.
     """
-    cdef Py_ssize_t r, k, t, prev
+    cdef Py_ssize_t r, k, t, prev, b
     cdef Py_ssize_t ld = H if time_major else T * H        # between rows of a step
     cdef Py_ssize_t step = B * H if time_major else H      # between steps
+    cdef Py_ssize_t ldp = 0
     cdef floating one = 1, beta = 0
+    cdef const floating* xs = x
+    cdef const floating* hp
+    cdef floating* ht
     if B <= 0 or T <= 0 or H <= 0:
         return
+    if in_mask != NULL and D > 0:           # the input as the kernel sees it: x * in_mask
+        _scale_samples(x, in_mask, xd, B, T, D, time_major)
+        xs = xd
     # z = x W_x + b for all B*T rows at once, written into h
     if bias != NULL:
         for r in range(B * T):
             memcpy(h + r * H, bias, H * sizeof(floating))
         beta = 1
-    gemm(False, False, B * T, H, D, one, x, D, w, H, beta, h, H)
+    gemm(False, False, B * T, H, D, one, xs, D, w, H, beta, h, H)
     cdef bint trans = wh_t != NULL and H >= _TRANSPOSED_MIN
     cdef const floating* wh_op = wh
     if trans:                    # the step products take W_h as (W_h^T)^T
@@ -449,37 +535,74 @@ cdef void rnn_forward_k(const floating* x, const floating* w, const floating* wh
         wh_op = wh_t
     for k in range(T):
         t = T - 1 - k if reverse else k
-        # z_t += h_prev W_h
+        ht = h + t * step
+        # h_p: the previous processed state (rows ldp apart), or NULL for zeros
         if k > 0:
             prev = t + 1 if reverse else t - 1
-            gemm(False, trans, B, H, H, one, h + prev * step, ld, wh_op, H, one, h + t * step, ld)
-        elif h0 != NULL:
-            gemm(False, trans, B, H, H, one, h0, H, wh_op, H, one, h + t * step, ld)
+            hp = h + prev * step
+            ldp = ld
+        else:
+            hp = h0
+            ldp = H
+        # z_t += (h_p * rec_mask) W_h
+        if hp != NULL:
+            if rec_mask != NULL:
+                _scale_rows(hp, ldp, rec_mask, hd, H, B, H)
+                gemm(False, trans, B, H, H, one, hd, H, wh_op, H, one, ht, ld)
+            else:
+                gemm(False, trans, B, H, H, one, hp, ldp, wh_op, H, one, ht, ld)
         # h_t = act(z_t), in place
-        activate_rows(act, h + t * step, B, H, ld)
+        activate_rows(act, ht, B, H, ld)
+        # masked steps carry the state: h_t = h_p
+        if mask != NULL:
+            for b in range(B):
+                if not _kept(mask, b, t, B, T, time_major):
+                    if hp != NULL:
+                        memcpy(ht + b * ld, hp + b * ldp, H * sizeof(floating))
+                    else:
+                        memset(ht + b * ld, 0, H * sizeof(floating))
 
 
-cdef void rnn_backward_k(const floating* x, const floating* h, const floating* w,
-                         const floating* wh, const floating* dh_seq, const floating* dh_last,
-                         const floating* h0, floating* dz, floating* g, floating* wh_t,
-                         floating* dx, floating* dw, floating* dwh, floating* db,
-                         floating* dh0, Py_ssize_t B, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
-                         int act, bint time_major, bint reverse) noexcept nogil:
-    """BPTT for :func:`rnn_forward_k` (same layout and direction flags).
+cdef void rnn_forward_k(const floating* x, const floating* w, const floating* wh,
+                        const floating* bias, const floating* h0, floating* h,
+                        floating* wh_t, Py_ssize_t B, Py_ssize_t T, Py_ssize_t D,
+                        Py_ssize_t H, int act, bint time_major, bint reverse) noexcept nogil:
+    """:func:`rnn_forward_masked_k` without masks (every step, no dropout)."""
+    rnn_forward_masked_k(x, w, wh, bias, h0, h, wh_t, NULL, <const floating*>NULL,
+                         <const floating*>NULL, <floating*>NULL, <floating*>NULL,
+                         B, T, D, H, act, time_major, reverse)
+
+
+cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floating* w,
+                                const floating* wh, const floating* dh_seq,
+                                const floating* dh_last, const floating* h0, floating* dz,
+                                floating* g, floating* wh_t, const unsigned char* mask,
+                                const floating* in_mask, const floating* rec_mask,
+                                floating* xd, floating* hd, floating* dx, floating* dw,
+                                floating* dwh, floating* db, floating* dh0, Py_ssize_t B,
+                                Py_ssize_t T, Py_ssize_t D, Py_ssize_t H, int act,
+                                bint time_major, bint reverse) noexcept nogil:
+    """BPTT for :func:`rnn_forward_masked_k` (same layout, direction and masks).
 
     dLoss/dh arrives as ``dh_seq`` (B*T, H) for every step (NULL: none; it may
     be ``dz`` itself, the gradient is then computed in place) plus ``dh_last``
     (B, H) for the last processed step (NULL: none).  ``dz`` (B*T, H) receives
-    dLoss/dz; ``g`` is (B, H) work space; ``wh_t`` NULL or H*H work space.
+    dLoss/dz (zero at masked steps); ``g`` is (B, H) work space; ``wh_t`` NULL
+    or H*H work space.  ``mask``, ``in_mask``, ``rec_mask`` as in the forward;
+    with ``in_mask``, ``xd`` is B*T*D work space; with ``rec_mask``, ``hd`` is
+    B*T*H work space (the forward's B*H is its beginning).
     Outputs (each overwritten; ``dx``, ``db``, ``dh0`` may be NULL when not
     wanted): dx (B*T, D), dw (D, H), dwh (H, H), db (H,), dh0 (B, H).
     """
-    cdef Py_ssize_t b, i, k, t, first, prev, j
+    cdef Py_ssize_t b, i, k, t, first, prev, j, r
     cdef Py_ssize_t ld = H if time_major else T * H
     cdef Py_ssize_t step = B * H if time_major else H
-    cdef floating one = 1, zero = 0, beta = 0, v
+    cdef floating one = 1, zero = 0, beta = 0, carry_beta
     cdef floating* dzt
-    cdef const floating* dht
+    cdef floating* gb
+    cdef const floating* xs = x
+    cdef const floating* hp
+    cdef const floating* rm
     if B <= 0 or T <= 0 or H <= 0:
         if dx != NULL and B > 0 and T > 0 and D > 0:
             memset(dx, 0, B * T * D * sizeof(floating))
@@ -489,31 +612,72 @@ cdef void rnn_backward_k(const floating* x, const floating* h, const floating* w
     cdef bint carry_copy = wh_t != NULL and H < _TRANSPOSED_MIN
     if carry_copy:
         transpose_square(wh, H, wh_t)
+    # With a step mask, a masked row passes its whole gradient to h_p (h_t =
+    # h_p there): it is kept in g and the product is added to it (beta = 1).
+    carry_beta = one if mask != NULL else zero
     # Walk the processed steps backwards.  h_t feeds the loss (dh_t) and the
-    # next processed step (z_next = ... + h_t W_h), so
-    #     dz_t = (dh_t + g) * act'(z_t),   g = dz_next W_h^T   (inverts h_t = act(z_t))
+    # next processed step (z_next = ... + (h_t * rm) W_h, or h_next = h_t), so
+    # with G_t = dh_t + g the whole gradient reaching h_t:
+    #     dz_t = G_t * act'(z_t)                          (inverts h_t = act(z_t))
+    #     g    = (dz_t W_h^T) * rm                        (inverts z_t += (h_p * rm) W_h)
+    # and at masked rows dz_t = 0, g = G_t               (inverts h_t = h_p)
     for k in range(T):
         t = k if reverse else T - 1 - k
         dzt = dz + t * step
-        # dz_t = dh_t + (g, or dh_last at the last processed step)
+        # dz_t = G_t = dh_t + (g, or dh_last at the last processed step)
         _add_rows(dzt, dh_seq + t * step if dh_seq != NULL else NULL,
                   g if k > 0 else dh_last, B, H, ld)
+        if mask != NULL:
+            for b in range(B):
+                gb = g + b * H
+                if _kept(mask, b, t, B, T, time_major):
+                    memset(gb, 0, H * sizeof(floating))
+                else:
+                    memcpy(gb, dzt + b * ld, H * sizeof(floating))
+                    memset(dzt + b * ld, 0, H * sizeof(floating))
         activation_backward_rows(act, h + t * step, dzt, B, H, ld)
         if k < T - 1 or dh0 != NULL:
-            # g = dz_t W_h^T  (inverts z_t += h_prev W_h); after the first step, dh0
+            # g (+)= dz_t W_h^T; after the first step, dh0
             if carry_copy:
-                gemm(False, False, B, H, H, one, dzt, ld, wh_t, H, zero, g, H)
+                gemm(False, False, B, H, H, one, dzt, ld, wh_t, H, carry_beta, g, H)
             else:
-                gemm(False, True, B, H, H, one, dzt, ld, wh, H, zero, g, H)
+                gemm(False, True, B, H, H, one, dzt, ld, wh, H, carry_beta, g, H)
+            if rec_mask != NULL:       # times rm, on the product only (masked rows: none)
+                for b in range(B):
+                    if _kept(mask, b, t, B, T, time_major):
+                        gb = g + b * H
+                        rm = rec_mask + b * H
+                        for j in range(H):
+                            gb[j] = gb[j] * rm[j]
     if dh0 != NULL:
         memcpy(dh0, g, B * H * sizeof(floating))
-    # z = x W_x + b over all B*T rows:  dW_x = x^T dz,  db = sum dz,  dx = dz W_x^T
-    gemm(True, False, D, H, B * T, one, x, D, dz, H, zero, dw, H)
+    # z = (x * in_mask) W_x + b over all B*T rows:
+    #     dW_x = (x * in_mask)^T dz,  db = sum dz,  dx = (dz W_x^T) * in_mask
+    if in_mask != NULL and D > 0:
+        _scale_samples(x, in_mask, xd, B, T, D, time_major)
+        xs = xd
+    gemm(True, False, D, H, B * T, one, xs, D, dz, H, zero, dw, H)
     if db != NULL:
         column_sums(dz, B * T, H, db)
     if dx != NULL:
         gemm(False, True, B * T, D, H, one, dz, H, w, H, zero, dx, D)
-    # z_t += h_prev W_h:  dW_h = h0^T dz_first + sum_t h_prev^T dz_t
+        if in_mask != NULL and D > 0:
+            _scale_samples(dx, in_mask, dx, B, T, D, time_major)
+    # z_t += (h_p * rm) W_h:  dW_h = sum_t (h_p * rm)^T dz_t  (h_p of the first step: h0)
+    if rec_mask != NULL:
+        # hd = h_p * rm for every step, in the layout of dz: then one product
+        for k in range(T):
+            t = T - 1 - k if reverse else k
+            if k > 0:
+                prev = t + 1 if reverse else t - 1
+                _scale_rows(h + prev * step, ld, rec_mask, hd + t * step, ld, B, H)
+            elif h0 != NULL:
+                _scale_rows(h0, H, rec_mask, hd + t * step, ld, B, H)
+            else:
+                for b in range(B):
+                    memset(hd + t * step + b * ld, 0, H * sizeof(floating))
+        gemm(True, False, H, H, B * T, one, hd, H, dz, H, zero, dwh, H)
+        return
     first = T - 1 if reverse else 0
     if h0 != NULL:
         gemm(True, False, H, H, B, one, h0, H, dz + first * step, ld, zero, dwh, H)
@@ -545,6 +709,45 @@ cdef void rnn_backward_k(const floating* x, const floating* h, const floating* w
             prev = t + 1 if reverse else t - 1
             gemm(True, False, H, H, B, one, h + prev * step, ld, dz + t * step, ld, beta, dwh, H)
             beta = one
+
+
+cdef void rnn_zero_unstarted_k(const unsigned char* mask, floating* a, Py_ssize_t B,
+                               Py_ssize_t T, Py_ssize_t H, bint time_major,
+                               bint reverse) noexcept nogil:
+    """Zero the rows of ``a`` (B*T, H) at the steps a sequence takes before its
+    first unmasked one (all of them for a sequence masked entirely).
+
+    ``a`` and ``mask`` (B*T bytes) in the layout chosen by ``time_major``,
+    indexed by input position; ``reverse``: the steps are taken from T-1 down.
+    Keras's TensorFlow and torch backends output zeros there, where the
+    states (and the JAX backend's outputs) hold h0: applied to a copy of the
+    states it gives those outputs, and applied to dLoss/d(states) it drops
+    the gradient of those constant outputs before :func:`rnn_backward_masked_k`.
+    Nothing to do without a mask (NULL).
+    """
+    cdef Py_ssize_t b, k, t
+    if mask == NULL:
+        return
+    for b in range(B):
+        for k in range(T):
+            t = T - 1 - k if reverse else k
+            if _kept(mask, b, t, B, T, time_major):
+                break
+            memset(a + ((t * B + b) if time_major else (b * T + t)) * H, 0,
+                   H * sizeof(floating))
+
+
+cdef void rnn_backward_k(const floating* x, const floating* h, const floating* w,
+                         const floating* wh, const floating* dh_seq, const floating* dh_last,
+                         const floating* h0, floating* dz, floating* g, floating* wh_t,
+                         floating* dx, floating* dw, floating* dwh, floating* db,
+                         floating* dh0, Py_ssize_t B, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                         int act, bint time_major, bint reverse) noexcept nogil:
+    """:func:`rnn_backward_masked_k` without masks (every step, no dropout)."""
+    rnn_backward_masked_k(x, h, w, wh, dh_seq, dh_last, h0, dz, g, wh_t, NULL,
+                          <const floating*>NULL, <const floating*>NULL, <floating*>NULL,
+                          <floating*>NULL, dx, dw, dwh, db, dh0, B, T, D, H, act,
+                          time_major, reverse)
 
 
 # ---------------------------------------------------------------- dense
@@ -639,31 +842,48 @@ cdef void adam_k(floating* p, const floating* g, floating* m, floating* v, float
 
 def rnn_forward(const floating[:, :, ::1] x, const floating[:, ::1] kernel,
                 const floating[:, ::1] recurrent_kernel, const floating[::1] bias,
-                h0, floating[:, :, ::1] h, recurrent_kernel_t, int activation):
-    """Fill ``h`` (B, T, H) with the forward recurrence; ``h0`` (B, H) or None.
+                h0, floating[:, :, ::1] h, recurrent_kernel_t, int activation,
+                mask=None, dropout_mask=None, recurrent_dropout_mask=None,
+                x_work=None, h_work=None, bint time_major=False, bint reverse=False):
+    """Fill ``h`` with the forward recurrence; ``h0`` (B, H) or None.
 
-    ``recurrent_kernel_t``: None, or an (H, H) work array of the dtype of ``h``.
-    All shapes are checked by the caller; B, T >= 1.
+    ``x`` (B, T, D) and ``h`` (B, T, H), or (T, B, .) when ``time_major``;
+    ``reverse`` is Keras's go_backwards.  ``recurrent_kernel_t``: None, or an
+    (H, H) work array of the dtype of ``h``.  ``mask``: None or a uint8 array
+    laid out as x's first two axes; ``dropout_mask`` (B, D) and
+    ``recurrent_dropout_mask`` (B, H): None or arrays of h's dtype, which then
+    need the flat work arrays ``x_work`` (B*T*D) and ``h_work`` (B*H).
+    Shapes are checked by the caller (work sizes again here); B, T >= 1.
     """
-    cdef Py_ssize_t B = x.shape[0], T = x.shape[1], D = x.shape[2], H = h.shape[2]
-    cdef const floating[:, ::1] h0v
+    cdef Py_ssize_t B = x.shape[1] if time_major else x.shape[0]
+    cdef Py_ssize_t T = x.shape[0] if time_major else x.shape[1]
+    cdef Py_ssize_t D = x.shape[2], H = h.shape[2]
     cdef const floating* h0p = NULL
-    cdef floating[:, ::1] whtv
     cdef floating* whtp = NULL
+    cdef const unsigned char* maskp = NULL
+    cdef const floating* dmp = NULL
+    cdef const floating* rmp = NULL
+    cdef floating* xdp = NULL
+    cdef floating* hdp = NULL
     if H == 0:
         return
     if recurrent_kernel_t is not None:
-        whtv = recurrent_kernel_t
-        if whtv.shape[0] != H or whtv.shape[1] != H:
-            raise ValueError(f"recurrent_kernel_t must have shape ({H}, {H}), "
-                             f"got {tuple(recurrent_kernel_t.shape)}")
-        whtp = &whtv[0, 0]
-    if h0 is not None:
-        h0v = h0
-        h0p = &h0v[0, 0]
+        _check_work("recurrent_kernel_t", recurrent_kernel_t, H * H)
+        whtp = _work_ptr(recurrent_kernel_t, bias)
+    h0p = _opt_ptr(h0, bias)
+    maskp = _mask_ptr(mask)
+    if dropout_mask is not None:
+        dmp = _opt_ptr(dropout_mask, bias)
+        _check_work("x_work", x_work, B * T * D)
+        xdp = _work_ptr(x_work, bias)
+    if recurrent_dropout_mask is not None:
+        rmp = _opt_ptr(recurrent_dropout_mask, bias)
+        _check_work("h_work", h_work, B * H)
+        hdp = _work_ptr(h_work, bias)
     with nogil:
-        rnn_forward_k(_ptr3(x), _ptr2(kernel), &recurrent_kernel[0, 0], &bias[0], h0p,
-                      &h[0, 0, 0], whtp, B, T, D, H, activation, False, False)
+        rnn_forward_masked_k(_ptr3(x), _ptr2(kernel), &recurrent_kernel[0, 0], &bias[0], h0p,
+                             &h[0, 0, 0], whtp, maskp, dmp, rmp, xdp, hdp, B, T, D, H,
+                             activation, time_major, reverse)
 
 
 def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
@@ -671,18 +891,27 @@ def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
                  const floating[:, :, ::1] dh, h0, floating[:, :, ::1] dz, dx,
                  floating[:, ::1] dkernel, floating[:, ::1] drecurrent_kernel, floating[::1] dbias,
                  floating[:, ::1] dh0, floating[:, ::1] carry, floating[:, ::1] recurrent_kernel_t,
-                 int activation):
+                 int activation, mask=None, dropout_mask=None, recurrent_dropout_mask=None,
+                 x_work=None, h_work=None, bint time_major=False, bint reverse=False):
     """BPTT into the preallocated gradients (every output overwritten).
 
-    ``dz`` (B, T, H), ``carry`` (B, H) and ``recurrent_kernel_t`` (H, H) are
-    work space.  ``dx`` may be None: the input gradient is then not computed.
-    All shapes are checked by the caller; B, T >= 1.
+    Layout, direction and masks as for :func:`rnn_forward`, except that
+    ``h_work`` must hold B*T*H elements.  ``dz`` (shaped like h), ``carry``
+    (B, H) and ``recurrent_kernel_t`` (H, H) are work space.  ``dx`` may be
+    None: the input gradient is then not computed.  Shapes are checked by
+    the caller (work sizes again here); B, T >= 1.
     """
-    cdef Py_ssize_t B = x.shape[0], T = x.shape[1], D = x.shape[2], H = h.shape[2]
-    cdef const floating[:, ::1] h0v
+    cdef Py_ssize_t B = x.shape[1] if time_major else x.shape[0]
+    cdef Py_ssize_t T = x.shape[0] if time_major else x.shape[1]
+    cdef Py_ssize_t D = x.shape[2], H = h.shape[2]
     cdef const floating* h0p = NULL
     cdef floating[:, :, ::1] dxv
     cdef floating* dxp = NULL
+    cdef const unsigned char* maskp = NULL
+    cdef const floating* dmp = NULL
+    cdef const floating* rmp = NULL
+    cdef floating* xdp = NULL
+    cdef floating* hdp = NULL
     if dx is not None:
         dxv = dx
         dxp = _wptr3(dxv)
@@ -690,18 +919,73 @@ def rnn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] h,
         if dxp != NULL:
             dxv[:, :, :] = 0
         return
-    if h0 is not None:
-        h0v = h0
-        h0p = &h0v[0, 0]
+    h0p = _opt_ptr(h0, dbias)
     if (recurrent_kernel_t.shape[0] != H or recurrent_kernel_t.shape[1] != H
             or carry.shape[0] != B or carry.shape[1] != H):
         raise ValueError(f"carry must have shape ({B}, {H}) and recurrent_kernel_t ({H}, {H})")
+    maskp = _mask_ptr(mask)
+    if dropout_mask is not None:
+        dmp = _opt_ptr(dropout_mask, dbias)
+        _check_work("x_work", x_work, B * T * D)
+        xdp = _work_ptr(x_work, dbias)
+    if recurrent_dropout_mask is not None:
+        rmp = _opt_ptr(recurrent_dropout_mask, dbias)
+        _check_work("h_work", h_work, B * T * H)
+        hdp = _work_ptr(h_work, dbias)
     with nogil:
-        rnn_backward_k(_ptr3(x), &h[0, 0, 0], _ptr2(kernel), &recurrent_kernel[0, 0],
-                       &dh[0, 0, 0], NULL, h0p, &dz[0, 0, 0], &carry[0, 0],
-                       &recurrent_kernel_t[0, 0], dxp, _wptr2(dkernel),
-                       &drecurrent_kernel[0, 0], &dbias[0], &dh0[0, 0],
-                       B, T, D, H, activation, False, False)
+        rnn_backward_masked_k(_ptr3(x), &h[0, 0, 0], _ptr2(kernel), &recurrent_kernel[0, 0],
+                              &dh[0, 0, 0], NULL, h0p, &dz[0, 0, 0], &carry[0, 0],
+                              &recurrent_kernel_t[0, 0], maskp, dmp, rmp, xdp, hdp, dxp,
+                              _wptr2(dkernel), &drecurrent_kernel[0, 0], &dbias[0], &dh0[0, 0],
+                              B, T, D, H, activation, time_major, reverse)
+
+
+def zero_unstarted_steps(floating[:, :, ::1] a, const unsigned char[:, ::1] mask,
+                         bint time_major=False, bint reverse=False):
+    """:func:`rnn_zero_unstarted_k` in place on ``a`` (B, T, H), or (T, B, H)
+    when ``time_major``; ``mask`` shaped like a's first two axes (checked)."""
+    cdef Py_ssize_t B = a.shape[1] if time_major else a.shape[0]
+    cdef Py_ssize_t T = a.shape[0] if time_major else a.shape[1]
+    if mask.shape[0] != a.shape[0] or mask.shape[1] != a.shape[1]:
+        raise ValueError(f"mask must have shape {(a.shape[0], a.shape[1])}, "
+                         f"got {(mask.shape[0], mask.shape[1])}")
+    if a.shape[0] == 0 or a.shape[1] == 0 or a.shape[2] == 0:
+        return
+    with nogil:
+        rnn_zero_unstarted_k(&mask[0, 0], &a[0, 0, 0], B, T, a.shape[2], time_major, reverse)
+
+
+def _check_work(name, array, Py_ssize_t size):
+    """A C-contiguous work array of at least ``size`` elements."""
+    if array is None or not array.flags.c_contiguous or array.size < size:
+        raise ValueError(f"{name} must be a C-contiguous work array of at least {size} "
+                         f"elements, got {None if array is None else array.shape}")
+
+
+cdef const floating* _opt_ptr(array, const floating[::1] like):
+    """Pointer to the data of a C-contiguous array of like's dtype (None or empty: NULL)."""
+    cdef const floating[::1] flat
+    if array is None or array.size == 0:
+        return NULL
+    flat = array.reshape(-1)
+    return &flat[0]
+
+
+cdef floating* _work_ptr(array, const floating[::1] like):
+    """Pointer to a writeable C-contiguous work array of like's dtype (empty: NULL)."""
+    cdef floating[::1] flat = array.reshape(-1)
+    if flat.shape[0] == 0:
+        return NULL
+    return &flat[0]
+
+
+cdef const unsigned char* _mask_ptr(mask):
+    """Pointer to a C-contiguous uint8 mask (None or empty: NULL)."""
+    cdef const unsigned char[::1] flat
+    if mask is None or mask.size == 0:
+        return NULL
+    flat = mask.reshape(-1)
+    return &flat[0]
 
 
 # Pointers to possibly empty arrays (D = 0): indexing [0] would be out of

@@ -15,6 +15,24 @@ before any compiled loop runs:
 
 The compiled work (:mod:`fastrnn._kernels`) runs with the GIL released, so
 calls from several threads run in parallel.
+
+The recurrence follows Keras 3's SimpleRNN (the rules, and how they were
+checked, are in :mod:`fastrnn.reference.recurrence`):
+
+- ``mask`` (B, T), bool or uint8: at a masked step the state is carried
+  unchanged, ``h_t = h_{t-1}``, and the step's input gets no gradient; the
+  returned states are then Keras's outputs as the JAX backend gives them (the
+  TensorFlow backend outputs zeros instead at the steps before a sequence's
+  first unmasked step when ``h0`` is not zero);
+- ``go_backwards``: steps from the last to the first, the mask read at the
+  position processed; ``h`` stays indexed by input position (Keras's
+  returned sequence is ``h[:, ::-1]``, its last output ``h[:, 0]``);
+- ``dropout_mask`` (B, D) and ``recurrent_dropout_mask`` (B, H): one mask
+  per sequence for every step, ``z_t = (x_t dm) W + (h_{t-1} rm) U + b``;
+  the state carried on is ``h_t``, never ``h_t rm``; Keras's masks hold 0
+  and ``1 / (1 - rate)`` (:func:`fastrnn.reference.dropout_mask`);
+- ``h0``: ``initial_state=`` / ``stateful=True``; ``rnn_backward`` returns its
+  gradient.
 """
 import numbers
 
@@ -80,7 +98,13 @@ def _c(array):
     return np.ascontiguousarray(array)
 
 
-def _rnn_arguments(x, kernel, recurrent_kernel, bias, h0):
+def _check_flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def _rnn_arguments(x, kernel, recurrent_kernel, bias, h0, time_major=False):
     """Check the arguments shared by forward and backward; returns them as arrays."""
     x = _float_array("x", x)
     dtype = x.dtype
@@ -90,9 +114,13 @@ def _rnn_arguments(x, kernel, recurrent_kernel, bias, h0):
         bias = _float_array("bias", bias, dtype)
     if h0 is not None:
         h0 = _float_array("h0", h0, dtype)
-    _check_ndim("x", x, 3, "(B, T, D)")
+    layout = "(T, B, D)" if time_major else "(B, T, D)"
+    _check_ndim("x", x, 3, layout)
     _check_ndim("kernel", kernel, 2, "(D, H)")
-    B, T, D = x.shape
+    if time_major:
+        T, B, D = x.shape
+    else:
+        B, T, D = x.shape
     H = kernel.shape[1]
     _check_shape("kernel", kernel, (D, H), "(D, H)", "D: the features of x")
     _check_shape("recurrent_kernel", recurrent_kernel, (H, H), "(H, H)",
@@ -107,18 +135,47 @@ def _rnn_arguments(x, kernel, recurrent_kernel, bias, h0):
     return x, kernel, recurrent_kernel, bias, h0, (B, T, D, H)
 
 
+def _mask_arguments(mask, dropout_mask, recurrent_dropout_mask, dtype, B, T, D, H, time_major):
+    """The step mask as C-contiguous uint8 (or None) and the dropout masks as arrays."""
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.dtype not in (np.dtype(np.bool_), np.dtype(np.uint8)):
+            raise TypeError(f"mask must be a bool or uint8 array (True/1: the step is "
+                            f"processed), got dtype {mask.dtype}; use mask.astype(bool)")
+        expected, meaning = ((T, B), "(T, B)") if time_major else ((B, T), "(B, T)")
+        _check_ndim("mask", mask, 2, meaning)
+        _check_shape("mask", mask, expected, meaning, "B, T from x")
+        mask = np.ascontiguousarray(mask).view(np.uint8)
+    if dropout_mask is not None:
+        dropout_mask = _float_array("dropout_mask", dropout_mask, dtype)
+        _check_shape("dropout_mask", dropout_mask, (B, D), "(B, D)",
+                     "B: the batch of x, D: its features")
+        dropout_mask = _c(dropout_mask)
+    if recurrent_dropout_mask is not None:
+        recurrent_dropout_mask = _float_array("recurrent_dropout_mask", recurrent_dropout_mask,
+                                              dtype)
+        _check_shape("recurrent_dropout_mask", recurrent_dropout_mask, (B, H), "(B, H)",
+                     "B: the batch of x, H: the units of kernel")
+        recurrent_dropout_mask = _c(recurrent_dropout_mask)
+    return mask, dropout_mask, recurrent_dropout_mask
+
+
 # ---------------------------------------------------------------- recurrence
 
-def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, activation="tanh"):
+def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, activation="tanh", *, mask=None,
+                go_backwards=False, dropout_mask=None, recurrent_dropout_mask=None,
+                time_major=False):
     """Run the simple recurrence over every time step (compiled).
 
     ``z_t = x_t @ kernel + h_{t-1} @ recurrent_kernel + bias``,
-    ``h_t = act(z_t)``, with ``h_{-1} = h0``.
+    ``h_t = act(z_t)``, with ``h_{-1} = h0``; with Keras's step mask and
+    dropout masks as described in :mod:`fastrnn.reference.recurrence`.
 
     Parameters
     ----------
     x : array_like of shape (B, T, D)
         Input sequences, float32 or float64; every array shares this dtype.
+        (T, B, D) when ``time_major``.
     kernel : array_like of shape (D, H)
         Input weights W_x.
     recurrent_kernel : array_like of shape (H, H)
@@ -128,58 +185,90 @@ def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, activation="tanh"):
     h0 : array_like of shape (B, H), optional
         Initial state; zeros when None.
     activation : {"tanh", "relu"}
+    mask : array_like of bool or uint8, shape (B, T), optional
+        Keras's step mask ((T, B) when ``time_major``): where it is False (0)
+        the step is skipped and the state carried unchanged.  None: every
+        step is processed.
+    go_backwards : bool, default False
+        Take the steps from the last to the first (Keras's go_backwards).
+        ``h`` stays indexed by input position: the last state is ``h[:, 0]``
+        and Keras's returned sequence is ``h[:, ::-1]``.
+    dropout_mask : array_like of shape (B, D), optional
+        Keras's input dropout mask (training with ``dropout``): multiplies
+        ``x_t`` at every step.
+    recurrent_dropout_mask : array_like of shape (B, H), optional
+        Keras's recurrent dropout mask (training with ``recurrent_dropout``):
+        multiplies the previous state where it enters ``recurrent_kernel``.
+    time_major : bool, default False
+        x, h (and the mask) are laid out (T, B, ...) instead of (B, T, ...).
 
     Returns
     -------
-    h : ndarray of shape (B, T, H)
-        ``h[:, t]`` is the hidden state after step ``t``; a new array.
+    h : ndarray of shape (B, T, H), or (T, B, H) when ``time_major``
+        ``h[:, t]`` is the hidden state after the step that reads ``x[:, t]``
+        (at a masked step, the state carried through it); a new array.
 
     Raises
     ------
     TypeError
-        An argument is not float32/float64 or the dtypes differ.
+        An argument is not float32/float64 or the dtypes differ; a mask that
+        is not bool or uint8; a flag that is not a bool.
     ValueError
-        Wrong shapes, T = 0, or an unknown activation.
+        Wrong shapes (each naming the argument), T = 0, or an unknown
+        activation.
     """
     code = _activation_code(activation)
+    go_backwards = _check_flag("go_backwards", go_backwards)
+    time_major = _check_flag("time_major", time_major)
     x, kernel, recurrent_kernel, bias, h0, (B, T, D, H) = _rnn_arguments(
-        x, kernel, recurrent_kernel, _required("bias", bias), h0)
-    h = np.empty((B, T, H), dtype=x.dtype)
+        x, kernel, recurrent_kernel, _required("bias", bias), h0, time_major)
+    mask, dropout_mask, recurrent_dropout_mask = _mask_arguments(
+        mask, dropout_mask, recurrent_dropout_mask, x.dtype, B, T, D, H, time_major)
+    h = np.empty(x.shape[:2] + (H,), dtype=x.dtype)
     if B == 0:
         return h
     # work space for a transposed W_h, which makes the step products faster at large H
     recurrent_kernel_t = (np.empty((H, H), dtype=x.dtype)
                           if H >= _kernels.TRANSPOSED_STEP_MIN_UNITS else None)
+    x_work = np.empty(B * T * D, dtype=x.dtype) if dropout_mask is not None else None
+    h_work = np.empty(B * H, dtype=x.dtype) if recurrent_dropout_mask is not None else None
     _kernels.rnn_forward(_c(x), _c(kernel), _c(recurrent_kernel), _c(bias),
-                         None if h0 is None else _c(h0), h, recurrent_kernel_t, code)
+                         None if h0 is None else _c(h0), h, recurrent_kernel_t, code,
+                         mask, dropout_mask, recurrent_dropout_mask, x_work, h_work,
+                         time_major, go_backwards)
     return h
 
 
 def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh",
-                 input_grad=True):
+                 input_grad=True, *, mask=None, go_backwards=False, dropout_mask=None,
+                 recurrent_dropout_mask=None, time_major=False):
     """Gradients of a scalar loss through the recurrence (BPTT, compiled).
 
     Parameters
     ----------
     x : array_like of shape (B, T, D)
-        The inputs given to :func:`rnn_forward`.
+        The inputs given to :func:`rnn_forward` ((T, B, D) when ``time_major``).
     h : array_like of shape (B, T, H)
         The states :func:`rnn_forward` returned.
     kernel : array_like of shape (D, H)
     recurrent_kernel : array_like of shape (H, H)
     dh : array_like of shape (B, T, H)
         dLoss/dh_t for every step, as seen from outside the recurrence (zeros
-        except the last step when only the last state feeds the loss).
+        except the last step when only the last state feeds the loss), by
+        input position like ``h``.
     h0 : array_like of shape (B, H), optional
         The initial state used in the forward pass; zeros when None.
     activation : {"tanh", "relu"}
     input_grad : bool, default True
         False skips ``dx`` (returned as None): one (B*T, H) x (H, D) product
         less, for a layer whose input needs no gradient (the first layer).
+    mask, go_backwards, dropout_mask, recurrent_dropout_mask, time_major
+        As given to :func:`rnn_forward`.
 
     Returns
     -------
     dx : ndarray of shape (B, T, D), or None when ``input_grad`` is False
+        Zero at masked steps.
     dkernel : ndarray of shape (D, H)
     drecurrent_kernel : ndarray of shape (H, H)
     dbias : ndarray of shape (H,)
@@ -189,7 +278,7 @@ def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh",
     Raises
     ------
     TypeError
-        An argument is not float32/float64 or the dtypes differ.
+        As :func:`rnn_forward`; ``input_grad`` not a bool.
     ValueError
         Wrong shapes, T = 0, or an unknown activation.
 
@@ -202,26 +291,35 @@ def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh",
     code = _activation_code(activation)
     if not isinstance(input_grad, (bool, np.bool_)):
         raise TypeError(f"input_grad must be a bool, got {type(input_grad).__name__}")
+    go_backwards = _check_flag("go_backwards", go_backwards)
+    time_major = _check_flag("time_major", time_major)
     x, kernel, recurrent_kernel, _, h0, (B, T, D, H) = _rnn_arguments(
-        x, kernel, recurrent_kernel, None, h0)
+        x, kernel, recurrent_kernel, None, h0, time_major)
     h = _float_array("h", h, x.dtype)
     dh = _float_array("dh", dh, x.dtype)
-    _check_shape("h", h, (B, T, H), "(B, T, H)", "B, T from x, H: the units of kernel")
-    _check_shape("dh", dh, (B, T, H), "(B, T, H)", "B, T from x, H: the units of kernel")
+    states, meaning = (((T, B, H), "(T, B, H)") if time_major else ((B, T, H), "(B, T, H)"))
+    _check_shape("h", h, states, meaning, "B, T from x, H: the units of kernel")
+    _check_shape("dh", dh, states, meaning, "B, T from x, H: the units of kernel")
+    mask, dropout_mask, recurrent_dropout_mask = _mask_arguments(
+        mask, dropout_mask, recurrent_dropout_mask, x.dtype, B, T, D, H, time_major)
     dtype = x.dtype
-    dx = np.empty((B, T, D), dtype=dtype) if input_grad else None
+    dx = np.empty(x.shape, dtype=dtype) if input_grad else None
     dkernel = np.zeros((D, H), dtype=dtype)
     drecurrent_kernel = np.zeros((H, H), dtype=dtype)
     dbias = np.zeros(H, dtype=dtype)
     dh0 = np.zeros((B, H), dtype=dtype)
     if B == 0:
         return dx, dkernel, drecurrent_kernel, dbias, dh0
-    dz = np.empty((B, T, H), dtype=dtype)  # work space: dLoss/dz_t for every step
+    dz = np.empty(states, dtype=dtype)     # work space: dLoss/dz_t for every step
     carry = np.empty((B, H), dtype=dtype)  # work space: dz_{t+1} W_h^T
     recurrent_kernel_t = np.empty((H, H), dtype=dtype)
+    x_work = np.empty(B * T * D, dtype=dtype) if dropout_mask is not None else None
+    h_work = np.empty(B * T * H, dtype=dtype) if recurrent_dropout_mask is not None else None
     _kernels.rnn_backward(_c(x), _c(h), _c(kernel), _c(recurrent_kernel), _c(dh),
                           None if h0 is None else _c(h0), dz, dx, dkernel,
-                          drecurrent_kernel, dbias, dh0, carry, recurrent_kernel_t, code)
+                          drecurrent_kernel, dbias, dh0, carry, recurrent_kernel_t, code,
+                          mask, dropout_mask, recurrent_dropout_mask, x_work, h_work,
+                          time_major, go_backwards)
     return dx, dkernel, drecurrent_kernel, dbias, dh0
 
 

@@ -13,6 +13,7 @@ layout and updates everything with one call per step.
 Training, evaluation and prediction come from
 :class:`fastrnn.trainers.Trainer` (one compiled engine for every model).
 """
+import io
 import struct
 import threading
 import zipfile
@@ -21,6 +22,7 @@ import zlib
 import numpy as np
 
 from ..layers import InputLayer, Layer, _check_shape, _shape_str, _unique_name
+from ..saving._files import atomic_write_bytes, require_regular_file
 from ..trainers.trainer import Trainer
 
 __all__ = ["Sequential"]
@@ -51,41 +53,6 @@ def _is_weights_h5(filepath):
         return os.fspath(filepath).endswith(".weights.h5")
     except TypeError:
         return False
-
-
-def _require_regular_file(path, what):
-    """Refuse what is not a regular file (a FIFO would block, /dev/zero never ends)."""
-    import os
-    import stat
-    st = os.stat(path)          # FileNotFoundError / PermissionError as they are
-    if stat.S_ISDIR(st.st_mode):
-        raise IsADirectoryError(f"{what}: {path!r} is a directory")
-    if not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"{what}: {path!r} is not a regular file")
-
-
-def _write_atomically(path, write):
-    """``write(file)`` into a temporary file beside ``path``, then rename it over ``path``.
-
-    A failed or interrupted write leaves the previous file untouched (and no
-    temporary file behind): a checkpoint is never lost half-written.
-    """
-    import os
-    import tempfile
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastrnn-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _read_npy_header(f, name):
@@ -417,7 +384,9 @@ class Sequential(Trainer):
         path = self._npz_path(filepath)
         with self._lock:        # a consistent set of weights, never half an update
             arrays = {name: w.copy() for (name, _, _), w in zip(self.param_layout, self._views())}
-        _write_atomically(path, lambda f: np.savez(f, **arrays))
+        data = io.BytesIO()
+        np.savez(data, **arrays)
+        atomic_write_bytes(path, data.getbuffer())   # the old file survives a failed save
 
     @staticmethod
     def _npz_path(filepath):
@@ -454,7 +423,7 @@ class Sequential(Trainer):
             from ..saving import load_weights_h5
             return load_weights_h5(self, filepath)
         path = self._npz_path(filepath)
-        _require_regular_file(path, "load_weights")
+        require_regular_file(path, "load_weights")
         try:
             arrays = self._read_weight_file(path)
         except (FileNotFoundError, IsADirectoryError, PermissionError, WeightFileError):

@@ -19,6 +19,7 @@ public, checked API is :mod:`fastrnn.ops`.
 import numpy as np
 
 from .optimizers import adam_step
+from .recurrence import recurrence_backward, recurrence_forward
 
 __all__ = [
     "ACTIVATIONS",
@@ -34,28 +35,13 @@ __all__ = [
 ACTIVATIONS = ("tanh", "relu")
 
 
-def _activate(z, activation):
-    if activation == "tanh":
-        return np.tanh(z)
-    if activation == "relu":
-        return np.maximum(z, 0)
-    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+def _check_activation(activation):
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
 
 
-def _activation_slope(h, activation):
-    """act'(z_t) written in terms of the output h_t = act(z_t).
-
-    tanh' = 1 - tanh^2 = 1 - h^2;  relu' = 1 where z > 0, i.e. where h > 0.
-    Using h instead of z means the backward pass needs no stored z.
-    """
-    if activation == "tanh":
-        return 1 - h * h
-    if activation == "relu":
-        return (h > 0).astype(h.dtype)
-    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-
-
-def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, activation="tanh"):
+def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, activation="tanh", *, mask=None,
+                go_backwards=False, dropout_mask=None, recurrent_dropout_mask=None):
     """Run the simple recurrence over every time step.
 
     Parameters
@@ -71,25 +57,35 @@ def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, activation="tanh"):
     h0 : ndarray of shape (B, H), optional
         Initial state; zeros when None.
     activation : {"tanh", "relu"}
+    mask : ndarray of shape (B, T), optional
+        Keras's step mask: a masked step carries the state unchanged.
+    go_backwards : bool
+        Take the steps from the last to the first (``h`` stays indexed by
+        input position).
+    dropout_mask : ndarray of shape (B, D), optional
+        Keras's input dropout mask, applied at every step.
+    recurrent_dropout_mask : ndarray of shape (B, H), optional
+        Keras's recurrent dropout mask, applied to the previous state.
 
     Returns
     -------
     h : ndarray of shape (B, T, H)
         ``h[:, t]`` is the hidden state after step ``t``.
+
+    Notes
+    -----
+    Without masks, step by step: ``z_t = x_t W_x + h_{t-1} W_h + b``,
+    ``h_t = act(z_t)``.  The masks' rules (Keras's) are those of
+    :func:`fastrnn.reference.recurrence.recurrence_forward`, which this calls.
     """
-    B, T, _ = x.shape
-    H = kernel.shape[1]
-    h = np.empty((B, T, H), dtype=x.dtype)
-    h_prev = np.zeros((B, H), dtype=x.dtype) if h0 is None else h0
-    for t in range(T):
-        # z_t = x_t W_x + h_{t-1} W_h + b;  h_t = act(z_t)
-        z = x[:, t] @ kernel + h_prev @ recurrent_kernel + bias
-        h[:, t] = _activate(z, activation)
-        h_prev = h[:, t]
-    return h
+    _check_activation(activation)
+    return recurrence_forward(x, kernel, recurrent_kernel, bias, h0, activation, mask=mask,
+                              go_backwards=go_backwards, dropout_mask=dropout_mask,
+                              recurrent_dropout_mask=recurrent_dropout_mask)
 
 
-def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh"):
+def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh", *, mask=None,
+                 go_backwards=False, dropout_mask=None, recurrent_dropout_mask=None):
     """Gradients of a scalar loss through the recurrence (BPTT).
 
     Parameters
@@ -106,6 +102,8 @@ def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh")
     h0 : ndarray of shape (B, H), optional
         The initial state used in the forward pass; zeros when None.
     activation : {"tanh", "relu"}
+    mask, go_backwards, dropout_mask, recurrent_dropout_mask
+        As given to :func:`rnn_forward`.
 
     Returns
     -------
@@ -126,25 +124,13 @@ def rnn_backward(x, h, kernel, recurrent_kernel, dh, h0=None, activation="tanh")
     and every weight gradient is a sum over steps of an outer product with
     dz_t: ``dW_x = sum_t x_t.T dz_t``, ``dW_h = sum_t h_{t-1}.T dz_t``,
     ``db = sum_t dz_t``; ``dx_t = dz_t W_x.T`` and ``dh0 = dz_1 W_h.T``.
+    With masks see :func:`fastrnn.reference.recurrence.recurrence_backward`
+    (which this calls; tanh' and relu' come from h, so no bias is needed).
     """
-    B, T, D = x.shape
-    H = kernel.shape[1]
-    if h0 is None:
-        h0 = np.zeros((B, H), dtype=x.dtype)
-    dx = np.empty_like(x)
-    dkernel = np.zeros_like(kernel)
-    drecurrent_kernel = np.zeros_like(recurrent_kernel)
-    dbias = np.zeros(H, dtype=x.dtype)
-    carry = np.zeros((B, H), dtype=x.dtype)  # dz_{t+1} @ W_h.T
-    for t in reversed(range(T)):
-        h_prev = h[:, t - 1] if t > 0 else h0
-        dz = (dh[:, t] + carry) * _activation_slope(h[:, t], activation)
-        dkernel += x[:, t].T @ dz
-        drecurrent_kernel += h_prev.T @ dz
-        dbias += dz.sum(axis=0)
-        dx[:, t] = dz @ kernel.T
-        carry = dz @ recurrent_kernel.T
-    return dx, dkernel, drecurrent_kernel, dbias, carry
+    _check_activation(activation)
+    return recurrence_backward(x, h, kernel, recurrent_kernel, dh, None, h0, activation,
+                               mask=mask, go_backwards=go_backwards, dropout_mask=dropout_mask,
+                               recurrent_dropout_mask=recurrent_dropout_mask)
 
 
 def dense_forward(x, kernel, bias):
