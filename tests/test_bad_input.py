@@ -1004,6 +1004,129 @@ def _a_directory():
     return tempfile.mkdtemp(suffix=".npz")
 
 
+
+# --- losses, metrics, weights and data sources (issue 11) ---------------------
+
+def _classifier(units=3, loss="sparse_categorical_crossentropy", activation="softmax"):
+    keras.set_random_seed(0)
+    model = keras.Sequential([keras.layers.SimpleRNN(4, input_shape=[3, 1]),
+                              keras.layers.Dense(units, activation=activation)])
+    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+    return model
+
+
+def _labels(*changes):
+    y = np.arange(10, dtype=float) % 3
+    for i, v in changes:
+        y[i] = v
+    return y
+
+
+def _fit_labels(y, **kwargs):
+    return lambda: _classifier(**kwargs).fit(_xy()[0], y, epochs=1, verbose=0).history["loss"]
+
+
+def _gen(batches):
+    def call():
+        return _tutorial().fit(iter(batches()), epochs=1, verbose=0).history["loss"]
+    return call
+
+
+def _good_batches():
+    x, y = _xy()
+    return [(x[:4], y[:4]), (x[4:8], y[4:8]), (x[8:], y[8:])]
+
+
+def _raising():
+    x, y = _xy()
+    yield x[:4], y[:4]
+    raise OSError("the generator lost its file")
+
+
+def _bce_linear_output():
+    x, y = _xy()
+    model = _tutorial(False)
+    model.set_weights([w * 50 for w in model.get_weights()])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    return model.fit(x, (y > 0.5).astype(float), epochs=1, verbose=0).history["loss"]
+
+
+CASES += [
+    Case("compile-loss-custom-function", lambda: _tutorial(False).compile(loss=lambda a, b: a),
+         Raises(TypeError, "loss")),
+    Case("compile-loss-reduction-sum",
+         lambda: keras.losses.MeanSquaredError(reduction="sum"), Raises(ValueError, "reduction")),
+    Case("compile-loss-huber-delta-negative", lambda: keras.losses.Huber(delta=-1.0),
+         Raises(ValueError, "delta")),
+    Case("compile-loss-label_smoothing-2", lambda: keras.losses.BinaryCrossentropy(
+        label_smoothing=2.0), Raises(ValueError, "label_smoothing")),
+    Case("compile-loss-axis-1", lambda: keras.losses.CategoricalCrossentropy(axis=1),
+         Raises(ValueError, "axis")),
+    Case("compile-metrics-not-a-list", lambda: _tutorial(False).compile(loss="mse", metrics="mae"),
+         Raises(ValueError, "metrics")),
+    Case("compile-metrics-unknown", lambda: _tutorial(False).compile(loss="mse", metrics=["rmse"]),
+         Raises(ValueError, "metric")),
+    Case("compile-metrics-AUC-missing", lambda: _tutorial(False).compile(loss="mse",
+                                                                         metrics=["AUC"]),
+         Raises(ValueError, "metric")),
+    Case("compile-metrics-top_k-k=0", lambda: keras.metrics.TopKCategoricalAccuracy(k=0),
+         Raises(ValueError, "k")),
+    Case("fit-sample_weight-wrong-length", _fit(sample_weight=np.ones(7)),
+         Raises(ValueError, "sample_weight")),
+    Case("fit-sample_weight-2d", _fit(sample_weight=np.ones((10, 3))),
+         Raises(ValueError, "sample_weight")),
+    Case("fit-sample_weight-nan", _fit(sample_weight=lambda: _nan_at(np.ones(10), 3)),
+         Raises(ValueError, "sample_weight")),
+    Case("fit-sample_weight-negative", _fit(sample_weight=-np.ones(10)),
+         Raises(ValueError, "sample_weight")),
+    Case("fit-sample_weight-complex", _fit(sample_weight=np.ones(10, complex)),
+         Raises(TypeError, "sample_weight")),
+    Case("fit-sample_weight-zeros", _fit(sample_weight=np.zeros(10)),
+         Check(lambda h: h == [0.0], "loss 0, as Keras (the count divides, not the weights)")),
+    Case("fit-class_weight-negative", _fit(class_weight={0: -1.0}),
+         Raises(ValueError, "class_weight")),
+    Case("fit-class_weight-not-a-dict", _fit(class_weight=[1.0, 2.0]),
+         Raises(ValueError, "class_weight")),
+    Case("fit-class_weight-key-str", _fit(class_weight={"a": 1.0}),
+         Raises(ValueError, "class_weight")),
+    Case("fit-class_weight-and-sample_weight", _fit(class_weight={0: 1.0},
+                                                    sample_weight=np.ones(10)),
+         Raises(ValueError, "class_weight")),
+    Case("fit-steps_per_epoch-zero", _fit(steps_per_epoch=0), Raises(ValueError, "steps_per_epoch")),
+    Case("fit-validation_freq-zero", _fit(validation_freq=0), Raises(ValueError, "validation_freq")),
+    Case("fit-validation_data-weights-wrong",
+         _fit(validation_data=lambda: (_xy()[0], _xy()[1], np.ones(3))),
+         Raises(ValueError, "validation_data")),
+    Case("fit-sparse-label-out-of-range", _fit_labels(_labels((4, 3.0))), Raises(ValueError, "y")),
+    Case("fit-sparse-label-negative", _fit_labels(_labels((2, -1.0))), Raises(ValueError, "y")),
+    Case("fit-sparse-label-fraction", _fit_labels(_labels((0, 0.5))), Raises(ValueError, "y")),
+    Case("fit-sparse-labels-one-hot", _fit_labels(np.eye(3)[_labels().astype(int)]),
+         Raises(ValueError, "y")),
+    Case("fit-sparse-labels-valid", _fit_labels(_labels()), Check(_finite_losses, "trains")),
+    Case("fit-bce-probabilities-outside-0-1", _bce_linear_output,
+         Check(_finite_losses, "clipped as Keras: finite")),
+    Case("fit-generator-valid", _gen(_good_batches), Check(_finite_losses, "one epoch")),
+    Case("fit-generator-empty", _gen(lambda: []), Raises(ValueError, "x")),
+    Case("fit-generator-x-alone", _gen(lambda: [b[0] for b in _good_batches()]),
+         Raises(ValueError, "batch")),
+    Case("fit-generator-wrong-shape", _gen(lambda: _good_batches()[:1] + [(np.zeros((4, 3, 2)),
+                                                                           np.zeros(4))]),
+         Raises(ValueError, "batch")),
+    Case("fit-generator-5-tuple", _gen(lambda: [tuple(_good_batches()[0]) * 2 + (None,)]),
+         Raises(ValueError, "batch")),
+    Case("fit-generator-raises", lambda: _tutorial().fit(_raising(), epochs=1, verbose=0),
+         Raises(OSError, "generator")),
+    Case("fit-generator-with-y", lambda: _tutorial().fit(iter(_good_batches()), _xy()[1],
+                                                         verbose=0),
+         Raises(ValueError, "y")),
+    Case("evaluate-sample_weight-wrong", _evaluate(sample_weight=np.ones(4)),
+         Raises(ValueError, "sample_weight")),
+    Case("evaluate-steps-zero", _evaluate(steps=0), Raises(ValueError, "steps")),
+    Case("predict-generator-bad-batch", lambda: _tutorial().predict(iter([np.zeros((2, 4, 1))]),
+                                                                    verbose=0),
+         Raises(ValueError, "x")),
+]
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case):
     expect = case.expect

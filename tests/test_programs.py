@@ -20,18 +20,10 @@ PROGRAMS = sorted(f for f in os.listdir(os.path.join(HERE, "programs")) if f.end
 
 #: program -> what it needs that fastrnn lacks today
 NOT_YET = {
-    "p06_imdb_style.py": "binary_crossentropy, accuracy",
-    "p05_binary_classifier.py": "binary_crossentropy and accuracy",
-    "p07_categorical.py": "categorical_crossentropy and accuracy",
-    "p08_sparse_categorical.py": "SparseCategoricalCrossentropy",
     "p10_bidirectional.py": "Bidirectional",
     "p11_masking.py": "Masking",
     "p12_stateful.py": "stateful RNNs",
-    "p13_dropout.py": "SimpleRNN dropout/recurrent_dropout, binary_crossentropy",
-    "p14_timeseries_dataset.py": "fit on a dataset object",
-    "p16_sample_weights.py": "sample_weight",
-    "p03_many_to_many.py": "metrics",
-    "p04_stacked_relu.py": "metrics",
+    "p13_dropout.py": "SimpleRNN dropout/recurrent_dropout",
 }
 
 _REWRITES = [

@@ -11,7 +11,7 @@ tutorial code::
     model.compile(optimizer="adam", loss="mse")
 """
 from . import _kernels  # noqa: F401  (the compiled core must import)
-from . import callbacks, data, errors, initializers, layers, losses, optimizers, reference
+from . import callbacks, data, errors, initializers, layers, losses, metrics, optimizers, reference
 from . import export, interop, models, preprocessing, saving, utils
 from ._version import __version__
 from .initializers import set_random_seed
@@ -22,6 +22,6 @@ from .models import Model, Sequential
 __all__ = [
     "__version__", "Model", "Sequential", "Input", "KerasTensor", "set_random_seed",
     "clear_session", "fit_many", "models",
-    "layers", "optimizers", "losses", "callbacks", "initializers", "data", "reference",
+    "layers", "optimizers", "losses", "metrics", "callbacks", "initializers", "data", "reference",
     "errors", "utils", "preprocessing", "models", "saving", "export", "interop",
 ]

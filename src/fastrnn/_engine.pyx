@@ -55,7 +55,7 @@ from fastrnn._kernels cimport (
     rnn_backward_k, dense_forward_k, dense_backward_k, adam_k, copy_or_add, scale_into,
     multiply_into, copy_columns, relayout_k, repeat_forward_k, repeat_backward_k,
     embedding_forward_k, embedding_backward_k, first_bad_index, dropout_mask_k,
-    N_ACTIVATIONS)
+    N_ACTIVATIONS, ACT_LINEAR, ACT_SIGMOID, ACT_SOFTMAX)
 
 # ---------------------------------------------------------------- plan codes
 # (fastrnn.engine writes plans with these; keep the two in step)
@@ -95,8 +95,7 @@ cdef enum:
     FLAG_SEQ = 1          # the output has a time axis (B, steps, width)
     FLAG_BACKWARDS = 2    # go_backwards
 
-    LOSS_MSE = 0
-    LOSS_MAE = 1
+    MAX_METRICS = 32  # metrics computed inside the engine (engine_losses.pxi)
 
     OPT_SGD = 0
     OPT_ADAM = 1
@@ -132,7 +131,6 @@ KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE, "input": KIND_INPUT,
          "add": KIND_ADD, "subtract": KIND_SUBTRACT, "multiply": KIND_MULTIPLY,
          "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING, "last_step": KIND_LAST_STEP}
 FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS}
-LOSSES = {"mse": LOSS_MSE, "mae": LOSS_MAE}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
 CLIPS = {None: CLIP_NONE, "clipnorm": CLIP_NORM, "global_clipnorm": CLIP_GLOBAL,
          "clipvalue": CLIP_VALUE}
@@ -147,6 +145,7 @@ cdef struct Node:
     Py_ssize_t first_in           # in the input table
     bint seq, backwards
     bint backprop                 # weights here or upstream: the backward runs
+    bint consumed                 # another node reads the output
     Py_ssize_t width, din         # output features; features of the first input
     Py_ssize_t fixed_steps        # > 0: the output's steps are fixed
     Py_ssize_t p0, p1, p2
@@ -156,6 +155,18 @@ cdef struct Node:
     Py_ssize_t steps              # output time steps of the current batch
     # arena offsets (elements): output, its gradient, node work
     Py_ssize_t o_out, o_dout, o_hs, o_dz, o_g, o_wht, o_work
+
+
+cdef struct LossSpec:
+    # a loss or a metric (codes and meaning in engine_losses.pxi)
+    int code
+    bint from_logits
+    double smoothing              # label_smoothing
+    double param                  # huber: delta; binary_accuracy: threshold; top-k: k
+    bint has_ignore               # sparse cross-entropy: ignore_class
+    double ignore
+    bint weighted                 # a metric that sees the sample weights
+    int output                    # a metric: the model output it measures
 
 
 cdef struct State:
@@ -173,8 +184,17 @@ cdef struct State:
     int* out_node
     bint* out_acc                 # the loss adds to the output's gradient
     Py_ssize_t* o_target          # arena offset of output o's targets
-    int* loss_code
+    Py_ssize_t* o_weight          # ... of its row weights
+    LossSpec* losses              # output o's loss (engine_losses.pxi)
     double* loss_weight
+    int* out_act                  # output o's node's activation in the plan
+    bint* fused                   # ... computed with the loss from the logits
+    Py_ssize_t* Ut                # target values per row: the width, or 1 (integer labels)
+    bint* has_w                   # the gathered batch has row weights for output o
+    int n_metrics
+    LossSpec metrics[MAX_METRICS]
+    double m_total[MAX_METRICS]
+    double m_count[MAX_METRICS]
     double* out_loss              # each output's loss in the last batch
     double* out_loss_mean         # ... sample-weighted mean over the last call
     Py_ssize_t B                  # the current batch size
@@ -201,6 +221,7 @@ cdef struct State:
     # the training set bound for run_epoch
     char** X
     char** Y
+    char** W                      # per-output row weights (NULL entries: none)
     Py_ssize_t N
 
 
@@ -223,6 +244,7 @@ cdef double _train_batch(State* s, floating* tag, double lr) noexcept nogil:
     if not isfinite(loss):
         s.bad = BAD_LOSS
         return loss
+    _metrics(s, tag)
     _backward(s, tag)
     s.bad = _update(s, tag, lr)
     return loss
@@ -258,7 +280,8 @@ cdef double _epoch(State* s, floating* tag, const int64_t* order, Py_ssize_t L,
     while start < L:
         B = L - start if L - start < batch_size else batch_size
         _set_steps(s, B, s.T_bound)
-        _gather(s, tag, <floating**>s.X, <floating**>s.Y, order, start)
+        _gather(s, tag, <floating**>s.X, order, start)
+        _gather_targets(s, tag, <floating**>s.Y, <floating**>s.W, order, start)
         losses[k] = _train_batch(s, tag, lrs[k])
         if s.bad:
             s.bad_batch = k
@@ -273,18 +296,25 @@ cdef double _epoch(State* s, floating* tag, const int64_t* order, Py_ssize_t L,
     return total / L
 
 
-cdef double _evaluate(State* s, floating* tag, floating** X, floating** Y, Py_ssize_t N,
-                      Py_ssize_t batch_size) noexcept nogil:
-    """The loss over N samples in batches: the sample-weighted mean of batch losses."""
+cdef double _evaluate(State* s, floating* tag, floating** X, floating** Y, floating** W,
+                      Py_ssize_t N, Py_ssize_t batch_size, floating** out) noexcept nogil:
+    """The loss over N samples in batches: the sample-weighted mean of batch losses.
+
+    Metrics accumulate; ``out`` (if not NULL) receives the outputs.
+    """
     cdef Py_ssize_t start = 0, B
     cdef double total = 0
     _clear_output_losses(s)
     while start < N:
         B = N - start if N - start < batch_size else batch_size
         _set_steps(s, B, s.T_cur)
-        _gather(s, tag, X, Y, NULL, start)
+        _gather(s, tag, X, NULL, start)
+        _gather_targets(s, tag, Y, W, NULL, start)
         _forward(s, tag, False)
         total += _loss(s, tag, False) * B
+        _metrics(s, tag)
+        if out != NULL:
+            _scatter(s, tag, start, out)
         _add_output_losses(s, B)
         start += B
     _divide_output_losses(s, N)
@@ -297,8 +327,9 @@ cdef void _predict(State* s, floating* tag, floating** X, Py_ssize_t N, Py_ssize
     while start < N:
         B = N - start if N - start < chunk else chunk
         _set_steps(s, B, s.T_cur)
-        _gather(s, tag, X, NULL, NULL, start)
+        _gather(s, tag, X, NULL, start)
         _forward(s, tag, training)
+        _finish_output(s, tag)
         _scatter(s, tag, start, out)
         start += B
 
@@ -594,8 +625,13 @@ cdef class _Views:
 
     cdef int add(self, object obj, str name, bint writable, int itemsize, int ndim,
                  Py_ssize_t* shape) except -1:
+        return self.add_at(self.acquired, obj, name, writable, itemsize, ndim, shape)
+
+    cdef int add_at(self, int slot, object obj, str name, bint writable, int itemsize,
+                    int ndim, Py_ssize_t* shape) except -1:
+        """Acquire obj into the next buffer; its address goes to ptr[slot]."""
         _get(obj, &self.v[self.acquired], name, writable, itemsize, ndim, shape)
-        self.ptr[self.acquired] = <char*>self.v[self.acquired].buf
+        self.ptr[slot] = <char*>self.v[self.acquired].buf
         self.acquired += 1
         return 0
 
@@ -717,8 +753,14 @@ cdef class Engine:
         s.out_node = <int*>calloc(n_out, sizeof(int))
         s.out_acc = <bint*>calloc(n_out, sizeof(bint))
         s.o_target = <Py_ssize_t*>calloc(n_out, sizeof(Py_ssize_t))
-        s.loss_code = <int*>calloc(n_out, sizeof(int))
+        s.o_weight = <Py_ssize_t*>calloc(n_out, sizeof(Py_ssize_t))
+        s.losses = <LossSpec*>calloc(n_out, sizeof(LossSpec))
         s.loss_weight = <double*>calloc(n_out, sizeof(double))
+        s.out_act = <int*>calloc(n_out, sizeof(int))
+        s.fused = <bint*>calloc(n_out, sizeof(bint))
+        s.Ut = <Py_ssize_t*>calloc(n_out, sizeof(Py_ssize_t))
+        s.has_w = <bint*>calloc(n_out, sizeof(bint))
+        s.W = <char**>calloc(n_out, sizeof(char*))
         s.out_loss = <double*>calloc(n_out, sizeof(double))
         s.out_loss_mean = <double*>calloc(n_out, sizeof(double))
         s.X = <char**>calloc(n_in + 1, sizeof(char*))
@@ -726,7 +768,9 @@ cdef class Engine:
         if (s.nodes == NULL or s.in_node == NULL or s.in_need == NULL or s.in_acc == NULL
                 or s.input_node == NULL or s.T_cur == NULL or s.T_bound == NULL
                 or s.capT == NULL or s.out_node == NULL or s.out_acc == NULL
-                or s.o_target == NULL or s.loss_code == NULL or s.loss_weight == NULL
+                or s.o_target == NULL or s.o_weight == NULL or s.losses == NULL
+                or s.loss_weight == NULL or s.out_act == NULL or s.fused == NULL
+                or s.Ut == NULL or s.has_w == NULL or s.W == NULL
                 or s.out_loss == NULL or s.out_loss_mean == NULL or s.X == NULL
                 or s.Y == NULL):
             raise MemoryError()
@@ -745,6 +789,7 @@ cdef class Engine:
                 n.fixed_steps = 0               # the data's (checked against F_STEPS)
         for i in range(n_table):
             s.in_node[i] = inputs[i]
+            s.nodes[inputs[i]].consumed = True
             s.in_need[i] = info["in_need"][i]
             s.in_acc[i] = info["in_acc"][i]
         for k in range(n_in):
@@ -752,8 +797,10 @@ cdef class Engine:
         for k in range(n_out):
             s.out_node[k] = outputs[k]
             s.out_acc[k] = info["out_acc"][k]
-            s.loss_code[k] = LOSS_MSE
+            s.losses[k].code = LOSS_MSE
             s.loss_weight[k] = 1.0
+            s.out_act[k] = s.nodes[outputs[k]].act
+            s.Ut[k] = s.nodes[outputs[k]].width
         # what the user's arrays must look like, and the embeddings' vocabularies
         self._seq_in = [bool(s.nodes[s.input_node[k]].seq) for k in range(n_in)]
         self._width_in = [s.nodes[s.input_node[k]].width for k in range(n_in)]
@@ -780,32 +827,186 @@ cdef class Engine:
         s = &self.s
         free(s.nodes); free(s.in_node); free(s.in_need); free(s.in_acc)
         free(s.input_node); free(s.T_cur); free(s.T_bound); free(s.capT)
-        free(s.out_node); free(s.out_acc); free(s.o_target); free(s.loss_code)
-        free(s.loss_weight); free(s.out_loss); free(s.out_loss_mean)
-        free(s.X); free(s.Y)
+        free(s.out_node); free(s.out_acc); free(s.o_target); free(s.o_weight)
+        free(s.losses); free(s.loss_weight); free(s.out_act); free(s.fused); free(s.Ut)
+        free(s.has_w); free(s.out_loss); free(s.out_loss_mean)
+        free(s.X); free(s.Y); free(s.W)
         free(s.seg_off)
         free(s.seg_len)
 
     # -- configuration ---------------------------------------------------------
-    def set_loss(self, int code):
-        """Choose the loss of every output (an entry of LOSSES), each with weight 1."""
-        self.set_losses([code] * self.s.n_outputs, [1.0] * self.s.n_outputs)
+    def set_loss(self, int code, bint from_logits=False, double label_smoothing=0.0,
+                 double param=0.0, ignore_class=None, output=None):
+        """Choose the loss (an entry of LOSSES) and its options, of one output or all.
+
+        Parameters
+        ----------
+        code : int
+        from_logits : bool
+            Cross-entropies: the output is logits.
+        label_smoothing : float in [0, 1]
+            Binary / categorical cross-entropy.
+        param : float
+            Huber: delta (> 0).
+        ignore_class : int or None
+            Sparse categorical cross-entropy: rows with this label are masked.
+        output : int, optional
+            The model output (default: every output).
+
+        Notes
+        -----
+        An output made by a Dense node with a sigmoid (softmax) activation
+        under binary (categorical, sparse categorical) cross-entropy on
+        probabilities is fused with the loss (see engine_losses.pxi) when no
+        other node reads it; ``fused`` tells.  Sparse cross-entropy takes one
+        label per row as targets (shape (N, 1) or (N, T, 1)); changing between
+        sparse and dense targets clears the metrics.
+        """
+        cdef State* s = &self.s
+        cdef Node* n
+        cdef int o
+        if not 0 <= code < N_LOSS_CODES:
+            raise ValueError(f"unknown loss code {code}")
+        if not (0 <= label_smoothing <= 1):
+            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+        if code == LOSS_HUBER and not (param > 0 and isfinite(param)):
+            raise ValueError(f"huber delta must be finite and > 0, got {param}")
+        if ignore_class is not None and code != LOSS_SCCE:
+            raise ValueError("ignore_class is an option of sparse categorical cross-entropy")
+        if output is not None and not 0 <= output < s.n_outputs:
+            raise ValueError(f"output must be in [0, {s.n_outputs}), got {output}")
+        targets = range(s.n_outputs) if output is None else [output]
+        counts = [sum(1 for j in range(s.n_outputs) if s.out_node[j] == s.out_node[o])
+                  for o in range(s.n_outputs)]
+        self._enter()
+        try:
+            for o in targets:
+                n = &s.nodes[s.out_node[o]]
+                ut = 1 if code == LOSS_SCCE else n.width
+                if ut != s.Ut[o]:
+                    s.n_metrics = 0
+                s.Ut[o] = ut
+                memset(&s.losses[o], 0, sizeof(LossSpec))
+                s.losses[o].code = code
+                s.losses[o].from_logits = from_logits
+                s.losses[o].smoothing = label_smoothing
+                s.losses[o].param = param
+                s.losses[o].has_ignore = ignore_class is not None
+                s.losses[o].ignore = float(ignore_class) if ignore_class is not None else 0.0
+                n.act = s.out_act[o]
+                s.fused[o] = (n.kind == KIND_DENSE and not from_logits and not n.consumed
+                              and counts[o] == 1
+                              and ((code == LOSS_BCE and s.out_act[o] == ACT_SIGMOID)
+                                   or ((code == LOSS_CCE or code == LOSS_SCCE)
+                                       and s.out_act[o] == ACT_SOFTMAX)))
+                if s.fused[o]:
+                    n.act = ACT_LINEAR  # the node computes logits; the loss does the rest
+        finally:
+            self.busy = False
+
+    def set_loss_weights(self, weights):
+        """Each output's weight in the total loss (finite, >= 0)."""
+        cdef int k
+        weights = [float(w) for w in weights]
+        if len(weights) != self.s.n_outputs:
+            raise ValueError(f"one loss weight per output ({self.s.n_outputs}), "
+                             f"got {len(weights)}")
+        for w in weights:
+            if not (isfinite(w) and w >= 0):
+                raise ValueError(f"loss weights must be finite and >= 0, got {w}")
+        for k in range(self.s.n_outputs):
+            self.s.loss_weight[k] = weights[k]
 
     def set_losses(self, codes, weights):
-        """Choose each output's loss (entries of LOSSES) and its weight in the total."""
-        cdef int k
-        codes, weights = list(codes), [float(w) for w in weights]
-        if len(codes) != self.s.n_outputs or len(weights) != self.s.n_outputs:
+        """Each output's loss (entries of LOSSES, default options) and its weight."""
+        codes = list(codes)
+        if len(codes) != self.s.n_outputs:
             raise ValueError(f"one loss and one weight per output ({self.s.n_outputs}), "
-                             f"got {len(codes)} and {len(weights)}")
-        for k in range(self.s.n_outputs):
-            if codes[k] not in (LOSS_MSE, LOSS_MAE):
-                raise ValueError(f"unknown loss code {codes[k]}")
-            if not (isfinite(weights[k]) and weights[k] >= 0):
-                raise ValueError(f"loss weights must be finite and >= 0, got {weights[k]}")
-        for k in range(self.s.n_outputs):
-            self.s.loss_code[k] = codes[k]
-            self.s.loss_weight[k] = weights[k]
+                             f"got {len(codes)} losses")
+        self.set_loss_weights(weights)
+        for k, code in enumerate(codes):
+            self.set_loss(code, output=k)
+
+    @property
+    def fused(self):
+        """Whether the (first) output's sigmoid/softmax is computed with the loss."""
+        return bool(self.s.fused[0])
+
+    @property
+    def fused_outputs(self):
+        return [bool(self.s.fused[k]) for k in range(self.s.n_outputs)]
+
+    @property
+    def target_width(self):
+        """Target values per row of the (first) output: its units, or 1 for integer labels."""
+        return self.s.Ut[0]
+
+    @property
+    def target_widths(self):
+        return [self.s.Ut[k] for k in range(self.s.n_outputs)]
+
+    def set_metrics(self, specs):
+        """Choose the metrics computed with every batch (and reset their totals).
+
+        Parameters
+        ----------
+        specs : sequence of dict
+            Each ``{"code": METRICS entry, "weighted": bool, "param": float,
+            "from_logits": bool, "label_smoothing": float, "output": int}``
+            (all but code optional; output 0 by default).  Sparse metrics need
+            sparse targets (a sparse loss on that output) and the others dense ones.
+        """
+        cdef State* s = &self.s
+        cdef LossSpec* m
+        cdef int k, o
+        specs = list(specs)
+        if len(specs) > MAX_METRICS:
+            raise ValueError(f"at most {MAX_METRICS} metrics run in the engine, got {len(specs)}")
+        codes = set(METRICS.values())
+        for spec in specs:
+            code = spec["code"]
+            if code not in codes:
+                raise ValueError(f"unknown metric code {code}")
+            o = spec.get("output", 0)
+            if not 0 <= o < s.n_outputs:
+                raise ValueError(f"metric output must be in [0, {s.n_outputs}), got {o}")
+            width = s.nodes[s.out_node[o]].width
+            sparse = code in SPARSE_CODES
+            if (sparse and s.Ut[o] != 1) or (not sparse and s.Ut[o] != width):
+                raise ValueError(f"metric code {code} needs {'sparse' if sparse else 'dense'} "
+                                 f"targets, but the loss takes "
+                                 f"{'dense' if sparse else 'sparse'} ones")
+            if not 0 <= spec.get("label_smoothing", 0.0) <= 1:
+                raise ValueError("label_smoothing must be in [0, 1]")
+            if code == LOSS_HUBER and not spec.get("param", 0.0) > 0:
+                raise ValueError("huber delta must be > 0")
+        self._enter()
+        try:
+            for k, spec in enumerate(specs):
+                m = &s.metrics[k]
+                memset(m, 0, sizeof(LossSpec))
+                m.code = spec["code"]
+                m.weighted = bool(spec.get("weighted", False))
+                m.param = float(spec.get("param", 0.0))
+                m.from_logits = bool(spec.get("from_logits", False))
+                m.smoothing = float(spec.get("label_smoothing", 0.0))
+                m.output = spec.get("output", 0)
+                s.m_total[k] = 0
+                s.m_count[k] = 0
+            s.n_metrics = len(specs)
+        finally:
+            self.busy = False
+
+    def reset_metrics(self):
+        """Zero every metric's running total and count."""
+        cdef int k
+        for k in range(MAX_METRICS):
+            self.s.m_total[k] = 0
+            self.s.m_count[k] = 0
+
+    def metric_totals(self):
+        """[(total, count), ...] of every metric since the last reset (Keras's Mean state)."""
+        return [(self.s.m_total[k], self.s.m_count[k]) for k in range(self.s.n_metrics)]
 
     def set_optimizer(self, int kind, hyper, state, Py_ssize_t n_slots, int clip,
                       double clip_value, segments, counter=None):
@@ -933,13 +1134,19 @@ cdef class Engine:
             if rows[i] > _INT_MAX:
                 raise ValueError(f"a batch of {B} samples x {s.nodes[i].steps} steps has "
                                  f"{rows[i]} rows; the kernels take at most {_INT_MAX}")
+        # per output: its targets (up to width values per row) and one weight per row
         total = 0
-        targets = []
-        for k in range(s.n_outputs):
-            targets.append(total)
-            total += rows[s.out_node[k]] * s.nodes[s.out_node[k]].width
-        layout = []
+        targets, weights = [], []
         scratch = 0
+        for k in range(s.n_outputs):
+            r = rows[s.out_node[k]]
+            W = s.nodes[s.out_node[k]].width
+            targets.append(total)
+            weights.append(total + r * W)
+            total += r * W + r
+            if s.out_acc[k]:            # a loss gradient that is added goes here first
+                scratch = max(scratch, r * W)
+        layout = []
         for i in range(s.n_nodes):
             n = &s.nodes[i]
             W = int(n.width)
@@ -980,8 +1187,8 @@ cdef class Engine:
         arena = np.zeros(total + 1, self._dtype)
         for k in range(s.n_outputs):
             s.o_target[k] = targets[k]
-        off = targets[s.n_outputs - 1] + rows[s.out_node[s.n_outputs - 1]] \
-            * s.nodes[s.out_node[s.n_outputs - 1]].width
+            s.o_weight[k] = weights[k]
+        off = weights[s.n_outputs - 1] + rows[s.out_node[s.n_outputs - 1]]
         for i in range(s.n_nodes):
             n = &s.nodes[i]
             sizes = layout[i]
@@ -1124,9 +1331,11 @@ cdef class Engine:
                                      f"steps of {n.din} values into {n.steps} x {n.width}")
         return 0
 
-    cdef _Views _outputs(self, object y, str name, Py_ssize_t N, bint writable):
+    cdef _Views _outputs(self, object y, str name, Py_ssize_t N, bint writable,
+                         bint targets=False):
         """Acquire one array per model output, shaped as that output for N samples
-        (after _inputs: the steps are those of the current inputs)."""
+        (after _inputs: the steps are those of the current inputs); ``targets``:
+        Ut values per row (the labels of a sparse loss) instead of the width."""
         cdef Py_ssize_t shp[3]
         cdef State* s = &self.s
         cdef Node* n
@@ -1139,70 +1348,127 @@ cdef class Engine:
             shp[0] = N
             if n.seq:
                 shp[1] = n.steps
-                shp[2] = n.width
+                shp[2] = s.Ut[k] if targets else n.width
                 views.add(ys[k], item, writable, self.itemsize, 3, shp)
             else:
-                shp[1] = n.width
+                shp[1] = s.Ut[k] if targets else n.width
                 views.add(ys[k], item, writable, self.itemsize, 2, shp)
         return views
 
+    cdef _Views _weights(self, object w, str name, Py_ssize_t N):
+        """Row weights per output: None (none), one array for every output, or a list
+        (None entries: none); (N,), or (N, T) for a per-step output."""
+        cdef Py_ssize_t shp[2]
+        cdef State* s = &self.s
+        cdef Node* n
+        cdef int k
+        views = _Views(s.n_outputs)
+        if w is None:
+            return views
+        ws = list(w) if isinstance(w, (list, tuple)) else [w] * s.n_outputs
+        if len(ws) != s.n_outputs:
+            raise ValueError(f"{name} must be one array, or a list of {s.n_outputs} (one per "
+                             f"model output), got {len(ws)}")
+        for k in range(s.n_outputs):
+            if ws[k] is None:
+                continue
+            n = &s.nodes[s.out_node[k]]
+            shp[0] = N
+            shp[1] = n.steps
+            views.add_at(k, ws[k], _item_name(name, k, s.n_outputs) if isinstance(
+                w, (list, tuple)) else name, False, self.itemsize, 2 if n.seq else 1, shp)
+        return views
+
+    cdef int _check_out(self, _Views ov, _Views xv) except -1:
+        cdef int k, j
+        for k in range(ov.acquired):
+            if (xv.overlaps(&ov.v[k]) or _overlaps(&ov.v[k], &self.pb_params)
+                    or _overlaps(&ov.v[k], &self.pb_grads)
+                    or any(_overlaps(&ov.v[k], &ov.v[j]) for j in range(k))):
+                raise ValueError("out must not share memory with x, another output "
+                                 "or the model's buffers")
+        return 0
+
     # -- calls ----------------------------------------------------------------------
-    cdef double _step(self, object xb, object yb, double learning_rate, bint update) except? -1:
+    cdef double _step(self, object xb, object yb, object wb, object out, double learning_rate,
+                      bint update) except? -1:
         cdef Py_ssize_t B
         cdef double loss
         cdef State* s = &self.s
-        cdef _Views xv, yv
+        cdef _Views xv, yv, wv, ov
         cdef char** xp
         cdef char** yp
+        cdef char** wp
+        cdef char** op = NULL
         cdef int k
         self._enter_training()
         try:
             xv = self._inputs(xb, "xb", &B)
-            yv = self._outputs(yb, "yb", B, False)
+            yv = self._outputs(yb, "yb", B, False, True)
+            wv = self._weights(wb, "wb", B)
+            if out is not None:
+                ov = self._outputs(out, "out", B, True)
+                self._check_out(ov, xv)
+                op = ov.ptr
             self._reserve(B, s.T_cur)
-            xp, yp = xv.ptr, yv.ptr
+            xp, yp, wp = xv.ptr, yv.ptr, wv.ptr
             with nogil:
                 _set_steps(s, B, s.T_cur)
                 if self.itemsize == 8:
-                    _gather(s, <double*>NULL, <double**>xp, <double**>yp, NULL, 0)
+                    _gather(s, <double*>NULL, <double**>xp, NULL, 0)
+                    _gather_targets(s, <double*>NULL, <double**>yp, <double**>wp, NULL, 0)
                     if update:
                         loss = _train_batch(s, <double*>NULL, learning_rate)
                     else:
                         _forward(s, <double*>NULL, True)
                         loss = _loss(s, <double*>NULL, True)
                         _backward(s, <double*>NULL)
+                    if op != NULL:
+                        _scatter(s, <double*>NULL, 0, <double**>op)
                 else:
-                    _gather(s, <float*>NULL, <float**>xp, <float**>yp, NULL, 0)
+                    _gather(s, <float*>NULL, <float**>xp, NULL, 0)
+                    _gather_targets(s, <float*>NULL, <float**>yp, <float**>wp, NULL, 0)
                     if update:
                         loss = _train_batch(s, <float*>NULL, learning_rate)
                     else:
                         _forward(s, <float*>NULL, True)
                         loss = _loss(s, <float*>NULL, True)
                         _backward(s, <float*>NULL)
+                    if op != NULL:
+                        _scatter(s, <float*>NULL, 0, <float**>op)
             for k in range(s.n_outputs):
                 s.out_loss_mean[k] = s.out_loss[k]
         finally:
             self.busy = False
         return loss
 
-    def train_step(self, xb, yb, double learning_rate):
+    def train_step(self, xb, yb, double learning_rate, wb=None, out=None):
         """One training step on a batch; returns the loss before the update.
 
         xb: the model's inputs (see the class notes); yb: one target per
-        output, shaped as that output.  On a bad step (see ``last_status``)
-        nothing is updated and the loss is returned.
+        output, shaped as that output (Ut = 1 values per row for a sparse
+        loss: the labels); wb: row weights, per-sample (B,) or per-step
+        (B, T), one array for every output or a list, or None; out
+        (optional) receives the batch's outputs (before the update).
+        Metrics accumulate.  On a bad step (see ``last_status``) nothing is
+        updated and the loss is returned.
         """
         _check_rate(learning_rate)
-        return self._step(xb, yb, learning_rate, True)
+        return self._step(xb, yb, wb, out, learning_rate, True)
 
-    def gradients(self, xb, yb):
+    def gradients(self, xb, yb, wb=None):
         """Forward (training mode), loss and backward on a batch, without an
         update: fills ``grads``.
 
         Same arguments as :meth:`train_step`; returns the loss.  (For tests
-        and for users who want the gradient itself.)
+        and for users who want the gradient itself.)  Metrics are not touched.
         """
-        return self._step(xb, yb, 0.0, False)
+        cdef int n = self.s.n_metrics
+        self.s.n_metrics = 0
+        try:
+            return self._step(xb, yb, wb, None, 0.0, False)
+        finally:
+            self.s.n_metrics = n
 
     @property
     def last_status(self):
@@ -1214,22 +1480,27 @@ cdef class Engine:
         """run_epoch: the index of the batch that stopped it (with last_status != 0)."""
         return self.s.bad_batch
 
-    def bind_data(self, X, Y):
-        """Bind the training set for :meth:`run_epoch` (kept referenced, not copied)."""
+    def bind_data(self, X, Y, W=None):
+        """Bind the training set for :meth:`run_epoch` (kept referenced, not copied).
+
+        W: row weights as for :meth:`train_step`, or None.
+        """
         cdef Py_ssize_t N
         cdef State* s = &self.s
-        cdef _Views xv, yv
+        cdef _Views xv, yv, wv
         cdef int k
         self._enter()
         try:
             xv = self._inputs(X, "X", &N)
-            yv = self._outputs(Y, "Y", N, False)
-            self._bound = (xv, yv)
+            yv = self._outputs(Y, "Y", N, False, True)
+            wv = self._weights(W, "W", N)
+            self._bound = (xv, yv, wv)
             for k in range(s.n_inputs):
                 s.X[k] = xv.ptr[k]
                 s.T_bound[k] = s.T_cur[k]
             for k in range(s.n_outputs):
                 s.Y[k] = yv.ptr[k]
+                s.W[k] = wv.ptr[k]
             s.N = N
         finally:
             self.busy = False
@@ -1244,25 +1515,32 @@ cdef class Engine:
                 self.s.X[k] = NULL
             for k in range(self.s.n_outputs):
                 self.s.Y[k] = NULL
+                self.s.W[k] = NULL
         finally:
             self.busy = False
 
-    def run_epoch(self, order, batch_size, learning_rates, losses, epochs=1, means=None):
+    def run_epoch(self, order, batch_size, learning_rates, losses, epochs=1, means=None,
+                  metric_totals=None):
         """Train on every batch of the bound set, rows taken in ``order``; or several epochs.
 
         order: int64 (epochs * L,): each epoch's row order, entries in [0, N);
         learning_rates: float64, one per batch (>= epochs * ceil(L / batch_size));
         losses: float64, receives each batch's loss; means: None, or float64
-        (>= epochs) receiving each epoch's sample-weighted mean loss.  Returns
-        the mean loss of the last epoch run (each output's in ``output_losses``); on
-        a bad batch it stops there (``last_status``, ``bad_batch`` within ``bad_epoch``).
+        (>= epochs) receiving each epoch's sample-weighted mean loss;
+        metric_totals: None, or float64 (>= epochs * 2 * n_metrics) receiving
+        each epoch's (total, count) per metric (the metrics restart every
+        epoch; after the call :meth:`metric_totals` has the last epoch's).
+        Returns the mean loss of the last epoch run (each output's in
+        ``output_losses``); on a bad batch it stops there (``last_status``,
+        ``bad_batch`` within ``bad_epoch``).
         """
-        cdef Py_buffer bo, bl, br, bm
+        cdef Py_buffer bo, bl, br, bm, bt
         cdef Py_ssize_t shp[1]
         cdef Py_ssize_t L, nb, i, e, bs, E
         cdef const int64_t* o
         cdef double mean = 0
         cdef double* mp = NULL
+        cdef double* tp = NULL
         cdef State* s = &self.s
         bs = _size(batch_size, "batch_size")
         E = _size(epochs, "epochs")
@@ -1300,6 +1578,20 @@ cdef class Engine:
                                 PyBuffer_Release(&bm)
                                 raise ValueError(f"means must have at least {E} elements")
                             mp = <double*>bm.buf
+                        if metric_totals is not None:
+                            try:
+                                _get(metric_totals, &bt, "metric_totals", True, 8, 1, shp)
+                            except BaseException:
+                                if mp != NULL:
+                                    PyBuffer_Release(&bm)
+                                raise
+                            if bt.shape[0] < E * 2 * s.n_metrics:
+                                PyBuffer_Release(&bt)
+                                if mp != NULL:
+                                    PyBuffer_Release(&bm)
+                                raise ValueError(f"metric_totals must have at least "
+                                                 f"{E * 2 * s.n_metrics} elements")
+                            tp = <double*>bt.buf
                         try:
                             if L == 0:
                                 return float("nan")
@@ -1308,6 +1600,7 @@ cdef class Engine:
                             with nogil:
                                 for e in range(E):
                                     s.bad_epoch = e
+                                    _reset_metric_totals(s)
                                     if self.itemsize == 8:
                                         mean = _epoch(s, <double*>NULL, o + e * L, L, bs,
                                                       (<double*>br.buf) + e * nb,
@@ -1320,9 +1613,13 @@ cdef class Engine:
                                         break
                                     if mp != NULL:
                                         mp[e] = mean
+                                    if tp != NULL:
+                                        _copy_metric_totals(s, tp + e * 2 * s.n_metrics)
                         finally:
                             if mp != NULL:
                                 PyBuffer_Release(&bm)
+                            if tp != NULL:
+                                PyBuffer_Release(&bt)
                     finally:
                         PyBuffer_Release(&br)
                 finally:
@@ -1338,27 +1635,40 @@ cdef class Engine:
         """run_epoch over several epochs: the epoch (0-based) of ``bad_batch``."""
         return self.s.bad_epoch
 
-    def evaluate(self, x, y, batch_size):
+    def evaluate(self, x, y, batch_size, w=None, out=None):
         """The loss on (x, y) in batches: the sample-weighted mean of the batch losses
-        (each output's in ``output_losses``)."""
+        (each output's in ``output_losses``).
+
+        w: row weights as for :meth:`train_step`, or None; out (optional)
+        receives the outputs.  Metrics accumulate.
+        """
         cdef Py_ssize_t N, bs
         cdef double loss
         cdef State* s = &self.s
-        cdef _Views xv, yv
+        cdef _Views xv, yv, wv, ov
         cdef char** xp
         cdef char** yp
+        cdef char** wp
+        cdef char** op = NULL
         bs = _size(batch_size, "batch_size")
         self._enter()
         try:
             xv = self._inputs(x, "x", &N)
-            yv = self._outputs(y, "y", N, False)
+            yv = self._outputs(y, "y", N, False, True)
+            wv = self._weights(w, "w", N)
+            if out is not None:
+                ov = self._outputs(out, "out", N, True)
+                self._check_out(ov, xv)
+                op = ov.ptr
             self._reserve(min(bs, N), s.T_cur)
-            xp, yp = xv.ptr, yv.ptr
+            xp, yp, wp = xv.ptr, yv.ptr, wv.ptr
             with nogil:
                 if self.itemsize == 8:
-                    loss = _evaluate(s, <double*>NULL, <double**>xp, <double**>yp, N, bs)
+                    loss = _evaluate(s, <double*>NULL, <double**>xp, <double**>yp,
+                                     <double**>wp, N, bs, <double**>op)
                 else:
-                    loss = _evaluate(s, <float*>NULL, <float**>xp, <float**>yp, N, bs)
+                    loss = _evaluate(s, <float*>NULL, <float**>xp, <float**>yp,
+                                     <float**>wp, N, bs, <float**>op)
         finally:
             self.busy = False
         return loss
@@ -1381,12 +1691,7 @@ cdef class Engine:
         try:
             xv = self._inputs(x, "x", &N, True)
             ov = self._outputs(out, "out", N, True)
-            for k in range(s.n_outputs):
-                if (xv.overlaps(&ov.v[k]) or _overlaps(&ov.v[k], &self.pb_params)
-                        or _overlaps(&ov.v[k], &self.pb_grads)
-                        or any(_overlaps(&ov.v[k], &ov.v[j]) for j in range(k))):
-                    raise ValueError("out must not share memory with x, another output "
-                                     "or the model's buffers")
+            self._check_out(ov, xv)
             if N > 0:
                 ch = min(ch, N)
                 self._reserve(ch, s.T_cur)

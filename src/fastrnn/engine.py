@@ -114,7 +114,7 @@ class Runner:
         self.grads = grads
         self._trainer = None
         self._trainer_key = None
-        self._last_losses = (None, None, (), ())
+        self._last_losses = (None, None, (), (), [])
         self._predictors = {}
 
     def _new_engine(self, grads=None, inference=False):
@@ -135,9 +135,9 @@ class Runner:
             losses = list(loss) if isinstance(loss, (list, tuple)) else [loss] * n_out
             weights = (tuple([1.0] * n_out) if loss_weights is None
                        else tuple(float(w) for w in loss_weights))
-            names = tuple(item._engine_name for item in losses)
-            self._last_losses = (loss, loss_weights, names, weights)
-        names, weights = self._last_losses[2:]
+            names = tuple(item._engine_key() for item in losses)
+            self._last_losses = (loss, loss_weights, names, weights, losses)
+        names, weights = self._last_losses[2:4]
         hyper = {"beta_1": 0.0, "beta_2": 0.0, "epsilon": 1e-7, "momentum": 0.0, "rho": 0.0,
                  "weight_decay": optimizer.weight_decay or 0.0, "flag": 0.0}
         hyper.update(optimizer._hyper())
@@ -150,7 +150,9 @@ class Runner:
             values = [0.0] * _engine.N_HYPERPARAMETERS
             for name, value in hyper.items():
                 values[_engine.HYPER[name]] = value
-            self._trainer.set_losses([_engine.LOSSES[n] for n in names], weights)
+            self._trainer.set_loss_weights(weights)
+            for k, item in enumerate(self._last_losses[4]):
+                self._trainer.set_loss(**item._engine_config(), output=k)
             self._trainer.set_optimizer(_engine.OPTIMIZERS[optimizer._engine_name], values,
                                         optimizer.state, len(optimizer._slots()),
                                         _engine.CLIPS[clip], clip_value,

@@ -293,23 +293,18 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
                 memset(dx, 0, rows * sizeof(floating))
 
 
-cdef void _gather(State* s, floating* tag, floating** X, floating** Y,
-                  const int64_t* order, Py_ssize_t start) noexcept nogil:
-    """Rows order[start:start+B] (or start:start+B) of every input (and target,
-    Y non-NULL), batch-major (N, T, width) -> time-major; _set_steps first."""
+cdef void _gather(State* s, floating* tag, floating** X, const int64_t* order,
+                  Py_ssize_t start) noexcept nogil:
+    """Rows order[start:start+B] (or start:start+B) of every input, batch-major
+    (N, T, width) -> time-major (_set_steps first; targets: _gather_targets)."""
     cdef Py_ssize_t i, t, r, k, W, T, B = s.B
     cdef floating* dst
     cdef const floating* src
     cdef Node* n
-    for k in range(s.n_inputs + (s.n_outputs if Y != NULL else 0)):
-        if k < s.n_inputs:
-            n = &s.nodes[s.input_node[k]]
-            dst = _buf(s, tag, n.o_out)
-            src = X[k]
-        else:
-            n = &s.nodes[s.out_node[k - s.n_inputs]]
-            dst = _buf(s, tag, s.o_target[k - s.n_inputs])
-            src = Y[k - s.n_inputs]
+    for k in range(s.n_inputs):
+        n = &s.nodes[s.input_node[k]]
+        dst = _buf(s, tag, n.o_out)
+        src = X[k]
         W = n.width
         T = n.steps
         for i in range(B):
