@@ -322,3 +322,108 @@ def test_predict_evaluate_and_gradients_of_a_graph_match_the_reference():
     model.compile("sgd", "mse")
     total, _, _ = ref.loss_and_gradients(GRAPH, weights, xs, ys, "mse", training=False)
     assert_close(model.evaluate(xs, ys, verbose=0)[0], total, "forward", F64)
+
+
+# ---------------------------------------------------------------- any loss on any output
+
+def classifier_and_regressor():
+    keras.set_random_seed(4)
+    x = keras.Input((5, 2), dtype="float64", name="series")
+    h = layers.SimpleRNN(6)(x)
+    probs = layers.Dense(3, activation="softmax", name="label")(h)
+    value = layers.Dense(1, name="value")(layers.Concatenate()([h, probs]))  # reads probs
+    gate = layers.Dense(2, activation="sigmoid", name="gate")(h)
+    return keras.Model(x, [probs, value, gate])
+
+
+def test_each_output_its_own_loss_weight_and_sample_weights():
+    """Sparse cross-entropy, mse and binary cross-entropy on three outputs, weighted:
+    the total and every output's loss are those of each output alone, and the
+    gradient is the weighted sum of the outputs' gradients."""
+    model = classifier_and_regressor()
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (9, 5, 2))
+    labels = rng.integers(0, 3, 9)
+    value = rng.uniform(-1, 1, (9, 1))
+    gate = rng.integers(0, 2, (9, 2)).astype(float)
+    w_label, w_value = rng.uniform(0, 2, 9), rng.uniform(0, 2, 9)
+    losses = ["sparse_categorical_crossentropy", "mse", "binary_crossentropy"]
+    weights = [1.0, 0.5, 2.0]
+    model.compile("sgd", losses, loss_weights=weights)
+    sample_weight = [w_label, w_value, None]
+    logs = model.evaluate(x, [labels, value, gate], sample_weight=sample_weight, verbose=0,
+                          return_dict=True, batch_size=9)
+    assert list(logs) == ["loss", "label_loss", "value_loss", "gate_loss"]
+    grads = _gradients(model, x, [labels, value, gate], sample_weight)
+    alone, total_grad = [], np.zeros_like(grads)
+    for k, (name, loss, w, y) in enumerate(zip(["label", "value", "gate"], losses,
+                                               sample_weight, [labels, value, gate])):
+        single = keras.Model(model.inputs, model.outputs[k])
+        single.compile("sgd", loss)
+        alone.append(single.evaluate(x, y, sample_weight=w, verbose=0, batch_size=9))
+        g = _gradients(single, x, y, w)
+        total_grad += weights[k] * _in_layout(g, single, model)
+        assert logs[f"{name}_loss"] == pytest.approx(alone[-1], rel=1e-12)
+    model.compile("sgd", losses, loss_weights=weights)
+    assert logs["loss"] == pytest.approx(sum(w * a for w, a in zip(weights, alone)), rel=1e-12)
+    np.testing.assert_allclose(_gradients(model, x, [labels, value, gate], sample_weight),
+                               total_grad, rtol=1e-10, atol=1e-13)
+
+
+def _gradients(model, x, y, w):
+    xs = model._check_x(x)
+    ys = model._check_y(y, xs)
+    ws = model._check_weights(w, None, ys, xs)
+    model._loss_and_gradients(xs, ys, ws)
+    return model.grads.copy()
+
+
+def _in_layout(grads, sub, model):
+    """A sub-model's gradient placed at its layers' weights in the full model's layout."""
+    out = np.zeros(model.params.size)
+    offsets = {id(layer): off for layer, off in zip(model._weighted_layers(),
+                                                   model._layer_offsets)}
+    for layer, off in zip(sub._weighted_layers(), sub._layer_offsets):
+        n = layer.count_params()
+        out[offsets[id(layer)]:offsets[id(layer)] + n] = grads[off:off + n]
+    return out
+
+
+def test_a_softmax_output_read_by_another_layer_is_not_fused():
+    """Fusing computes an output's loss from its logits; when another layer reads that
+    output it must still see probabilities -- the engine fuses only unread outputs."""
+    model = classifier_and_regressor()
+    model.compile("sgd", ["sparse_categorical_crossentropy", "mse", "binary_crossentropy"])
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (4, 5, 2))
+    y = [rng.integers(0, 3, 4), rng.uniform(size=(4, 1)), np.ones((4, 2))]
+    model.evaluate(x, y, verbose=0)
+    engine = model._trainer()
+    assert engine.fused_outputs == [False, False, True]
+    probs, _, gate = model.predict(x, verbose=0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-12)
+    assert np.all((gate > 0) & (gate < 1))
+    model.fit(x, y, epochs=2, verbose=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0)[0].sum(axis=1), 1, rtol=1e-12)
+
+
+def test_sample_weight_structures_and_their_errors():
+    model = classifier_and_regressor()
+    model.compile("sgd", ["sparse_categorical_crossentropy", "mse", "mse"])
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1, 1, (6, 5, 2))
+    y = [rng.integers(0, 3, 6), rng.uniform(size=(6, 1)), rng.uniform(size=(6, 2))]
+    w = rng.uniform(0, 1, 6)
+    one = model.evaluate(x, y, sample_weight=w, verbose=0)
+    listed = model.evaluate(x, y, sample_weight=[w, w, w], verbose=0)
+    named = model.evaluate(x, y, sample_weight={"label": w, "value": w, "gate": w}, verbose=0)
+    assert one == pytest.approx(listed) and one == pytest.approx(named)
+    with pytest.raises(ValueError, match="sample_weight"):
+        model.evaluate(x, y, sample_weight={"nope": w}, verbose=0)
+    with pytest.raises(ValueError, match=r"sample_weight\[1\]"):
+        model.evaluate(x, y, sample_weight=[w, w[:3], w], verbose=0)
+    with pytest.raises(NotImplementedError, match="class_weight"):
+        model.fit(x, y, class_weight={0: 1.0}, verbose=0)
+    with pytest.raises(NotImplementedError, match="metrics"):
+        model.compile("sgd", "mse", metrics=["mae"])
+        model.evaluate(x, y, verbose=0)
