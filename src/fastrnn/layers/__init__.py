@@ -24,11 +24,12 @@ engine (:mod:`fastrnn.engine`) computes.
 from .core import Activation, Dense, Dropout, Flatten, Reshape, RepeatVector
 from .embedding import Embedding
 from .input_layer import Input, InputLayer
-from .layer import (KerasTensor, Layer, Node, _check_dtype, _check_shape, _check_units,
-                    _shape_str, _unique_name, clear_session)
+from .layer import (KerasTensor, Layer, Node, clear_session)
+# helpers other modules import from fastrnn.layers
+from .layer import _check_dtype, _check_shape, _check_units, _shape_str, _unique_name  # noqa: F401
 from .merging import (Add, Average, Concatenate, Multiply, Subtract, add, average, concatenate,
                       multiply, subtract)
-from .rnn import SimpleRNN, _last_state
+from .rnn import SimpleRNN
 from .wrappers import TimeDistributed
 
 __all__ = [

@@ -113,8 +113,3 @@ class SimpleRNN(Layer):
         # the final state is the returned sequence's last step (in processing order)
         last = {"kind": "last_step", "inputs": [first], "width": self.units, "seq": False}
         return [rnn, last], [0, 1]
-
-
-def _last_state(output, sequences):
-    """The final state of a SimpleRNN from its output (processing order)."""
-    return output[:, -1].copy() if sequences else output.copy()

@@ -19,7 +19,7 @@ import numpy as np
 from .. import _engine
 from ..engine import lower
 from ..layers.input_layer import InputLayer
-from ..layers.layer import KerasTensor, _input_node, _shape_str, _unique_name
+from ..layers.layer import KerasTensor, _input_node
 from .model import Model
 
 __all__ = ["Functional"]
