@@ -34,6 +34,9 @@ cdef void activate_rows(int act, floating* z, Py_ssize_t rows, Py_ssize_t cols,
 cdef void activation_backward_rows(int act, const floating* h, floating* g, Py_ssize_t rows,
                                    Py_ssize_t cols, Py_ssize_t ld) noexcept nogil
 
+cdef void fill_rows(floating* out, const floating* row, Py_ssize_t rows,
+                    Py_ssize_t cols) noexcept nogil
+
 cdef void column_sums(const floating* a, Py_ssize_t rows, Py_ssize_t cols,
                       floating* out) noexcept nogil
 

@@ -355,6 +355,20 @@ cdef void activation_backward_rows(int act, const floating* h, floating* g, Py_s
 
 # ---------------------------------------------------------------- helpers
 
+cdef void fill_rows(floating* out, const floating* row, Py_ssize_t rows,
+                    Py_ssize_t cols) noexcept nogil:
+    """out[r, :] = row for ``rows`` contiguous rows of ``cols``.
+
+    A plain loop, not a memcpy per row: rows are short (a bias of 1-100
+    units), where a library call per row costs more than the copy
+    (measured: 7 % of a tutorial training step went to memmove).
+    """
+    cdef Py_ssize_t r, j
+    for r in range(rows):
+        for j in range(cols):
+            out[r * cols + j] = row[j]
+
+
 cdef void column_sums(const floating* a, Py_ssize_t rows, Py_ssize_t cols,
                       floating* out) noexcept nogil:
     """out[j] = sum_r a[r, j] (out is overwritten), four rows per pass."""
@@ -524,8 +538,7 @@ cdef void rnn_forward_masked_k(const floating* x, const floating* w, const float
         xs = xd
     # z = x W_x + b for all B*T rows at once, written into h
     if bias != NULL:
-        for r in range(B * T):
-            memcpy(h + r * H, bias, H * sizeof(floating))
+        fill_rows(h, bias, B * T, H)
         beta = 1
     gemm(False, False, B * T, H, D, one, xs, D, w, H, beta, h, H)
     cdef bint trans = wh_t != NULL and H >= _TRANSPOSED_MIN
@@ -761,8 +774,7 @@ cdef void dense_forward_k(const floating* x, const floating* w, const floating* 
     if N <= 0 or U <= 0:
         return
     if bias != NULL:
-        for r in range(N):
-            memcpy(y + r * U, bias, U * sizeof(floating))
+        fill_rows(y, bias, N, U)
         beta = 1
     gemm(False, False, N, U, D, one, x, D, w, U, beta, y, U)
     activate_rows(act, y, N, U, U)

@@ -492,7 +492,7 @@ cdef void _gather_targets(State* s, floating* tag, floating** Y, floating** W,
         for i in range(B):
             r = order[start + i] if order != NULL else start + i
             for t in range(steps):
-                memcpy(yt + (t * B + i) * Ut, Yo + (r * steps + t) * Ut, Ut * sizeof(floating))
+                _copy(yt + (t * B + i) * Ut, Yo + (r * steps + t) * Ut, Ut)
                 if Wo != NULL:
                     w[t * B + i] = Wo[r * steps + t]
         s.has_w[o] = Wo != NULL

@@ -310,10 +310,20 @@ cdef void _gather(State* s, floating* tag, floating** X, const int64_t* order,
         for i in range(B):
             r = order[start + i] if order != NULL else start + i
             if T == 1:
-                memcpy(dst + i * W, src + r * W, W * sizeof(floating))
+                _copy(dst + i * W, src + r * W, W)
             else:
                 for t in range(T):
-                    memcpy(dst + (t * B + i) * W, src + (r * T + t) * W, W * sizeof(floating))
+                    _copy(dst + (t * B + i) * W, src + (r * T + t) * W, W)
+
+
+cdef inline void _copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    """dst[:n] = src[:n]: a loop for the few features of a step, memcpy beyond."""
+    cdef Py_ssize_t j
+    if n > 64:
+        memcpy(dst, src, n * sizeof(floating))
+    else:
+        for j in range(n):
+            dst[j] = src[j]
 
 
 cdef void _scatter(State* s, floating* tag, Py_ssize_t start, floating** out) noexcept nogil:
