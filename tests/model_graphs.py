@@ -13,7 +13,8 @@ def _spec(layer):
     if isinstance(layer, L.SimpleRNN):
         return {"kind": "simple_rnn", "units": layer.units, "activation": layer.activation,
                 "use_bias": layer.use_bias, "return_sequences": layer.return_sequences,
-                "go_backwards": layer.go_backwards}
+                "go_backwards": layer.go_backwards, "dropout": layer.dropout,
+                "recurrent_dropout": layer.recurrent_dropout, "seed": layer._seed}
     if isinstance(layer, L.Dense):
         return {"kind": "dense", "units": layer.units, "activation": layer.activation,
                 "use_bias": layer.use_bias}

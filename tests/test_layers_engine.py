@@ -101,7 +101,18 @@ def m_return_state(dtype):
     return keras.Model(x, [L.Dense(1)(state), out, state2])
 
 
-BUILDERS = {"activation": m_activation, "dropout": m_dropout,
+def m_rnn_dropout(dtype):
+    """SimpleRNN's own dropout: both masks, going backwards; only the
+    recurrent one; only the input one (a seed beyond int64)."""
+    x = seq_input(dtype=dtype)
+    h = L.SimpleRNN(5, dropout=0.3, recurrent_dropout=0.4, seed=11, return_sequences=True,
+                    go_backwards=True)(x)
+    h = L.SimpleRNN(3, recurrent_dropout=0.5, seed=2)(h)
+    h2 = L.SimpleRNN(2, dropout=0.5, seed=2**63 + 4, return_sequences=True)(x)
+    return keras.Model(x, [L.Dense(2)(h), h2])
+
+
+BUILDERS = {"activation": m_activation, "dropout": m_dropout, "rnn_dropout": m_rnn_dropout,
             "flatten_reshape": m_flatten_reshape, "repeat_time_distributed": m_repeat,
             "concatenate": m_concat, "embedding": m_embedding, "return_state": m_return_state}
 
@@ -153,8 +164,8 @@ def test_merges_match_the_reference(merge):
     check_against_reference(m_merges("float64", merge))
 
 
-@pytest.mark.parametrize("name", ["dropout", "embedding", "concatenate", "return_state",
-                                  "repeat_time_distributed"])
+@pytest.mark.parametrize("name", ["dropout", "rnn_dropout", "embedding", "concatenate",
+                                  "return_state", "repeat_time_distributed"])
 def test_fit_equals_the_reference_step_by_step(name):
     """Two epochs of fit (one compiled call per epoch; dropout masks drawn in
     the engine) against the reference's steps, bit-level tolerance."""
@@ -355,3 +366,32 @@ def test_shape_rules_are_checked_when_the_graph_is_made(make, shape, error):
     t = keras.Input(shape)
     with pytest.raises(ValueError, match=error):
         keras.Model(t, make(t))
+
+
+# ---------------------------------------------------------------- SimpleRNN dropout
+
+def test_rnn_dropout_is_training_only_and_one_mask_per_sequence():
+    """Keras's masks: off in predict; in training the input mask is one (B, D)
+    mask for every step, so a sequence of equal steps sees equal inputs; the
+    stream moves on from batch to batch."""
+    x = keras.Input((6, 4), dtype="float64")
+    rnn = L.SimpleRNN(3, dropout=0.5, seed=1, return_sequences=True,
+                      kernel_initializer="ones", recurrent_initializer="zeros")
+    model = keras.Model(x, rnn(x))
+    data = np.ones((8, 6, 4))
+    plain = np.tanh(4.0) * np.ones((8, 6, 3))
+    assert_close(model.predict(data, verbose=0), plain, "forward", F64)
+    first = model(data, training=True)
+    # zero recurrent kernel: each step's state is tanh(sum of the kept inputs * 2)
+    kept = np.arctanh(first[:, :, 0]) / 2
+    np.testing.assert_allclose(kept, kept[:, :1] * np.ones((1, 6)), atol=1e-12)
+    assert set(np.round(kept.ravel(), 6)) <= {0, 1, 2, 3, 4}
+    assert len(set(np.round(kept[:, 0], 6))) > 1            # the mask differs by sequence
+    assert not np.array_equal(first, model(data, training=True))
+
+
+def test_rnn_dropout_rates_are_checked():
+    for name in ("dropout", "recurrent_dropout"):
+        for rate in (-0.1, 1.5, "0.5", None, True):
+            with pytest.raises(ValueError, match=name):
+                L.SimpleRNN(2, **{name: rate})

@@ -23,7 +23,6 @@ NOT_YET = {
     "p10_bidirectional.py": "Bidirectional",
     "p11_masking.py": "Masking",
     "p12_stateful.py": "stateful RNNs",
-    "p13_dropout.py": "SimpleRNN dropout/recurrent_dropout",
 }
 
 _REWRITES = [

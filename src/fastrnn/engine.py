@@ -67,7 +67,7 @@ def lower(nodes, outputs):
         optional: ``activation`` (a Keras name, default "linear"),
         ``backwards``, ``steps`` (fixed output steps, 0 = from the inputs),
         ``p0``/``p1``/``p2`` (absolute weight offsets in ``params``, -1 for
-        none), ``arg`` (int), ``real`` (float).
+        none), ``arg`` (int), ``real`` and ``real2`` (float).
     outputs : list of int
         The output nodes.
 
@@ -92,7 +92,8 @@ def lower(nodes, outputs):
         for key in ("p0", "p1", "p2"):
             row[F[key]] = node.get(key, -1)
         row[F["arg"]] = node.get("arg", 0)
-        row[F["real"]] = np.array([node.get("real", 0.0)], np.float64).view(np.int64)[0]
+        for key in ("real", "real2"):
+            row[F[key]] = np.array([node.get(key, 0.0)], np.float64).view(np.int64)[0]
     return Plan(plan, np.array(table, dtype=np.int64), np.array(outputs, dtype=np.int64),
                 tuple(int(node["width"]) for node in nodes))
 

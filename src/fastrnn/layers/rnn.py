@@ -13,6 +13,16 @@ from .layer import Layer, _check_units, _shape_str
 __all__ = ["SimpleRNN"]
 
 
+def _rate(value, name):
+    """A dropout rate: a real number in [0, 1] (Keras clips; a typo should not pass)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
 class SimpleRNN(Layer):
     """Fully connected recurrent layer (Elman RNN), as ``keras.layers.SimpleRNN``.
 
@@ -37,12 +47,18 @@ class SimpleRNN(Layer):
     go_backwards : bool, default False
         Process the sequence in reverse; as in Keras, a returned sequence is
         then in processing (reversed) order.
+    dropout : float in [0, 1], default 0
+        Training only: the fraction of the input features dropped, with
+        Keras's mask (one per sequence, the same at every step; kept values
+        scaled by ``1 / (1 - rate)``), drawn in the engine.
+    recurrent_dropout : float in [0, 1], default 0
+        The same for the previous state where it enters ``recurrent_kernel``.
     input_shape : tuple of int, optional
         ``(T, D)``; T may be None.
     seed : int, optional
-        Seeds this layer's initializers (Keras uses it for dropout, which
-        fastrnn does not have).  Without it the global generator
-        (:func:`fastrnn.set_random_seed`) is used.
+        Seeds this layer's initializers and its dropout masks' stream.
+        Without it the global generator (:func:`fastrnn.set_random_seed`)
+        is used.
     dtype : {"float32", "float64"}, optional
     name : str, optional
 
@@ -57,8 +73,8 @@ class SimpleRNN(Layer):
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", return_sequences=False, return_state=False,
-                 go_backwards=False, input_shape=None, seed=None, dtype=None, name=None,
-                 **kwargs):
+                 go_backwards=False, dropout=0.0, recurrent_dropout=0.0, input_shape=None,
+                 seed=None, dtype=None, name=None, **kwargs):
         super().__init__(name=name, input_shape=input_shape, dtype=dtype, **kwargs)
         self.units = _check_units(units)
         self.activation = activations.get(activation)
@@ -73,6 +89,15 @@ class SimpleRNN(Layer):
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
         self.seed = seed
+        self.dropout = _rate(dropout, "dropout")
+        self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout")
+        # the masks' stream: the seed, or one number of the global generator
+        # (drawn only when there is dropout: other models' weights stay as they were),
+        # its low 64 bits as the engine's int64 field holds them
+        seed64 = (int(seed) if seed is not None
+                  else int(initializers._next_generator().integers(0, 2**63))
+                  if self.dropout > 0 or self.recurrent_dropout > 0 else 0)
+        self._seed = (seed64 + 2**63) % 2**64 - 2**63
 
     def _rng(self):
         return None if self.seed is None else np.random.default_rng(self.seed)
@@ -99,9 +124,13 @@ class SimpleRNN(Layer):
         return specs
 
     def _node(self, input_shape):
-        return {"kind": "simple_rnn", "width": self.units, "activation": self.activation,
+        node = {"kind": "simple_rnn", "width": self.units, "activation": self.activation,
                 "seq": self.return_sequences, "backwards": self.go_backwards,
                 "p0": "kernel", "p1": "recurrent_kernel", "p2": "bias"}
+        if self.dropout > 0 or self.recurrent_dropout > 0:
+            node.update(arg=self._seed, real=self.dropout,
+                        real2=self.recurrent_dropout)
+        return node
 
 
     def _lower_call(self, input_shape, inputs, base, first):
