@@ -112,7 +112,20 @@ def m_rnn_dropout(dtype):
     return keras.Model(x, [L.Dense(2)(h), h2])
 
 
+def m_bidirectional(dtype, mode="concat", dropout=0.0):
+    x = seq_input(dtype=dtype)
+    seq = L.Bidirectional(L.SimpleRNN(3, return_sequences=True), merge_mode=mode)(x)
+    if mode is None:
+        seq = L.Concatenate()(seq)
+    last = L.Bidirectional(L.SimpleRNN(2, dropout=dropout, recurrent_dropout=dropout, seed=5),
+                           merge_mode=mode)(seq)
+    if mode is None:
+        return keras.Model(x, [L.Dense(1)(last[0]), last[1]])
+    return keras.Model(x, L.Dense(1)(last))
+
+
 BUILDERS = {"activation": m_activation, "dropout": m_dropout, "rnn_dropout": m_rnn_dropout,
+            "bidirectional": lambda dtype: m_bidirectional(dtype, "concat", 0.3),
             "flatten_reshape": m_flatten_reshape, "repeat_time_distributed": m_repeat,
             "concatenate": m_concat, "embedding": m_embedding, "return_state": m_return_state}
 
@@ -164,8 +177,8 @@ def test_merges_match_the_reference(merge):
     check_against_reference(m_merges("float64", merge))
 
 
-@pytest.mark.parametrize("name", ["dropout", "rnn_dropout", "embedding", "concatenate",
-                                  "return_state", "repeat_time_distributed"])
+@pytest.mark.parametrize("name", ["dropout", "rnn_dropout", "bidirectional", "embedding",
+                                  "concatenate", "return_state", "repeat_time_distributed"])
 def test_fit_equals_the_reference_step_by_step(name):
     """Two epochs of fit (one compiled call per epoch; dropout masks drawn in
     the engine) against the reference's steps, bit-level tolerance."""
@@ -395,3 +408,59 @@ def test_rnn_dropout_rates_are_checked():
         for rate in (-0.1, 1.5, "0.5", None, True):
             with pytest.raises(ValueError, match=name):
                 L.SimpleRNN(2, **{name: rate})
+
+
+# ---------------------------------------------------------------- Bidirectional
+
+@pytest.mark.parametrize("mode", ["concat", "sum", "mul", "ave", None])
+def test_bidirectional_merges_match_the_reference(mode):
+    check_against_reference(m_bidirectional("float64", mode))
+
+
+@pytest.mark.parametrize("mode", ["concat", None])
+def test_bidirectional_gradients_match_finite_differences(mode):
+    keras.set_random_seed(3)
+    model = m_bidirectional("float64", mode)
+    xs, ys = data_for(model, 3, 2)
+    n_out = len(model.outputs)
+    model.compile("sgd", "mse" if n_out == 1 else ["mse"] * n_out)
+    x = model._check_x(xs)
+    model._loss_and_gradients(x, model._check_y(ys, x))
+    grads = model.grads.copy()
+
+    def loss():
+        value = model.evaluate(xs, ys if n_out > 1 else ys[0], batch_size=3, verbose=0)
+        return value[0] if isinstance(value, list) else value
+
+    for (wname, _, off), w in zip(model.param_layout, model.weights):
+        check_gradient(loss, w, grads[off:off + w.size], REL, name=wname, max_coords=12)
+
+
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_bidirectional_is_keras_two_layers_and_a_concatenation(return_sequences):
+    """Keras's definition: [forward(x), backward(x)], the backward layer going
+    backwards, its returned sequence flipped back to input order; weights
+    forward's then backward's."""
+    keras.set_random_seed(4)
+    x = keras.Input((5, 2), dtype="float64")
+    bi = L.Bidirectional(L.SimpleRNN(3, return_sequences=return_sequences))
+    model = keras.Model(x, bi(x))
+    assert [w.shape for w in model.get_weights()] == [(2, 3), (3, 3), (3,)] * 2
+    fwd = L.SimpleRNN(3, return_sequences=return_sequences)
+    bwd = L.SimpleRNN(3, return_sequences=return_sequences, go_backwards=True)
+    m_f, m_b = keras.Model(x, fwd(x)), keras.Model(x, bwd(x))
+    w = model.get_weights()
+    m_f.set_weights(w[:3])
+    m_b.set_weights(w[3:])
+    data = np.random.default_rng(0).uniform(-1, 1, (4, 5, 2))
+    back = m_b.predict(data, verbose=0)
+    want = np.concatenate([m_f.predict(data, verbose=0),
+                           back[:, ::-1] if return_sequences else back], axis=-1)
+    assert_close(model.predict(data, verbose=0), want, "forward", F64)
+
+
+def test_bidirectional_arguments_are_checked():
+    with pytest.raises(TypeError, match="SimpleRNN"):
+        L.Bidirectional(L.Dense(2))
+    with pytest.raises(ValueError, match="merge_mode"):
+        L.Bidirectional(L.SimpleRNN(2), merge_mode="max")

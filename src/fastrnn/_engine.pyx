@@ -97,6 +97,7 @@ cdef enum:
 
     FLAG_SEQ = 1          # the output has a time axis (B, steps, width)
     FLAG_BACKWARDS = 2    # go_backwards
+    FLAG_INPUT_ORDER = 4  # a backwards sequence output stays in input order (Bidirectional)
 
     MAX_METRICS = 32  # metrics computed inside the engine (engine_losses.pxi)
 
@@ -133,7 +134,7 @@ KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE, "input": KIND_INPUT,
          "repeat": KIND_REPEAT, "concat": KIND_CONCAT, "concat_time": KIND_CONCAT_TIME,
          "add": KIND_ADD, "subtract": KIND_SUBTRACT, "multiply": KIND_MULTIPLY,
          "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING, "last_step": KIND_LAST_STEP}
-FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS}
+FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS, "input_order": FLAG_INPUT_ORDER}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
 CLIPS = {None: CLIP_NONE, "clipnorm": CLIP_NORM, "global_clipnorm": CLIP_GLOBAL,
          "clipvalue": CLIP_VALUE}
@@ -147,6 +148,7 @@ cdef struct Node:
     int kind, act, n_in
     Py_ssize_t first_in           # in the input table
     bint seq, backwards
+    bint flipped                  # RNN: the sequence output is reversed (processing order)
     bint backprop                 # weights here or upstream: the backward runs
     bint consumed                 # another node reads the output
     Py_ssize_t width, din         # output features; features of the first input
@@ -482,7 +484,7 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: width must be in [1, {_INT_MAX}], got {width}")
         if fixed < 0 or fixed > _INT_MAX:
             raise ValueError(f"{where}: steps must be in [0, {_INT_MAX}], got {fixed}")
-        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS):
+        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS | FLAG_INPUT_ORDER):
             raise ValueError(f"{where}: unknown flags {flags}")
         if kind in (KIND_RNN, KIND_DENSE, KIND_ACTIVATION):
             if not 0 <= act < N_ACTIVATIONS:
@@ -499,7 +501,7 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: kind {kind} cannot take {n_in} inputs")
         if kind not in (KIND_INPUT, KIND_RELAYOUT, KIND_REPEAT) and fixed != 0:
             raise ValueError(f"{where}: only input, reshape and repeat nodes fix their steps")
-        if kind != KIND_RNN and flags & FLAG_BACKWARDS:
+        if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER):
             raise ValueError(f"{where}: only a recurrent node goes backwards")
         spans = []
         if kind == KIND_INPUT:
@@ -789,6 +791,7 @@ cdef class Engine:
             n.kind, n.first_in, n.n_in, n.act = r[F_KIND], r[F_IN], r[F_N_IN], r[F_ACT]
             n.seq = (r[F_FLAGS] & FLAG_SEQ) != 0
             n.backwards = (r[F_FLAGS] & FLAG_BACKWARDS) != 0
+            n.flipped = n.seq and n.backwards and (r[F_FLAGS] & FLAG_INPUT_ORDER) == 0
             n.width, n.din, n.fixed_steps = r[F_WIDTH], info["din"][i], r[F_STEPS]
             n.p0, n.p1, n.p2, n.arg = r[F_P0], r[F_P1], r[F_P2], r[F_ARG]
             n.real = info["real"][i]
@@ -1172,9 +1175,9 @@ cdef class Engine:
                 if n.real > 0 or n.real2 > 0:
                     # dropout masks (B, D) and (B, H), x * mask (B*T, D), h * mask (B*T, H)
                     sizes["work"] = int(B) * (n.din + W) + rin * (n.din + W)
-                sizes["out"] = rin * W if (n.seq and n.backwards) else 0
+                sizes["out"] = rin * W if n.flipped else 0
                 # the output's gradient: in place in dz for a forward sequence
-                sizes["dout"] = (0 if (n.seq and not n.backwards) or self.inference
+                sizes["dout"] = (0 if (n.seq and not n.flipped) or self.inference
                                  else r * W)
             else:
                 sizes["out"] = r * W
@@ -1214,7 +1217,7 @@ cdef class Engine:
                 elif key == "dout": n.o_dout = off
                 else: n.o_work = off
                 off += v
-            if n.kind == KIND_RNN and n.seq and not n.backwards:
+            if n.kind == KIND_RNN and n.seq and not n.flipped:
                 n.o_dout = n.o_dz
         s.o_scratch = off
         self._arena = arena

@@ -26,7 +26,7 @@ cdef floating* _output(State* s, floating* tag, int i) noexcept nogil:
             return _buf(s, tag, n.o_hs) + (0 if n.backwards else
                                            (s.nodes[_in_node(s, i, 0)].steps - 1)
                                            * s.B * n.width)
-        if not n.backwards:
+        if not n.flipped:
             return _buf(s, tag, n.o_hs)
     return _buf(s, tag, n.o_out)
 
@@ -137,7 +137,7 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
                 rnn_forward_k(x, P + n.p0, P + n.p1, P + n.p2 if n.p2 >= 0 else NULL, NULL,
                               _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht),
                               B, T, n.din, n.width, n.act, True, n.backwards)
-            if n.seq and n.backwards:     # Keras: the sequence in processing order
+            if n.flipped:     # Keras: the sequence in processing order
                 _reverse_steps(_buf(s, tag, n.o_hs), out, T, B * n.width)
         elif n.kind == KIND_DENSE:
             dense_forward_k(x, P + n.p0, P + n.p2 if n.p2 >= 0 else NULL, out, rows,
@@ -233,7 +233,7 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
             dh_last = NULL
             if not n.seq:
                 dh_last = dout
-            elif n.backwards:       # the gradient arrives in processing order
+            elif n.flipped:         # the gradient arrives in processing order
                 _reverse_steps(dout, _buf(s, tag, n.o_dz), T, B * n.width)
                 dh_seq = _buf(s, tag, n.o_dz)
             else:

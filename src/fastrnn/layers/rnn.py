@@ -10,7 +10,7 @@ import numpy as np
 from .. import activations, initializers
 from .layer import Layer, _check_units, _shape_str
 
-__all__ = ["SimpleRNN"]
+__all__ = ["SimpleRNN", "Bidirectional"]
 
 
 def _rate(value, name):
@@ -142,3 +142,91 @@ class SimpleRNN(Layer):
         # the final state is the returned sequence's last step (in processing order)
         last = {"kind": "last_step", "inputs": [first], "width": self.units, "seq": False}
         return [rnn, last], [0, 1]
+
+
+_MERGE_NODES = {"concat": "concat", "sum": "add", "mul": "multiply", "ave": "average"}
+
+
+class Bidirectional(Layer):
+    """A SimpleRNN run forwards and backwards, outputs merged, as ``keras.layers.Bidirectional``.
+
+    Two recurrent nodes of the engine (the second with ``go_backwards``, its
+    returned sequence put back in input order, as Keras does) and a merge node.
+
+    Parameters
+    ----------
+    layer : SimpleRNN
+        The forward layer's configuration; the backward layer is its copy
+        going backwards.  ``go_backwards`` and ``return_state`` on it are
+        not supported yet.
+    merge_mode : {"concat", "sum", "mul", "ave", None}, default "concat"
+        How the two outputs combine; None returns ``[forward, backward]``.
+
+    Notes
+    -----
+    Weights, in Keras's order: the forward layer's (``kernel``,
+    ``recurrent_kernel``, ``bias``), then the backward layer's.  Output
+    (B, [T,] 2H) for "concat", (B, [T,] H) otherwise.
+    """
+
+    _default_name = "bidirectional"
+
+    def __init__(self, layer, merge_mode="concat", name=None, **kwargs):
+        if not isinstance(layer, SimpleRNN):
+            raise TypeError(f"Bidirectional wraps a SimpleRNN, got {type(layer).__name__}")
+        if merge_mode is not None and merge_mode not in _MERGE_NODES:
+            raise ValueError(f"merge_mode must be one of {sorted(_MERGE_NODES)} or None, "
+                             f"got {merge_mode!r}")
+        if layer.go_backwards or layer.return_state:
+            raise NotImplementedError("Bidirectional of a SimpleRNN with go_backwards or "
+                                      "return_state is not supported yet")
+        if layer._input_shape_arg is not None and "input_shape" not in kwargs:
+            kwargs["input_shape"] = layer._input_shape_arg[1:]
+        super().__init__(name=name, dtype=kwargs.pop("dtype", layer._dtype_arg), **kwargs)
+        self.merge_mode = merge_mode
+        self.forward_layer = layer
+        self.backward_layer = SimpleRNN(
+            layer.units, activation=layer.activation, use_bias=layer.use_bias,
+            kernel_initializer=layer.kernel_initializer,
+            recurrent_initializer=layer.recurrent_initializer,
+            bias_initializer=layer.bias_initializer, return_sequences=layer.return_sequences,
+            go_backwards=True, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout,
+            seed=None if layer.seed is None else layer.seed + 1, dtype=layer._dtype_arg,
+            name="backward_" + layer.name)
+        self.return_sequences = layer.return_sequences
+
+    def _rng(self):
+        return self.forward_layer._rng()
+
+    def compute_output_shape(self, input_shape):
+        one = self.forward_layer.compute_output_shape(input_shape)
+        if self.merge_mode is None:
+            return [one, one]
+        if self.merge_mode == "concat":
+            return tuple(one[:-1]) + (2 * one[-1],)
+        return one
+
+    def _weight_specs(self, input_shape):
+        return ([("forward_" + n, s, i) for n, s, i in
+                 self.forward_layer._weight_specs(input_shape)]
+                + [("backward_" + n, s, i) for n, s, i in
+                   self.backward_layer._weight_specs(input_shape)])
+
+    def _lower_call(self, input_shape, inputs, base, first):
+        offsets = self._weight_offsets()
+        nodes = []
+        for prefix, layer in (("forward_", self.forward_layer),
+                              ("backward_", self.backward_layer)):
+            node = dict(layer._node(input_shape), inputs=list(inputs))
+            for key in ("p0", "p1", "p2"):
+                name = prefix + node[key]
+                node[key] = base + offsets[name] if name in offsets else -1
+            node["input_order"] = layer.go_backwards      # Keras flips it back
+            nodes.append(node)
+        if self.merge_mode is None:
+            return nodes, [0, 1]
+        H = self.forward_layer.units
+        nodes.append({"kind": _MERGE_NODES[self.merge_mode], "inputs": [first, first + 1],
+                      "width": 2 * H if self.merge_mode == "concat" else H,
+                      "seq": self.return_sequences})
+        return nodes, [2]

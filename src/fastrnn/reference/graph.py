@@ -16,7 +16,9 @@ their keys (defaults as Keras's):
 
 - ``simple_rnn``: units, activation="tanh", use_bias=True,
   return_sequences=False, go_backwards=False, dropout=0, recurrent_dropout=0,
-  seed (training only: one mask per sequence, see :func:`_rnn_dropout_masks`)
+  seed (training only: one mask per sequence, see :func:`_rnn_dropout_masks`),
+  input_order=False (a backwards returned sequence in input order, as inside
+  Keras's Bidirectional)
 - ``dense``: units, activation="linear", use_bias=True (acts on every step)
 - ``activation``: activation
 - ``dropout``: rate, seed (training only; see :func:`.layers.dropout_mask`)
@@ -131,7 +133,10 @@ def forward(graph, weights, xs, training=False, counters=None):
                                          *masks)
                 h = h[:, ::-1] if backwards else h
                 rec.update(h=h, masks=masks)
-            rec["out"] = h if node.get("return_sequences", False) else h[:, -1]
+            if not node.get("return_sequences", False):
+                rec["out"] = h[:, -1]
+            else:   # input_order: a backwards sequence back in input order (Bidirectional)
+                rec["out"] = h[:, ::-1] if backwards and node.get("input_order") else h
         elif kind == "dense":
             act = canonical_activation(node.get("activation", "linear"))
             z = dense_forward(x, own[0], own[1] if len(own) == 2 else 0)
@@ -210,7 +215,7 @@ def _backward(graph, trace, douts):
         if kind == "simple_rnn":
             h = rec["h"]
             if node.get("return_sequences", False):
-                dh = d
+                dh = d[:, ::-1] if node.get("go_backwards") and node.get("input_order") else d
             else:
                 dh = np.zeros_like(h)
                 dh[:, -1] = d
