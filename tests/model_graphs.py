@@ -13,7 +13,8 @@ def _spec(layer):
     if isinstance(layer, L.SimpleRNN):
         return {"kind": "simple_rnn", "units": layer.units, "activation": layer.activation,
                 "use_bias": layer.use_bias, "return_sequences": layer.return_sequences,
-                "go_backwards": layer.go_backwards}
+                "go_backwards": layer.go_backwards, "dropout": layer.dropout,
+                "recurrent_dropout": layer.recurrent_dropout, "seed": layer._seed}
     if isinstance(layer, L.Dense):
         return {"kind": "dense", "units": layer.units, "activation": layer.activation,
                 "use_bias": layer.use_bias}
@@ -39,6 +40,24 @@ def _spec(layer):
     raise TypeError(f"no reference for {type(layer).__name__}")
 
 
+def _bidirectional(node, nodes, where, weights):
+    """A Bidirectional call: its two recurrent nodes and the merge node."""
+    layer = node.layer
+    ins = [where[id(t)] for t in node.input_tensors]
+    first = len(nodes)
+    for sub in (layer.forward_layer, layer.backward_layer):
+        nodes.append(dict(_spec(sub), inputs=ins, input_order=True))
+    weights += layer.get_weights()
+    outs = node.output_tensors
+    if layer.merge_mode is None:
+        where[id(outs[0])], where[id(outs[1])] = first, first + 1
+        return
+    kind = {"concat": "concatenate", "sum": "add", "mul": "multiply",
+            "ave": "average"}[layer.merge_mode]
+    nodes.append({"kind": kind, "inputs": [first, first + 1]})
+    where[id(outs[0])] = len(nodes) - 1
+
+
 def graph_of(model):
     """(graph, weights) of ``model`` for fastrnn.reference.graph."""
     nodes, where, weights = [], {}, []
@@ -46,6 +65,9 @@ def graph_of(model):
         nodes.append({"kind": "input", "index": k})
         where[id(t)] = len(nodes) - 1
     for node in model._graph_nodes:
+        if isinstance(node.layer, L.Bidirectional):
+            _bidirectional(node, nodes, where, weights)
+            continue
         spec = dict(_spec(node.layer), inputs=[where[id(t)] for t in node.input_tensors])
         nodes.append(spec)
         weights += node.layer.get_weights()

@@ -100,10 +100,15 @@ def test_loaded_layers_carry_keras_arguments():
     assert load_model(fixture("keras_many_to_many.keras")).input_shape == (None, None, 3)
 
 
+def test_loaded_simple_rnn_keeps_its_dropout():
+    model = load_model(fixture("keras_unsupported_dropout.keras"))
+    rnn = [layer for layer in model.layers if hasattr(layer, "recurrent_dropout")][0]
+    assert rnn.dropout == 0.2
+
+
 @pytest.mark.parametrize("name,match", [
     ("lstm", "'LSTM' is not supported"),
     ("functional", "'Functional' model"),
-    ("dropout", "dropout=0.2 is not supported"),
     ("regularizer", "kernel_regularizer"),
 ])
 def test_unsupported_keras_models_refused(name, match):

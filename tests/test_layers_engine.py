@@ -101,7 +101,31 @@ def m_return_state(dtype):
     return keras.Model(x, [L.Dense(1)(state), out, state2])
 
 
-BUILDERS = {"activation": m_activation, "dropout": m_dropout,
+def m_rnn_dropout(dtype):
+    """SimpleRNN's own dropout: both masks, going backwards; only the
+    recurrent one; only the input one (a seed beyond int64)."""
+    x = seq_input(dtype=dtype)
+    h = L.SimpleRNN(5, dropout=0.3, recurrent_dropout=0.4, seed=11, return_sequences=True,
+                    go_backwards=True)(x)
+    h = L.SimpleRNN(3, recurrent_dropout=0.5, seed=2)(h)
+    h2 = L.SimpleRNN(2, dropout=0.5, seed=2**63 + 4, return_sequences=True)(x)
+    return keras.Model(x, [L.Dense(2)(h), h2])
+
+
+def m_bidirectional(dtype, mode="concat", dropout=0.0):
+    x = seq_input(dtype=dtype)
+    seq = L.Bidirectional(L.SimpleRNN(3, return_sequences=True), merge_mode=mode)(x)
+    if mode is None:
+        seq = L.Concatenate()(seq)
+    last = L.Bidirectional(L.SimpleRNN(2, dropout=dropout, recurrent_dropout=dropout, seed=5),
+                           merge_mode=mode)(seq)
+    if mode is None:
+        return keras.Model(x, [L.Dense(1)(last[0]), last[1]])
+    return keras.Model(x, L.Dense(1)(last))
+
+
+BUILDERS = {"activation": m_activation, "dropout": m_dropout, "rnn_dropout": m_rnn_dropout,
+            "bidirectional": lambda dtype: m_bidirectional(dtype, "concat", 0.3),
             "flatten_reshape": m_flatten_reshape, "repeat_time_distributed": m_repeat,
             "concatenate": m_concat, "embedding": m_embedding, "return_state": m_return_state}
 
@@ -153,8 +177,8 @@ def test_merges_match_the_reference(merge):
     check_against_reference(m_merges("float64", merge))
 
 
-@pytest.mark.parametrize("name", ["dropout", "embedding", "concatenate", "return_state",
-                                  "repeat_time_distributed"])
+@pytest.mark.parametrize("name", ["dropout", "rnn_dropout", "bidirectional", "embedding",
+                                  "concatenate", "return_state", "repeat_time_distributed"])
 def test_fit_equals_the_reference_step_by_step(name):
     """Two epochs of fit (one compiled call per epoch; dropout masks drawn in
     the engine) against the reference's steps, bit-level tolerance."""
@@ -355,3 +379,88 @@ def test_shape_rules_are_checked_when_the_graph_is_made(make, shape, error):
     t = keras.Input(shape)
     with pytest.raises(ValueError, match=error):
         keras.Model(t, make(t))
+
+
+# ---------------------------------------------------------------- SimpleRNN dropout
+
+def test_rnn_dropout_is_training_only_and_one_mask_per_sequence():
+    """Keras's masks: off in predict; in training the input mask is one (B, D)
+    mask for every step, so a sequence of equal steps sees equal inputs; the
+    stream moves on from batch to batch."""
+    x = keras.Input((6, 4), dtype="float64")
+    rnn = L.SimpleRNN(3, dropout=0.5, seed=1, return_sequences=True,
+                      kernel_initializer="ones", recurrent_initializer="zeros")
+    model = keras.Model(x, rnn(x))
+    data = np.ones((8, 6, 4))
+    plain = np.tanh(4.0) * np.ones((8, 6, 3))
+    assert_close(model.predict(data, verbose=0), plain, "forward", F64)
+    first = model(data, training=True)
+    # zero recurrent kernel: each step's state is tanh(sum of the kept inputs * 2)
+    kept = np.arctanh(first[:, :, 0]) / 2
+    np.testing.assert_allclose(kept, kept[:, :1] * np.ones((1, 6)), atol=1e-12)
+    assert set(np.round(kept.ravel(), 6)) <= {0, 1, 2, 3, 4}
+    assert len(set(np.round(kept[:, 0], 6))) > 1            # the mask differs by sequence
+    assert not np.array_equal(first, model(data, training=True))
+
+
+def test_rnn_dropout_rates_are_checked():
+    for name in ("dropout", "recurrent_dropout"):
+        for rate in (-0.1, 1.5, "0.5", None, True):
+            with pytest.raises(ValueError, match=name):
+                L.SimpleRNN(2, **{name: rate})
+
+
+# ---------------------------------------------------------------- Bidirectional
+
+@pytest.mark.parametrize("mode", ["concat", "sum", "mul", "ave", None])
+def test_bidirectional_merges_match_the_reference(mode):
+    check_against_reference(m_bidirectional("float64", mode))
+
+
+@pytest.mark.parametrize("mode", ["concat", None])
+def test_bidirectional_gradients_match_finite_differences(mode):
+    keras.set_random_seed(3)
+    model = m_bidirectional("float64", mode)
+    xs, ys = data_for(model, 3, 2)
+    n_out = len(model.outputs)
+    model.compile("sgd", "mse" if n_out == 1 else ["mse"] * n_out)
+    x = model._check_x(xs)
+    model._loss_and_gradients(x, model._check_y(ys, x))
+    grads = model.grads.copy()
+
+    def loss():
+        value = model.evaluate(xs, ys if n_out > 1 else ys[0], batch_size=3, verbose=0)
+        return value[0] if isinstance(value, list) else value
+
+    for (wname, _, off), w in zip(model.param_layout, model.weights):
+        check_gradient(loss, w, grads[off:off + w.size], REL, name=wname, max_coords=12)
+
+
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_bidirectional_is_keras_two_layers_and_a_concatenation(return_sequences):
+    """Keras's definition: [forward(x), backward(x)], the backward layer going
+    backwards, its returned sequence flipped back to input order; weights
+    forward's then backward's."""
+    keras.set_random_seed(4)
+    x = keras.Input((5, 2), dtype="float64")
+    bi = L.Bidirectional(L.SimpleRNN(3, return_sequences=return_sequences))
+    model = keras.Model(x, bi(x))
+    assert [w.shape for w in model.get_weights()] == [(2, 3), (3, 3), (3,)] * 2
+    fwd = L.SimpleRNN(3, return_sequences=return_sequences)
+    bwd = L.SimpleRNN(3, return_sequences=return_sequences, go_backwards=True)
+    m_f, m_b = keras.Model(x, fwd(x)), keras.Model(x, bwd(x))
+    w = model.get_weights()
+    m_f.set_weights(w[:3])
+    m_b.set_weights(w[3:])
+    data = np.random.default_rng(0).uniform(-1, 1, (4, 5, 2))
+    back = m_b.predict(data, verbose=0)
+    want = np.concatenate([m_f.predict(data, verbose=0),
+                           back[:, ::-1] if return_sequences else back], axis=-1)
+    assert_close(model.predict(data, verbose=0), want, "forward", F64)
+
+
+def test_bidirectional_arguments_are_checked():
+    with pytest.raises(TypeError, match="SimpleRNN"):
+        L.Bidirectional(L.Dense(2))
+    with pytest.raises(ValueError, match="merge_mode"):
+        L.Bidirectional(L.SimpleRNN(2), merge_mode="max")

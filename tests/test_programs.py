@@ -20,10 +20,8 @@ PROGRAMS = sorted(f for f in os.listdir(os.path.join(HERE, "programs")) if f.end
 
 #: program -> what it needs that fastrnn lacks today
 NOT_YET = {
-    "p10_bidirectional.py": "Bidirectional",
     "p11_masking.py": "Masking",
     "p12_stateful.py": "stateful RNNs",
-    "p13_dropout.py": "SimpleRNN dropout/recurrent_dropout",
 }
 
 _REWRITES = [

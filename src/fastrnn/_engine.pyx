@@ -52,7 +52,7 @@ import numpy as np
 
 from fastrnn._kernels cimport (
     floating, gemm, activate_rows, activation_backward_rows, column_sums, rnn_forward_k,
-    rnn_backward_k, dense_forward_k, dense_backward_k, adam_k, copy_or_add, scale_into,
+    rnn_backward_k, rnn_forward_masked_k, rnn_backward_masked_k, dense_forward_k, dense_backward_k, adam_k, copy_or_add, scale_into,
     multiply_into, copy_columns, relayout_k, repeat_forward_k, repeat_backward_k,
     embedding_forward_k, embedding_backward_k, first_bad_index, dropout_mask_k,
     N_ACTIVATIONS, ACT_LINEAR, ACT_SIGMOID, ACT_SOFTMAX)
@@ -61,7 +61,9 @@ from fastrnn._kernels cimport (
 # (fastrnn.engine writes plans with these; keep the two in step)
 
 cdef enum:
-    KIND_RNN = 0          # SimpleRNN: kernel F_P0, recurrent kernel F_P1, bias F_P2
+    KIND_RNN = 0          # SimpleRNN: kernel F_P0, recurrent kernel F_P1, bias F_P2; training
+                          # only: F_REAL the dropout rate, F_REAL2 the recurrent dropout
+                          # rate, F_ARG their seed (one mask per sequence per batch)
     KIND_DENSE = 1        # Dense (on every step of a sequence): kernel F_P0, bias F_P2
     KIND_INPUT = 2        # a model input: F_ARG its position; F_STEPS 0, or the steps it must have
     KIND_ACTIVATION = 3   # elementwise (softmax: over the last axis)
@@ -90,10 +92,12 @@ cdef enum:
     F_P2 = 9
     F_ARG = 10        # kind-specific integer (input position, vocabulary size, dropout seed)
     F_REAL = 11       # kind-specific float64, stored bit for bit (dropout rate)
-    N_FIELDS = 12
+    F_REAL2 = 12      # a second one (SimpleRNN: recurrent dropout rate)
+    N_FIELDS = 13
 
     FLAG_SEQ = 1          # the output has a time axis (B, steps, width)
     FLAG_BACKWARDS = 2    # go_backwards
+    FLAG_INPUT_ORDER = 4  # a backwards sequence output stays in input order (Bidirectional)
 
     MAX_METRICS = 32  # metrics computed inside the engine (engine_losses.pxi)
 
@@ -124,13 +128,13 @@ cdef enum:
 PLAN_FIELDS = N_FIELDS
 FIELDS = {"kind": F_KIND, "in": F_IN, "n_in": F_N_IN, "act": F_ACT, "flags": F_FLAGS,
           "width": F_WIDTH, "steps": F_STEPS, "p0": F_P0, "p1": F_P1, "p2": F_P2,
-          "arg": F_ARG, "real": F_REAL}
+          "arg": F_ARG, "real": F_REAL, "real2": F_REAL2}
 KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE, "input": KIND_INPUT,
          "activation": KIND_ACTIVATION, "dropout": KIND_DROPOUT, "relayout": KIND_RELAYOUT,
          "repeat": KIND_REPEAT, "concat": KIND_CONCAT, "concat_time": KIND_CONCAT_TIME,
          "add": KIND_ADD, "subtract": KIND_SUBTRACT, "multiply": KIND_MULTIPLY,
          "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING, "last_step": KIND_LAST_STEP}
-FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS}
+FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS, "input_order": FLAG_INPUT_ORDER}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
 CLIPS = {None: CLIP_NONE, "clipnorm": CLIP_NORM, "global_clipnorm": CLIP_GLOBAL,
          "clipvalue": CLIP_VALUE}
@@ -144,13 +148,14 @@ cdef struct Node:
     int kind, act, n_in
     Py_ssize_t first_in           # in the input table
     bint seq, backwards
+    bint flipped                  # RNN: the sequence output is reversed (processing order)
     bint backprop                 # weights here or upstream: the backward runs
     bint consumed                 # another node reads the output
     Py_ssize_t width, din         # output features; features of the first input
     Py_ssize_t fixed_steps        # > 0: the output's steps are fixed
     Py_ssize_t p0, p1, p2
     long long arg
-    double real
+    double real, real2
     unsigned long long rng        # dropout: random numbers drawn so far
     Py_ssize_t steps              # output time steps of the current batch
     # arena offsets (elements): output, its gradient, node work
@@ -435,9 +440,9 @@ _INT_MAX = 2**31 - 1
 
 # ---------------------------------------------------------------- the plan, checked (GIL held)
 
-def _real_field(plan_row):
-    """F_REAL of a plan row as the float64 it stores bit for bit."""
-    return float(np.array([plan_row[F_REAL]], dtype=np.int64).view(np.float64)[0])
+def _real_field(plan_row, int field=F_REAL):
+    """F_REAL (or ``field``) of a plan row as the float64 it stores bit for bit."""
+    return float(np.array([plan_row[field]], dtype=np.int64).view(np.float64)[0])
 
 
 def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
@@ -459,12 +464,13 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
     table = inputs.tolist()
     outs = outputs.tolist()
     n = len(rows)
-    din, steps, has_weights, backprop, reals = [], [], [], [], []
+    din, steps, has_weights, backprop, reals, reals2 = [], [], [], [], [], []
     input_node = {}
     for i, r in enumerate(rows):
         kind, first, n_in, act, flags, width, fixed = r[:7]
         p0, p1, p2, arg = r[F_P0], r[F_P1], r[F_P2], r[F_ARG]
         real = _real_field(r)
+        real2 = _real_field(r, F_REAL2) if kind == KIND_RNN else 0.0
         where = f"plan node {i}"
         if not 0 <= kind < N_KINDS:
             raise ValueError(f"{where}: unknown kind {kind}")
@@ -478,7 +484,7 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: width must be in [1, {_INT_MAX}], got {width}")
         if fixed < 0 or fixed > _INT_MAX:
             raise ValueError(f"{where}: steps must be in [0, {_INT_MAX}], got {fixed}")
-        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS):
+        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS | FLAG_INPUT_ORDER):
             raise ValueError(f"{where}: unknown flags {flags}")
         if kind in (KIND_RNN, KIND_DENSE, KIND_ACTIVATION):
             if not 0 <= act < N_ACTIVATIONS:
@@ -495,7 +501,7 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: kind {kind} cannot take {n_in} inputs")
         if kind not in (KIND_INPUT, KIND_RELAYOUT, KIND_REPEAT) and fixed != 0:
             raise ValueError(f"{where}: only input, reshape and repeat nodes fix their steps")
-        if kind != KIND_RNN and flags & FLAG_BACKWARDS:
+        if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER):
             raise ValueError(f"{where}: only a recurrent node goes backwards")
         spans = []
         if kind == KIND_INPUT:
@@ -509,6 +515,9 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             if not in_seq[0]:
                 raise ValueError(f"{where}: a recurrent node needs a time axis")
             spans = [(p0, d * width), (p1, width * width)] + ([(p2, width)] if p2 != -1 else [])
+            if not (0 <= real <= 1 and 0 <= real2 <= 1):
+                raise ValueError(f"{where}: the dropout rates must be in [0, 1], got "
+                                 f"{real} and {real2}")
             step = steps[ins[0]] if seq else 1
         elif kind == KIND_DENSE:
             if seq != in_seq[0]:
@@ -578,6 +587,7 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
         din.append(d)
         steps.append(step)
         reals.append(real)
+        reals2.append(real2)
         has_weights.append(bool(spans))
         backprop.append(kind != KIND_INPUT and (bool(spans) or any(backprop[j] for j in ins)))
     if sorted(input_node) != list(range(len(input_node))):
@@ -606,7 +616,7 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
                 written.add(j)
     return dict(din=din, steps=steps, backprop=backprop, in_need=in_need, in_acc=in_acc,
                 out_acc=out_acc, input_node=[input_node[k] for k in range(len(input_node))],
-                real=reals)
+                real=reals, real2=reals2)
 
 
 cdef class _Views:
@@ -781,9 +791,11 @@ cdef class Engine:
             n.kind, n.first_in, n.n_in, n.act = r[F_KIND], r[F_IN], r[F_N_IN], r[F_ACT]
             n.seq = (r[F_FLAGS] & FLAG_SEQ) != 0
             n.backwards = (r[F_FLAGS] & FLAG_BACKWARDS) != 0
+            n.flipped = n.seq and n.backwards and (r[F_FLAGS] & FLAG_INPUT_ORDER) == 0
             n.width, n.din, n.fixed_steps = r[F_WIDTH], info["din"][i], r[F_STEPS]
             n.p0, n.p1, n.p2, n.arg = r[F_P0], r[F_P1], r[F_P2], r[F_ARG]
             n.real = info["real"][i]
+            n.real2 = info["real2"][i]
             n.backprop = info["backprop"][i]
             if n.kind == KIND_INPUT:
                 n.fixed_steps = 0               # the data's (checked against F_STEPS)
@@ -1160,9 +1172,12 @@ cdef class Engine:
                 sizes["dz"] = 0 if self.inference else rin * W
                 sizes["g"] = 0 if self.inference else int(B) * W
                 sizes["wht"] = W * W
-                sizes["out"] = rin * W if (n.seq and n.backwards) else 0
+                if n.real > 0 or n.real2 > 0:
+                    # dropout masks (B, D) and (B, H), x * mask (B*T, D), h * mask (B*T, H)
+                    sizes["work"] = int(B) * (n.din + W) + rin * (n.din + W)
+                sizes["out"] = rin * W if n.flipped else 0
                 # the output's gradient: in place in dz for a forward sequence
-                sizes["dout"] = (0 if (n.seq and not n.backwards) or self.inference
+                sizes["dout"] = (0 if (n.seq and not n.flipped) or self.inference
                                  else r * W)
             else:
                 sizes["out"] = r * W
@@ -1202,7 +1217,7 @@ cdef class Engine:
                 elif key == "dout": n.o_dout = off
                 else: n.o_work = off
                 off += v
-            if n.kind == KIND_RNN and n.seq and not n.backwards:
+            if n.kind == KIND_RNN and n.seq and not n.flipped:
                 n.o_dout = n.o_dz
         s.o_scratch = off
         self._arena = arena

@@ -65,9 +65,10 @@ def lower(nodes, outputs):
         (indices of earlier nodes, in the order the node takes them),
         ``width`` (output features), ``seq`` (the output has a time axis);
         optional: ``activation`` (a Keras name, default "linear"),
-        ``backwards``, ``steps`` (fixed output steps, 0 = from the inputs),
+        ``backwards``, ``input_order`` (a backwards sequence output in input
+        order), ``steps`` (fixed output steps, 0 = from the inputs),
         ``p0``/``p1``/``p2`` (absolute weight offsets in ``params``, -1 for
-        none), ``arg`` (int), ``real`` (float).
+        none), ``arg`` (int), ``real`` and ``real2`` (float).
     outputs : list of int
         The output nodes.
 
@@ -86,13 +87,15 @@ def lower(nodes, outputs):
         table.extend(int(j) for j in node["inputs"])
         row[F["act"]] = _kernels.ACTIVATION_CODES[node.get("activation") or "linear"]
         row[F["flags"]] = ((_engine.FLAGS["seq"] if node["seq"] else 0)
-                           | (_engine.FLAGS["backwards"] if node.get("backwards") else 0))
+                           | (_engine.FLAGS["backwards"] if node.get("backwards") else 0)
+                           | (_engine.FLAGS["input_order"] if node.get("input_order") else 0))
         row[F["width"]] = node["width"]
         row[F["steps"]] = node.get("steps", 0)
         for key in ("p0", "p1", "p2"):
             row[F[key]] = node.get(key, -1)
         row[F["arg"]] = node.get("arg", 0)
-        row[F["real"]] = np.array([node.get("real", 0.0)], np.float64).view(np.int64)[0]
+        for key in ("real", "real2"):
+            row[F[key]] = np.array([node.get(key, 0.0)], np.float64).view(np.int64)[0]
     return Plan(plan, np.array(table, dtype=np.int64), np.array(outputs, dtype=np.int64),
                 tuple(int(node["width"]) for node in nodes))
 

@@ -26,7 +26,7 @@ cdef floating* _output(State* s, floating* tag, int i) noexcept nogil:
             return _buf(s, tag, n.o_hs) + (0 if n.backwards else
                                            (s.nodes[_in_node(s, i, 0)].steps - 1)
                                            * s.B * n.width)
-        if not n.backwards:
+        if not n.flipped:
             return _buf(s, tag, n.o_hs)
     return _buf(s, tag, n.o_out)
 
@@ -80,6 +80,23 @@ cdef void _set_steps(State* s, Py_ssize_t B, const Py_ssize_t* T) noexcept nogil
             n.steps = s.nodes[_in_node(s, i, 0)].steps
 
 
+cdef inline bint _rnn_dropout(Node* n) noexcept nogil:
+    return n.real > 0 or n.real2 > 0
+
+
+cdef void _rnn_masks(State* s, floating* tag, Node* n, Py_ssize_t T, floating** in_mask,
+                     floating** rec_mask, floating** xd, floating** hd) noexcept nogil:
+    """Where a recurrent node's dropout masks and work live in its work buffer
+    (NULL for a rate of 0): in_mask (B, D), rec_mask (B, H), x * in_mask
+    (B*T, D), h * rec_mask (B*T, H)."""
+    cdef Py_ssize_t B = s.B
+    cdef floating* w = _buf(s, tag, n.o_work)
+    in_mask[0] = w if n.real > 0 else NULL
+    rec_mask[0] = w + B * n.din if n.real2 > 0 else NULL
+    xd[0] = w + B * (n.din + n.width) if n.real > 0 else NULL
+    hd[0] = w + B * (n.din + n.width) + B * T * n.din if n.real2 > 0 else NULL
+
+
 cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
     cdef int i, j
     cdef Node* n
@@ -87,6 +104,10 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
     cdef floating* x
     cdef floating* out
     cdef Py_ssize_t B = s.B, rows, size, off, T, w
+    cdef floating* in_mask
+    cdef floating* rec_mask
+    cdef floating* xd
+    cdef floating* hd
     for i in range(s.n_nodes):
         n = &s.nodes[i]
         if n.kind == KIND_INPUT:
@@ -97,10 +118,26 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
         size = rows * n.width
         if n.kind == KIND_RNN:
             T = s.nodes[_in_node(s, i, 0)].steps
-            rnn_forward_k(x, P + n.p0, P + n.p1, P + n.p2 if n.p2 >= 0 else NULL, NULL,
-                          _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht),
-                          B, T, n.din, n.width, n.act, True, n.backwards)
-            if n.seq and n.backwards:     # Keras: the sequence in processing order
+            if training and _rnn_dropout(n):
+                # Keras's masks: one per sequence for this batch, reused at every step
+                _rnn_masks(s, tag, n, T, &in_mask, &rec_mask, &xd, &hd)
+                if in_mask != NULL:
+                    dropout_mask_k(in_mask, B, 1, n.din, <unsigned long long>n.arg, n.rng,
+                                   n.real)
+                    n.rng += <unsigned long long>(B * n.din)
+                if rec_mask != NULL:
+                    dropout_mask_k(rec_mask, B, 1, n.width, <unsigned long long>n.arg, n.rng,
+                                   n.real2)
+                    n.rng += <unsigned long long>(B * n.width)
+                rnn_forward_masked_k(x, P + n.p0, P + n.p1, P + n.p2 if n.p2 >= 0 else NULL,
+                                     NULL, _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht), NULL,
+                                     in_mask, rec_mask, xd, hd, B, T, n.din, n.width, n.act,
+                                     True, n.backwards)
+            else:
+                rnn_forward_k(x, P + n.p0, P + n.p1, P + n.p2 if n.p2 >= 0 else NULL, NULL,
+                              _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht),
+                              B, T, n.din, n.width, n.act, True, n.backwards)
+            if n.flipped:     # Keras: the sequence in processing order
                 _reverse_steps(_buf(s, tag, n.o_hs), out, T, B * n.width)
         elif n.kind == KIND_DENSE:
             dense_forward_k(x, P + n.p0, P + n.p2 if n.p2 >= 0 else NULL, out, rows,
@@ -177,6 +214,10 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
     cdef floating* dh_last
     cdef bint acc = False
     cdef Py_ssize_t B = s.B, rows, size, off, T, w
+    cdef floating* in_mask
+    cdef floating* rec_mask
+    cdef floating* xd
+    cdef floating* hd
     for i in range(s.n_nodes - 1, -1, -1):
         n = &s.nodes[i]
         if not n.backprop:
@@ -192,16 +233,25 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
             dh_last = NULL
             if not n.seq:
                 dh_last = dout
-            elif n.backwards:       # the gradient arrives in processing order
+            elif n.flipped:         # the gradient arrives in processing order
                 _reverse_steps(dout, _buf(s, tag, n.o_dz), T, B * n.width)
                 dh_seq = _buf(s, tag, n.o_dz)
             else:
                 dh_seq = _buf(s, tag, n.o_dz)      # o_dout is o_dz: computed in place
-            rnn_backward_k(_in(s, tag, i, 0), _buf(s, tag, n.o_hs), P + n.p0, P + n.p1,
-                           dh_seq, dh_last, NULL, _buf(s, tag, n.o_dz),
-                           _buf(s, tag, n.o_g), _buf(s, tag, n.o_wht), target,
-                           G + n.p0, G + n.p1, G + n.p2 if n.p2 >= 0 else NULL, NULL,
-                           B, T, n.din, n.width, n.act, True, n.backwards)
+            if _rnn_dropout(n):     # the backward runs after a training forward
+                _rnn_masks(s, tag, n, T, &in_mask, &rec_mask, &xd, &hd)
+                rnn_backward_masked_k(_in(s, tag, i, 0), _buf(s, tag, n.o_hs), P + n.p0,
+                                      P + n.p1, dh_seq, dh_last, NULL, _buf(s, tag, n.o_dz),
+                                      _buf(s, tag, n.o_g), _buf(s, tag, n.o_wht), NULL,
+                                      in_mask, rec_mask, xd, hd, target, G + n.p0, G + n.p1,
+                                      G + n.p2 if n.p2 >= 0 else NULL, NULL,
+                                      B, T, n.din, n.width, n.act, True, n.backwards)
+            else:
+                rnn_backward_k(_in(s, tag, i, 0), _buf(s, tag, n.o_hs), P + n.p0, P + n.p1,
+                               dh_seq, dh_last, NULL, _buf(s, tag, n.o_dz),
+                               _buf(s, tag, n.o_g), _buf(s, tag, n.o_wht), target,
+                               G + n.p0, G + n.p1, G + n.p2 if n.p2 >= 0 else NULL, NULL,
+                               B, T, n.din, n.width, n.act, True, n.backwards)
             if dx != NULL:
                 _add_scratch(s, tag, dx, B * T * n.din, acc)
         elif n.kind == KIND_DENSE:

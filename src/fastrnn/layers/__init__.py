@@ -2,7 +2,7 @@
 
 - :mod:`.core`: :class:`Dense`, :class:`Activation`, :class:`Dropout`,
   :class:`Flatten`, :class:`Reshape`, :class:`RepeatVector`
-- :mod:`.rnn`: :class:`SimpleRNN`
+- :mod:`.rnn`: :class:`SimpleRNN`, :class:`Bidirectional`
 - :mod:`.embedding`: :class:`Embedding`
 - :mod:`.merging`: :class:`Concatenate`, :class:`Add`, :class:`Subtract`,
   :class:`Multiply`, :class:`Average` (and ``concatenate``, ``add``, ...)
@@ -29,12 +29,12 @@ from .layer import (KerasTensor, Layer, Node, clear_session)
 from .layer import _check_dtype, _check_shape, _check_units, _shape_str, _unique_name  # noqa: F401
 from .merging import (Add, Average, Concatenate, Multiply, Subtract, add, average, concatenate,
                       multiply, subtract)
-from .rnn import SimpleRNN
+from .rnn import Bidirectional, SimpleRNN
 from .wrappers import TimeDistributed
 
 __all__ = [
     "Layer", "InputLayer", "Input", "KerasTensor", "SimpleRNN", "Dense", "Activation",
     "Dropout", "Flatten", "Reshape", "RepeatVector", "Embedding", "TimeDistributed",
     "Concatenate", "Add", "Subtract", "Multiply", "Average", "concatenate", "add", "subtract",
-    "multiply", "average", "clear_session",
+    "multiply", "average", "clear_session", "Bidirectional",
 ]

@@ -15,7 +15,10 @@ in node order (per node in Keras's order, as in :mod:`.model`).  Kinds and
 their keys (defaults as Keras's):
 
 - ``simple_rnn``: units, activation="tanh", use_bias=True,
-  return_sequences=False, go_backwards=False
+  return_sequences=False, go_backwards=False, dropout=0, recurrent_dropout=0,
+  seed (training only: one mask per sequence, see :func:`_rnn_dropout_masks`),
+  input_order=False (a backwards returned sequence in input order, as inside
+  Keras's Bidirectional)
 - ``dense``: units, activation="linear", use_bias=True (acts on every step)
 - ``activation``: activation
 - ``dropout``: rate, seed (training only; see :func:`.layers.dropout_mask`)
@@ -31,6 +34,7 @@ each loss is the mean over its output's elements ("mse" or "mae").
 import numpy as np
 
 from . import layers as L
+from . import recurrence as R
 from .activations import activate, activation_grad, canonical_activation
 from .kernels import dense_backward, dense_forward, mae, mse
 from .model import simple_rnn_backward, simple_rnn_forward
@@ -118,9 +122,21 @@ def forward(graph, weights, xs, training=False, counters=None):
         if kind == "simple_rnn":
             act = canonical_activation(node.get("activation", "tanh"))
             bias = own[2] if len(own) == 3 else None
-            z, h = simple_rnn_forward(x, own[0], own[1], bias, act,
-                                      node.get("go_backwards", False))
-            rec.update(z=z, h=h, out=h if node.get("return_sequences", False) else h[:, -1])
+            backwards = node.get("go_backwards", False)
+            masks = _rnn_dropout_masks(node, x.shape, own[1].shape[0], counters.get(i, 0),
+                                       x.dtype) if training else None
+            if masks is None:
+                z, h = simple_rnn_forward(x, own[0], own[1], bias, act, backwards)
+                rec.update(z=z, h=h)
+            else:   # Keras's dropout masks, one per sequence (the recurrence oracle)
+                h = R.recurrence_forward(x, own[0], own[1], bias, None, act, None, backwards,
+                                         *masks)
+                h = h[:, ::-1] if backwards else h
+                rec.update(h=h, masks=masks)
+            if not node.get("return_sequences", False):
+                rec["out"] = h[:, -1]
+            else:   # input_order: a backwards sequence back in input order (Bidirectional)
+                rec["out"] = h[:, ::-1] if backwards and node.get("input_order") else h
         elif kind == "dense":
             act = canonical_activation(node.get("activation", "linear"))
             z = dense_forward(x, own[0], own[1] if len(own) == 2 else 0)
@@ -154,6 +170,33 @@ def forward(graph, weights, xs, training=False, counters=None):
     return [trace[o]["out"] for o in graph["outputs"]], trace
 
 
+def _rnn_dropout_masks(node, x_shape, units, counter, dtype):
+    """A simple_rnn node's dropout masks for a training batch, or None without dropout.
+
+    The engine draws them from the node's seed: the input mask (B, D) from
+    position ``counter`` of its stream, then the recurrent mask (B, H);
+    a rate of 0 draws nothing (its mask is None).
+    """
+    rate, rec_rate = node.get("dropout", 0.0), node.get("recurrent_dropout", 0.0)
+    if rate <= 0 and rec_rate <= 0:
+        return None
+    B, _, D = x_shape
+    in_mask = rec_mask = None
+    if rate > 0:
+        in_mask = L.dropout_mask((B, D), rate, node["seed"], counter, dtype)
+        counter += B * D
+    if rec_rate > 0:
+        rec_mask = L.dropout_mask((B, units), rec_rate, node["seed"], counter, dtype)
+    return in_mask, rec_mask
+
+
+def _rnn_draws(node, x_shape, units):
+    """How many numbers a simple_rnn node draws per training batch."""
+    B, _, D = x_shape
+    return (B * D if node.get("dropout", 0.0) > 0 else 0) + \
+        (B * units if node.get("recurrent_dropout", 0.0) > 0 else 0)
+
+
 def _backward(graph, trace, douts):
     """Weight gradients (node order) given d(out) per node (a dict, accumulated into)."""
     nodes = graph["nodes"]
@@ -172,13 +215,21 @@ def _backward(graph, trace, douts):
         if kind == "simple_rnn":
             h = rec["h"]
             if node.get("return_sequences", False):
-                dh = d
+                dh = d[:, ::-1] if node.get("go_backwards") and node.get("input_order") else d
             else:
                 dh = np.zeros_like(h)
                 dh[:, -1] = d
             act = canonical_activation(node.get("activation", "tanh"))
-            dx, dk, drk, db = simple_rnn_backward(ins[0], rec["z"], h, own[0], own[1], dh, act,
-                                                  node.get("go_backwards", False))
+            backwards = node.get("go_backwards", False)
+            if "masks" in rec:      # the recurrence oracle works in input order
+                flip = (lambda a: a[:, ::-1]) if backwards else (lambda a: a)
+                dx, dk, drk, db, _ = R.recurrence_backward(
+                    ins[0], flip(h), own[0], own[1], flip(dh),
+                    own[2] if len(own) == 3 else None, None, act, None, backwards,
+                    *rec["masks"])
+            else:
+                dx, dk, drk, db = simple_rnn_backward(ins[0], rec["z"], h, own[0], own[1], dh,
+                                                      act, backwards)
             dins = [dx]
             layer_grads = [dk, drk] + ([db] if len(own) == 3 else [])
         elif kind == "dense":
@@ -283,6 +334,9 @@ def train(graph, weights, optimizer_name, optimizer_config, batches, loss="mse",
         for i, node in enumerate(graph["nodes"]):
             if node["kind"] == "dropout" and node["rate"] > 0:
                 counters[i] = counters.get(i, 0) + trace[node["inputs"][0]]["out"].size
+            elif node["kind"] == "simple_rnn":
+                counters[i] = counters.get(i, 0) + _rnn_draws(
+                    node, trace[node["inputs"][0]]["out"].shape, node["units"])
         losses.append(value)
         flat = np.concatenate([g.ravel() for g in grads])
         params, state, iteration = apply_gradients(optimizer_name, params, flat, state,

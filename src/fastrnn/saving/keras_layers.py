@@ -411,7 +411,8 @@ def _simple_rnn_to_keras(layer, dtype):
         "kernel_regularizer": None, "recurrent_regularizer": None, "bias_regularizer": None,
         "activity_regularizer": None, "kernel_constraint": None,
         "recurrent_constraint": None, "bias_constraint": None,
-        "dropout": 0.0, "recurrent_dropout": 0.0,
+        "dropout": float(getattr(layer, "dropout", 0.0)),
+        "recurrent_dropout": float(getattr(layer, "recurrent_dropout", 0.0)),
     })
     return cfg
 
@@ -430,8 +431,8 @@ def _simple_rnn_from_keras(reader):
         bias_initializer=reader.initializer("bias_initializer", "Zeros"),
     )
     reader.require("stateful", (False,), "fastrnn keeps no state between batches")
-    reader.require("dropout", (0, 0.0), "fastrnn's SimpleRNN has no dropout")
-    reader.require("recurrent_dropout", (0, 0.0), "fastrnn's SimpleRNN has no dropout")
+    kwargs.update(dropout=reader.raw("dropout", 0.0),
+                  recurrent_dropout=reader.raw("recurrent_dropout", 0.0))
     _regularizers_and_constraints(reader, "kernel", "recurrent", "bias")
     # unroll changes only how Keras schedules the loop; zero_output_for_mask
     # only matters with a mask; seed only seeds Keras's dropout.
