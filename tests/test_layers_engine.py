@@ -124,7 +124,18 @@ def m_bidirectional(dtype, mode="concat", dropout=0.0):
     return keras.Model(x, L.Dense(1)(last))
 
 
-BUILDERS = {"activation": m_activation, "dropout": m_dropout, "rnn_dropout": m_rnn_dropout,
+def m_initial_state(dtype):
+    """initial_state=: an Input (no gradient) and a computed state (a gradient
+    to the Dense that makes it, also read elsewhere), going backwards too."""
+    x, s0 = seq_input(dtype=dtype), keras.Input((3,), dtype=dtype)
+    h = L.SimpleRNN(3, return_sequences=True)(x, initial_state=s0)
+    code = L.Dense(2, activation="tanh")(L.SimpleRNN(3)(h))
+    out = L.SimpleRNN(2, go_backwards=True, recurrent_dropout=0.3, seed=8)(
+        h, initial_state=[code])
+    return keras.Model([x, s0], [L.Dense(1)(out), code])
+
+
+BUILDERS = {"activation": m_activation, "initial_state": m_initial_state, "dropout": m_dropout, "rnn_dropout": m_rnn_dropout,
             "bidirectional": lambda dtype: m_bidirectional(dtype, "concat", 0.3),
             "flatten_reshape": m_flatten_reshape, "repeat_time_distributed": m_repeat,
             "concatenate": m_concat, "embedding": m_embedding, "return_state": m_return_state}
@@ -177,7 +188,8 @@ def test_merges_match_the_reference(merge):
     check_against_reference(m_merges("float64", merge))
 
 
-@pytest.mark.parametrize("name", ["dropout", "rnn_dropout", "bidirectional", "embedding",
+@pytest.mark.parametrize("name", ["dropout", "rnn_dropout", "bidirectional", "initial_state",
+                                  "embedding",
                                   "concatenate", "return_state", "repeat_time_distributed"])
 def test_fit_equals_the_reference_step_by_step(name):
     """Two epochs of fit (one compiled call per epoch; dropout masks drawn in
@@ -464,3 +476,29 @@ def test_bidirectional_arguments_are_checked():
         L.Bidirectional(L.Dense(2))
     with pytest.raises(ValueError, match="merge_mode"):
         L.Bidirectional(L.SimpleRNN(2), merge_mode="max")
+
+
+# ---------------------------------------------------------------- initial_state
+
+def test_initial_state_gradients_match_finite_differences():
+    keras.set_random_seed(6)
+    x, s0 = seq_input(), keras.Input((3,), dtype="float64")
+    code = L.Dense(2, activation="tanh")(s0)
+    out = L.SimpleRNN(2, go_backwards=True)(x, initial_state=code)
+    model = keras.Model([x, s0], L.Dense(1)(out))
+    xs, ys = data_for(model, 3, 2)
+    model.compile("sgd", "mse")
+    xc = model._check_x(xs)
+    model._loss_and_gradients(xc, model._check_y(ys, xc))
+    grads = model.grads.copy()
+    for (wname, _, off), w in zip(model.param_layout, model.weights):
+        check_gradient(lambda: model.evaluate(xs, ys[0], batch_size=3, verbose=0), w,
+                       grads[off:off + w.size], REL, name=wname, max_coords=12)
+
+
+def test_initial_state_is_checked():
+    x = seq_input()
+    with pytest.raises(ValueError, match="initial_state"):
+        L.SimpleRNN(3)(x, initial_state=keras.Input((2,)))
+    with pytest.raises(ValueError, match="initial_state"):
+        L.SimpleRNN(3)(x, initial_state=np.zeros((1, 3)))

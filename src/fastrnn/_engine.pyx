@@ -160,6 +160,7 @@ cdef struct Node:
     Py_ssize_t steps              # output time steps of the current batch
     # arena offsets (elements): output, its gradient, node work
     Py_ssize_t o_out, o_dout, o_hs, o_dz, o_g, o_wht, o_work
+    Py_ssize_t o_dh0              # RNN with an initial state (second input): its gradient
 
 
 cdef struct LossSpec:
@@ -494,7 +495,8 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
         in_width = [rows[j][F_WIDTH] for j in ins]
         d = in_width[0] if ins else width
         need_n_in = {KIND_INPUT: (0, 0), KIND_SUBTRACT: (2, 2)}.get(
-            kind, (1, 1) if kind in (KIND_RNN, KIND_DENSE, KIND_ACTIVATION, KIND_DROPOUT,
+            kind, (1, 2) if kind == KIND_RNN else
+            (1, 1) if kind in (KIND_DENSE, KIND_ACTIVATION, KIND_DROPOUT,
                                      KIND_RELAYOUT, KIND_REPEAT, KIND_EMBEDDING)
             else (1, 1 << 20))
         if not need_n_in[0] <= n_in <= need_n_in[1]:
@@ -515,6 +517,9 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             if not in_seq[0]:
                 raise ValueError(f"{where}: a recurrent node needs a time axis")
             spans = [(p0, d * width), (p1, width * width)] + ([(p2, width)] if p2 != -1 else [])
+            if n_in == 2 and (in_seq[1] or in_width[1] != width):
+                raise ValueError(f"{where}: a recurrent node's initial state is (B, {width}), "
+                                 f"got width {in_width[1]}{' with a time axis' if in_seq[1] else ''}")
             if not (0 <= real <= 1 and 0 <= real2 <= 1):
                 raise ValueError(f"{where}: the dropout rates must be in [0, 1], got "
                                  f"{real} and {real2}")
@@ -1172,6 +1177,8 @@ cdef class Engine:
                 sizes["dz"] = 0 if self.inference else rin * W
                 sizes["g"] = 0 if self.inference else int(B) * W
                 sizes["wht"] = W * W
+                if n.n_in > 1 and not self.inference:
+                    sizes["dh0"] = int(B) * W
                 if n.real > 0 or n.real2 > 0:
                     # dropout masks (B, D) and (B, H), x * mask (B*T, D), h * mask (B*T, H)
                     sizes["work"] = int(B) * (n.din + W) + rin * (n.din + W)
@@ -1207,7 +1214,7 @@ cdef class Engine:
         for i in range(s.n_nodes):
             n = &s.nodes[i]
             sizes = layout[i]
-            for key in ("hs", "dz", "g", "wht", "out", "dout", "work"):
+            for key in ("hs", "dz", "g", "wht", "out", "dout", "work", "dh0"):
                 v = sizes.get(key, 0)
                 if key == "hs": n.o_hs = off
                 elif key == "dz": n.o_dz = off
@@ -1215,6 +1222,7 @@ cdef class Engine:
                 elif key == "wht": n.o_wht = off
                 elif key == "out": n.o_out = off
                 elif key == "dout": n.o_dout = off
+                elif key == "dh0": n.o_dh0 = off
                 else: n.o_work = off
                 off += v
             if n.kind == KIND_RNN and n.seq and not n.flipped:

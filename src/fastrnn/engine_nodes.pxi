@@ -97,6 +97,11 @@ cdef void _rnn_masks(State* s, floating* tag, Node* n, Py_ssize_t T, floating** 
     hd[0] = w + B * (n.din + n.width) + B * T * n.din if n.real2 > 0 else NULL
 
 
+cdef inline floating* _h0(State* s, floating* tag, int i) noexcept nogil:
+    """A recurrent node's initial state (its second input, (B, H)), or NULL for zeros."""
+    return _in(s, tag, i, 1) if s.nodes[i].n_in > 1 else NULL
+
+
 cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
     cdef int i, j
     cdef Node* n
@@ -130,12 +135,12 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
                                    n.real2)
                     n.rng += <unsigned long long>(B * n.width)
                 rnn_forward_masked_k(x, P + n.p0, P + n.p1, P + n.p2 if n.p2 >= 0 else NULL,
-                                     NULL, _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht), NULL,
+                                     _h0(s, tag, i), _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht), NULL,
                                      in_mask, rec_mask, xd, hd, B, T, n.din, n.width, n.act,
                                      True, n.backwards)
             else:
-                rnn_forward_k(x, P + n.p0, P + n.p1, P + n.p2 if n.p2 >= 0 else NULL, NULL,
-                              _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht),
+                rnn_forward_k(x, P + n.p0, P + n.p1, P + n.p2 if n.p2 >= 0 else NULL,
+                              _h0(s, tag, i), _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht),
                               B, T, n.din, n.width, n.act, True, n.backwards)
             if n.flipped:     # Keras: the sequence in processing order
                 _reverse_steps(_buf(s, tag, n.o_hs), out, T, B * n.width)
@@ -212,7 +217,8 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
     cdef floating* target
     cdef floating* dh_seq
     cdef floating* dh_last
-    cdef bint acc = False
+    cdef floating* dh0
+    cdef bint acc = False, acc_h0 = False
     cdef Py_ssize_t B = s.B, rows, size, off, T, w
     cdef floating* in_mask
     cdef floating* rec_mask
@@ -231,6 +237,9 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
             target = _buf(s, tag, s.o_scratch) if (dx != NULL and acc) else dx
             dh_seq = NULL
             dh_last = NULL
+            dh0 = NULL
+            if n.n_in > 1 and _dx(s, tag, i, 1, &acc_h0) != NULL:
+                dh0 = _buf(s, tag, n.o_dh0)
             if not n.seq:
                 dh_last = dout
             elif n.flipped:         # the gradient arrives in processing order
@@ -241,19 +250,22 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
             if _rnn_dropout(n):     # the backward runs after a training forward
                 _rnn_masks(s, tag, n, T, &in_mask, &rec_mask, &xd, &hd)
                 rnn_backward_masked_k(_in(s, tag, i, 0), _buf(s, tag, n.o_hs), P + n.p0,
-                                      P + n.p1, dh_seq, dh_last, NULL, _buf(s, tag, n.o_dz),
+                                      P + n.p1, dh_seq, dh_last, _h0(s, tag, i),
+                                      _buf(s, tag, n.o_dz),
                                       _buf(s, tag, n.o_g), _buf(s, tag, n.o_wht), NULL,
                                       in_mask, rec_mask, xd, hd, target, G + n.p0, G + n.p1,
-                                      G + n.p2 if n.p2 >= 0 else NULL, NULL,
+                                      G + n.p2 if n.p2 >= 0 else NULL, dh0,
                                       B, T, n.din, n.width, n.act, True, n.backwards)
             else:
                 rnn_backward_k(_in(s, tag, i, 0), _buf(s, tag, n.o_hs), P + n.p0, P + n.p1,
-                               dh_seq, dh_last, NULL, _buf(s, tag, n.o_dz),
+                               dh_seq, dh_last, _h0(s, tag, i), _buf(s, tag, n.o_dz),
                                _buf(s, tag, n.o_g), _buf(s, tag, n.o_wht), target,
-                               G + n.p0, G + n.p1, G + n.p2 if n.p2 >= 0 else NULL, NULL,
+                               G + n.p0, G + n.p1, G + n.p2 if n.p2 >= 0 else NULL, dh0,
                                B, T, n.din, n.width, n.act, True, n.backwards)
             if dx != NULL:
                 _add_scratch(s, tag, dx, B * T * n.din, acc)
+            if dh0 != NULL:         # the initial state's gradient to its input
+                copy_or_add(_dx(s, tag, i, 1, &acc_h0), dh0, B * n.width, acc_h0)
         elif n.kind == KIND_DENSE:
             dx = _dx(s, tag, i, 0, &acc)
             target = _buf(s, tag, s.o_scratch) if (dx != NULL and acc) else dx

@@ -8,7 +8,7 @@ engine's input table.
 import numpy as np
 
 from .. import activations, initializers
-from .layer import Layer, _check_units, _shape_str
+from .layer import Layer, _check_units, _is_symbolic, _shape_str
 
 __all__ = ["SimpleRNN", "Bidirectional"]
 
@@ -101,6 +101,28 @@ class SimpleRNN(Layer):
 
     def _rng(self):
         return None if self.seed is None else np.random.default_rng(self.seed)
+
+    def __call__(self, inputs, training=None, mask=None, initial_state=None, **kwargs):
+        """As :meth:`Layer.__call__`; ``initial_state``: a symbolic (B, H) tensor
+        (or a list of one) the recurrence starts from instead of zeros, an
+        input of the engine node (it gets a gradient)."""
+        if initial_state is None:
+            return super().__call__(inputs, training=training, mask=mask, **kwargs)
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) \
+            else [initial_state]
+        if len(states) != 1 or not _is_symbolic(inputs) or not _is_symbolic(states[0]):
+            raise ValueError(f"initial_state of SimpleRNN {self.name!r} must be one symbolic "
+                             f"tensor of shape (batch, {self.units}) (arrays: not yet)")
+        h0 = states[0]
+        if len(h0.shape) != 2 or h0.shape[1] != self.units:
+            raise ValueError(f"initial_state of SimpleRNN {self.name!r} must have shape "
+                             f"(batch, {self.units}), got {_shape_str(h0.shape)}")
+        if mask is not None or kwargs:
+            return super().__call__(inputs, training=training, mask=mask, **kwargs)
+        out = self._symbolic_call(inputs, {"training": training} if training else {})
+        # the call's node takes the state as its second input (graph edge and engine input)
+        self._inbound_nodes[-1].input_tensors.append(h0)
+        return out
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:

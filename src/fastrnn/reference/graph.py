@@ -18,7 +18,7 @@ their keys (defaults as Keras's):
   return_sequences=False, go_backwards=False, dropout=0, recurrent_dropout=0,
   seed (training only: one mask per sequence, see :func:`_rnn_dropout_masks`),
   input_order=False (a backwards returned sequence in input order, as inside
-  Keras's Bidirectional)
+  Keras's Bidirectional); a second input is the initial state (B, H)
 - ``dense``: units, activation="linear", use_bias=True (acts on every step)
 - ``activation``: activation
 - ``dropout``: rate, seed (training only; see :func:`.layers.dropout_mask`)
@@ -125,11 +125,13 @@ def forward(graph, weights, xs, training=False, counters=None):
             backwards = node.get("go_backwards", False)
             masks = _rnn_dropout_masks(node, x.shape, own[1].shape[0], counters.get(i, 0),
                                        x.dtype) if training else None
-            if masks is None:
+            h0 = ins[1] if len(ins) > 1 else None       # initial_state
+            if masks is None and h0 is None:
                 z, h = simple_rnn_forward(x, own[0], own[1], bias, act, backwards)
                 rec.update(z=z, h=h)
-            else:   # Keras's dropout masks, one per sequence (the recurrence oracle)
-                h = R.recurrence_forward(x, own[0], own[1], bias, None, act, None, backwards,
+            else:   # Keras's dropout masks, one per sequence, h0 (the recurrence oracle)
+                masks = masks or (None, None)
+                h = R.recurrence_forward(x, own[0], own[1], bias, h0, act, None, backwards,
                                          *masks)
                 h = h[:, ::-1] if backwards else h
                 rec.update(h=h, masks=masks)
@@ -223,14 +225,15 @@ def _backward(graph, trace, douts):
             backwards = node.get("go_backwards", False)
             if "masks" in rec:      # the recurrence oracle works in input order
                 flip = (lambda a: a[:, ::-1]) if backwards else (lambda a: a)
-                dx, dk, drk, db, _ = R.recurrence_backward(
+                dx, dk, drk, db, dh0 = R.recurrence_backward(
                     ins[0], flip(h), own[0], own[1], flip(dh),
-                    own[2] if len(own) == 3 else None, None, act, None, backwards,
-                    *rec["masks"])
+                    own[2] if len(own) == 3 else None, ins[1] if len(ins) > 1 else None, act,
+                    None, backwards, *rec["masks"])
+                dins = [dx, dh0] if len(ins) > 1 else [dx]
             else:
                 dx, dk, drk, db = simple_rnn_backward(ins[0], rec["z"], h, own[0], own[1], dh,
                                                       act, backwards)
-            dins = [dx]
+                dins = [dx]
             layer_grads = [dk, drk] + ([db] if len(own) == 3 else [])
         elif kind == "dense":
             act = canonical_activation(node.get("activation", "linear"))
