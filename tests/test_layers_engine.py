@@ -502,3 +502,66 @@ def test_initial_state_is_checked():
         L.SimpleRNN(3)(x, initial_state=keras.Input((2,)))
     with pytest.raises(ValueError, match="initial_state"):
         L.SimpleRNN(3)(x, initial_state=np.zeros((1, 3)))
+
+
+# ---------------------------------------------------------------- Masking
+
+def m_masking(dtype="float64", dropout=0.0):
+    x = keras.Input((6, 2), dtype=dtype)
+    m = L.Masking(0.0)(x)
+    seq = L.SimpleRNN(3, return_sequences=True, go_backwards=True, recurrent_dropout=dropout,
+                      seed=3)(m)
+    last = L.SimpleRNN(4, dropout=dropout, seed=4)(L.Masking(0.0)(L.Dense(2)(seq)))
+    return keras.Model(x, [L.Dense(1)(last), L.Dense(2)(L.SimpleRNN(2)(m))])
+
+
+def padded(n, seed):
+    """Sequences with masked steps: post-padded, pre-padded, holes, all masked."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (n, 6, 2))
+    for i in range(n):
+        cut = rng.integers(1, 6)
+        if i % 3 == 0:
+            x[i, cut:] = 0
+        elif i % 3 == 1:
+            x[i, :cut] = 0
+        else:
+            x[i, cut] = 0
+    x[0] = 0
+    return x
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_masking_matches_the_reference(dropout):
+    keras.set_random_seed(7)
+    model = m_masking(dropout=dropout)
+    graph, weights = graph_of(model)
+    xs = [padded(7, 1)]
+    outs, _ = ref.forward(graph, weights, xs)
+    ys = [np.random.default_rng(2).uniform(-1, 1, o.shape) for o in outs]
+    for got, want in zip(model.predict(xs, verbose=0), outs):
+        assert_close(got, want, "forward", F64)
+    model.compile("sgd", ["mse", "mae"])
+    x = model._check_x(xs)
+    total = model._loss_and_gradients(x, model._check_y(ys, x))
+    ref_total, _, ref_grads = ref.loss_and_gradients(graph, weights, xs, ys, ["mse", "mae"],
+                                                     None, training=True)
+    assert_close(total, ref_total, "forward", F64)
+    want = np.concatenate([g.ravel() for g in weights_back(model, ref_grads)])
+    assert_close(model.grads, want, "backward", F64)
+
+
+def test_masked_steps_are_skipped_as_if_absent():
+    """A post-padded sequence gives the state of its unpadded steps; a
+    pre-padded one too (the padding never enters the recurrence)."""
+    keras.set_random_seed(1)
+    x = keras.Input((None, 2), dtype="float64")
+    rnn = L.SimpleRNN(3)
+    model = keras.Model(x, rnn(L.Masking()(x)))
+    plain = keras.Model(x, L.SimpleRNN(3)(x))
+    plain.set_weights(model.get_weights())
+    seq = np.random.default_rng(0).uniform(-1, 1, (1, 4, 2))
+    pad = np.zeros((1, 3, 2))
+    want = plain.predict(seq, verbose=0)
+    for data in (np.concatenate([seq, pad], 1), np.concatenate([pad, seq], 1)):
+        assert_close(model.predict(data, verbose=0), want, "forward", F64)

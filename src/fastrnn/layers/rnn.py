@@ -107,6 +107,8 @@ class SimpleRNN(Layer):
         (or a list of one) the recurrence starts from instead of zeros, an
         input of the engine node (it gets a gradient)."""
         if initial_state is None:
+            if _is_symbolic(inputs):
+                self._note_mask(inputs)
             return super().__call__(inputs, training=training, mask=mask, **kwargs)
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) \
             else [initial_state]
@@ -119,10 +121,17 @@ class SimpleRNN(Layer):
                              f"(batch, {self.units}), got {_shape_str(h0.shape)}")
         if mask is not None or kwargs:
             return super().__call__(inputs, training=training, mask=mask, **kwargs)
+        self._note_mask(inputs)
         out = self._symbolic_call(inputs, {"training": training} if training else {})
         # the call's node takes the state as its second input (graph edge and engine input)
         self._inbound_nodes[-1].input_tensors.append(h0)
         return out
+
+    def _note_mask(self, inputs):
+        """A call on the output of a Masking layer: the steps it masks are skipped."""
+        from .masking import Masking
+        history = getattr(inputs, "_keras_history", None)
+        self._masked = history is not None and isinstance(history[0], Masking)
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:
@@ -149,6 +158,8 @@ class SimpleRNN(Layer):
         node = {"kind": "simple_rnn", "width": self.units, "activation": self.activation,
                 "seq": self.return_sequences, "backwards": self.go_backwards,
                 "p0": "kernel", "p1": "recurrent_kernel", "p2": "bias"}
+        if getattr(self, "_masked", False):
+            node["masked"] = True
         if self.dropout > 0 or self.recurrent_dropout > 0:
             node.update(arg=self._seed, real=self.dropout,
                         real2=self.recurrent_dropout)

@@ -27,6 +27,8 @@ their keys (defaults as Keras's):
 - ``concatenate``: axis=-1; ``add``; ``subtract``; ``multiply``; ``average``
 - ``embedding``: input_dim, output_dim (its input is integers, (B, L))
 - ``last_step``: (B, T, F) -> (B, F), a recurrent layer's final state
+- ``masking``: mask_value=0 (Keras's Masking; a ``simple_rnn`` reading it
+  with ``masked=True`` skips the masked steps)
 
 The training loss is ``sum_o loss_weights[o] * loss_o`` (Keras's total);
 each loss is the mean over its output's elements ("mse" or "mae").
@@ -44,7 +46,7 @@ __all__ = ["GRAPH_KINDS", "forward", "loss_and_gradients", "train"]
 
 GRAPH_KINDS = ("input", "simple_rnn", "dense", "activation", "dropout", "flatten", "reshape",
                "repeat_vector", "concatenate", "add", "subtract", "multiply", "average",
-               "embedding", "last_step")
+               "embedding", "last_step", "masking")
 _LOSSES = {"mse": mse, "mae": mae}
 _MERGES = ("add", "subtract", "multiply", "average")
 
@@ -126,15 +128,17 @@ def forward(graph, weights, xs, training=False, counters=None):
             masks = _rnn_dropout_masks(node, x.shape, own[1].shape[0], counters.get(i, 0),
                                        x.dtype) if training else None
             h0 = ins[1] if len(ins) > 1 else None       # initial_state
-            if masks is None and h0 is None:
+            # masked: its input is a masking node's output, whose steps it skips
+            step_mask = trace[node["inputs"][0]]["keep"] if node.get("masked") else None
+            if masks is None and h0 is None and step_mask is None:
                 z, h = simple_rnn_forward(x, own[0], own[1], bias, act, backwards)
                 rec.update(z=z, h=h)
             else:   # Keras's dropout masks, one per sequence, h0 (the recurrence oracle)
                 masks = masks or (None, None)
-                h = R.recurrence_forward(x, own[0], own[1], bias, h0, act, None, backwards,
-                                         *masks)
+                h = R.recurrence_forward(x, own[0], own[1], bias, h0, act, step_mask,
+                                         backwards, *masks)
                 h = h[:, ::-1] if backwards else h
-                rec.update(h=h, masks=masks)
+                rec.update(h=h, masks=masks, step_mask=step_mask)
             if not node.get("return_sequences", False):
                 rec["out"] = h[:, -1]
             else:   # input_order: a backwards sequence back in input order (Bidirectional)
@@ -164,6 +168,9 @@ def forward(graph, weights, xs, training=False, counters=None):
             rec["out"] = L.merge_forward(kind, ins)
         elif kind == "last_step":
             rec["out"] = x[:, -1]
+        elif kind == "masking":     # Keras's Masking: steps whose features all equal the value
+            rec["keep"] = np.any(x != node.get("mask_value", 0.0), axis=-1)
+            rec["out"] = x * rec["keep"][..., None]
         else:   # embedding
             rec["out"] = L.embedding_forward(x, own[0])
         trace.append(rec)
@@ -228,7 +235,7 @@ def _backward(graph, trace, douts):
                 dx, dk, drk, db, dh0 = R.recurrence_backward(
                     ins[0], flip(h), own[0], own[1], flip(dh),
                     own[2] if len(own) == 3 else None, ins[1] if len(ins) > 1 else None, act,
-                    None, backwards, *rec["masks"])
+                    rec["step_mask"], backwards, *rec["masks"])
                 dins = [dx, dh0] if len(ins) > 1 else [dx]
             else:
                 dx, dk, drk, db = simple_rnn_backward(ins[0], rec["z"], h, own[0], own[1], dh,
@@ -256,6 +263,8 @@ def _backward(graph, trace, douts):
                 dins = L.concatenate_backward(d, ins, node.get("axis", -1))
             elif kind in _MERGES:
                 dins = L.merge_backward(kind, d, ins)
+            elif kind == "masking":
+                dins = [d * rec["keep"][..., None]]
             elif kind == "last_step":
                 dx = np.zeros_like(ins[0])
                 dx[:, -1] = d
