@@ -35,7 +35,7 @@ def _spec(layer):
         return {"kind": "concatenate", "axis": layer.axis}
     if isinstance(layer, L.Embedding):
         return {"kind": "embedding", "input_dim": layer.input_dim,
-                "output_dim": layer.output_dim}
+                "output_dim": layer.output_dim, "mask_zero": layer.mask_zero}
     for cls, kind in ((L.Add, "add"), (L.Subtract, "subtract"), (L.Multiply, "multiply"),
                       (L.Average, "average")):
         if isinstance(layer, cls):

@@ -353,10 +353,36 @@ def test_a_sequential_text_model_builds_from_integer_data():
         model.predict(X + 50, verbose=0)
 
 
-def test_embedding_mask_zero_is_refused_in_a_model():
+def test_embedding_mask_zero_reaches_only_a_simple_rnn():
     ids = keras.Input((3,), dtype="int32")
     with pytest.raises(NotImplementedError, match="mask_zero"):
-        keras.Model(ids, L.SimpleRNN(2)(L.Embedding(5, 2, mask_zero=True)(ids)))
+        keras.Model(ids, L.Dense(2)(L.Embedding(5, 2, mask_zero=True)(ids)))
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_embedding_mask_zero_matches_the_reference(go_backwards):
+    """Index 0 masks the step (padding before, after, in between, everywhere)."""
+    keras.set_random_seed(8)
+    ids = keras.Input((6,), dtype="int32")
+    e = L.Embedding(5, 3, mask_zero=True)(ids)
+    seq = L.SimpleRNN(3, return_sequences=True, go_backwards=go_backwards)(e)
+    model = keras.Model(ids, [L.Dense(1)(L.SimpleRNN(2)(seq)), L.SimpleRNN(2)(e)])
+    graph, weights = graph_of(model)
+    x = np.random.default_rng(0).integers(0, 5, (7, 6))
+    x[0] = 0
+    x[1, 3:] = 0
+    x[2, :4] = 0
+    outs, _ = ref.forward(graph, weights, [x])
+    ys = [np.random.default_rng(2).uniform(-1, 1, o.shape) for o in outs]
+    for got, want in zip(model.predict(x, verbose=0), outs):
+        assert_close(got, want, "forward", F64 if got.dtype == F64 else got.dtype)
+    model.compile("sgd", ["mse", "mse"])
+    xc = model._check_x([x])
+    model._loss_and_gradients(xc, model._check_y(ys, xc))
+    _, _, ref_grads = ref.loss_and_gradients(graph, weights, [x], ys, ["mse", "mse"], None,
+                                             training=True)
+    want = np.concatenate([g.ravel() for g in weights_back(model, ref_grads)])
+    assert_close(model.grads, want, "backward", model.grads.dtype)
 
 
 # ---------------------------------------------------------------- shapes and wrappers

@@ -99,7 +99,7 @@ cdef enum:
     FLAG_SEQ = 1          # the output has a time axis (B, steps, width)
     FLAG_BACKWARDS = 2    # go_backwards
     FLAG_INPUT_ORDER = 4  # a backwards sequence output stays in input order (Bidirectional)
-    FLAG_MASKED = 8       # RNN: input 0 is a masking node; its steps mask the recurrence
+    FLAG_MASKED = 8       # RNN: input 0 is a masking node (or an embedding: index 0 masks)
 
     MAX_METRICS = 32  # metrics computed inside the engine (engine_losses.pxi)
 
@@ -523,8 +523,10 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             if not in_seq[0]:
                 raise ValueError(f"{where}: a recurrent node needs a time axis")
             spans = [(p0, d * width), (p1, width * width)] + ([(p2, width)] if p2 != -1 else [])
-            if flags & FLAG_MASKED and rows[ins[0]][F_KIND] != KIND_MASKING:
-                raise ValueError(f"{where}: a masked recurrent node reads a masking node")
+            if flags & FLAG_MASKED and rows[ins[0]][F_KIND] not in (KIND_MASKING,
+                                                                     KIND_EMBEDDING):
+                raise ValueError(f"{where}: a masked recurrent node reads a masking or "
+                                 f"embedding node")
             if n_in == 2 and (in_seq[1] or in_width[1] != width):
                 raise ValueError(f"{where}: a recurrent node's initial state is (B, {width}), "
                                  f"got width {in_width[1]}{' with a time axis' if in_seq[1] else ''}")

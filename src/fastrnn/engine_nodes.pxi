@@ -99,7 +99,8 @@ cdef void _rnn_masks(State* s, floating* tag, Node* n, Py_ssize_t T, floating** 
 
 cdef unsigned char* _step_mask(State* s, floating* tag, int i, bint fill) noexcept nogil:
     """A masked recurrent node's step mask (B*T bytes, time-major), from the
-    keep values of the masking node it reads (``fill``: convert them), or NULL."""
+    keep values of the masking node it reads, or the indices of the embedding
+    node it reads (index 0 is masked) (``fill``: convert them), or NULL."""
     cdef Node* n = &s.nodes[i]
     cdef Py_ssize_t r, rows
     if not n.masked:
@@ -107,10 +108,13 @@ cdef unsigned char* _step_mask(State* s, floating* tag, int i, bint fill) noexce
     cdef unsigned char* m = <unsigned char*>_buf(s, tag, n.o_mask)
     cdef floating* keep
     if fill:
-        keep = _buf(s, tag, s.nodes[_in_node(s, i, 0)].o_work)
+        if s.nodes[_in_node(s, i, 0)].kind == KIND_EMBEDDING:
+            keep = _in(s, tag, _in_node(s, i, 0), 0)
+        else:
+            keep = _buf(s, tag, s.nodes[_in_node(s, i, 0)].o_work)
         rows = _rows(s, _in_node(s, i, 0))
         for r in range(rows):
-            m[r] = 1 if keep[r] != 0 else 0
+            m[r] = 1 if <long long>keep[r] != 0 else 0     # indices: truncated
     return m
 
 

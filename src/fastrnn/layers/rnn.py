@@ -69,6 +69,7 @@ class SimpleRNN(Layer):
     """
 
     _default_name = "simple_rnn"
+    _reads_masks = True
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -128,10 +129,16 @@ class SimpleRNN(Layer):
         return out
 
     def _note_mask(self, inputs):
-        """A call on the output of a Masking layer: the steps it masks are skipped."""
+        """A call on the output of a Masking layer (or an Embedding with
+        mask_zero): the steps it masks are skipped."""
+        from .embedding import Embedding
         from .masking import Masking
         history = getattr(inputs, "_keras_history", None)
-        self._masked = history is not None and isinstance(history[0], Masking)
+        source = history[0] if history is not None else None
+        self._masked = isinstance(source, Masking) or (isinstance(source, Embedding)
+                                                        and source.mask_zero)
+        if self._masked and isinstance(source, Embedding):
+            source._mask_read = True
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:

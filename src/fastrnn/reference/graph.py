@@ -25,7 +25,8 @@ their keys (defaults as Keras's):
 - ``flatten``; ``reshape``: target_shape (no batch axis, one -1 allowed)
 - ``repeat_vector``: n
 - ``concatenate``: axis=-1; ``add``; ``subtract``; ``multiply``; ``average``
-- ``embedding``: input_dim, output_dim (its input is integers, (B, L))
+- ``embedding``: input_dim, output_dim, mask_zero=False (its input is integers,
+  (B, L); a ``simple_rnn`` reading it with ``masked=True`` skips index 0)
 - ``last_step``: (B, T, F) -> (B, F), a recurrent layer's final state
 - ``masking``: mask_value=0 (Keras's Masking; a ``simple_rnn`` reading it
   with ``masked=True`` skips the masked steps)
@@ -171,8 +172,9 @@ def forward(graph, weights, xs, training=False, counters=None):
         elif kind == "masking":     # Keras's Masking: steps whose features all equal the value
             rec["keep"] = np.any(x != node.get("mask_value", 0.0), axis=-1)
             rec["out"] = x * rec["keep"][..., None]
-        else:   # embedding
+        else:   # embedding (mask_zero: index 0 is a masked step for a masked simple_rnn)
             rec["out"] = L.embedding_forward(x, own[0])
+            rec["keep"] = np.asarray(x).astype(np.int64) != 0
         trace.append(rec)
     if position != len(weights):
         raise ValueError(f"the graph has {position} weight arrays, got {len(weights)}")
