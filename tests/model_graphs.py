@@ -14,7 +14,10 @@ def _spec(layer):
         return {"kind": "simple_rnn", "units": layer.units, "activation": layer.activation,
                 "use_bias": layer.use_bias, "return_sequences": layer.return_sequences,
                 "go_backwards": layer.go_backwards, "dropout": layer.dropout,
-                "recurrent_dropout": layer.recurrent_dropout, "seed": layer._seed}
+                "recurrent_dropout": layer.recurrent_dropout, "seed": layer._seed,
+                "masked": getattr(layer, "_masked", False)}
+    if isinstance(layer, L.Masking):
+        return {"kind": "masking", "mask_value": layer.mask_value}
     if isinstance(layer, L.Dense):
         return {"kind": "dense", "units": layer.units, "activation": layer.activation,
                 "use_bias": layer.use_bias}
@@ -32,7 +35,7 @@ def _spec(layer):
         return {"kind": "concatenate", "axis": layer.axis}
     if isinstance(layer, L.Embedding):
         return {"kind": "embedding", "input_dim": layer.input_dim,
-                "output_dim": layer.output_dim}
+                "output_dim": layer.output_dim, "mask_zero": layer.mask_zero}
     for cls, kind in ((L.Add, "add"), (L.Subtract, "subtract"), (L.Multiply, "multiply"),
                       (L.Average, "average")):
         if isinstance(layer, cls):

@@ -124,7 +124,18 @@ def m_bidirectional(dtype, mode="concat", dropout=0.0):
     return keras.Model(x, L.Dense(1)(last))
 
 
-BUILDERS = {"activation": m_activation, "dropout": m_dropout, "rnn_dropout": m_rnn_dropout,
+def m_initial_state(dtype):
+    """initial_state=: an Input (no gradient) and a computed state (a gradient
+    to the Dense that makes it, also read elsewhere), going backwards too."""
+    x, s0 = seq_input(dtype=dtype), keras.Input((3,), dtype=dtype)
+    h = L.SimpleRNN(3, return_sequences=True)(x, initial_state=s0)
+    code = L.Dense(2, activation="tanh")(L.SimpleRNN(3)(h))
+    out = L.SimpleRNN(2, go_backwards=True, recurrent_dropout=0.3, seed=8)(
+        h, initial_state=[code])
+    return keras.Model([x, s0], [L.Dense(1)(out), code])
+
+
+BUILDERS = {"activation": m_activation, "initial_state": m_initial_state, "dropout": m_dropout, "rnn_dropout": m_rnn_dropout,
             "bidirectional": lambda dtype: m_bidirectional(dtype, "concat", 0.3),
             "flatten_reshape": m_flatten_reshape, "repeat_time_distributed": m_repeat,
             "concatenate": m_concat, "embedding": m_embedding, "return_state": m_return_state}
@@ -177,7 +188,8 @@ def test_merges_match_the_reference(merge):
     check_against_reference(m_merges("float64", merge))
 
 
-@pytest.mark.parametrize("name", ["dropout", "rnn_dropout", "bidirectional", "embedding",
+@pytest.mark.parametrize("name", ["dropout", "rnn_dropout", "bidirectional", "initial_state",
+                                  "embedding",
                                   "concatenate", "return_state", "repeat_time_distributed"])
 def test_fit_equals_the_reference_step_by_step(name):
     """Two epochs of fit (one compiled call per epoch; dropout masks drawn in
@@ -341,10 +353,36 @@ def test_a_sequential_text_model_builds_from_integer_data():
         model.predict(X + 50, verbose=0)
 
 
-def test_embedding_mask_zero_is_refused_in_a_model():
+def test_embedding_mask_zero_reaches_only_a_simple_rnn():
     ids = keras.Input((3,), dtype="int32")
     with pytest.raises(NotImplementedError, match="mask_zero"):
-        keras.Model(ids, L.SimpleRNN(2)(L.Embedding(5, 2, mask_zero=True)(ids)))
+        keras.Model(ids, L.Dense(2)(L.Embedding(5, 2, mask_zero=True)(ids)))
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_embedding_mask_zero_matches_the_reference(go_backwards):
+    """Index 0 masks the step (padding before, after, in between, everywhere)."""
+    keras.set_random_seed(8)
+    ids = keras.Input((6,), dtype="int32")
+    e = L.Embedding(5, 3, mask_zero=True)(ids)
+    seq = L.SimpleRNN(3, return_sequences=True, go_backwards=go_backwards)(e)
+    model = keras.Model(ids, [L.Dense(1)(L.SimpleRNN(2)(seq)), L.SimpleRNN(2)(e)])
+    graph, weights = graph_of(model)
+    x = np.random.default_rng(0).integers(0, 5, (7, 6))
+    x[0] = 0
+    x[1, 3:] = 0
+    x[2, :4] = 0
+    outs, _ = ref.forward(graph, weights, [x])
+    ys = [np.random.default_rng(2).uniform(-1, 1, o.shape) for o in outs]
+    for got, want in zip(model.predict(x, verbose=0), outs):
+        assert_close(got, want, "forward", F64 if got.dtype == F64 else got.dtype)
+    model.compile("sgd", ["mse", "mse"])
+    xc = model._check_x([x])
+    model._loss_and_gradients(xc, model._check_y(ys, xc))
+    _, _, ref_grads = ref.loss_and_gradients(graph, weights, [x], ys, ["mse", "mse"], None,
+                                             training=True)
+    want = np.concatenate([g.ravel() for g in weights_back(model, ref_grads)])
+    assert_close(model.grads, want, "backward", model.grads.dtype)
 
 
 # ---------------------------------------------------------------- shapes and wrappers
@@ -464,3 +502,92 @@ def test_bidirectional_arguments_are_checked():
         L.Bidirectional(L.Dense(2))
     with pytest.raises(ValueError, match="merge_mode"):
         L.Bidirectional(L.SimpleRNN(2), merge_mode="max")
+
+
+# ---------------------------------------------------------------- initial_state
+
+def test_initial_state_gradients_match_finite_differences():
+    keras.set_random_seed(6)
+    x, s0 = seq_input(), keras.Input((3,), dtype="float64")
+    code = L.Dense(2, activation="tanh")(s0)
+    out = L.SimpleRNN(2, go_backwards=True)(x, initial_state=code)
+    model = keras.Model([x, s0], L.Dense(1)(out))
+    xs, ys = data_for(model, 3, 2)
+    model.compile("sgd", "mse")
+    xc = model._check_x(xs)
+    model._loss_and_gradients(xc, model._check_y(ys, xc))
+    grads = model.grads.copy()
+    for (wname, _, off), w in zip(model.param_layout, model.weights):
+        check_gradient(lambda: model.evaluate(xs, ys[0], batch_size=3, verbose=0), w,
+                       grads[off:off + w.size], REL, name=wname, max_coords=12)
+
+
+def test_initial_state_is_checked():
+    x = seq_input()
+    with pytest.raises(ValueError, match="initial_state"):
+        L.SimpleRNN(3)(x, initial_state=keras.Input((2,)))
+    with pytest.raises(ValueError, match="initial_state"):
+        L.SimpleRNN(3)(x, initial_state=np.zeros((1, 3)))
+
+
+# ---------------------------------------------------------------- Masking
+
+def m_masking(dtype="float64", dropout=0.0):
+    x = keras.Input((6, 2), dtype=dtype)
+    m = L.Masking(0.0)(x)
+    seq = L.SimpleRNN(3, return_sequences=True, go_backwards=True, recurrent_dropout=dropout,
+                      seed=3)(m)
+    last = L.SimpleRNN(4, dropout=dropout, seed=4)(L.Masking(0.0)(L.Dense(2)(seq)))
+    return keras.Model(x, [L.Dense(1)(last), L.Dense(2)(L.SimpleRNN(2)(m))])
+
+
+def padded(n, seed):
+    """Sequences with masked steps: post-padded, pre-padded, holes, all masked."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (n, 6, 2))
+    for i in range(n):
+        cut = rng.integers(1, 6)
+        if i % 3 == 0:
+            x[i, cut:] = 0
+        elif i % 3 == 1:
+            x[i, :cut] = 0
+        else:
+            x[i, cut] = 0
+    x[0] = 0
+    return x
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_masking_matches_the_reference(dropout):
+    keras.set_random_seed(7)
+    model = m_masking(dropout=dropout)
+    graph, weights = graph_of(model)
+    xs = [padded(7, 1)]
+    outs, _ = ref.forward(graph, weights, xs)
+    ys = [np.random.default_rng(2).uniform(-1, 1, o.shape) for o in outs]
+    for got, want in zip(model.predict(xs, verbose=0), outs):
+        assert_close(got, want, "forward", F64)
+    model.compile("sgd", ["mse", "mae"])
+    x = model._check_x(xs)
+    total = model._loss_and_gradients(x, model._check_y(ys, x))
+    ref_total, _, ref_grads = ref.loss_and_gradients(graph, weights, xs, ys, ["mse", "mae"],
+                                                     None, training=True)
+    assert_close(total, ref_total, "forward", F64)
+    want = np.concatenate([g.ravel() for g in weights_back(model, ref_grads)])
+    assert_close(model.grads, want, "backward", F64)
+
+
+def test_masked_steps_are_skipped_as_if_absent():
+    """A post-padded sequence gives the state of its unpadded steps; a
+    pre-padded one too (the padding never enters the recurrence)."""
+    keras.set_random_seed(1)
+    x = keras.Input((None, 2), dtype="float64")
+    rnn = L.SimpleRNN(3)
+    model = keras.Model(x, rnn(L.Masking()(x)))
+    plain = keras.Model(x, L.SimpleRNN(3)(x))
+    plain.set_weights(model.get_weights())
+    seq = np.random.default_rng(0).uniform(-1, 1, (1, 4, 2))
+    pad = np.zeros((1, 3, 2))
+    want = plain.predict(seq, verbose=0)
+    for data in (np.concatenate([seq, pad], 1), np.concatenate([pad, seq], 1)):
+        assert_close(model.predict(data, verbose=0), want, "forward", F64)

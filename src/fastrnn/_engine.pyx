@@ -78,7 +78,8 @@ cdef enum:
     KIND_AVERAGE = 12
     KIND_EMBEDDING = 13   # table F_P0 of F_ARG rows; its input is a model input of width 1
     KIND_LAST_STEP = 14   # (B, T, F) -> (B, F): the last step (a recurrent layer's final state)
-    N_KINDS = 15
+    KIND_MASKING = 15     # Masking(F_REAL): x * keep, keep = any feature != F_REAL (kept in work)
+    N_KINDS = 16
 
     F_KIND = 0        # node record fields
     F_IN = 1          # first entry of this node's inputs in the input table
@@ -98,6 +99,7 @@ cdef enum:
     FLAG_SEQ = 1          # the output has a time axis (B, steps, width)
     FLAG_BACKWARDS = 2    # go_backwards
     FLAG_INPUT_ORDER = 4  # a backwards sequence output stays in input order (Bidirectional)
+    FLAG_MASKED = 8       # RNN: input 0 is a masking node (or an embedding: index 0 masks)
 
     MAX_METRICS = 32  # metrics computed inside the engine (engine_losses.pxi)
 
@@ -133,8 +135,10 @@ KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE, "input": KIND_INPUT,
          "activation": KIND_ACTIVATION, "dropout": KIND_DROPOUT, "relayout": KIND_RELAYOUT,
          "repeat": KIND_REPEAT, "concat": KIND_CONCAT, "concat_time": KIND_CONCAT_TIME,
          "add": KIND_ADD, "subtract": KIND_SUBTRACT, "multiply": KIND_MULTIPLY,
-         "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING, "last_step": KIND_LAST_STEP}
-FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS, "input_order": FLAG_INPUT_ORDER}
+         "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING, "last_step": KIND_LAST_STEP,
+         "masking": KIND_MASKING}
+FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS, "input_order": FLAG_INPUT_ORDER,
+         "masked": FLAG_MASKED}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
 CLIPS = {None: CLIP_NONE, "clipnorm": CLIP_NORM, "global_clipnorm": CLIP_GLOBAL,
          "clipvalue": CLIP_VALUE}
@@ -149,6 +153,7 @@ cdef struct Node:
     Py_ssize_t first_in           # in the input table
     bint seq, backwards
     bint flipped                  # RNN: the sequence output is reversed (processing order)
+    bint masked                   # RNN: its input's steps mask the recurrence
     bint backprop                 # weights here or upstream: the backward runs
     bint consumed                 # another node reads the output
     Py_ssize_t width, din         # output features; features of the first input
@@ -160,6 +165,8 @@ cdef struct Node:
     Py_ssize_t steps              # output time steps of the current batch
     # arena offsets (elements): output, its gradient, node work
     Py_ssize_t o_out, o_dout, o_hs, o_dz, o_g, o_wht, o_work
+    Py_ssize_t o_dh0              # RNN with an initial state (second input): its gradient
+    Py_ssize_t o_mask             # masked RNN: the step mask as bytes
 
 
 cdef struct LossSpec:
@@ -484,7 +491,7 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: width must be in [1, {_INT_MAX}], got {width}")
         if fixed < 0 or fixed > _INT_MAX:
             raise ValueError(f"{where}: steps must be in [0, {_INT_MAX}], got {fixed}")
-        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS | FLAG_INPUT_ORDER):
+        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED):
             raise ValueError(f"{where}: unknown flags {flags}")
         if kind in (KIND_RNN, KIND_DENSE, KIND_ACTIVATION):
             if not 0 <= act < N_ACTIVATIONS:
@@ -494,14 +501,15 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
         in_width = [rows[j][F_WIDTH] for j in ins]
         d = in_width[0] if ins else width
         need_n_in = {KIND_INPUT: (0, 0), KIND_SUBTRACT: (2, 2)}.get(
-            kind, (1, 1) if kind in (KIND_RNN, KIND_DENSE, KIND_ACTIVATION, KIND_DROPOUT,
+            kind, (1, 2) if kind == KIND_RNN else
+            (1, 1) if kind in (KIND_DENSE, KIND_ACTIVATION, KIND_DROPOUT, KIND_MASKING,
                                      KIND_RELAYOUT, KIND_REPEAT, KIND_EMBEDDING)
             else (1, 1 << 20))
         if not need_n_in[0] <= n_in <= need_n_in[1]:
             raise ValueError(f"{where}: kind {kind} cannot take {n_in} inputs")
         if kind not in (KIND_INPUT, KIND_RELAYOUT, KIND_REPEAT) and fixed != 0:
             raise ValueError(f"{where}: only input, reshape and repeat nodes fix their steps")
-        if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER):
+        if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED):
             raise ValueError(f"{where}: only a recurrent node goes backwards")
         spans = []
         if kind == KIND_INPUT:
@@ -515,6 +523,13 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             if not in_seq[0]:
                 raise ValueError(f"{where}: a recurrent node needs a time axis")
             spans = [(p0, d * width), (p1, width * width)] + ([(p2, width)] if p2 != -1 else [])
+            if flags & FLAG_MASKED and rows[ins[0]][F_KIND] not in (KIND_MASKING,
+                                                                     KIND_EMBEDDING):
+                raise ValueError(f"{where}: a masked recurrent node reads a masking or "
+                                 f"embedding node")
+            if n_in == 2 and (in_seq[1] or in_width[1] != width):
+                raise ValueError(f"{where}: a recurrent node's initial state is (B, {width}), "
+                                 f"got width {in_width[1]}{' with a time axis' if in_seq[1] else ''}")
             if not (0 <= real <= 1 and 0 <= real2 <= 1):
                 raise ValueError(f"{where}: the dropout rates must be in [0, 1], got "
                                  f"{real} and {real2}")
@@ -526,7 +541,7 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
                 raise ValueError(f"{where}: a Dense node has no recurrent kernel")
             spans = [(p0, d * width)] + ([(p2, width)] if p2 != -1 else [])
             step = steps[ins[0]]
-        elif kind in (KIND_ACTIVATION, KIND_DROPOUT):
+        elif kind in (KIND_ACTIVATION, KIND_DROPOUT, KIND_MASKING):
             if seq != in_seq[0] or width != d:
                 raise ValueError(f"{where}: an elementwise node keeps its input's shape")
             if kind == KIND_DROPOUT and not 0 <= real <= 1:
@@ -792,6 +807,7 @@ cdef class Engine:
             n.seq = (r[F_FLAGS] & FLAG_SEQ) != 0
             n.backwards = (r[F_FLAGS] & FLAG_BACKWARDS) != 0
             n.flipped = n.seq and n.backwards and (r[F_FLAGS] & FLAG_INPUT_ORDER) == 0
+            n.masked = (r[F_FLAGS] & FLAG_MASKED) != 0
             n.width, n.din, n.fixed_steps = r[F_WIDTH], info["din"][i], r[F_STEPS]
             n.p0, n.p1, n.p2, n.arg = r[F_P0], r[F_P1], r[F_P2], r[F_ARG]
             n.real = info["real"][i]
@@ -1172,6 +1188,10 @@ cdef class Engine:
                 sizes["dz"] = 0 if self.inference else rin * W
                 sizes["g"] = 0 if self.inference else int(B) * W
                 sizes["wht"] = W * W
+                if n.n_in > 1 and not self.inference:
+                    sizes["dh0"] = int(B) * W
+                if n.masked:            # the step mask as bytes (B*T of them fit)
+                    sizes["mask"] = rin
                 if n.real > 0 or n.real2 > 0:
                     # dropout masks (B, D) and (B, H), x * mask (B*T, D), h * mask (B*T, H)
                     sizes["work"] = int(B) * (n.din + W) + rin * (n.din + W)
@@ -1184,6 +1204,8 @@ cdef class Engine:
                 sizes["dout"] = r * W if (n.backprop and not self.inference) else 0
                 if n.kind == KIND_DROPOUT or (n.kind == KIND_MULTIPLY and n.n_in > 2):
                     sizes["work"] = r * W
+                elif n.kind == KIND_MASKING:
+                    sizes["work"] = r       # keep, per row
             if n.kind in (KIND_RNN, KIND_DENSE) and not self.inference:
                 for e in range(n.first_in, n.first_in + n.n_in):
                     if s.in_need[e] and s.in_acc[e]:
@@ -1207,7 +1229,7 @@ cdef class Engine:
         for i in range(s.n_nodes):
             n = &s.nodes[i]
             sizes = layout[i]
-            for key in ("hs", "dz", "g", "wht", "out", "dout", "work"):
+            for key in ("hs", "dz", "g", "wht", "out", "dout", "work", "dh0", "mask"):
                 v = sizes.get(key, 0)
                 if key == "hs": n.o_hs = off
                 elif key == "dz": n.o_dz = off
@@ -1215,6 +1237,8 @@ cdef class Engine:
                 elif key == "wht": n.o_wht = off
                 elif key == "out": n.o_out = off
                 elif key == "dout": n.o_dout = off
+                elif key == "dh0": n.o_dh0 = off
+                elif key == "mask": n.o_mask = off
                 else: n.o_work = off
                 off += v
             if n.kind == KIND_RNN and n.seq and not n.flipped:

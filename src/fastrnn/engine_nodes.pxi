@@ -97,6 +97,32 @@ cdef void _rnn_masks(State* s, floating* tag, Node* n, Py_ssize_t T, floating** 
     hd[0] = w + B * (n.din + n.width) + B * T * n.din if n.real2 > 0 else NULL
 
 
+cdef unsigned char* _step_mask(State* s, floating* tag, int i, bint fill) noexcept nogil:
+    """A masked recurrent node's step mask (B*T bytes, time-major), from the
+    keep values of the masking node it reads, or the indices of the embedding
+    node it reads (index 0 is masked) (``fill``: convert them), or NULL."""
+    cdef Node* n = &s.nodes[i]
+    cdef Py_ssize_t r, rows
+    if not n.masked:
+        return NULL
+    cdef unsigned char* m = <unsigned char*>_buf(s, tag, n.o_mask)
+    cdef floating* keep
+    if fill:
+        if s.nodes[_in_node(s, i, 0)].kind == KIND_EMBEDDING:
+            keep = _in(s, tag, _in_node(s, i, 0), 0)
+        else:
+            keep = _buf(s, tag, s.nodes[_in_node(s, i, 0)].o_work)
+        rows = _rows(s, _in_node(s, i, 0))
+        for r in range(rows):
+            m[r] = 1 if <long long>keep[r] != 0 else 0     # indices: truncated
+    return m
+
+
+cdef inline floating* _h0(State* s, floating* tag, int i) noexcept nogil:
+    """A recurrent node's initial state (its second input, (B, H)), or NULL for zeros."""
+    return _in(s, tag, i, 1) if s.nodes[i].n_in > 1 else NULL
+
+
 cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
     cdef int i, j
     cdef Node* n
@@ -118,9 +144,11 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
         size = rows * n.width
         if n.kind == KIND_RNN:
             T = s.nodes[_in_node(s, i, 0)].steps
-            if training and _rnn_dropout(n):
+            if (training and _rnn_dropout(n)) or n.masked:
+                in_mask = rec_mask = xd = hd = NULL
                 # Keras's masks: one per sequence for this batch, reused at every step
-                _rnn_masks(s, tag, n, T, &in_mask, &rec_mask, &xd, &hd)
+                if training and _rnn_dropout(n):
+                    _rnn_masks(s, tag, n, T, &in_mask, &rec_mask, &xd, &hd)
                 if in_mask != NULL:
                     dropout_mask_k(in_mask, B, 1, n.din, <unsigned long long>n.arg, n.rng,
                                    n.real)
@@ -130,12 +158,13 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
                                    n.real2)
                     n.rng += <unsigned long long>(B * n.width)
                 rnn_forward_masked_k(x, P + n.p0, P + n.p1, P + n.p2 if n.p2 >= 0 else NULL,
-                                     NULL, _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht), NULL,
+                                     _h0(s, tag, i), _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht),
+                                     _step_mask(s, tag, i, True),
                                      in_mask, rec_mask, xd, hd, B, T, n.din, n.width, n.act,
                                      True, n.backwards)
             else:
-                rnn_forward_k(x, P + n.p0, P + n.p1, P + n.p2 if n.p2 >= 0 else NULL, NULL,
-                              _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht),
+                rnn_forward_k(x, P + n.p0, P + n.p1, P + n.p2 if n.p2 >= 0 else NULL,
+                              _h0(s, tag, i), _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht),
                               B, T, n.din, n.width, n.act, True, n.backwards)
             if n.flipped:     # Keras: the sequence in processing order
                 _reverse_steps(_buf(s, tag, n.o_hs), out, T, B * n.width)
@@ -191,6 +220,25 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
         elif n.kind == KIND_LAST_STEP:
             T = s.nodes[_in_node(s, i, 0)].steps
             memcpy(out, x + (T - 1) * B * n.width, B * n.width * sizeof(floating))
+        elif n.kind == KIND_MASKING:
+            _masking_forward(x, out, _buf(s, tag, n.o_work), rows, n.width, n.real)
+
+
+cdef void _masking_forward(const floating* x, floating* out, floating* keep, Py_ssize_t rows,
+                           Py_ssize_t width, double value) noexcept nogil:
+    """Keras's Masking: a row (one step of one sample) is kept when any feature
+    differs from ``value``; out = x * keep (masked steps are zeros)."""
+    cdef Py_ssize_t r, f
+    cdef bint k
+    for r in range(rows):
+        k = False
+        for f in range(width):
+            if x[r * width + f] != value:
+                k = True
+                break
+        keep[r] = 1 if k else 0
+        for f in range(width):
+            out[r * width + f] = x[r * width + f] if k else 0
 
 
 cdef void _add_scratch(State* s, floating* tag, floating* dx, Py_ssize_t n,
@@ -212,7 +260,8 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
     cdef floating* target
     cdef floating* dh_seq
     cdef floating* dh_last
-    cdef bint acc = False
+    cdef floating* dh0
+    cdef bint acc = False, acc_h0 = False
     cdef Py_ssize_t B = s.B, rows, size, off, T, w
     cdef floating* in_mask
     cdef floating* rec_mask
@@ -231,6 +280,9 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
             target = _buf(s, tag, s.o_scratch) if (dx != NULL and acc) else dx
             dh_seq = NULL
             dh_last = NULL
+            dh0 = NULL
+            if n.n_in > 1 and _dx(s, tag, i, 1, &acc_h0) != NULL:
+                dh0 = _buf(s, tag, n.o_dh0)
             if not n.seq:
                 dh_last = dout
             elif n.flipped:         # the gradient arrives in processing order
@@ -238,22 +290,27 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
                 dh_seq = _buf(s, tag, n.o_dz)
             else:
                 dh_seq = _buf(s, tag, n.o_dz)      # o_dout is o_dz: computed in place
-            if _rnn_dropout(n):     # the backward runs after a training forward
-                _rnn_masks(s, tag, n, T, &in_mask, &rec_mask, &xd, &hd)
+            if _rnn_dropout(n) or n.masked:     # (after a training forward)
+                in_mask = rec_mask = xd = hd = NULL
+                if _rnn_dropout(n):
+                    _rnn_masks(s, tag, n, T, &in_mask, &rec_mask, &xd, &hd)
                 rnn_backward_masked_k(_in(s, tag, i, 0), _buf(s, tag, n.o_hs), P + n.p0,
-                                      P + n.p1, dh_seq, dh_last, NULL, _buf(s, tag, n.o_dz),
-                                      _buf(s, tag, n.o_g), _buf(s, tag, n.o_wht), NULL,
-                                      in_mask, rec_mask, xd, hd, target, G + n.p0, G + n.p1,
-                                      G + n.p2 if n.p2 >= 0 else NULL, NULL,
+                                      P + n.p1, dh_seq, dh_last, _h0(s, tag, i),
+                                      _buf(s, tag, n.o_dz),
+                                      _buf(s, tag, n.o_g), _buf(s, tag, n.o_wht),
+                                      _step_mask(s, tag, i, False), in_mask, rec_mask, xd, hd, target, G + n.p0, G + n.p1,
+                                      G + n.p2 if n.p2 >= 0 else NULL, dh0,
                                       B, T, n.din, n.width, n.act, True, n.backwards)
             else:
                 rnn_backward_k(_in(s, tag, i, 0), _buf(s, tag, n.o_hs), P + n.p0, P + n.p1,
-                               dh_seq, dh_last, NULL, _buf(s, tag, n.o_dz),
+                               dh_seq, dh_last, _h0(s, tag, i), _buf(s, tag, n.o_dz),
                                _buf(s, tag, n.o_g), _buf(s, tag, n.o_wht), target,
-                               G + n.p0, G + n.p1, G + n.p2 if n.p2 >= 0 else NULL, NULL,
+                               G + n.p0, G + n.p1, G + n.p2 if n.p2 >= 0 else NULL, dh0,
                                B, T, n.din, n.width, n.act, True, n.backwards)
             if dx != NULL:
                 _add_scratch(s, tag, dx, B * T * n.din, acc)
+            if dh0 != NULL:         # the initial state's gradient to its input
+                copy_or_add(_dx(s, tag, i, 1, &acc_h0), dh0, B * n.width, acc_h0)
         elif n.kind == KIND_DENSE:
             dx = _dx(s, tag, i, 0, &acc)
             target = _buf(s, tag, s.o_scratch) if (dx != NULL and acc) else dx
@@ -328,6 +385,12 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
                         if k != j:
                             multiply_into(target, target, _in(s, tag, i, k), size, False)
                     copy_or_add(dx, target, size, acc)
+        elif n.kind == KIND_MASKING:
+            dx = _dx(s, tag, i, 0, &acc)
+            if dx != NULL:          # y = x * keep (per row)
+                for off in range(rows):
+                    scale_into(dx + off * n.width, dout + off * n.width, n.width,
+                               _buf(s, tag, n.o_work)[off], acc)
         elif n.kind == KIND_LAST_STEP:
             dx = _dx(s, tag, i, 0, &acc)
             if dx != NULL:          # only the last step was read

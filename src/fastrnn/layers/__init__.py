@@ -4,6 +4,7 @@
   :class:`Flatten`, :class:`Reshape`, :class:`RepeatVector`
 - :mod:`.rnn`: :class:`SimpleRNN`, :class:`Bidirectional`
 - :mod:`.embedding`: :class:`Embedding`
+- :mod:`.masking`: :class:`Masking`
 - :mod:`.merging`: :class:`Concatenate`, :class:`Add`, :class:`Subtract`,
   :class:`Multiply`, :class:`Average` (and ``concatenate``, ``add``, ...)
 - :mod:`.wrappers`: :class:`TimeDistributed`
@@ -29,6 +30,7 @@ from .layer import (KerasTensor, Layer, Node, clear_session)
 from .layer import _check_dtype, _check_shape, _check_units, _shape_str, _unique_name  # noqa: F401
 from .merging import (Add, Average, Concatenate, Multiply, Subtract, add, average, concatenate,
                       multiply, subtract)
+from .masking import Masking
 from .rnn import Bidirectional, SimpleRNN
 from .wrappers import TimeDistributed
 
@@ -36,5 +38,5 @@ __all__ = [
     "Layer", "InputLayer", "Input", "KerasTensor", "SimpleRNN", "Dense", "Activation",
     "Dropout", "Flatten", "Reshape", "RepeatVector", "Embedding", "TimeDistributed",
     "Concatenate", "Add", "Subtract", "Multiply", "Average", "concatenate", "add", "subtract",
-    "multiply", "average", "clear_session", "Bidirectional",
+    "multiply", "average", "clear_session", "Bidirectional", "Masking",
 ]

@@ -26,8 +26,9 @@ class Embedding(Layer):
     embeddings_initializer : str or callable, default "uniform"
         Keras's default: uniform on [-0.05, 0.05).
     mask_zero : bool, default False
-        Index 0 is padding, masked in later layers.  Masks are not supported
-        yet: a model with ``mask_zero=True`` raises NotImplementedError.
+        Index 0 is padding: a SimpleRNN reading the Embedding directly skips
+        those steps.  Other readers of the mask are not supported yet (they
+        raise NotImplementedError).
     weights : ndarray of shape (input_dim, output_dim), optional
         Initial table (e.g. pretrained vectors).
     input_length : int, optional
@@ -97,11 +98,10 @@ class Embedding(Layer):
         return np.asarray(inputs) != 0
 
     def _node(self, input_shape):
-        if self.mask_zero:
+        if self.mask_zero and not getattr(self, "_mask_read", False):
             raise NotImplementedError(
-                f"Embedding {self.name!r} has mask_zero=True: masks (skipping padded steps "
-                f"in recurrent layers and losses) are not supported yet; use "
-                f"mask_zero=False")
+                f"Embedding {self.name!r} has mask_zero=True: its mask is supported only "
+                f"where a SimpleRNN reads the Embedding directly; use mask_zero=False")
         if self.dtype == np.float32 and self.input_dim > 2**24:
             raise ValueError(f"Embedding {self.name!r}: input_dim={self.input_dim} is more "
                              f"than float32 indices hold exactly (2**24); use dtype='float64'")

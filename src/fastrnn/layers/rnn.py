@@ -8,7 +8,7 @@ engine's input table.
 import numpy as np
 
 from .. import activations, initializers
-from .layer import Layer, _check_units, _shape_str
+from .layer import Layer, _check_units, _is_symbolic, _shape_str
 
 __all__ = ["SimpleRNN", "Bidirectional"]
 
@@ -69,6 +69,7 @@ class SimpleRNN(Layer):
     """
 
     _default_name = "simple_rnn"
+    _reads_masks = True
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -102,6 +103,43 @@ class SimpleRNN(Layer):
     def _rng(self):
         return None if self.seed is None else np.random.default_rng(self.seed)
 
+    def __call__(self, inputs, training=None, mask=None, initial_state=None, **kwargs):
+        """As :meth:`Layer.__call__`; ``initial_state``: a symbolic (B, H) tensor
+        (or a list of one) the recurrence starts from instead of zeros, an
+        input of the engine node (it gets a gradient)."""
+        if initial_state is None:
+            if _is_symbolic(inputs):
+                self._note_mask(inputs)
+            return super().__call__(inputs, training=training, mask=mask, **kwargs)
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) \
+            else [initial_state]
+        if len(states) != 1 or not _is_symbolic(inputs) or not _is_symbolic(states[0]):
+            raise ValueError(f"initial_state of SimpleRNN {self.name!r} must be one symbolic "
+                             f"tensor of shape (batch, {self.units}) (arrays: not yet)")
+        h0 = states[0]
+        if len(h0.shape) != 2 or h0.shape[1] != self.units:
+            raise ValueError(f"initial_state of SimpleRNN {self.name!r} must have shape "
+                             f"(batch, {self.units}), got {_shape_str(h0.shape)}")
+        if mask is not None or kwargs:
+            return super().__call__(inputs, training=training, mask=mask, **kwargs)
+        self._note_mask(inputs)
+        out = self._symbolic_call(inputs, {"training": training} if training else {})
+        # the call's node takes the state as its second input (graph edge and engine input)
+        self._inbound_nodes[-1].input_tensors.append(h0)
+        return out
+
+    def _note_mask(self, inputs):
+        """A call on the output of a Masking layer (or an Embedding with
+        mask_zero): the steps it masks are skipped."""
+        from .embedding import Embedding
+        from .masking import Masking
+        history = getattr(inputs, "_keras_history", None)
+        source = history[0] if history is not None else None
+        self._masked = isinstance(source, Masking) or (isinstance(source, Embedding)
+                                                        and source.mask_zero)
+        if self._masked and isinstance(source, Embedding):
+            source._mask_read = True
+
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"SimpleRNN {self.name!r} expects input of rank 3 "
@@ -127,6 +165,8 @@ class SimpleRNN(Layer):
         node = {"kind": "simple_rnn", "width": self.units, "activation": self.activation,
                 "seq": self.return_sequences, "backwards": self.go_backwards,
                 "p0": "kernel", "p1": "recurrent_kernel", "p2": "bias"}
+        if getattr(self, "_masked", False):
+            node["masked"] = True
         if self.dropout > 0 or self.recurrent_dropout > 0:
             node.update(arg=self._seed, real=self.dropout,
                         real2=self.recurrent_dropout)

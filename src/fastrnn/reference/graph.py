@@ -18,15 +18,18 @@ their keys (defaults as Keras's):
   return_sequences=False, go_backwards=False, dropout=0, recurrent_dropout=0,
   seed (training only: one mask per sequence, see :func:`_rnn_dropout_masks`),
   input_order=False (a backwards returned sequence in input order, as inside
-  Keras's Bidirectional)
+  Keras's Bidirectional); a second input is the initial state (B, H)
 - ``dense``: units, activation="linear", use_bias=True (acts on every step)
 - ``activation``: activation
 - ``dropout``: rate, seed (training only; see :func:`.layers.dropout_mask`)
 - ``flatten``; ``reshape``: target_shape (no batch axis, one -1 allowed)
 - ``repeat_vector``: n
 - ``concatenate``: axis=-1; ``add``; ``subtract``; ``multiply``; ``average``
-- ``embedding``: input_dim, output_dim (its input is integers, (B, L))
+- ``embedding``: input_dim, output_dim, mask_zero=False (its input is integers,
+  (B, L); a ``simple_rnn`` reading it with ``masked=True`` skips index 0)
 - ``last_step``: (B, T, F) -> (B, F), a recurrent layer's final state
+- ``masking``: mask_value=0 (Keras's Masking; a ``simple_rnn`` reading it
+  with ``masked=True`` skips the masked steps)
 
 The training loss is ``sum_o loss_weights[o] * loss_o`` (Keras's total);
 each loss is the mean over its output's elements ("mse" or "mae").
@@ -44,7 +47,7 @@ __all__ = ["GRAPH_KINDS", "forward", "loss_and_gradients", "train"]
 
 GRAPH_KINDS = ("input", "simple_rnn", "dense", "activation", "dropout", "flatten", "reshape",
                "repeat_vector", "concatenate", "add", "subtract", "multiply", "average",
-               "embedding", "last_step")
+               "embedding", "last_step", "masking")
 _LOSSES = {"mse": mse, "mae": mae}
 _MERGES = ("add", "subtract", "multiply", "average")
 
@@ -125,14 +128,18 @@ def forward(graph, weights, xs, training=False, counters=None):
             backwards = node.get("go_backwards", False)
             masks = _rnn_dropout_masks(node, x.shape, own[1].shape[0], counters.get(i, 0),
                                        x.dtype) if training else None
-            if masks is None:
+            h0 = ins[1] if len(ins) > 1 else None       # initial_state
+            # masked: its input is a masking node's output, whose steps it skips
+            step_mask = trace[node["inputs"][0]]["keep"] if node.get("masked") else None
+            if masks is None and h0 is None and step_mask is None:
                 z, h = simple_rnn_forward(x, own[0], own[1], bias, act, backwards)
                 rec.update(z=z, h=h)
-            else:   # Keras's dropout masks, one per sequence (the recurrence oracle)
-                h = R.recurrence_forward(x, own[0], own[1], bias, None, act, None, backwards,
-                                         *masks)
+            else:   # Keras's dropout masks, one per sequence, h0 (the recurrence oracle)
+                masks = masks or (None, None)
+                h = R.recurrence_forward(x, own[0], own[1], bias, h0, act, step_mask,
+                                         backwards, *masks)
                 h = h[:, ::-1] if backwards else h
-                rec.update(h=h, masks=masks)
+                rec.update(h=h, masks=masks, step_mask=step_mask)
             if not node.get("return_sequences", False):
                 rec["out"] = h[:, -1]
             else:   # input_order: a backwards sequence back in input order (Bidirectional)
@@ -162,8 +169,12 @@ def forward(graph, weights, xs, training=False, counters=None):
             rec["out"] = L.merge_forward(kind, ins)
         elif kind == "last_step":
             rec["out"] = x[:, -1]
-        else:   # embedding
+        elif kind == "masking":     # Keras's Masking: steps whose features all equal the value
+            rec["keep"] = np.any(x != node.get("mask_value", 0.0), axis=-1)
+            rec["out"] = x * rec["keep"][..., None]
+        else:   # embedding (mask_zero: index 0 is a masked step for a masked simple_rnn)
             rec["out"] = L.embedding_forward(x, own[0])
+            rec["keep"] = np.asarray(x).astype(np.int64) != 0
         trace.append(rec)
     if position != len(weights):
         raise ValueError(f"the graph has {position} weight arrays, got {len(weights)}")
@@ -223,14 +234,15 @@ def _backward(graph, trace, douts):
             backwards = node.get("go_backwards", False)
             if "masks" in rec:      # the recurrence oracle works in input order
                 flip = (lambda a: a[:, ::-1]) if backwards else (lambda a: a)
-                dx, dk, drk, db, _ = R.recurrence_backward(
+                dx, dk, drk, db, dh0 = R.recurrence_backward(
                     ins[0], flip(h), own[0], own[1], flip(dh),
-                    own[2] if len(own) == 3 else None, None, act, None, backwards,
-                    *rec["masks"])
+                    own[2] if len(own) == 3 else None, ins[1] if len(ins) > 1 else None, act,
+                    rec["step_mask"], backwards, *rec["masks"])
+                dins = [dx, dh0] if len(ins) > 1 else [dx]
             else:
                 dx, dk, drk, db = simple_rnn_backward(ins[0], rec["z"], h, own[0], own[1], dh,
                                                       act, backwards)
-            dins = [dx]
+                dins = [dx]
             layer_grads = [dk, drk] + ([db] if len(own) == 3 else [])
         elif kind == "dense":
             act = canonical_activation(node.get("activation", "linear"))
@@ -253,6 +265,8 @@ def _backward(graph, trace, douts):
                 dins = L.concatenate_backward(d, ins, node.get("axis", -1))
             elif kind in _MERGES:
                 dins = L.merge_backward(kind, d, ins)
+            elif kind == "masking":
+                dins = [d * rec["keep"][..., None]]
             elif kind == "last_step":
                 dx = np.zeros_like(ins[0])
                 dx[:, -1] = d
