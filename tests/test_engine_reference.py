@@ -8,7 +8,7 @@ weights and losses of 5 training steps, float64 tight and float32 loose
 """
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import fastrnn as keras
@@ -88,8 +88,12 @@ def close(actual, expected, dtype, what):
 def test_loss_and_every_gradient_match_the_reference(spec, B, T, D, loss, seed, dtype):
     model, weights, x, y = problem(spec, B, T, D, seed, dtype)
     model.compile(optimizer="sgd", loss=loss)
+    with np.errstate(all="ignore"):
+        ref_value, ref_grads = ref.loss_and_gradients(spec, weights, x, y, loss)
+    assume(np.isfinite(ref_value) and ref_value < 1e30
+           and all(np.all(np.isfinite(g)) and np.max(np.abs(g), initial=0) < 1e30
+                   for g in ref_grads))
     value = model._loss_and_gradients(x.astype(dtype), y.astype(dtype))
-    ref_value, ref_grads = ref.loss_and_gradients(spec, weights, x, y, loss)
     close(value, ref_value, dtype, "forward")
     if loss == "mae" and dtype == "float32":
         return      # sign(y_pred - y) flips where float32 rounding crosses zero
@@ -105,8 +109,12 @@ def test_five_training_steps_match_the_reference(spec, B, T, D, case, seed):
     model.compile(optimizer=OPT_CLASS[name](**cfg), loss="mse")
     rng = np.random.default_rng(seed + 1)
     batches = [(x * (1 + 0.2 * k), y + rng.uniform(-0.1, 0.1, y.shape)) for k in range(5)]
+    with np.errstate(all="ignore"):
+        ref_weights, ref_losses = ref.train(spec, weights, name, cfg, batches, "mse")
+    # stacked exponential activations can overflow: such cases compare nothing
+    assume(all(np.all(np.isfinite(w)) and np.max(np.abs(w), initial=0) < 1e30 for w in ref_weights)
+           and np.all(np.isfinite(ref_losses)) and max(ref_losses) < 1e30)
     losses = [model._train_batch(bx, by) for bx, by in batches]
-    ref_weights, ref_losses = ref.train(spec, weights, name, cfg, batches, "mse")
     close(losses, ref_losses, "float64", "forward")
     close(model.params, np.concatenate([w.ravel() for w in ref_weights]), "float64", "backward")
 
