@@ -18,6 +18,10 @@ from fastrnn.reference import model as ref
 from tolerances import assert_close
 
 ACTS = list(activations.SUPPORTED)
+# Without a kink: over several Adam steps, a pre-activation that rounds to the
+# other side of relu's 0 in one implementation flips a gradient between 0 and
+# ~1e-17, and Adam turns either into a full step (found by the seed sweep).
+SMOOTH_ACTS = [a for a in ACTS if a not in ("relu", "relu6", "leaky_relu", "hard_sigmoid")]
 OPTIMIZERS = {
     "adam": [{}, {"amsgrad": True}, {"clipnorm": 0.05}, {"weight_decay": 0.01}],
     "adamw": [{"weight_decay": 0.05}],
@@ -33,20 +37,20 @@ OPT_CLASS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
 
 
 @st.composite
-def architectures(draw):
+def architectures(draw, acts=ACTS):
     n_rnn = draw(st.integers(0, 3))
     n_dense = draw(st.integers(1 if n_rnn == 0 else 0, 2))
     spec = []
     for i in range(n_rnn):
         last = i == n_rnn - 1
         spec.append({"kind": "simple_rnn", "units": draw(st.integers(1, 5)),
-                     "activation": draw(st.sampled_from(ACTS)),
+                     "activation": draw(st.sampled_from(acts)),
                      "use_bias": draw(st.booleans()),
                      "return_sequences": draw(st.booleans()) if last else True,
                      "go_backwards": draw(st.booleans())})
     for _ in range(n_dense):
         spec.append({"kind": "dense", "units": draw(st.integers(1, 4)),
-                     "activation": draw(st.sampled_from(ACTS)),
+                     "activation": draw(st.sampled_from(acts)),
                      "use_bias": draw(st.booleans())})
     return spec
 
@@ -101,8 +105,8 @@ def test_loss_and_every_gradient_match_the_reference(spec, B, T, D, loss, seed, 
 
 
 @settings(max_examples=40, deadline=None)
-@given(spec=architectures(), B=st.integers(1, 4), T=st.integers(1, 3), D=st.integers(1, 3),
-       case=st.sampled_from(CASES), seed=st.integers(0, 2**16))
+@given(spec=architectures(SMOOTH_ACTS), B=st.integers(1, 4), T=st.integers(1, 3),
+       D=st.integers(1, 3), case=st.sampled_from(CASES), seed=st.integers(0, 2**16))
 def test_five_training_steps_match_the_reference(spec, B, T, D, case, seed):
     name, cfg = case
     model, weights, x, y = problem(spec, B, T, D, seed, "float64")
