@@ -341,7 +341,6 @@ class Model(Trainer):
         """
         self._require_built("save weights")
         if _is_weights_h5(filepath):
-            self._require_sequential("a .weights.h5 file")
             from ..saving import save_weights_h5
             return save_weights_h5(self, filepath)
         path = self._npz_path(filepath)
@@ -383,7 +382,6 @@ class Model(Trainer):
         """
         self._require_built("load weights")
         if _is_weights_h5(filepath):
-            self._require_sequential("a .weights.h5 file")
             from ..saving import load_weights_h5
             return load_weights_h5(self, filepath)
         path = self._npz_path(filepath)
@@ -455,7 +453,6 @@ class Model(Trainer):
 
         Needs h5py (``pip install "fastrnn[keras-io]"``); see :mod:`fastrnn.saving`.
         """
-        self._require_sequential("a .keras file")
         from ..saving import save_model
         save_model(self, filepath)
 

@@ -33,8 +33,8 @@ import numpy as np
 from ._files import (FileFormatError, atomic_write_bytes, check_path, read_zip_member,
                      require_regular_file)
 from ._h5 import H5WeightReader, require_h5py, write_h5_bytes
-from .keras_layers import (ConfigReader, check_keras_class, format_for_class, format_for_layer,
-                           keras_object, parse_dtype, parse_shape)
+from .keras_layers import (ConfigReader, check_keras_class, check_masks, format_for_class,
+                           format_for_layer, keras_object, parse_dtype, parse_shape)
 
 __all__ = ["save_model", "load_model", "save_weights_h5", "load_weights_h5",
            "KERAS_FORMAT_VERSION"]
@@ -67,6 +67,12 @@ class _LayerPlan:
     def where(self):
         return f"layer {self.kwargs.get('name')!r} ({self.fmt.class_name})"
 
+    def vars_names(self, name):
+        """The ``vars`` groups of the layer (relative to its group) and their names."""
+        if self.fmt.vars_names is None:
+            return {"vars": name}
+        return self.fmt.vars_names(self.kwargs, name)
+
 
 def _read_layer(fmt, cfg, where):
     reader = ConfigReader(cfg, where)
@@ -89,7 +95,7 @@ def _plan_layers(formats_and_kwargs, configs, input_shape):
             if isinstance(shape, list):
                 raise FileFormatError(f"{where}: the layer before it returns its state "
                                       f"(return_state=True), so it must be the last layer")
-            rel, out = fmt.weights(kwargs, shape, where)
+            rel, out = fmt.layer_weights(kwargs, shape, where)
             weights = [(f"{group}/{path}", tuple(s)) for path, s in rel]
         plans.append(_LayerPlan(fmt, kwargs, cfg, group, shape, weights, out))
         shape = out
@@ -101,6 +107,11 @@ def _elements(plans):
 
 
 # -- the model as a Keras config ------------------------------------------------------
+def _is_sequential(model):
+    from ..models.sequential import Sequential
+    return isinstance(model, Sequential)
+
+
 def _dtype_name(model):
     dtype = getattr(model, "dtype", None)
     if dtype is None:
@@ -122,6 +133,8 @@ def _plan_model(model):
         formats.append((fmt, _read_layer(fmt, cfg, f"layer {layer.name!r}")))
         configs.append(cfg)
     plans = _plan_layers(formats, configs, input_shape)
+    check_masks([(i, p.fmt.class_name, p.kwargs, p.keras_config,
+                  [(i - 1, 0)] if i else [("input", 0)]) for i, p in enumerate(plans)])
     for layer, plan in zip(model.layers, plans):
         got = [tuple(w.shape) for w in layer.weights]
         want = [s for _, s in plan.weights]
@@ -143,8 +156,11 @@ def _layer_values(model, plans):
 
 def _model_config(model, input_shape, dtype, plans):
     shape_list = list(input_shape)
+    # indices for an Embedding are integers, as Keras's own files say
+    input_dtype = "int32" if model.layers[0]._takes_indices() else dtype
     layers = [keras_object("keras.layers", "InputLayer", {
-        "batch_shape": shape_list, "dtype": dtype, "sparse": False, "name": "input_layer"})]
+        "batch_shape": shape_list, "dtype": input_dtype, "sparse": False,
+        "name": "input_layer"})]
     for plan in plans:
         entry = keras_object(plan.fmt.module, plan.fmt.class_name, plan.keras_config)
         entry["build_config"] = {"input_shape": list(plan.input_shape)}
@@ -160,7 +176,7 @@ def _model_config(model, input_shape, dtype, plans):
 def _weights_h5(model, plans, caller):
     datasets, groups = {}, {"vars": getattr(model, "name", None) or "sequential"}
     for layer, plan, values in zip(model.layers, plans, _layer_values(model, plans)):
-        for rel, name in plan.fmt.vars_names(plan.kwargs, layer.name).items():
+        for rel, name in plan.vars_names(layer.name).items():
             groups[f"{plan.group}/{rel}"] = name
         for (path, _), value in zip(plan.weights, values):
             datasets[path] = value
@@ -188,11 +204,15 @@ def save_model(model, filepath):
     """
     require_h5py("save_model")
     path = check_path(filepath, ".keras")
-    input_shape, dtype, plans = _plan_model(model)
-    config = _model_config(model, input_shape, dtype, plans)
+    if _is_sequential(model):
+        input_shape, dtype, plans = _plan_model(model)
+        config = _model_config(model, input_shape, dtype, plans)
+        weights = _weights_h5(model, plans, "save_model")
+    else:
+        config, graph = _plan_functional(model)
+        weights = _functional_weights_h5(model, graph, "save_model")
     metadata = {"keras_version": KERAS_FORMAT_VERSION,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
-    weights = _weights_h5(model, plans, "save_model")
     import io
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as zf:
@@ -239,7 +259,7 @@ def _parse_config(config):
     check_keras_class(config, where)
     if class_name != "Sequential":
         raise FileFormatError(f"the file holds a {class_name!r} model; fastrnn loads "
-                              f"Sequential models")
+                              f"Sequential and Functional models")
     inner = config.get("config")
     if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
         raise FileFormatError("config.json: the Sequential has no list of layers")
@@ -299,6 +319,8 @@ def _parse_config(config):
     else:
         dtype = "float32"
     plans = _plan_layers(formats, configs, input_shape)
+    check_masks([(i, p.fmt.class_name, p.kwargs, p.keras_config,
+                  [(i - 1, 0)] if i else [("input", 0)]) for i, p in enumerate(plans)])
     return name, input_shape, input_info, dtype, plans
 
 
@@ -381,7 +403,13 @@ def load_model(filepath):
                 config = json.loads(raw)
             except (ValueError, RecursionError) as e:
                 raise FileFormatError(f"{what}: config.json is not valid JSON ({e})") from e
-            name, input_shape, input_info, dtype, plans = _parse_config(config)
+            if isinstance(config, dict) and config.get("class_name") == "Functional":
+                check_keras_class(config, "the model")
+                graph = _parse_functional(config)
+                plans = graph.plans
+            else:
+                graph = None
+                name, input_shape, input_info, dtype, plans = _parse_config(config)
             n = _elements(plans)
             info = zf.getinfo(_WEIGHTS)
             if info.file_size < 2 * n:
@@ -394,6 +422,15 @@ def load_model(filepath):
                 zipfile.LargeZipFile) as e:   # damaged archive, bad CRC, unknown compression
             raise FileFormatError(f"{what} is a damaged archive "
                                   f"({type(e).__name__}: {e})") from e
+    if graph is not None:
+        with H5WeightReader(data, f"{what} ({_WEIGHTS})", "load_model") as reader:
+            values = _read_weights(reader, plans)
+        model = _build_functional(graph)
+        try:
+            model.set_weights(_functional_values(model, graph, values))
+        except (TypeError, ValueError) as e:
+            raise FileFormatError(f"{what}: {e}") from e
+        return model
     if input_shape is None:
         with H5WeightReader(data, f"{what} ({_WEIGHTS})", "load_model") as reader:
             extra = reader.dataset_paths("layers")
@@ -423,8 +460,13 @@ def save_weights_h5(model, filepath):
     """
     require_h5py("save_weights")
     path = check_path(filepath, ".weights.h5")
-    _, _, plans = _plan_model(model)
-    atomic_write_bytes(path, _weights_h5(model, plans, "save_weights"))
+    if _is_sequential(model):
+        _, _, plans = _plan_model(model)
+        data = _weights_h5(model, plans, "save_weights")
+    else:
+        _, graph = _plan_functional(model)
+        data = _functional_weights_h5(model, graph, "save_weights")
+    atomic_write_bytes(path, data)
 
 
 def load_weights_h5(model, filepath):
@@ -451,8 +493,416 @@ def load_weights_h5(model, filepath):
     """
     require_h5py("load_weights")
     path = check_path(filepath, ".weights.h5")
-    _, _, plans = _plan_model(model)
+    graph = None
+    if _is_sequential(model):
+        _, _, plans = _plan_model(model)
+    else:
+        _, graph = _plan_functional(model)
+        plans = graph.plans
     require_regular_file(path, "load_weights")
     with H5WeightReader(path, repr(path), "load_weights") as reader:
         values = _read_weights(reader, plans)
+    if graph is not None:
+        values = _functional_values(model, graph, values)
     model.set_weights(values)
+
+
+# -- functional models ----------------------------------------------------------------
+# Keras 3 writes a functional model as class "Functional": its "layers" (InputLayers
+# included) each with "inbound_nodes" [{"args": [tensor or [tensors]], "kwargs": {...}}],
+# where a tensor is {"class_name": "__keras_tensor__", "config": {"shape", "dtype",
+# "keras_history": [layer name, node index, tensor index]}}, and "input_layers" /
+# "output_layers" as one [name, node, index] triple, a list or a dict of them.  The
+# mask computations Keras records beside the layers (NotEqual, Any, LogicalOr, ... of
+# module keras.src.ops.*) feed only "mask" arguments: fastrnn reads the masks' meaning
+# from the layers themselves (check_masks) and skips them.
+_FUNCTIONAL_MODULE = "keras.src.models.functional"
+_KERAS_TENSOR = "__keras_tensor__"
+# Keras layers that write no build_config (they have no build of their own)
+_NO_BUILD_CONFIG = {"Masking", "Activation", "Dropout", "Reshape"}
+
+
+def _is_op(entry):
+    module = entry.get("module")
+    return isinstance(module, str) and (module.startswith("keras.src.ops.")
+                                         or module.startswith("keras.ops"))
+
+
+def _ref(t):
+    """[layer name, 0, tensor index] of a fastrnn symbolic tensor (a layer is called once)."""
+    layer, _, k = t._keras_history
+    return [layer.name, 0, k]
+
+
+def _tensor_config(t):
+    return {"class_name": _KERAS_TENSOR, "config": {
+        "shape": list(t.shape), "dtype": t.dtype, "keras_history": _ref(t)}}
+
+
+def _is_ref(value):
+    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
+
+
+def _structure(struct, convert):
+    """``convert`` applied to each tensor (or reference) of a model's inputs/outputs."""
+    if isinstance(struct, dict):
+        return {k: convert(struct[k]) for k in sorted(struct)}
+    if isinstance(struct, (list, tuple)) and not _is_ref(struct):
+        return [convert(t) for t in struct]
+    return convert(struct)
+
+
+def _functional_config(model, dtype):
+    """The Keras 3 config of a fastrnn functional model (layers in its ``layers`` order)."""
+    entries = []
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            in_dtype = str(layer.input_dtype) if layer.input_dtype.kind != "f" else dtype
+            entry = keras_object("keras.layers", "InputLayer", {
+                "batch_shape": list(layer.batch_shape), "dtype": in_dtype, "sparse": False,
+                "name": layer.name})
+            entry["name"] = layer.name
+            entry["inbound_nodes"] = []
+            entries.append(entry)
+            continue
+        fmt = format_for_layer(layer)
+        node = model._node_of[id(layer)]
+        entry = keras_object(fmt.module, fmt.class_name, fmt.to_keras(layer, dtype))
+        ins = node.input_tensors
+        args = [[_tensor_config(t) for t in ins]] if layer._multi_input else \
+            [_tensor_config(ins[0])]
+        kwargs = {}
+        if len(ins) > 1 and not layer._multi_input:          # SimpleRNN's initial_state
+            kwargs["initial_state"] = _tensor_config(ins[1])
+        if fmt.class_name not in _NO_BUILD_CONFIG:
+            if kwargs:
+                entry["build_config"] = {"shapes_dict": {
+                    "sequences_shape": list(ins[0].shape),
+                    "initial_state_shape": list(ins[1].shape)}}
+            else:
+                entry["build_config"] = {"input_shape": [list(t.shape) for t in ins]
+                                         if layer._multi_input else list(ins[0].shape)}
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [{"args": args, "kwargs": kwargs}]
+        entries.append(entry)
+    config = {"module": _FUNCTIONAL_MODULE, "class_name": "Functional", "config": {
+        "name": model.name, "trainable": True, "layers": entries,
+        "input_layers": _structure(model._inputs_struct, _ref),
+        "output_layers": _structure(model._outputs_struct, _ref)},
+        "registered_name": "Functional", "build_config": {"input_shape": None}}
+    return config
+
+
+class _GraphPlan:
+    """A functional model read from a config: its layers, calls, shapes and weights."""
+
+    def __init__(self, name, dtype, inputs, plans, calls, inputs_struct, outputs_struct):
+        self.name = name
+        self.dtype = dtype
+        self.inputs = inputs            # {name: (batch shape, dtype or None)}
+        self.plans = plans              # [_LayerPlan] of the weighted... of every layer, in order
+        self.calls = calls              # [(layer name, [arg refs], state ref or None)] in order
+        self.inputs_struct = inputs_struct
+        self.outputs_struct = outputs_struct
+
+
+def _parse_ref(value, where, names):
+    """(layer name, tensor index) of a [name, node index, tensor index] triple."""
+    if not isinstance(value, (list, tuple)) or len(value) != 3 or \
+            not isinstance(value[0], str) or any(
+                isinstance(v, bool) or not isinstance(v, int) for v in value[1:]):
+        raise FileFormatError(f"config.json: {where} is not a [layer, node, index] "
+                              f"reference: {value!r}")
+    name, node, index = value
+    if name not in names:
+        raise FileFormatError(f"config.json: {where} refers to an unknown layer {name!r}")
+    if node != 0:
+        raise FileFormatError(f"config.json: {where} refers to call {node} of layer {name!r}; "
+                              f"fastrnn calls each layer once (shared layers are not "
+                              f"supported)")
+    if not 0 <= index < 16:
+        raise FileFormatError(f"config.json: {where}: tensor index {index} out of range")
+    return name, index
+
+
+def _parse_tensor(value, where, names):
+    if not isinstance(value, dict) or value.get("class_name") != _KERAS_TENSOR or \
+            not isinstance(value.get("config"), dict):
+        raise FileFormatError(f"config.json: {where} is not a symbolic tensor: "
+                              f"{str(value)[:200]}")
+    return _parse_ref(value["config"].get("keras_history"), where, names)
+
+
+def _parse_struct(value, where, names):
+    """(structure of refs, flat list of refs) of "input_layers"/"output_layers"."""
+    if isinstance(value, dict):
+        if not value or len(value) > _MAX_LAYERS or \
+                not all(isinstance(k, str) for k in value):
+            raise FileFormatError(f"config.json: {where} is not a dict of references")
+        refs = {k: _parse_ref(value[k], f"{where}[{k!r}]", names) for k in sorted(value)}
+        return refs, list(refs.values())
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple)):
+        if len(value) > _MAX_LAYERS:
+            raise FileFormatError(f"config.json: {where} lists {len(value)} tensors")
+        refs = [_parse_ref(v, f"{where}[{k}]", names) for k, v in enumerate(value)]
+        return refs, refs
+    ref = _parse_ref(value, where, names)
+    return ref, [ref]
+
+
+def _parse_inbound(entry, where, names, multi):
+    """(argument refs, initial-state ref or None, mask given) of a layer's one call."""
+    nodes = entry.get("inbound_nodes")
+    if not isinstance(nodes, list) or len(nodes) != 1:
+        n = len(nodes) if isinstance(nodes, list) else nodes
+        raise FileFormatError(f"{where}: called {n!r} times; fastrnn calls each layer once "
+                              f"(shared layers are not supported)")
+    node = nodes[0]
+    if not isinstance(node, dict) or set(node) - {"args", "kwargs"}:
+        raise FileFormatError(f"{where}: its call is not in Keras 3's format "
+                              f"({{'args', 'kwargs'}}): {str(node)[:200]}")
+    args, kwargs = node.get("args"), node.get("kwargs") or {}
+    if not isinstance(args, list) or len(args) != 1 or not isinstance(kwargs, dict):
+        raise FileFormatError(f"{where}: its call takes {str(args)[:200]}; fastrnn layers "
+                              f"take one input (a list for a merge)")
+    first = args[0]
+    if multi:
+        if not isinstance(first, list) or not 1 <= len(first) <= _MAX_LAYERS:
+            raise FileFormatError(f"{where}: a merge takes a list of tensors")
+        refs = [_parse_tensor(t, f"{where}, input {k}", names) for k, t in enumerate(first)]
+    else:
+        refs = [_parse_tensor(first, f"{where}, input", names)]
+    state = None
+    for key, value in kwargs.items():
+        if key == "training" and value in (None, True, False):
+            continue
+        if key == "mask":       # Keras's mask plumbing: check_masks decides
+            continue
+        if key == "initial_state" and entry.get("class_name") == "SimpleRNN":
+            if isinstance(value, list) and len(value) == 1:
+                value = value[0]
+            state = _parse_tensor(value, f"{where}, initial_state", names)
+            continue
+        raise FileFormatError(f"{where}: call argument {key}={str(value)[:100]} is not "
+                              f"supported by fastrnn")
+    return refs, state
+
+
+def _parse_functional(config):
+    """A :class:`_GraphPlan` of a Keras 3 functional config (checked, nothing allocated)."""
+    inner = config.get("config")
+    if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
+        raise FileFormatError("config.json: the functional model has no list of layers")
+    entries = inner["layers"]
+    if not entries or len(entries) > _MAX_LAYERS:
+        raise FileFormatError(f"config.json lists {len(entries)} layers")
+    name = inner.get("name") if isinstance(inner.get("name"), str) else None
+    if inner.get("trainable", True) is not True:
+        raise FileFormatError("the model is marked non-trainable; fastrnn trains every layer")
+    names, kinds = {}, {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise FileFormatError(f"config.json: layer {i} is not an object")
+        cfg = entry.get("config")
+        lname = entry.get("name", cfg.get("name") if isinstance(cfg, dict) else None)
+        if not isinstance(lname, str) or not 0 < len(lname) <= 1000:
+            raise FileFormatError(f"config.json: layer {i} has no valid name")
+        if lname in names:
+            raise FileFormatError(f"config.json: two layers are named {lname!r}")
+        names[lname] = i
+    inputs, layers, ops, counts = {}, {}, {}, {}
+    for i, entry in enumerate(entries):
+        cfg = entry.get("config")
+        lname = entry.get("name", cfg.get("name") if isinstance(cfg, dict) else None)
+        cls = entry.get("class_name")
+        where = f"layer {lname!r} ({cls})"
+        if _is_op(entry):
+            ops[lname] = cls        # used only if an output needs it: refused below
+            continue
+        if cls == "InputLayer":
+            check_keras_class(entry, where)
+            if entry.get("inbound_nodes") not in (None, []):
+                raise FileFormatError(f"{where}: an InputLayer takes no input")
+            shape, in_dtype, _ = _parse_input_layer(entry, where)
+            if cfg.get("name") not in (None, lname):
+                raise FileFormatError(f"{where}: its config names it {cfg.get('name')!r}")
+            raw = cfg.get("dtype")
+            inputs[lname] = (shape, in_dtype, raw if raw in _INTEGER_DTYPES else None)
+            group_base = "input_layer"
+        else:
+            check_keras_class(entry, where)
+            fmt = format_for_class(cls, f"config.json: {where}")
+            kwargs = _read_layer(fmt, cfg, where)
+            if kwargs.get("name") != lname:
+                raise FileFormatError(f"{where}: its config names it {kwargs.get('name')!r}")
+            refs, state = _parse_inbound(entry, where, names, cls in _MERGE_CLASSES)
+            layers[lname] = (fmt, kwargs, cfg, refs, state)
+            group_base = fmt.h5_name
+        k = counts.get(group_base, 0)
+        counts[group_base] = k + 1
+        table = inputs if cls == "InputLayer" else layers
+        table[lname] = table[lname] + ("layers/" + (group_base if k == 0 else
+                                                    f"{group_base}_{k}"),)
+    in_struct, in_refs = _parse_struct(inner.get("input_layers"), "input_layers", names)
+    out_struct, out_refs = _parse_struct(inner.get("output_layers"), "output_layers", names)
+    for lname, _ in in_refs:
+        if lname not in inputs:
+            raise FileFormatError(f"config.json: input_layers names {lname!r}, which is not "
+                                  f"an InputLayer")
+    if len({r for r in in_refs}) != len(in_refs):
+        raise FileFormatError("config.json: input_layers lists one input twice")
+
+    # the layers the outputs need, in an order where each comes after its inputs
+    order, state_of, done = [], {}, set(inputs)
+    for ref in out_refs:
+        stack = [(ref[0], False)]
+        while stack:
+            lname, expanded = stack.pop()
+            if lname in done:
+                continue
+            if lname in ops:
+                raise FileFormatError(f"config.json: the outputs need operation {lname!r} "
+                                      f"({ops[lname]}); fastrnn loads models of layers only")
+            if lname not in layers:
+                raise FileFormatError(f"config.json: the outputs need {lname!r}, which is "
+                                      f"neither a layer nor an input")
+            if expanded:
+                done.add(lname)
+                order.append(lname)
+                continue
+            if state_of.get(lname) == "open":
+                raise FileFormatError(f"config.json: layer {lname!r} is part of a cycle")
+            state_of[lname] = "open"
+            stack.append((lname, True))
+            _, _, _, refs, state = layers[lname][:5]
+            for r in refs + ([state] if state else []):
+                if r[0] not in done:
+                    stack.append((r[0], False))
+    unused = [n for n in inputs if n not in {r[0] for r in in_refs}]
+    if unused:
+        raise FileFormatError(f"config.json: InputLayer {unused[0]!r} is not a model input")
+
+    # dtypes: every layer computes in one float type
+    dtypes = [(n, parse_dtype(layers[n][2].get("dtype"), f"layer {n!r}")) for n in order]
+    declared = {d for _, d in dtypes if d is not None}
+    if len(declared) > 1:
+        raise FileFormatError("the layers compute in different dtypes (" + ", ".join(
+            f"{n}: {d}" for n, d in dtypes) + "); a fastrnn model has one dtype")
+    floats = {d for _, d, *_ in inputs.values() if d is not None}
+    dtype = declared.pop() if declared else (floats.pop() if len(floats) == 1 else "float32")
+
+    # shapes and weights, from the arguments alone
+    shapes = {}
+    for lname, (shape, _, _, _) in inputs.items():
+        if shape is not None and len(shape) < 2:
+            raise FileFormatError(f"InputLayer {lname!r}: shape {shape} has no feature axis")
+        shapes[(lname, 0)] = shape
+    plans, calls = [], []
+    for lname in order:
+        fmt, kwargs, cfg, refs, state, group = layers[lname]
+        where = f"layer {lname!r} ({fmt.class_name})"
+        ins = []
+        for r in refs:
+            if r not in shapes:
+                raise FileFormatError(f"{where}: its input {list(r)} does not exist")
+            ins.append(shapes[r])
+        in_shape = ins if fmt.class_name in _MERGE_CLASSES else ins[0]
+        if state is not None:
+            if state not in shapes:
+                raise FileFormatError(f"{where}: its initial_state {list(state)} does not exist")
+            want = (shapes[state][0], kwargs["units"])
+            if len(shapes[state]) != 2 or shapes[state][1] != kwargs["units"]:
+                raise FileFormatError(f"{where}: initial_state of shape {shapes[state]}, "
+                                      f"expected {want}")
+        rel, out = fmt.layer_weights(kwargs, in_shape, where)
+        for k, s in enumerate(out if isinstance(out, list) else [out]):
+            shapes[(lname, k)] = tuple(s)
+        plans.append(_LayerPlan(fmt, kwargs, cfg, group, in_shape,
+                                [(f"{group}/{p}", tuple(s)) for p, s in rel], out))
+        calls.append((lname, refs, state))
+    for r in out_refs:
+        if r not in shapes:
+            raise FileFormatError(f"config.json: output {list(r)} does not exist")
+    check_masks([(n, layers[n][0].class_name, layers[n][1], layers[n][2], refs,
+                   state is not None) for n, refs, state in calls])
+    return _GraphPlan(name, dtype, inputs, plans, calls, in_struct, out_struct)
+
+
+_MERGE_CLASSES = {"Add", "Subtract", "Multiply", "Average", "Concatenate"}
+
+
+def _build_functional(graph):
+    """The fastrnn model of a :class:`_GraphPlan` (the layers' weights initialised)."""
+    import fastrnn
+    tensors, objects = {}, {}
+    try:
+        for lname, (shape, _, int_dtype, _) in graph.inputs.items():
+            tensors[(lname, 0)] = fastrnn.Input(shape[1:], batch_size=shape[0],
+                                                dtype=int_dtype or graph.dtype, name=lname)
+        for plan, (lname, refs, state) in zip(graph.plans, graph.calls):
+            layer = plan.fmt.make(plan.kwargs)
+            objects[lname] = layer
+            ins = [tensors[r] for r in refs]
+            arg = ins if plan.fmt.class_name in _MERGE_CLASSES else ins[0]
+            if state is not None:
+                out = layer(arg, initial_state=tensors[state])
+            else:
+                out = layer(arg)
+            for k, t in enumerate(out if isinstance(out, list) else [out]):
+                tensors[(lname, k)] = t
+        model = fastrnn.Model(_structure(graph.inputs_struct, lambda r: tensors[r]),
+                              _structure(graph.outputs_struct, lambda r: tensors[r]),
+                              name=graph.name)
+    except (TypeError, ValueError, NotImplementedError, KeyError) as e:
+        raise FileFormatError(f"the model cannot be built in fastrnn: {e}") from e
+    return model
+
+
+def _functional_values(model, graph, values):
+    """The weights read for ``graph``'s layers (plan order), in ``model.get_weights()`` order."""
+    by_name, start = {}, 0
+    for plan in graph.plans:
+        by_name[plan.kwargs["name"]] = values[start:start + len(plan.weights)]
+        start += len(plan.weights)
+    out = []
+    for layer in model._weighted_layers():
+        got = by_name.get(layer.name, [])
+        if [tuple(w.shape) for w in layer.weights] != [tuple(v.shape) for v in got]:
+            raise FileFormatError(f"layer {layer.name!r}: the file's weights do not fit it")
+        out.extend(got)
+    return out
+
+
+def _plan_functional(model):
+    """(config, graph plan) of a fastrnn functional model, checked by reading it back."""
+    dtype = _dtype_name(model)
+    config = _functional_config(model, dtype)
+    graph = _parse_functional(config)
+    for plan in graph.plans:
+        layer = model.get_layer(plan.kwargs["name"])
+        got = [tuple(w.shape) for w in layer.weights]
+        want = [s for _, s in plan.weights]
+        if got != want:
+            raise ValueError(f"{plan.where}: weights of shapes {got}, but the Keras format "
+                             f"expects {want}")
+    return config, graph
+
+
+def _functional_weights_h5(model, graph, caller):
+    datasets = {}
+    groups = {"vars": model.name}
+    values = model.get_weights()
+    per_layer, start = {}, 0
+    for layer in model._weighted_layers():
+        n = len(layer.weights)
+        per_layer[layer.name] = values[start:start + n]
+        start += n
+    for lname, (_, _, _, group) in graph.inputs.items():
+        groups[f"{group}/vars"] = lname
+    for plan in graph.plans:
+        lname = plan.kwargs["name"]
+        for rel, vname in plan.vars_names(lname).items():
+            groups[f"{plan.group}/{rel}"] = vname
+        for (path, _), value in zip(plan.weights, per_layer[lname]):
+            datasets[path] = value
+    return write_h5_bytes(datasets, groups, caller)

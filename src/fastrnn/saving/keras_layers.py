@@ -322,18 +322,45 @@ class KerasLayerFormat:
     class_name: str
     to_keras: Callable
     from_keras: Callable
-    weights: Callable
-    vars_names: Callable
+    weights: Callable = None
+    vars_names: Callable = None
     module: str = "keras.layers"
+    paths: Callable = None      # kwargs -> weight paths, when ``weights`` is None
+    maker: Callable = None      # kwargs -> layer, when the class's constructor is not enough
 
     @property
     def h5_name(self):
         return snake_case(self.class_name)
 
     def make(self, kwargs):
-        """A new fastrnn layer from ``from_keras``'s arguments."""
+        """A new fastrnn layer from ``from_keras``'s arguments (no weights allocated yet)."""
+        if self.maker is not None:
+            return self.maker(kwargs)
         from .. import layers
         return getattr(layers, self.class_name)(**kwargs)
+
+    def layer_weights(self, kwargs, input_shape, where, layer=None):
+        """``([(weight path, shape)], output shape)`` for input of ``input_shape``.
+
+        Computed from the arguments alone (an unbuilt layer's
+        ``compute_output_shape`` and ``_weight_specs``: nothing is allocated),
+        so a file's claims are checked before any weight exists.
+        """
+        if self.weights is not None:
+            return self.weights(kwargs, input_shape, where)
+        try:
+            layer = layer if layer is not None else self.make(kwargs)
+            layer._check_call_inputs(list(input_shape) if layer._multi_input
+                                     else [input_shape])
+            out = layer.compute_output_shape(input_shape)
+            specs = layer._weight_specs(input_shape)
+        except (TypeError, ValueError, NotImplementedError) as e:
+            raise FileFormatError(f"{where}: {e}") from e
+        paths = self.paths(kwargs) if self.paths is not None else []
+        if len(paths) != len(specs):
+            raise FileFormatError(f"{where}: {len(specs)} weights, but the Keras layout "
+                                  f"names {len(paths)}")
+        return [(p, tuple(s)) for p, (_, s, _) in zip(paths, specs)], out
 
 
 LAYER_FORMATS = {}
@@ -510,3 +537,331 @@ register(KerasLayerFormat(
     weights=_dense_weights,
     vars_names=lambda kwargs, name: {"vars": name},
 ))
+
+
+# -- layers without weights and wrappers (the functional API's layers) -------------------
+def _vars_only(kwargs, name):
+    return {"vars": name}
+
+
+def _number(reader, key, default, minimum=None, maximum=None):
+    value = reader.raw(key, default)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value or (
+            minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise FileFormatError(f"{reader.where}: {key} must be a number"
+                              + (f" in [{minimum}, {maximum}]" if minimum is not None else "")
+                              + f", got {value!r}")
+    return float(value)
+
+
+def _seed(reader, key="seed"):
+    value = reader.raw(key, None)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise FileFormatError(f"{reader.where}: {key} must be an int or null, got {value!r}")
+    return value
+
+
+def _simple(class_name, to_keras, from_keras):
+    """The entry of a layer without weights."""
+    def write(layer, dtype):
+        cfg = _base_config(layer, dtype)
+        cfg.update(to_keras(layer))
+        return cfg
+
+    def read(reader):
+        kwargs = _base_kwargs(reader)
+        kwargs.update(from_keras(reader))
+        return kwargs
+    return register(KerasLayerFormat(class_name=class_name, to_keras=write, from_keras=read,
+                                     vars_names=_vars_only))
+
+
+def _activation_name(layer):
+    return layer.activation or "linear"
+
+
+_simple("Activation", lambda layer: {"activation": _activation_name(layer)},
+        lambda reader: {"activation": reader.activation(default="linear")})
+_simple("Masking", lambda layer: {"mask_value": float(layer.mask_value)},
+        lambda reader: {"mask_value": _number(reader, "mask_value", 0.0)})
+_simple("Dropout",
+        lambda layer: {"rate": float(layer.rate), "seed": layer.seed, "noise_shape": None},
+        lambda reader: {"rate": _number(reader, "rate", None, 0.0, 1.0), "seed": _seed(reader),
+                        "noise_shape": reader.require("noise_shape", (None,),
+                                                      "only one mask element per value")})
+_simple("Flatten", lambda layer: {"data_format": "channels_last"},
+        lambda reader: {"data_format": reader.require("data_format", ("channels_last", None),
+                                                      "fastrnn is channels_last")})
+_simple("RepeatVector", lambda layer: {"n": int(layer.n)}, lambda reader: {"n": reader.int("n")})
+
+
+def _target_shape(reader):
+    value = reader.raw("target_shape", None)
+    if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 8 or any(
+            isinstance(d, bool) or not isinstance(d, int) or not (d == -1 or 1 <= d <= MAX_DIM)
+            for d in value):
+        raise FileFormatError(f"{reader.where}: target_shape must be a list of positive ints "
+                              f"(one may be -1), got {value!r}")
+    return tuple(value)
+
+
+_simple("Reshape", lambda layer: {"target_shape": list(layer.target_shape)},
+        lambda reader: {"target_shape": _target_shape(reader)})
+for _merge in ("Add", "Subtract", "Multiply", "Average"):
+    _simple(_merge, lambda layer: {}, lambda reader: {})
+
+
+def _axis(reader):
+    value = reader.raw("axis", -1)
+    if isinstance(value, bool) or not isinstance(value, int) or not -8 <= value <= 8:
+        raise FileFormatError(f"{reader.where}: axis must be a small int, got {value!r}")
+    return value
+
+
+_simple("Concatenate", lambda layer: {"axis": int(layer.axis)},
+        lambda reader: {"axis": _axis(reader)})
+
+
+# Embedding -----------------------------------------------------------------------
+def _embedding_to_keras(layer, dtype):
+    cfg = _base_config(layer, dtype)
+    cfg.update({
+        "input_dim": int(layer.input_dim), "output_dim": int(layer.output_dim),
+        "embeddings_initializer": initializer_to_keras(
+            getattr(layer, "embeddings_initializer", None), "RandomUniform"),
+        "embeddings_regularizer": None, "activity_regularizer": None,
+        "embeddings_constraint": None, "mask_zero": bool(layer.mask_zero),
+    })
+    return cfg
+
+
+def _embedding_from_keras(reader):
+    kwargs = _base_kwargs(reader)
+    kwargs.update(input_dim=reader.int("input_dim"), output_dim=reader.int("output_dim"),
+                  mask_zero=reader.bool("mask_zero", False),
+                  embeddings_initializer=reader.initializer("embeddings_initializer",
+                                                            "RandomUniform"))
+    _regularizers_and_constraints(reader, "embeddings")
+    reader.require("sparse", (False,), "fastrnn's embeddings are dense")
+    reader.require("lora_rank", (None,), "fastrnn has no LoRA")
+    reader.require("quantization_config", (None,), "fastrnn has no quantized layers")
+    reader.ignore("input_length")      # Keras 2's, ignored by Keras 3
+    return kwargs
+
+
+register(KerasLayerFormat(
+    class_name="Embedding", to_keras=_embedding_to_keras, from_keras=_embedding_from_keras,
+    paths=lambda kwargs: ["vars/0"], vars_names=_vars_only))
+
+
+# Wrappers ------------------------------------------------------------------------
+def _inner(reader, key, allowed):
+    """(format, kwargs) of the serialized layer a wrapper holds under ``key``."""
+    value = reader.raw(key, None)
+    where = f"{reader.where}, its {key}"
+    if not isinstance(value, dict):
+        raise FileFormatError(f"{where} must be a serialized layer, got {value!r}")
+    check_keras_class(value, where)
+    cls = value.get("class_name")
+    if cls not in allowed:
+        raise FileFormatError(f"{reader.where}: it wraps layer class {cls!r}, which is not "
+                              f"supported there by fastrnn (supported: {', '.join(allowed)})")
+    fmt = LAYER_FORMATS[cls]
+    inner = ConfigReader(value.get("config"), f"{where} ({cls})")
+    kwargs = fmt.from_keras(inner)
+    inner.finish()
+    return fmt, kwargs
+
+
+def _inner_config(fmt, layer, dtype, input_shape=None):
+    entry = keras_object(fmt.module, fmt.class_name, fmt.to_keras(layer, dtype))
+    if input_shape is not None:
+        entry["build_config"] = {"input_shape": list(input_shape)}
+    return entry
+
+
+def _time_distributed_to_keras(layer, dtype):
+    cfg = _base_config(layer, dtype)
+    inner = layer.layer
+    shape = getattr(inner, "input_shape", None)
+    cfg["layer"] = _inner_config(format_for_layer(inner), inner, dtype,
+                                 shape if LAYER_FORMATS.get(type(inner).__name__) is
+                                 LAYER_FORMATS.get("Dense") else None)
+    return cfg
+
+
+def _time_distributed_from_keras(reader):
+    kwargs = _base_kwargs(reader)
+    kwargs["layer"] = _inner(reader, "layer", ("Dense", "Activation", "Dropout"))
+    return kwargs
+
+
+def _make_time_distributed(kwargs):
+    from .. import layers
+    fmt, inner = kwargs["layer"]
+    return layers.TimeDistributed(fmt.make(inner), name=kwargs["name"])
+
+
+def _time_distributed_paths(kwargs):
+    fmt, inner = kwargs["layer"]
+    if fmt.class_name != "Dense":
+        return []
+    return ["layer/vars/0", "layer/vars/1"][:2 if inner["use_bias"] else 1]
+
+
+register(KerasLayerFormat(
+    class_name="TimeDistributed", to_keras=_time_distributed_to_keras,
+    from_keras=_time_distributed_from_keras, maker=_make_time_distributed,
+    paths=_time_distributed_paths,
+    vars_names=lambda kwargs, name: {"vars": name, "layer/vars": kwargs["layer"][1]["name"]}))
+
+
+def _strip(name, prefix):
+    return name[len(prefix):] if isinstance(name, str) and name.startswith(prefix) and \
+        len(name) > len(prefix) else name
+
+
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+# the arguments in which Keras's forward and backward layers may differ
+_DIRECTION_ARGUMENTS = ("name", "go_backwards", "kernel_initializer", "recurrent_initializer",
+                        "bias_initializer")
+
+
+def _bidirectional_to_keras(layer, dtype):
+    cfg = _base_config(layer, dtype)
+    fmt = LAYER_FORMATS["SimpleRNN"]
+    forward, backward = layer.forward_layer, layer.backward_layer
+    cfg["merge_mode"] = layer.merge_mode
+    cfg["layer"] = _inner_config(fmt, forward, dtype)
+    cfg["layer"]["config"]["name"] = "forward_" + _strip(forward.name, "forward_")
+    cfg["backward_layer"] = _inner_config(fmt, backward, dtype)
+    cfg["backward_layer"]["config"]["name"] = "backward_" + _strip(forward.name, "forward_")
+    return cfg
+
+
+def _bidirectional_from_keras(reader):
+    kwargs = _base_kwargs(reader)
+    merge_mode = reader.raw("merge_mode", "concat")
+    if merge_mode not in _MERGE_MODES:
+        raise FileFormatError(f"{reader.where}: merge_mode {merge_mode!r} is not supported "
+                              f"(one of {_MERGE_MODES})")
+    _, forward = _inner(reader, "layer", ("SimpleRNN",))
+    if forward["go_backwards"] or forward["return_state"]:
+        raise FileFormatError(f"{reader.where}: a Bidirectional of a SimpleRNN with "
+                              f"go_backwards or return_state is not supported")
+    if reader.cfg.get("backward_layer") is not None:
+        _, backward = _inner(reader, "backward_layer", ("SimpleRNN",))
+        differ = [k for k in forward if k not in _DIRECTION_ARGUMENTS and
+                  forward[k] != backward.get(k)]
+        if not backward["go_backwards"] or differ:
+            raise FileFormatError(f"{reader.where}: its backward_layer is not the forward "
+                                  f"layer's copy going backwards (differs in "
+                                  f"{differ or ['go_backwards']}); fastrnn's Bidirectional "
+                                  f"runs one configuration both ways")
+    else:
+        reader.raw("backward_layer")
+    forward["name"] = _strip(forward["name"], "forward_")
+    kwargs.update(merge_mode=merge_mode, layer=forward)
+    return kwargs
+
+
+def _make_bidirectional(kwargs):
+    from .. import layers
+    return layers.Bidirectional(layers.SimpleRNN(**kwargs["layer"]),
+                                merge_mode=kwargs["merge_mode"], name=kwargs["name"])
+
+
+def _bidirectional_paths(kwargs):
+    n = 3 if kwargs["layer"]["use_bias"] else 2
+    return [f"{d}_layer/cell/vars/{i}" for d in ("forward", "backward") for i in range(n)]
+
+
+def _bidirectional_vars(kwargs, name):
+    inner = kwargs["layer"]["name"]
+    return {"vars": name, "forward_layer/vars": "forward_" + inner,
+            "forward_layer/cell/vars": "simple_rnn_cell",
+            "backward_layer/vars": "backward_" + inner,
+            "backward_layer/cell/vars": "simple_rnn_cell"}
+
+
+register(KerasLayerFormat(
+    class_name="Bidirectional", to_keras=_bidirectional_to_keras,
+    from_keras=_bidirectional_from_keras, maker=_make_bidirectional,
+    paths=_bidirectional_paths, vars_names=_bidirectional_vars))
+
+
+# -- masks ---------------------------------------------------------------------------
+# How Keras 3 carries a mask (from Masking, or Embedding(mask_zero=True)) through a layer.
+_MASK_PASSES = {"Dense", "Activation", "Dropout", "TimeDistributed"}
+_MASK_DROPS = {"Flatten", "Reshape", "RepeatVector"}
+_MASK_ALL = {"Add", "Subtract", "Multiply", "Average"}     # masked if every input is
+
+
+def check_masks(nodes):
+    """Refuse a graph where Keras would apply a mask that fastrnn does not (or differently).
+
+    Keras carries a mask from its source (Masking, Embedding with
+    ``mask_zero``) through Dense, Activation, Dropout, TimeDistributed, a
+    SimpleRNN's returned sequence and merges, to every SimpleRNN and
+    Bidirectional downstream; fastrnn applies it only in a SimpleRNN reading
+    the source directly.  A model whose mask reaches a recurrent layer any
+    other way would compute different things in the two, so it is neither
+    written nor read (a mask reaching only the outputs changes no value).
+
+    Parameters
+    ----------
+    nodes : list of (id, class name, kwargs, keras config, input refs[, has initial state])
+        In topological order; an input ref is ``(id of the node, output
+        index)``; refs to ids not in ``nodes`` (model inputs) carry no mask.
+
+    Notes
+    -----
+    Keras 3 (3.15) drops the mask of a SimpleRNN called with
+    ``initial_state=`` (fastrnn applies it), so that pair is refused too.
+    """
+    masks = {}      # (id, output index) -> id of the mask's source, or absent
+    for node_id, cls, kwargs, cfg, refs, *state in nodes:
+        ins = [masks.get(tuple(r)) for r in refs]
+        first = ins[0] if ins else None
+        where = f"layer {kwargs.get('name')!r} ({cls})"
+        if cls in ("SimpleRNN", "Bidirectional"):
+            inner = kwargs["layer"] if cls == "Bidirectional" else kwargs
+            if first is not None:
+                direct = cls == "SimpleRNN" and refs and refs[0][0] == first
+                if state and state[0]:
+                    raise FileFormatError(
+                        f"{where}: it is called with an initial_state on a masked input "
+                        f"(layer {first!r}): Keras 3 then ignores the mask and fastrnn "
+                        f"applies it, so the two would compute different things")
+                if not direct:
+                    raise FileFormatError(
+                        f"{where}: the mask of layer {first!r} reaches it through other layers "
+                        f"(Keras applies it there; fastrnn applies a mask only in a SimpleRNN "
+                        f"reading the Masking or Embedding layer directly)")
+                if inner["return_sequences"] and isinstance(cfg, dict) and \
+                        cfg.get("zero_output_for_mask") is True:
+                    raise FileFormatError(f"{where}: zero_output_for_mask=True with a mask is "
+                                          f"not supported (fastrnn carries the state through "
+                                          f"masked steps)")
+            out = first if inner["return_sequences"] else None
+            if cls == "Bidirectional" and kwargs.get("merge_mode", "concat") is None:
+                outs = [out, out]
+            else:
+                outs = [out, None]      # with return_state, the state has no mask
+        elif cls == "Masking":
+            outs = [node_id]
+        elif cls == "Embedding":
+            outs = [node_id if kwargs.get("mask_zero") else None]
+        elif cls in _MASK_PASSES:
+            outs = [first]
+        elif cls in _MASK_DROPS:
+            outs = [None]
+        elif cls == "Concatenate":
+            outs = [next((m for m in ins if m is not None), None)]
+        elif cls in _MASK_ALL:
+            outs = [first if all(m is not None for m in ins) else None]
+        else:
+            outs = [None]
+        for k, m in enumerate(outs):
+            if m is not None:
+                masks[(node_id, k)] = m
