@@ -130,3 +130,66 @@ def test_a_keras_file_loads_in_fastrnn_with_the_same_predictions(build, tmp_path
                                rtol=1e-5, atol=1e-6)
     for w, v in zip(loaded.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(w, v)
+
+
+# -- functional models and every layer, live (the cases of tools/keras_fixtures/cases.py) --
+def _graph_cases():
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "keras_fixtures" / "cases.py"
+    spec = importlib.util.spec_from_file_location("keras_fixture_cases", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CASES = _graph_cases()
+
+
+def _outputs(model, xs):
+    out = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    if isinstance(out, dict):
+        out = [out[k] for k in sorted(out)]
+    return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+
+
+@pytest.mark.parametrize("case", sorted(CASES.GRAPH_CASES))
+def test_graph_case_fastrnn_file_in_keras(case, tmp_path):
+    pytest.importorskip("h5py")
+    fastrnn.clear_session()
+    fastrnn.set_random_seed(CASES.case_seed(case) + 1)
+    model = CASES.GRAPH_CASES[case](fastrnn)
+    model.set_weights([w + 0.1 for w in model.get_weights()])
+    xs = CASES.graph_inputs(model, case)
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "m.weights.h5")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    for a, b in zip(_outputs(loaded, xs), _outputs(model, xs)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert len(loaded.get_weights()) == len(model.get_weights())
+    for w, v in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(w, v)
+    clone = keras.models.clone_model(loaded)
+    clone.load_weights(tmp_path / "m.weights.h5")
+    for w, v in zip(clone.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(w, v)
+
+
+@pytest.mark.parametrize("case", sorted(CASES.GRAPH_CASES))
+def test_graph_case_keras_file_in_fastrnn(case, tmp_path):
+    pytest.importorskip("h5py")
+    keras.utils.set_random_seed(CASES.case_seed(case) + 2)
+    model = CASES.GRAPH_CASES[case](keras)
+    model.set_weights([w + 0.1 for w in model.get_weights()])
+    xs = CASES.graph_inputs(model, case)
+    model.save(tmp_path / "k.keras")
+    model.save_weights(tmp_path / "k.weights.h5")
+    loaded = fastrnn.models.load_model(tmp_path / "k.keras")
+    for a, b in zip(_outputs(loaded, xs), _outputs(model, xs)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for w, v in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(w, v)
+    loaded.set_weights([w * 0 for w in loaded.get_weights()])
+    loaded.load_weights(tmp_path / "k.weights.h5")
+    for w, v in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(w, v)
