@@ -37,9 +37,17 @@ MIN_OPSET = 13   # Squeeze takes its axes as an input from opset 13 on
 
 # fastrnn activation -> ONNX RNN activation name
 RNN_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid"}
-# fastrnn Dense activation -> ONNX op applied after MatMul/Add (None: nothing)
-DENSE_ACTIVATIONS = {"linear": None, None: None, "relu": ("Relu", {}), "tanh": ("Tanh", {}),
-                     "sigmoid": ("Sigmoid", {}), "softmax": ("Softmax", {"axis": -1})}
+# fastrnn activation of Dense, Activation, TimeDistributed -> (ONNX op, attributes), or
+# None for nothing; relu6 is a Clip to [0, 6].  Keras 3's constants.
+DENSE_ACTIVATIONS = {
+    "linear": None, None: None, "relu": ("Relu", {}), "tanh": ("Tanh", {}),
+    "sigmoid": ("Sigmoid", {}), "softmax": ("Softmax", {"axis": -1}),
+    "log_softmax": ("LogSoftmax", {"axis": -1}), "softplus": ("Softplus", {}),
+    "softsign": ("Softsign", {}), "elu": ("Elu", {"alpha": 1.0}),
+    "selu": ("Selu", {"alpha": 1.6732632423543772, "gamma": 1.0507009873554805}),
+    "exponential": ("Exp", {}), "hard_sigmoid": ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5}),
+    "leaky_relu": ("LeakyRelu", {"alpha": 0.2}), "relu6": ("Clip", {}),
+}
 
 
 def _require_onnx():
@@ -78,10 +86,12 @@ class _Graph:
 
 
 class _Tensor:
-    """A value flowing through the graph: its name, rank and whether time is axis 0."""
+    """A value flowing through the graph: its name, rank, whether time is axis 0, and,
+    for the output of a Masking or masking Embedding layer, its step mask ``keep``
+    ((batch, time) bool, batch-major)."""
 
-    def __init__(self, name, rank, time_major=False):
-        self.name, self.rank, self.time_major = name, rank, time_major
+    def __init__(self, name, rank, time_major=False, keep=None):
+        self.name, self.rank, self.time_major, self.keep = name, rank, time_major, keep
 
 
 def _batch_major(g, t):
@@ -90,36 +100,152 @@ def _batch_major(g, t):
     return t
 
 
+def _time_major(g, t):
+    if not t.time_major:
+        return _Tensor(g.add("Transpose", [t.name], perm=[1, 0, 2]), 3, time_major=True)
+    return t
+
+
 def _float32(w):
     return np.ascontiguousarray(w, dtype=np.float32)
 
 
-def _convert_simple_rnn(g, layer, x):
+def _ints(*values):
+    return np.array(values, np.int64)
+
+
+def _activate(g, name, activation, where):
+    """``activation`` applied to the tensor ``name`` (elementwise, softmax on the last axis)."""
+    if activation not in DENSE_ACTIVATIONS:
+        raise ValueError(f"{where}: activation {activation!r} has no ONNX export yet "
+                         f"(supported: {', '.join(str(a) for a in DENSE_ACTIVATIONS if a)})")
+    act = DENSE_ACTIVATIONS[activation]
+    if act is None:
+        return name
+    op, attrs = act
+    if op == "Clip":
+        return g.add("Clip", [name, g.const("zero", np.float32(0)),
+                              g.const("six", np.float32(6))])
+    return g.add(op, [name], **attrs)
+
+
+def _rnn_activation(layer):
     activation = RNN_ACTIVATIONS.get(layer.activation)
     if activation is None:
         raise ValueError(f"layer {layer.name!r}: activation {layer.activation!r} has no "
                          f"ONNX RNN equivalent (supported: {', '.join(RNN_ACTIVATIONS)})")
-    if x.rank != 3:
-        raise ValueError(f"layer {layer.name!r} expects (batch, time, features) input")
-    weights = layer.get_weights()
-    kernel, recurrent = weights[0], weights[1]
-    H = kernel.shape[1]
-    if not x.time_major:
-        x = _Tensor(g.add("Transpose", [x.name], perm=[1, 0, 2]), 3, time_major=True)
-    inputs = [x.name, g.const("W", _float32(kernel.T[None])),
-              g.const("R", _float32(recurrent.T[None]))]
-    if layer.use_bias:
-        inputs.append(g.const("B", _float32(np.concatenate([weights[2], np.zeros(H)])[None])))
+    return activation
+
+
+def _rnn_weights(g, ws):
+    """W, R, B of ONNX's RNN from one layer's weights (forward) or two (bidirectional)."""
+    H = ws[0][0].shape[1]
+    inputs = [g.const("W", _float32(np.stack([w[0].T for w in ws]))),
+              g.const("R", _float32(np.stack([w[1].T for w in ws])))]
+    if len(ws[0]) == 3:
+        inputs.append(g.const("B", _float32(np.stack(
+            [np.concatenate([w[2], np.zeros(H)]) for w in ws]))))
+    return inputs, H
+
+
+def _reverse_time(g, name, axis):
+    return g.add("Slice", [name, g.const("starts", _ints(-1)),
+                           g.const("ends", _ints(np.iinfo(np.int64).min)),
+                           g.const("axes", _ints(axis)), g.const("steps", _ints(-1))])
+
+
+def _along_time(g, index, like):
+    """``index`` (batch, time) int64 broadcast to the shape of ``like`` (batch, time, n)."""
+    return g.add("Expand", [g.add("Unsqueeze", [index, g.const("axes", _ints(2))]),
+                            g.add("Shape", [like])])
+
+
+def _masked_rnn(g, layer, x, keep, h0, H, weights, activation):
+    """A SimpleRNN that skips the steps where ``keep`` is False, exactly as fastrnn does.
+
+    ONNX's RNN skips only steps past each sequence's length, so the kept steps
+    are first moved to the front of each sequence (a stable per-sample
+    permutation, ScatterElements), the RNN runs with ``sequence_lens`` = the
+    number of kept steps, and a returned sequence is read back at every input
+    step (GatherElements): the state after the last kept step so far, or the
+    initial state where none was kept yet (Keras's rule for masked steps,
+    fastrnn's).  Any mask works: padding after, before or in between.
+
+    Returns (sequence in processing order, batch-major (B, T, H); last state (B, H)).
+    """
+    xb = _batch_major(g, x).name
+    m = g.add("Cast", [keep], to=7)                                    # int64 (B, T)
+    one = g.const("one", _ints(1))
+    cs = g.add("CumSum", [m, g.const("axis", np.array(1, np.int64))])  # kept steps so far
+    lengths = g.add("ReduceSum", [m, g.const("axes", _ints(1))], keepdims=0)     # (B,)
+    steps = g.add("Sub", [g.add("CumSum", [g.add("Add", [g.add("Mul", [
+        m, g.const("zero", _ints(0))]), one]), g.const("axis", np.array(1, np.int64))]), one])
+    length_col = g.add("Unsqueeze", [lengths, g.const("axes", _ints(1))])
+    # kept step t -> cs[t] - 1; dropped step t -> length + (dropped steps before it)
+    pos = g.add("Where", [keep, g.add("Sub", [cs, one]),
+                          g.add("Add", [length_col, g.add("Sub", [steps, cs])])])
+    compact = g.add("ScatterElements", [xb, _along_time(g, pos, xb), xb], axis=1)
+    run_lengths = g.add("Cast", [g.add("Max", [lengths, one])], to=6)   # int32, >= 1
+    inputs = [g.add("Transpose", [compact], perm=[1, 0, 2])] + weights
+    while len(inputs) < 4:
+        inputs.append("")
+    inputs.append(run_lengths)
+    h0_name = g.const("h0", np.zeros(1, np.float32)) if h0 is None else h0.name
+    if h0 is not None:
+        inputs.append(g.add("Unsqueeze", [h0.name, g.const("axes", _ints(0))]))
     y, y_h = g.add("RNN", inputs, outputs=2, hidden_size=H, activations=[activation],
                    direction="reverse" if layer.go_backwards else "forward")
-    last = _Tensor(g.add("Squeeze", [y_h, g.const("axes", np.array([0], np.int64))]), 2)
+    any_kept = g.add("Greater", [lengths, g.const("zero", _ints(0))])
+    last = g.add("Where", [g.add("Unsqueeze", [any_kept, g.const("axes", _ints(1))]),
+                           g.add("Squeeze", [y_h, g.const("axes", _ints(0))]), h0_name])
+    if not layer.return_sequences:
+        return None, last
+    yb = g.add("Transpose", [g.add("Squeeze", [y, g.const("axes", _ints(1))])],
+               perm=[1, 0, 2])                                         # (B, T, H), compact
+    if layer.go_backwards:
+        # after input step t (going backwards) the kept steps in [t, T) have been seen;
+        # with k of them, the state is compact row length - k (ONNX runs it backwards)
+        seen = g.add("Add", [g.add("Sub", [length_col, cs]), m])
+        src = g.add("Sub", [cs, m])
+    else:
+        seen = cs
+        src = g.add("Max", [g.add("Sub", [cs, one]), g.const("zero", _ints(0))])
+    gathered = g.add("GatherElements", [yb, _along_time(g, src, yb)], axis=1)
+    valid = g.add("Unsqueeze", [g.add("Greater", [seen, g.const("zero", _ints(0))]),
+                                g.const("axes", _ints(2))])
+    start = h0_name if h0 is None else g.add("Unsqueeze", [h0.name, g.const("axes", _ints(1))])
+    seq = g.add("Where", [valid, gathered, start])                    # input order
+    if layer.go_backwards:                                             # Keras: processing order
+        seq = _reverse_time(g, seq, 1)
+    return seq, last
+
+
+def _convert_simple_rnn(g, layer, inputs):
+    x, h0 = inputs[0], (inputs[1] if len(inputs) > 1 else None)
+    activation = _rnn_activation(layer)
+    if x.rank != 3:
+        raise ValueError(f"layer {layer.name!r} expects (batch, time, features) input")
+    weights, H = _rnn_weights(g, [layer.get_weights()])
+    if getattr(layer, "_masked", False):
+        if x.keep is None:
+            raise ValueError(f"layer {layer.name!r} is masked, but its input carries no mask")
+        seq, last = _masked_rnn(g, layer, x, x.keep, h0, H, weights, activation)
+        last = _Tensor(last, 2)
+        out = _Tensor(seq, 3) if layer.return_sequences else last
+        return [out, last] if layer.return_state else out
+    x = _time_major(g, x)
+    rnn_inputs = [x.name] + weights
+    if h0 is not None:
+        while len(rnn_inputs) < 5:
+            rnn_inputs.append("")
+        rnn_inputs.append(g.add("Unsqueeze", [h0.name, g.const("axes", _ints(0))]))
+    y, y_h = g.add("RNN", rnn_inputs, outputs=2, hidden_size=H, activations=[activation],
+                   direction="reverse" if layer.go_backwards else "forward")
+    last = _Tensor(g.add("Squeeze", [y_h, g.const("axes", _ints(0))]), 2)
     if layer.return_sequences:
-        seq = g.add("Squeeze", [y, g.const("axes", np.array([1], np.int64))])
+        seq = g.add("Squeeze", [y, g.const("axes", _ints(1))])
         if layer.go_backwards:   # ONNX: input order; Keras: processing order
-            seq = g.add("Slice", [seq, g.const("starts", np.array([-1], np.int64)),
-                                  g.const("ends", np.array([np.iinfo(np.int64).min], np.int64)),
-                                  g.const("axes", np.array([0], np.int64)),
-                                  g.const("steps", np.array([-1], np.int64))])
+            seq = _reverse_time(g, seq, 0)
         out = _Tensor(seq, 3, time_major=True)
     else:
         out = last
@@ -128,24 +254,142 @@ def _convert_simple_rnn(g, layer, x):
     return out
 
 
-def _convert_dense(g, layer, x):
+def _convert_bidirectional(g, layer, inputs):
+    """One RNN with direction="bidirectional": Y (T, 2, B, H), Y_h (2, B, H); ONNX gives the
+    backward sequence in input order, as Keras's Bidirectional does."""
+    forward, backward = layer.forward_layer, layer.backward_layer
+    activation = _rnn_activation(forward)
+    x = _time_major(g, inputs[0])
+    both = layer.get_weights()          # forward's, then backward's
+    weights, H = _rnn_weights(g, [both[:len(both) // 2], both[len(both) // 2:]])
+    y, y_h = g.add("RNN", [x.name] + weights, outputs=2, hidden_size=H,
+                   activations=[activation, activation], direction="bidirectional")
+    outs = []
+    for d in range(2):
+        if forward.return_sequences:
+            part = g.add("Gather", [y, g.const("direction", np.array(d, np.int64))], axis=1)
+            outs.append(_Tensor(part, 3, time_major=True))
+        else:
+            part = g.add("Gather", [y_h, g.const("direction", np.array(d, np.int64))], axis=0)
+            outs.append(_Tensor(part, 2))
+    if layer.merge_mode is None:
+        return outs
+    a, b = outs[0].name, outs[1].name
+    if layer.merge_mode == "concat":
+        merged = g.add("Concat", [a, b], axis=-1)
+    elif layer.merge_mode == "sum":
+        merged = g.add("Add", [a, b])
+    elif layer.merge_mode == "mul":
+        merged = g.add("Mul", [a, b])
+    else:
+        merged = g.add("Div", [g.add("Add", [a, b]), g.const("two", np.float32(2))])
+    return _Tensor(merged, outs[0].rank, outs[0].time_major)
+
+
+def _convert_dense(g, layer, inputs):
+    x = inputs[0]
+    where = f"layer {layer.name!r}"
     if layer.activation not in DENSE_ACTIVATIONS:
-        raise ValueError(f"layer {layer.name!r}: activation {layer.activation!r} has no ONNX "
-                         f"export yet (supported: "
-                         f"{', '.join(str(a) for a in DENSE_ACTIVATIONS if a)})")
+        _activate(g, x.name, layer.activation, where)        # raises, naming it
     weights = layer.get_weights()
     y = g.add("MatMul", [x.name, g.const("kernel", _float32(weights[0]))])
     if layer.use_bias:
         y = g.add("Add", [y, g.const("bias", _float32(weights[1]))])
-    act = DENSE_ACTIVATIONS[layer.activation]
-    if act is not None:
-        op, attrs = act
-        y = g.add(op, [y], **attrs)
-    return _Tensor(y, x.rank, x.time_major)
+    return _Tensor(_activate(g, y, layer.activation, where), x.rank, x.time_major)
 
 
-# fastrnn layer class name -> converter(graph, layer, input _Tensor) -> _Tensor or [_Tensor, ...]
-CONVERTERS = {"SimpleRNN": _convert_simple_rnn, "Dense": _convert_dense}
+def _convert_activation(g, layer, inputs):
+    x = inputs[0]
+    return _Tensor(_activate(g, x.name, layer.activation, f"layer {layer.name!r}"),
+                   x.rank, x.time_major)
+
+
+def _convert_dropout(g, layer, inputs):
+    return _Tensor(inputs[0].name, inputs[0].rank, inputs[0].time_major)   # predict: identity
+
+
+def _convert_time_distributed(g, layer, inputs):
+    inner = layer.layer
+    return CONVERTERS[type(inner).__name__](g, inner, inputs)
+
+
+def _convert_flatten(g, layer, inputs):
+    x = _batch_major(g, inputs[0])
+    return _Tensor(g.add("Flatten", [x.name], axis=1), 2)
+
+
+def _convert_reshape(g, layer, inputs):
+    x = _batch_major(g, inputs[0])
+    target = layer.compute_output_shape((None,) + tuple(layer.input_shape[1:]))[1:]
+    shape = g.const("shape", _ints(0, *[-1 if d is None else d for d in target]))
+    return _Tensor(g.add("Reshape", [x.name, shape]), len(target) + 1)
+
+
+def _convert_repeat_vector(g, layer, inputs):
+    x = g.add("Unsqueeze", [inputs[0].name, g.const("axes", _ints(1))])
+    return _Tensor(g.add("Tile", [x, g.const("repeats", _ints(1, layer.n, 1))]), 3)
+
+
+def _same_layout(g, inputs):
+    if len({t.time_major for t in inputs}) > 1:
+        inputs = [_batch_major(g, t) for t in inputs]
+    return inputs
+
+
+def _convert_concatenate(g, layer, inputs):
+    inputs = _same_layout(g, inputs)
+    rank = inputs[0].rank
+    axis = layer.axis + rank if layer.axis < 0 else layer.axis
+    if axis == rank - 1:
+        onnx_axis = -1
+    else:                       # time (axis 1 of a sequence)
+        onnx_axis = 0 if inputs[0].time_major else 1
+    return _Tensor(g.add("Concat", [t.name for t in inputs], axis=onnx_axis), rank,
+                   inputs[0].time_major)
+
+
+def _elementwise(op, average=False):
+    def convert(g, layer, inputs):
+        inputs = _same_layout(g, inputs)
+        y = inputs[0].name
+        for t in inputs[1:]:
+            y = g.add(op, [y, t.name])
+        if average:
+            y = g.add("Div", [y, g.const("count", np.float32(len(inputs)))])
+        return _Tensor(y, inputs[0].rank, inputs[0].time_major)
+    return convert
+
+
+def _convert_masking(g, layer, inputs):
+    x = _batch_major(g, inputs[0])
+    differs = g.add("Cast", [g.add("Not", [g.add("Equal", [
+        x.name, g.const("mask_value", np.float32(layer.mask_value))])])], to=1)
+    keep = g.add("Greater", [g.add("ReduceSum", [differs, g.const("axes", _ints(-1))],
+                                   keepdims=0), g.const("zero", np.float32(0))])
+    y = g.add("Mul", [x.name, g.add("Unsqueeze", [g.add("Cast", [keep], to=1),
+                                                  g.const("axes", _ints(2))])])
+    return _Tensor(y, 3, keep=keep)
+
+
+def _convert_embedding(g, layer, inputs):
+    ids = inputs[0].name          # int64 (batch, length)
+    y = g.add("Gather", [g.const("embeddings", _float32(layer.get_weights()[0])), ids], axis=0)
+    keep = g.add("Not", [g.add("Equal", [ids, g.const("zero", _ints(0))])]) \
+        if layer.mask_zero else None
+    return _Tensor(y, 3, keep=keep)
+
+
+# fastrnn layer class name -> converter(graph, layer, [input _Tensor]) -> _Tensor or [_Tensor]
+CONVERTERS = {
+    "SimpleRNN": _convert_simple_rnn, "Bidirectional": _convert_bidirectional,
+    "Dense": _convert_dense, "Activation": _convert_activation, "Dropout": _convert_dropout,
+    "TimeDistributed": _convert_time_distributed, "Flatten": _convert_flatten,
+    "Reshape": _convert_reshape, "RepeatVector": _convert_repeat_vector,
+    "Concatenate": _convert_concatenate, "Add": _elementwise("Add"),
+    "Subtract": _elementwise("Sub"), "Multiply": _elementwise("Mul"),
+    "Average": _elementwise("Add", average=True), "Masking": _convert_masking,
+    "Embedding": _convert_embedding,
+}
 
 
 def _check_opset(onnx, opset):
@@ -160,10 +404,17 @@ def _check_opset(onnx, opset):
     return int(opset)
 
 
-def _dims(shape, names):
-    """ONNX dims: a fixed size stays, a batch/time axis becomes a named dynamic one."""
-    return [names[i] if i < len(names) else (None if d is None else int(d))
-            for i, d in enumerate(shape)]
+def _unique_names(names, default, taken=()):
+    """ONNX value names for model inputs/outputs: the model's names, made distinct."""
+    out, seen = [], set(taken)
+    for k, name in enumerate(names):
+        base = "".join(c if c.isalnum() or c in "_-." else "_" for c in str(name)) or default
+        candidate, i = base, 1
+        while candidate in seen:
+            candidate, i = f"{base}_{i}", i + 1
+        seen.add(candidate)
+        out.append(candidate)
+    return out
 
 
 def to_onnx(model, path=None, opset=None):
@@ -206,36 +457,49 @@ def to_onnx(model, path=None, opset=None):
     onnx = _require_onnx()
     helper = onnx.helper
     opset = _check_opset(onnx, opset)
-    input_shape = tuple(model.input_shape)
-    layers = model.layers
-    for layer in layers:
-        if type(layer).__name__ not in CONVERTERS:
-            raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) has no ONNX "
-                             f"converter (supported: {', '.join(CONVERTERS)})")
+    model._require_built("be exported")
+    from ..models.sequential import Sequential
+    nodes = model._graph_nodes
+    for node in nodes:
+        layer = node.layer
+        kind = type(layer).__name__
+        inner = type(layer.layer).__name__ if kind == "TimeDistributed" else kind
+        if kind not in CONVERTERS or inner not in CONVERTERS:
+            raise ValueError(f"layer {layer.name!r} ({inner}) has no ONNX converter "
+                             f"(supported: {', '.join(CONVERTERS)})")
     g = _Graph(onnx)
-    x = _Tensor("input", len(input_shape))
-    for i, layer in enumerate(layers):
-        if isinstance(x, list):
-            raise ValueError(f"layer {layers[i - 1].name!r} returns its state; "
-                             f"it must be the last layer")
-        x = CONVERTERS[type(layer).__name__](g, layer, x)
-    outputs = x if isinstance(x, list) else [x]
-    output_names = ["output", "state"][:len(outputs)]
-    output_shapes = model.output_shape
-    if not isinstance(output_shapes, list):
-        output_shapes = [output_shapes]
+    values, graph_inputs = {}, []
+    n_in = len(model.inputs)
+    input_names = ["input"] if n_in == 1 else _unique_names(model.input_names, "input")
+    for k, (t, name) in enumerate(zip(model.inputs, input_names)):
+        ids = model._input_ids[k] is not None
+        time = "time" if n_in == 1 else f"{name}_time"
+        dims = ["batch"] + [int(d) if d is not None else time for d in t.shape[1:]]
+        graph_inputs.append(helper.make_tensor_value_info(
+            name, onnx.TensorProto.INT64 if ids else onnx.TensorProto.FLOAT, dims))
+        values[id(t)] = _Tensor(name, len(t.shape))
+    for node in nodes:
+        layer = node.layer
+        out = CONVERTERS[type(layer).__name__](g, layer, [values[id(t)]
+                                                        for t in node.input_tensors])
+        outs = out if isinstance(out, list) else [out]
+        for t, v in zip(node.output_tensors, outs):
+            values[id(t)] = v
+    outputs = [values[id(t)] for t in model.outputs]
+    if isinstance(model, Sequential) or len(outputs) == 1:
+        output_names = ["output", "state"][:len(outputs)]
+    else:
+        output_names = _unique_names(model.output_names, "output", taken=set(input_names))
     value_infos = []
-    for t, name, shape in zip(outputs, output_names, output_shapes):
+    for t, name, tensor in zip(outputs, output_names, model.outputs):
         t = _batch_major(g, t)
         g.nodes.append(helper.make_node("Identity", [t.name], [name], name=f"{name}_node"))
-        value_infos.append(helper.make_tensor_value_info(
-            name, onnx.TensorProto.FLOAT, _dims(shape, ["batch", "time"][:len(shape) - 1])))
-    axes = ["batch", "time"][:len(input_shape) - 1]
-    input_info = helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT,
-                                               _dims(input_shape, axes))
+        dims = ["batch"] + [int(d) if d is not None else ("time" if n_in == 1 else None)
+                            for d in tensor.shape[1:]]
+        value_infos.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, dims))
     graph = helper.make_graph(
         g.nodes, "fastrnn_" + "".join(c if c.isalnum() else "_" for c in str(model.name)),
-        [input_info], value_infos, initializer=g.initializers)
+        graph_inputs, value_infos, initializer=g.initializers)
     from .. import __version__
     opset_ids = [helper.make_opsetid("", opset)]
     proto = helper.make_model(graph, opset_imports=opset_ids, producer_name="fastrnn",
