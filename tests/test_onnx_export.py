@@ -205,3 +205,112 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         to_onnx(stacked_model(), path)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.onnx"]
+
+
+# -- functional models of every layer (issue 12) ------------------------------------------
+from interop_models import graph_models  # noqa: E402
+
+
+def run_graph(proto, model, xs):
+    sess = session(proto)
+    feeds = {}
+    for info, x in zip(sess.get_inputs(), xs):
+        feeds[info.name] = np.asarray(x, np.int64 if "int64" in info.type else np.float32)
+    return sess.run(None, feeds)
+
+
+def graph_predictions(model, xs):
+    cast = [x if np.asarray(x).dtype.kind in "iu" else np.asarray(x, model.dtype) for x in xs]
+    out = model.predict(cast if len(cast) > 1 else cast[0], verbose=0)
+    return out if isinstance(out, list) else [out]
+
+
+@given(graph_models())
+def test_graph_models_run_in_onnx_runtime(model_and_xs):
+    """Masks (any padding), Bidirectional, initial states, merges, several outputs."""
+    model, xs = model_and_xs
+    proto = to_onnx(model)
+    onnx.checker.check_model(proto, full_check=True)
+    assert {"Loop", "Scan"}.isdisjoint(ops(proto))
+    got, want = run_graph(proto, model, xs), graph_predictions(model, xs)
+    assert len(got) == len(want)
+    for k, (a, b) in enumerate(zip(got, want)):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, err_msg=f"output {k}", **tol("interop", model.dtype))
+
+
+def masked_rnn(go_backwards, return_sequences, source="masking", initial_state=False):
+    fastrnn.clear_session()
+    fastrnn.set_random_seed(5)
+    L = fastrnn.layers
+    if source == "masking":
+        x_in = fastrnn.Input((None, 2))
+        x = L.Masking(0.0)(x_in)
+    else:
+        x_in = fastrnn.Input((None,), dtype="int32")
+        x = L.Embedding(6, 2, mask_zero=True)(x_in)
+    inputs = [x_in]
+    rnn = L.SimpleRNN(3, go_backwards=go_backwards, return_sequences=return_sequences,
+                      return_state=True)
+    if initial_state:
+        inputs.append(fastrnn.Input((3,)))
+        out = rnn(x, initial_state=inputs[1])
+    else:
+        out = rnn(x)
+    model = fastrnn.Model(inputs, out)
+    model.set_weights([w + 0.3 for w in model.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize("initial_state", [False, True])
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("source", ["masking", "embedding"])
+def test_every_padding_is_exact(source, return_sequences, go_backwards, initial_state):
+    """Padding after, before, in between, everywhere and nowhere, in one batch."""
+    model = masked_rnn(go_backwards, return_sequences, source, initial_state)
+    keep = np.array([[1, 1, 1, 0, 0, 0], [0, 0, 1, 1, 1, 1], [1, 0, 1, 0, 0, 1],
+                     [0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1]], bool)
+    rng = np.random.default_rng(0)
+    if source == "masking":
+        x = rng.standard_normal((5, 6, 2)) * keep[..., None]
+    else:
+        x = rng.integers(1, 6, (5, 6)) * keep
+    xs = [x] + ([rng.standard_normal((5, 3))] if initial_state else [])
+    proto = to_onnx(model)
+    assert "RNN" in ops(proto) and "ScatterElements" in ops(proto)
+    for a, b in zip(run_graph(proto, model, xs), graph_predictions(model, xs)):
+        np.testing.assert_allclose(a, b, **tol("interop", np.float32))
+
+
+def test_bidirectional_is_one_bidirectional_rnn():
+    fastrnn.set_random_seed(6)
+    L = fastrnn.layers
+    model = fastrnn.Sequential([fastrnn.Input((4, 2)), L.Bidirectional(
+        L.SimpleRNN(3, return_sequences=True), merge_mode="ave"), L.Dense(1)])
+    proto = to_onnx(model)
+    rnns = [n for n in proto.graph.node if n.op_type == "RNN"]
+    assert len(rnns) == 1
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in rnns[0].attribute}
+    assert attrs["direction"] == b"bidirectional"
+    x = np.random.default_rng(1).standard_normal((3, 4, 2))
+    assert_matches(model, proto, x)
+
+
+def test_several_inputs_and_outputs_are_named():
+    fastrnn.clear_session()
+    L = fastrnn.layers
+    seq, h0 = fastrnn.Input((None, 2), name="seq"), fastrnn.Input((3,), name="h0")
+    out, state = L.SimpleRNN(3, return_state=True)(seq, initial_state=h0)
+    model = fastrnn.Model([seq, h0], {"out": L.Dense(1)(out), "state": state})
+    proto = to_onnx(model)
+    assert [i.name for i in proto.graph.input] == ["seq", "h0"]
+    assert sorted(o.name for o in proto.graph.output) == ["out", "state"]
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "seq_time", 2]
+
+
+def test_embedding_input_is_int64():
+    model = masked_rnn(False, False, source="embedding")
+    proto = to_onnx(model)
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
