@@ -198,3 +198,20 @@ def test_use_bias_mismatch():
                                 fastrnn.layers.Dense(1)])
     with pytest.raises(ValueError, match="use_bias=False"):
         from_torch_state_dict(model, sd)
+
+
+def test_round_two_layers_and_functional_models_refused_clearly():
+    """Only SimpleRNN/Dense chains map onto nn.Sequential; anything else says so by name."""
+    L = fastrnn.layers
+    seq = fastrnn.Sequential([fastrnn.Input((4, 2)), L.Bidirectional(L.SimpleRNN(2)),
+                              L.Dense(1)])
+    with pytest.raises(ValueError, match=r"'bidirectional' \(Bidirectional\) has no PyTorch"):
+        to_torch(seq)
+    with pytest.raises(ValueError, match=r"\(Bidirectional\) has no PyTorch"):
+        from_torch_state_dict(seq, {})
+    tokens = fastrnn.Input((5,), dtype="int32")
+    functional = fastrnn.Model(tokens, L.SimpleRNN(2)(L.Embedding(4, 2)(tokens)))
+    for call in (lambda: to_torch(functional), lambda: to_torch_state_dict(functional),
+                 lambda: from_torch_state_dict(functional, {})):
+        with pytest.raises(ValueError, match="is a functional model"):
+            call()

@@ -83,6 +83,23 @@ def _tensor(array, dtype):
     return torch.from_numpy(np.ascontiguousarray(array)).to(dtype)
 
 
+def _require_chain(model, what):
+    """The model's layers, or a clear error for what a torch.nn.Sequential cannot hold."""
+    from ..models.sequential import Sequential
+    model.input_shape   # a clear error for an unbuilt model
+    if not isinstance(model, Sequential):
+        raise ValueError(f"{what} takes a fastrnn.Sequential of SimpleRNN and Dense layers; "
+                         f"model {model.name!r} is a functional model (export it with "
+                         f"model.save('m.keras') or fastrnn.export.to_onnx instead)")
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind not in ("SimpleRNN", "Dense"):
+            raise ValueError(f"layer {layer.name!r} ({kind}) has no PyTorch equivalent here "
+                             f"(supported: SimpleRNN, Dense; a model with it can leave as a "
+                             f".keras file or through ONNX)")
+    return model.layers
+
+
 def to_torch(model):
     """A ``torch.nn.Sequential`` that computes what ``model.predict`` does.
 
@@ -99,10 +116,9 @@ def to_torch(model):
         ``nn.Sigmoid``, ``nn.Softmax(dim=-1)``), in the model's dtype, on the
         CPU, in eval mode.  Input (B, T, D) as for ``predict``.
     """
-    model.input_shape   # a clear error for an unbuilt model
     modules = []
     dtype = None
-    for layer in model.layers:
+    for layer in _require_chain(model, "to_torch"):
         kind = type(layer).__name__
         weights = layer.get_weights()
         dtype = _DTYPES.get(weights[0].dtype, torch.float32) if weights else dtype
@@ -323,8 +339,8 @@ def from_torch_state_dict(model, state_dict):
         Such as ``torch_module.state_dict()``.  The nonlinearity is not part
         of a state dict: the model's activations are used.
     """
+    layers = _require_chain(model, "from_torch_state_dict")
     groups = _groups(state_dict)
-    layers = model.layers
     if len(groups) != len(layers):
         raise ValueError(f"state_dict holds {len(groups)} RNN/Linear weight groups "
                          f"({', '.join(g[0] + ' ' + g[2] for g in groups)}), the model has "
