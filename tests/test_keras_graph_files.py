@@ -202,3 +202,147 @@ def test_functional_weights_round_trip(tmp_path):
     model.load_weights(tmp_path / "m.weights.h5")
     for a, b in zip(model.get_weights(), want):
         assert np.array_equal(a, b)
+
+
+# -- hostile files of the new layer kinds and of functional configs ------------------------
+def write_archive(path, config=None, weights=None, base="keras_merges.keras"):
+    with zipfile.ZipFile(fixture(base)) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    if config is not None:
+        members["config.json"] = json.dumps(config).encode()
+    if weights is not None:
+        members["model.weights.h5"] = weights
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def config_of(base):
+    with zipfile.ZipFile(fixture(base)) as zf:
+        return json.loads(zf.read("config.json"))
+
+
+def entry(config, class_name):
+    return next(e for e in config["config"]["layers"] if e["class_name"] == class_name)
+
+
+def mutate(base, change):
+    config = config_of(base)
+    change(config)
+    return config
+
+
+def _set(obj, key, value):
+    obj[key] = value
+
+
+def _history(config, class_name, history):
+    node = entry(config, class_name)["inbound_nodes"][0]
+    first = node["args"][0]
+    first = first[0] if isinstance(first, list) else first
+    first["config"]["keras_history"] = history
+
+
+BIG = 2 ** 31 - 1
+HOSTILE = {
+    "huge_embedding": ("keras_embedding_rnn.keras", lambda c: entry(c, "Embedding")["config"]
+                       .update(input_dim=BIG, output_dim=BIG), "too few"),
+    "huge_bidirectional": ("keras_bidirectional.keras", lambda c: [entry(c, "Bidirectional")[
+        "config"][side]["config"].update(units=BIG) for side in ("layer", "backward_layer")],
+        "too few"),
+    "huge_time_distributed": ("keras_core_layers.keras", lambda c: entry(c, "TimeDistributed")[
+        "config"]["layer"]["config"].update(units=BIG), "too few"),
+    "huge_repeat": ("keras_core_layers.keras", lambda c: entry(c, "RepeatVector")[
+        "config"].update(n=BIG * 4), r"n must be an int"),
+    "bad_reshape": ("keras_core_layers.keras", lambda c: entry(c, "Reshape")[
+        "config"].update(target_shape=[-1, -1]), "Reshape"),
+    "reshape_not_a_list": ("keras_core_layers.keras", lambda c: entry(c, "Reshape")[
+        "config"].update(target_shape="__import__('os')"), "target_shape must be a list"),
+    "bad_axis": ("keras_merges.keras", lambda c: entry(c, "Concatenate")[
+        "config"].update(axis=5), "axis=5"),
+    "dropout_rate": ("keras_core_layers.keras", lambda c: entry(c, "Dropout")[
+        "config"].update(rate=7), "rate must be a number in"),
+    "noise_shape": ("keras_core_layers.keras", lambda c: entry(c, "Dropout")[
+        "config"].update(noise_shape=[None, 1, 3]), "noise_shape"),
+    "custom_inner": ("keras_core_layers.keras", lambda c: entry(c, "TimeDistributed")[
+        "config"]["layer"].update(module="evil.module"), "custom class"),
+    "backward_differs": ("keras_bidirectional.keras", lambda c: entry(c, "Bidirectional")[
+        "config"]["backward_layer"]["config"].update(units=7), "backward_layer"),
+    "merge_mode": ("keras_bidirectional.keras", lambda c: entry(c, "Bidirectional")[
+        "config"].update(merge_mode="max"), "merge_mode 'max'"),
+    "cycle": ("keras_merges.keras", lambda c: _history(c, "Subtract", ["average", 0, 0]),
+              "cycle|does not exist|unknown layer"),
+    "unknown_ref": ("keras_merges.keras", lambda c: _history(c, "Subtract", ["nope", 0, 0]),
+                    "unknown layer 'nope'"),
+    "second_call": ("keras_merges.keras",
+                    lambda c: _history(c, "Subtract", [entry(c, "Bidirectional")["name"], 1, 0]),
+                    "shared layers"),
+    "tensor_index": ("keras_merges.keras",
+                     lambda c: _history(c, "Subtract", [entry(c, "Bidirectional")["name"], 0, 9]),
+                     "does not exist"),
+    "history_type": ("keras_merges.keras", lambda c: _history(c, "Subtract", "eval('1')"),
+                     "not a \\[layer, node, index\\]"),
+    "two_calls": ("keras_merges.keras", lambda c: entry(c, "Subtract")["inbound_nodes"].append(
+        entry(c, "Subtract")["inbound_nodes"][0]), "shared layers"),
+    "call_kwargs": ("keras_merges.keras", lambda c: entry(c, "Subtract")["inbound_nodes"][0][
+        "kwargs"].update(constants=[1]), "call argument constants"),
+    "output_not_there": ("keras_merges.keras", lambda c: c["config"].update(
+        output_layers=[["ghost", 0, 0]]), "unknown layer 'ghost'"),
+    "input_not_input": ("keras_merges.keras", lambda c: c["config"].update(
+        input_layers=[[entry(c, "Subtract")["name"], 0, 0]]), "not an InputLayer"),
+    "no_layers": ("keras_merges.keras", lambda c: c["config"].update(layers=[]),
+                  "lists 0 layers"),
+    "duplicate_names": ("keras_merges.keras", lambda c: c["config"]["layers"].append(
+        c["config"]["layers"][-1]), "two layers are named"),
+    "int_as_float_input": ("keras_embedding_rnn.keras", lambda c: entry(c, "InputLayer")[
+        "config"].update(dtype="complex64"), "dtype"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_functional_configs_refused(tmp_path, case):
+    base, change, match = HOSTILE[case]
+    path = write_archive(tmp_path / "h.keras", config=mutate(base, change), base=base)
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        with pytest.raises(FileFormatError, match=match):
+            load_model(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, "a hostile file made fastrnn allocate what it claims"
+
+
+def test_wrong_weight_shapes_of_new_layers_refused(tmp_path):
+    """A weights file whose Bidirectional backward kernel has the wrong shape."""
+    with zipfile.ZipFile(fixture("keras_bidirectional.keras")) as zf:
+        data = zf.read("model.weights.h5")
+    buf = io.BytesIO(data)
+    with h5py.File(buf, "r+") as f:
+        path = "layers/bidirectional/backward_layer/cell/vars/0"
+        del f[path]
+        f.create_dataset(path, data=np.zeros((3, 3), np.float32))
+    bad = write_archive(tmp_path / "w.keras", weights=buf.getvalue(),
+                        base="keras_bidirectional.keras")
+    with pytest.raises(FileFormatError, match="backward_layer/cell/vars/0.*shape"):
+        load_model(bad)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9])
+def test_truncated_functional_file(tmp_path, fraction):
+    data = open(fixture("keras_merges.keras"), "rb").read()
+    path = tmp_path / "t.keras"
+    path.write_bytes(data[:int(len(data) * fraction)])
+    with pytest.raises(FileFormatError):
+        load_model(path)
+
+
+def test_weights_file_of_another_architecture_leaves_model_unchanged(tmp_path):
+    model = load_model(fixture("keras_merges.keras"))
+    before = model.get_weights()
+    with pytest.raises(ValueError):
+        model.load_weights(fixture("keras_two_directions.weights.h5"))
+    for a, b in zip(before, model.get_weights()):
+        assert np.array_equal(a, b)
