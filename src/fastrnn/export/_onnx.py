@@ -25,7 +25,10 @@ step -1.  The last state ``Y_h`` is the same in both.
 Consecutive recurrent layers pass time-major tensors to each other; Dense
 works on the last axis whatever the layout; one Transpose restores batch-major
 order at the output.  Each layer class has one converter in
-:data:`CONVERTERS`; a layer added to fastrnn is one more entry.
+:data:`CONVERTERS`; a layer added to fastrnn is one more entry.  The model's
+graph (a Sequential's chain or a functional model's DAG) is walked in order,
+one converter call per layer call; masks, Bidirectional and initial states
+are described in :func:`to_onnx`.
 """
 import numpy as np
 
@@ -62,16 +65,19 @@ def _require_onnx():
 class _Graph:
     """Nodes and initializers of an ONNX graph under construction, with fresh names."""
 
-    def __init__(self, onnx):
+    def __init__(self, onnx, reserved=()):
         self.onnx = onnx
         self.nodes = []
         self.initializers = []
         self._count = {}
+        self._reserved = set(reserved)      # the graph's input and output names
 
     def name(self, base):
-        k = self._count.get(base, 0)
-        self._count[base] = k + 1
-        return f"{base}_{k}"
+        while True:
+            k = self._count.get(base, 0)
+            self._count[base] = k + 1
+            if f"{base}_{k}" not in self._reserved:
+                return f"{base}_{k}"
 
     def const(self, base, value):
         name = self.name(base)
@@ -422,9 +428,11 @@ def to_onnx(model, path=None, opset=None):
 
     Parameters
     ----------
-    model : fastrnn.Sequential
-        Built; layers with an ONNX converter (SimpleRNN with a tanh, relu or
-        sigmoid activation, Dense).
+    model : fastrnn.Sequential or fastrnn.Model
+        Built; every layer has a converter (:data:`CONVERTERS`: SimpleRNN and
+        Bidirectional with a tanh, relu or sigmoid recurrence, Dense,
+        Embedding, Masking, Activation, Dropout, Flatten, Reshape,
+        RepeatVector, TimeDistributed, the merges).
     path : str or os.PathLike, optional
         Where to write the ``.onnx`` file (replaced atomically).  None: only
         return the model.
@@ -435,15 +443,26 @@ def to_onnx(model, path=None, opset=None):
     Returns
     -------
     onnx.ModelProto
-        Checked with ``onnx.checker.check_model``.  One float32 input
-        ``"input"`` of shape (batch, time, D) (batch and time dynamic; for a
-        Dense-only model (batch, D)), and one output ``"output"`` (plus
-        ``"state"``, the last state (batch, H), when the last layer has
-        ``return_state=True``).
+        Checked with ``onnx.checker.check_model``.  Inputs: one ``"input"``
+        (a model with several: the model's input names), float32 of shape
+        (batch, time, D) or (batch, D), int64 (batch, time) for token ids
+        read by an Embedding; the batch axis and unknown time axes are
+        dynamic.  Outputs: ``"output"`` (plus ``"state"``, the last state,
+        for a Sequential ending in ``return_state=True``); a functional
+        model with several outputs names them as ``model.output_names``.
 
     Notes
     -----
-    The graph computes in float32 whatever the model's dtype (ONNX Runtime's
+    - A SimpleRNN reading a Masking or ``Embedding(mask_zero=True)`` layer
+      skips masked steps exactly as fastrnn does, for padding anywhere
+      (after, before, in between): the kept steps of each sequence are moved
+      to its front (``ScatterElements``), the ``RNN`` runs with
+      ``sequence_lens``, and a returned sequence is read back step by step
+      (``GatherElements``), holding the last state through masked steps.
+    - A Bidirectional is one ``RNN`` with ``direction="bidirectional"``.
+    - An initial state input is the RNN's ``initial_h``; Dropout is the
+      identity (the graph is for inference).
+    - The graph computes in float32 whatever the model's dtype (ONNX Runtime's
     RNN kernel is float32); a float64 model's weights are rounded to float32.
 
     Raises
@@ -467,10 +486,14 @@ def to_onnx(model, path=None, opset=None):
         if kind not in CONVERTERS or inner not in CONVERTERS:
             raise ValueError(f"layer {layer.name!r} ({inner}) has no ONNX converter "
                              f"(supported: {', '.join(CONVERTERS)})")
-    g = _Graph(onnx)
     values, graph_inputs = {}, []
     n_in = len(model.inputs)
     input_names = ["input"] if n_in == 1 else _unique_names(model.input_names, "input")
+    if isinstance(model, Sequential) or len(model.outputs) == 1:
+        output_names = ["output", "state"][:len(model.outputs)]
+    else:
+        output_names = _unique_names(model.output_names, "output", taken=set(input_names))
+    g = _Graph(onnx, reserved=input_names + output_names)
     for k, (t, name) in enumerate(zip(model.inputs, input_names)):
         ids = model._input_ids[k] is not None
         time = "time" if n_in == 1 else f"{name}_time"
@@ -486,10 +509,6 @@ def to_onnx(model, path=None, opset=None):
         for t, v in zip(node.output_tensors, outs):
             values[id(t)] = v
     outputs = [values[id(t)] for t in model.outputs]
-    if isinstance(model, Sequential) or len(outputs) == 1:
-        output_names = ["output", "state"][:len(outputs)]
-    else:
-        output_names = _unique_names(model.output_names, "output", taken=set(input_names))
     value_infos = []
     for t, name, tensor in zip(outputs, output_names, model.outputs):
         t = _batch_major(g, t)

@@ -441,13 +441,6 @@ class Model(Trainer):
 
 
     # -- files for other frameworks --------------------------------------------------
-    def _require_sequential(self, what):
-        from .sequential import Sequential
-        if not isinstance(self, Sequential):
-            raise NotImplementedError(f"{what} is written for Sequential models only so far; "
-                                      f"save a functional model's weights with "
-                                      f"save_weights('....npz')")
-
     def save(self, filepath):
         """Write a Keras 3 ``.keras`` archive that ``keras.models.load_model`` reads.
 
@@ -463,7 +456,6 @@ class Model(Trainer):
         """
         if format != "onnx":
             raise ValueError(f"format must be 'onnx', got {format!r}")
-        self._require_sequential("ONNX export")
         from ..export import to_onnx
         to_onnx(self, filepath, opset=opset)
 

@@ -17,6 +17,18 @@ A ``.keras`` file is a zip archive of three members (stored uncompressed):
   ``vars`` group carries a ``name`` attribute, and the root ``vars`` group
   the model's name.
 
+A functional model (``fastrnn.Model(inputs, outputs)``) is written as Keras's
+``Functional``: ``layers`` (InputLayers included), each with ``name`` and
+``inbound_nodes`` (``[{"args": [tensor or [tensors]], "kwargs": {...}}]``, a
+tensor being ``{"class_name": "__keras_tensor__", "config": {"shape", "dtype",
+"keras_history": [layer, node, index]}}``, a SimpleRNN's initial state under
+``kwargs["initial_state"]``), and ``input_layers``/``output_layers`` (one
+reference, a list or a dict).  Its weight groups are numbered over
+``model.layers`` in order, InputLayers included (``layers/input_layer``,
+``layers/simple_rnn``, ``layers/simple_rnn_1``, ...).  Reading, the mask
+computations Keras records as extra graph nodes (``keras.src.ops.*``) are
+skipped; the meaning of masks is checked from the layers themselves.
+
 A ``.weights.h5`` file is that HDF5 file on its own.  A file saved by Keras
 with its optimizer state also has an ``optimizer`` group; it is ignored.
 
@@ -188,9 +200,11 @@ def save_model(model, filepath):
 
     Parameters
     ----------
-    model : fastrnn.Sequential
-        Built (its input shape known), of layers with a Keras format
-        (InputLayer, SimpleRNN, Dense).
+    model : fastrnn.Sequential or fastrnn.Model
+        Built (its input shape known), of layers with a Keras format (every
+        fastrnn layer: see :data:`fastrnn.saving.keras_layers.LAYER_FORMATS`).
+        A model whose mask Keras would apply where fastrnn does not (see
+        :func:`fastrnn.saving.keras_layers.check_masks`) is refused.
     filepath : str or os.PathLike
         Must end in ``.keras``.  Written to a temporary file in the same
         directory, then moved over ``filepath``: a failed save leaves any old
@@ -361,12 +375,12 @@ def load_model(filepath):
     Parameters
     ----------
     filepath : str or os.PathLike
-        A ``.keras`` file holding a ``Sequential`` of layers fastrnn has
-        (InputLayer, SimpleRNN, Dense, ...).
+        A ``.keras`` file holding a ``Sequential`` or a functional model of
+        layers fastrnn has (each layer called once).
 
     Returns
     -------
-    fastrnn.Sequential
+    fastrnn.Sequential or fastrnn.Model
         Built, with the file's weights, uncompiled (the optimizer state in
         the file, if any, is not used).
 
@@ -453,7 +467,7 @@ def save_weights_h5(model, filepath):
 
     Parameters
     ----------
-    model : fastrnn.Sequential
+    model : fastrnn.Sequential or fastrnn.Model
         Built.
     filepath : str or os.PathLike
         Must end in ``.weights.h5`` (as Keras requires).  Replaced atomically.
@@ -480,7 +494,7 @@ def load_weights_h5(model, filepath):
 
     Parameters
     ----------
-    model : fastrnn.Sequential
+    model : fastrnn.Sequential or fastrnn.Model
         Built, with the architecture the file was saved from.
     filepath : str or os.PathLike
         Must end in ``.weights.h5``.

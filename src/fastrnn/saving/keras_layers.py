@@ -17,28 +17,37 @@ An entry (:class:`KerasLayerFormat`) knows, for one class:
 - ``vars_names(kwargs, name)``: the ``vars`` groups Keras writes for the layer
   with their ``name`` attributes.
 
-Adding a layer (Embedding, Bidirectional, Dropout, Masking, ...) is one
-:func:`register` call: nothing else in :mod:`fastrnn.saving` changes.
+Adding a layer is one :func:`register` call: nothing else in
+:mod:`fastrnn.saving` changes.  A layer whose shapes and weights follow from
+its fastrnn class gives only its weight ``paths``; the shapes come from an
+unbuilt layer (``compute_output_shape``, ``_weight_specs``: nothing
+allocated).
 
 Nothing read from a config is ever imported, evaluated or called: ``module``
 and ``registered_name`` only decide whether a class is Keras's own, class
 names are looked up in this table, and activations and initializers are
 names looked up in fixed tables.
 
-Layouts of layers fastrnn may add (as Keras 3.15 writes them)
--------------------------------------------------------------
-- ``Embedding``: config ``input_dim``, ``output_dim``, ``embeddings_initializer``
-  (RandomUniform -0.05..0.05), ``embeddings_regularizer``, ``embeddings_constraint``,
-  ``activity_regularizer``, ``mask_zero``; weight ``layers/embedding/vars/0``
+Layouts (as Keras 3.15 writes them; see tools/keras_fixtures/graph_files.py)
+---------------------------------------------------------------------------
+- ``Embedding``: ``input_dim``, ``output_dim``, ``embeddings_initializer``,
+  ``mask_zero`` (+ regularizer/constraint None); weight ``vars/0``
   (input_dim, output_dim).  Its model's InputLayer has an integer dtype.
-- ``Bidirectional``: config ``merge_mode`` ("concat", "sum", "mul", "ave", None),
-  ``layer`` (the serialized inner SimpleRNN) and optionally ``backward_layer``;
-  weights ``layers/bidirectional/forward_layer/cell/vars/0..2`` then
-  ``.../backward_layer/cell/vars/0..2`` (get_weights order), with ``vars``
-  groups named ``bidirectional``, ``forward_<inner name>``,
-  ``backward_<inner name>`` and ``simple_rnn_cell``.
-- ``Dropout``: ``rate``, ``seed``, ``noise_shape``; ``Masking``: ``mask_value``;
-  no weights, but an empty ``layers/<name>/vars`` group (with its ``name``).
+- ``Bidirectional``: ``merge_mode`` ("concat", "sum", "mul", "ave", None),
+  ``layer`` (the forward SimpleRNN, named ``forward_<name>``) and
+  ``backward_layer`` (its copy going backwards); weights
+  ``forward_layer/cell/vars/0..2`` then ``backward_layer/cell/vars/0..2``.
+- ``TimeDistributed``: ``layer`` (a serialized Dense, Activation or
+  Dropout); a Dense's weights at ``layer/vars/0..1``.
+- ``Dropout`` (``rate``, ``seed``, ``noise_shape``), ``Masking``
+  (``mask_value``), ``Activation``, ``Flatten`` (``data_format``),
+  ``Reshape`` (``target_shape``), ``RepeatVector`` (``n``), ``Concatenate``
+  (``axis``), ``Add``/``Subtract``/``Multiply``/``Average``: no weights, an
+  empty ``vars`` group.
+
+Masks: :func:`check_masks` refuses models where Keras would apply a mask
+that fastrnn does not apply (or the reverse), so a file computes the same
+thing in both.
 
 What is written
 ---------------
