@@ -7,6 +7,9 @@ Two steps, from the repository root::
     # 2. in a throwaway environment with Keras (never a fastrnn dependency):
     #    pip install "keras==3.15.1" "jax==0.10.2" "jaxlib==0.10.2" h5py
     KERAS_BACKEND=jax python tools/keras_fixtures/graph_files.py keras
+    # 3. optionally, with an older Keras 3, only reading fastrnn's files:
+    #    pip install "keras==3.3.3" "jax==0.4.30" "jaxlib==0.4.30" "numpy<2" h5py
+    KERAS_BACKEND=jax python tools/keras_fixtures/graph_files.py keras-read
 
 Step 1 writes ``tests/fixtures/keras/fastrnn_<case>.keras`` and
 ``.weights.h5`` for every case of ``cases.GRAPH_CASES``.  Step 2 writes
@@ -106,6 +109,12 @@ def write_keras():
     for name, model in models.items():
         model.save(os.path.join(OUT, f"keras_refused_{name}.keras"))
 
+    read_fastrnn_files()
+
+
+def read_fastrnn_files():
+    import keras
+    import numpy as np
     record = {"keras_version": np.array(keras.__version__)}
     for case in sorted(GRAPH_CASES):
         path = os.path.join(OUT, f"fastrnn_{case}.keras")
@@ -132,5 +141,8 @@ if __name__ == "__main__":
     elif sys.argv[1:] == ["keras"]:
         os.environ.setdefault("KERAS_BACKEND", "jax")
         write_keras()
+    elif sys.argv[1:] == ["keras-read"]:
+        os.environ.setdefault("KERAS_BACKEND", "jax")
+        read_fastrnn_files()
     else:
         sys.exit(__doc__)

@@ -566,6 +566,12 @@ def _structure(struct, convert):
     return convert(struct)
 
 
+def _listed(struct):
+    """A single tensor as a list of one: Keras 3.0-3.3 read only lists (or dicts) of
+    references, and every Keras 3 reads a list of one back as the tensor itself."""
+    return [struct] if not isinstance(struct, (list, tuple, dict)) else struct
+
+
 def _functional_config(model, dtype):
     """The Keras 3 config of a fastrnn functional model (layers in its ``layers`` order)."""
     entries = []
@@ -601,8 +607,8 @@ def _functional_config(model, dtype):
         entries.append(entry)
     config = {"module": _FUNCTIONAL_MODULE, "class_name": "Functional", "config": {
         "name": model.name, "trainable": True, "layers": entries,
-        "input_layers": _structure(model._inputs_struct, _ref),
-        "output_layers": _structure(model._outputs_struct, _ref)},
+        "input_layers": _structure(_listed(model._inputs_struct), _ref),
+        "output_layers": _structure(_listed(model._outputs_struct), _ref)},
         "registered_name": "Functional", "build_config": {"input_shape": None}}
     return config
 
@@ -659,7 +665,8 @@ def _parse_struct(value, where, names):
         if len(value) > _MAX_LAYERS:
             raise FileFormatError(f"config.json: {where} lists {len(value)} tensors")
         refs = [_parse_ref(v, f"{where}[{k}]", names) for k, v in enumerate(value)]
-        return refs, refs
+        # a list of one is the tensor itself, as Keras reads it
+        return (refs[0] if len(refs) == 1 else refs), refs
     ref = _parse_ref(value, where, names)
     return ref, [ref]
 
