@@ -144,7 +144,8 @@ def test_sequential_with_activations():
      "plain nn.RNN returns a tuple"),
     (lambda: nn.Sequential(nn.Conv1d(2, 3, 1)), r"\(Conv1d\) has no fastrnn equivalent"),
     (lambda: nn.Sequential(nn.Linear(2, 3), nn.Softmax(dim=1)), "only dim=-1"),
-    (lambda: nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.ReLU()), r"\(ReLU\) has no fastrnn"),
+    (lambda: nn.Sequential(nn.Linear(2, 3), nn.GELU()), r"\(GELU\) has no fastrnn"),
+    (lambda: nn.Sequential(nn.ReLU(), nn.Linear(2, 3)), "must say its input size"),
     (lambda: nn.Sequential(nn.Linear(2, 3).half()), "float32 or all float64"),
 ])
 def test_from_torch_refuses_what_it_cannot_convert(module, match):
@@ -203,11 +204,11 @@ def test_use_bias_mismatch():
 def test_round_two_layers_and_functional_models_refused_clearly():
     """Only SimpleRNN/Dense chains map onto nn.Sequential; anything else says so by name."""
     L = fastrnn.layers
-    seq = fastrnn.Sequential([fastrnn.Input((4, 2)), L.Bidirectional(L.SimpleRNN(2)),
+    seq = fastrnn.Sequential([fastrnn.Input((4, 2)), L.Masking(), L.SimpleRNN(2),
                               L.Dense(1)])
-    with pytest.raises(ValueError, match=r"'bidirectional' \(Bidirectional\) has no PyTorch"):
+    with pytest.raises(ValueError, match=r"'masking.*' \(Masking\) has no PyTorch"):
         to_torch(seq)
-    with pytest.raises(ValueError, match=r"\(Bidirectional\) has no PyTorch"):
+    with pytest.raises(ValueError, match=r"\(Masking\) has no PyTorch"):
         from_torch_state_dict(seq, {})
     tokens = fastrnn.Input((5,), dtype="int32")
     functional = fastrnn.Model(tokens, L.SimpleRNN(2)(L.Embedding(4, 2)(tokens)))
@@ -215,3 +216,69 @@ def test_round_two_layers_and_functional_models_refused_clearly():
                  lambda: from_torch_state_dict(functional, {})):
         with pytest.raises(ValueError, match="is a functional model"):
             call()
+
+
+def bidirectional_model(dtype="float32", merge_mode="ave"):
+    fastrnn.clear_session()
+    fastrnn.set_random_seed(11)
+    L = fastrnn.layers
+    model = fastrnn.Sequential([
+        fastrnn.Input((6,), dtype="int32"), L.Embedding(9, 3, dtype=dtype),
+        L.Bidirectional(L.SimpleRNN(4, return_sequences=True, activation="relu",
+                                    dtype=dtype)),
+        L.Dropout(0.5, dtype=dtype),
+        L.Bidirectional(L.SimpleRNN(2, use_bias=False, dtype=dtype), merge_mode=merge_mode),
+        L.Dense(3, dtype=dtype), L.Activation("softmax", dtype=dtype)])
+    model.set_weights([w + 0.05 for w in model.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bidirectional_and_embedding_to_torch_and_back(dtype, merge_mode):
+    """Bidirectional <-> nn.RNN(bidirectional=True), Embedding <-> nn.Embedding."""
+    model = bidirectional_model(dtype, merge_mode)
+    ids = np.random.default_rng(0).integers(0, 9, (5, 6))
+    net = to_torch(model)
+    assert isinstance(net[1].rnn, nn.RNN) and net[1].rnn.bidirectional
+    assert isinstance(net[0], nn.Embedding)
+    with torch.no_grad():
+        got = net(torch.from_numpy(ids)).numpy()
+    want = model.predict(ids, verbose=0)
+    np.testing.assert_allclose(got, want, **tolerance(dtype))
+    back = from_torch(net)
+    # Linear + Softmax comes back as one Dense(activation="softmax")
+    assert [type(la).__name__ for la in back.layers] == [type(la).__name__
+                                                          for la in model.layers][:-1]
+    assert back.layers[-1].activation == "softmax"
+    assert back.dtype == np.dtype(dtype)
+    for a, b in zip(back.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(back.predict(ids, verbose=0), want, **tolerance(dtype))
+
+
+def test_bidirectional_merge_none_and_state_dicts():
+    L = fastrnn.layers
+    model = fastrnn.Sequential([fastrnn.Input((5, 2)), L.Bidirectional(
+        L.SimpleRNN(3), merge_mode=None)])
+    x = np.random.default_rng(1).standard_normal((4, 5, 2)).astype(np.float32)
+    with torch.no_grad():
+        f, b = to_torch(model)(torch.from_numpy(x))
+    want = model.predict(x, verbose=0)
+    np.testing.assert_allclose(f.numpy(), want[0], **tolerance("float32"))
+    np.testing.assert_allclose(b.numpy(), want[1], **tolerance("float32"))
+    assert "0.rnn.weight_ih_l0_reverse" in to_torch_state_dict(model)
+    with pytest.raises(ValueError, match=r"\(Bidirectional\) has no PyTorch equivalent in "
+                                         r"from_torch_state_dict"):
+        from_torch_state_dict(model, to_torch_state_dict(model))
+
+
+def test_mask_zero_and_plain_bidirectional_rnn_refused():
+    L = fastrnn.layers
+    model = fastrnn.Sequential([fastrnn.Input((4,), dtype="int32"),
+                                L.Embedding(5, 2, mask_zero=True), L.SimpleRNN(2)])
+    with pytest.raises(ValueError, match="mask_zero=True"):
+        to_torch(model)
+    with pytest.raises(ValueError, match="only as BidirectionalRNNModule"):
+        from_torch(nn.Sequential(SimpleRNNModule(2, 3)).to(torch.float32)
+                   .__class__(nn.RNN(2, 3, batch_first=True, bidirectional=True)))

@@ -3,9 +3,11 @@
 PyTorch (torch is imported only when one of these is called; it is never a
 fastrnn dependency):
 
-- :func:`to_torch` / :func:`from_torch`: a fastrnn model as a
-  ``torch.nn.Sequential`` (``nn.RNN`` with ``batch_first=True`` and
-  ``nn.Linear``) and back, with the same predictions;
+- :func:`to_torch` / :func:`from_torch`: a fastrnn Sequential as a
+  ``torch.nn.Sequential`` (``nn.RNN`` with ``batch_first=True``, a
+  bidirectional ``nn.RNN`` for a Bidirectional, ``nn.Embedding``,
+  ``nn.Linear``, ``nn.Dropout``, activations) and back, with the same
+  predictions;
 - :func:`to_torch_state_dict` / :func:`from_torch_state_dict`: weights only,
   for a torch module of your own with ``nn.RNN``/``nn.Linear`` inside.
 

@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - exercised where torch is absent
     raise ImportError("fastrnn.interop.torch needs PyTorch, which is not installed: "
                       "pip install torch (a CPU build is enough)") from None
 
-__all__ = ["SimpleRNNModule", "to_torch", "from_torch", "to_torch_state_dict",
+__all__ = ["SimpleRNNModule", "BidirectionalRNNModule", "to_torch", "from_torch", "to_torch_state_dict",
            "from_torch_state_dict"]
 
 _NONLINEARITIES = ("tanh", "relu")   # what nn.RNN offers
@@ -75,6 +75,49 @@ class SimpleRNNModule(nn.Module):
                 f"go_backwards={self.go_backwards}")
 
 
+class BidirectionalRNNModule(nn.Module):
+    """``keras.layers.Bidirectional(SimpleRNN(...))`` as a torch module: one
+    ``nn.RNN(bidirectional=True, batch_first=True)`` and Keras's merge.
+
+    torch returns the backward direction's sequence in input order, as Keras's
+    Bidirectional does; the last states are ``h_n[0]`` (forward) and
+    ``h_n[1]`` (backward, after reading the first step).
+
+    Parameters
+    ----------
+    input_size, units : int
+    activation : {"tanh", "relu"}
+    use_bias, return_sequences : bool
+    merge_mode : {"concat", "sum", "mul", "ave", None}
+        None returns the tuple ``(forward, backward)``.
+    """
+
+    def __init__(self, input_size, units, activation="tanh", use_bias=True,
+                 return_sequences=False, merge_mode="concat"):
+        super().__init__()
+        self.rnn = nn.RNN(input_size, units, nonlinearity=activation, bias=use_bias,
+                          batch_first=True, bidirectional=True)
+        self.return_sequences = bool(return_sequences)
+        self.merge_mode = merge_mode
+
+    def forward(self, x):
+        y, h_n = self.rnn(x)
+        H = self.rnn.hidden_size
+        f, b = (y[..., :H], y[..., H:]) if self.return_sequences else (h_n[0], h_n[1])
+        if self.merge_mode == "concat":
+            return torch.cat([f, b], dim=-1)
+        if self.merge_mode == "sum":
+            return f + b
+        if self.merge_mode == "mul":
+            return f * b
+        if self.merge_mode == "ave":
+            return (f + b) / 2
+        return f, b
+
+    def extra_repr(self):
+        return f"return_sequences={self.return_sequences}, merge_mode={self.merge_mode!r}"
+
+
 _ACTIVATION_MODULES = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
                        "softmax": lambda: nn.Softmax(dim=-1)}
 
@@ -83,20 +126,27 @@ def _tensor(array, dtype):
     return torch.from_numpy(np.ascontiguousarray(array)).to(dtype)
 
 
-def _require_chain(model, what):
+_TO_TORCH = ("SimpleRNN", "Dense", "Bidirectional", "Embedding", "Dropout", "Activation")
+_STATE_DICT = ("SimpleRNN", "Dense")
+
+
+def _require_chain(model, what, supported=_STATE_DICT):
     """The model's layers, or a clear error for what a torch.nn.Sequential cannot hold."""
     from ..models.sequential import Sequential
     model.input_shape   # a clear error for an unbuilt model
     if not isinstance(model, Sequential):
-        raise ValueError(f"{what} takes a fastrnn.Sequential of SimpleRNN and Dense layers; "
+        raise ValueError(f"{what} takes a fastrnn.Sequential ({', '.join(supported)}); "
                          f"model {model.name!r} is a functional model (export it with "
                          f"model.save('m.keras') or fastrnn.export.to_onnx instead)")
     for layer in model.layers:
         kind = type(layer).__name__
-        if kind not in ("SimpleRNN", "Dense"):
-            raise ValueError(f"layer {layer.name!r} ({kind}) has no PyTorch equivalent here "
-                             f"(supported: SimpleRNN, Dense; a model with it can leave as a "
-                             f".keras file or through ONNX)")
+        if kind not in supported:
+            raise ValueError(f"layer {layer.name!r} ({kind}) has no PyTorch equivalent in "
+                             f"{what} (supported: {', '.join(supported)}; a model with it can "
+                             f"leave as a .keras file or through ONNX)")
+        if kind == "Embedding" and layer.mask_zero:
+            raise ValueError(f"layer {layer.name!r}: Embedding(mask_zero=True) has no "
+                             f"PyTorch equivalent (nn.RNN takes no step mask)")
     return model.layers
 
 
@@ -106,19 +156,23 @@ def to_torch(model):
     Parameters
     ----------
     model : fastrnn.Sequential
-        Built; SimpleRNN (tanh or relu) and Dense layers.
+        Built; SimpleRNN and Bidirectional(SimpleRNN) (tanh or relu), Dense,
+        Embedding (without mask_zero), Dropout and Activation layers.
 
     Returns
     -------
     torch.nn.Sequential
         Of :class:`SimpleRNNModule` (wrapping ``nn.RNN(batch_first=True)``),
-        ``nn.Linear`` and activation modules (``nn.ReLU``, ``nn.Tanh``,
-        ``nn.Sigmoid``, ``nn.Softmax(dim=-1)``), in the model's dtype, on the
-        CPU, in eval mode.  Input (B, T, D) as for ``predict``.
+        :class:`BidirectionalRNNModule` (``nn.RNN(bidirectional=True)``),
+        ``nn.Embedding``, ``nn.Linear``, ``nn.Dropout`` and activation modules
+        (``nn.ReLU``, ``nn.Tanh``, ``nn.Sigmoid``, ``nn.Softmax(dim=-1)``,
+        ``nn.Identity``), in the model's dtype, on the CPU, in eval mode.
+        Input (B, T, D) as for ``predict``; token ids (B, T) as a LongTensor
+        for a model starting with an Embedding.
     """
     modules = []
     dtype = None
-    for layer in _require_chain(model, "to_torch"):
+    for layer in _require_chain(model, "to_torch", _TO_TORCH):
         kind = type(layer).__name__
         weights = layer.get_weights()
         dtype = _DTYPES.get(weights[0].dtype, torch.float32) if weights else dtype
@@ -151,9 +205,39 @@ def to_torch(model):
             modules.append(linear)
             if activation != "linear":
                 modules.append(_ACTIVATION_MODULES[activation]())
-        else:
-            raise ValueError(f"layer {layer.name!r} ({kind}) has no PyTorch equivalent here "
-                             f"(supported: SimpleRNN, Dense)")
+        elif kind == "Bidirectional":
+            inner = layer.forward_layer
+            if inner.activation not in _NONLINEARITIES:
+                raise ValueError(f"layer {layer.name!r}: activation {inner.activation!r} has "
+                                 f"no torch.nn.RNN equivalent (nonlinearity tanh or relu)")
+            module = BidirectionalRNNModule(weights[0].shape[0], inner.units, inner.activation,
+                                            inner.use_bias, inner.return_sequences,
+                                            layer.merge_mode).to(dtype)
+            half = len(weights) // 2
+            with torch.no_grad():
+                for suffix, w in (("", weights[:half]), ("_reverse", weights[half:])):
+                    getattr(module.rnn, "weight_ih_l0" + suffix).copy_(_tensor(w[0].T, dtype))
+                    getattr(module.rnn, "weight_hh_l0" + suffix).copy_(_tensor(w[1].T, dtype))
+                    if inner.use_bias:
+                        getattr(module.rnn, "bias_ih_l0" + suffix).copy_(_tensor(w[2], dtype))
+                        getattr(module.rnn, "bias_hh_l0" + suffix).zero_()
+            modules.append(module)
+        elif kind == "Embedding":
+            module = nn.Embedding(layer.input_dim, layer.output_dim).to(dtype)
+            with torch.no_grad():
+                module.weight.copy_(_tensor(weights[0], dtype))
+            modules.append(module)
+        elif kind == "Dropout":
+            modules.append(nn.Dropout(layer.rate))
+        else:           # Activation
+            activation = layer.activation or "linear"
+            if activation == "linear":
+                modules.append(nn.Identity())
+            elif activation in _ACTIVATION_MODULES:
+                modules.append(_ACTIVATION_MODULES[activation]())
+            else:
+                raise ValueError(f"layer {layer.name!r}: activation {activation!r} has no "
+                                 f"torch module here")
     return nn.Sequential(*modules).eval()
 
 
@@ -211,7 +295,7 @@ def from_torch(module):
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     modules = list(module) if isinstance(module, nn.Sequential) else [module]
-    layers, weights, first_input = [], [], None
+    layers, weights, first_input, first_dtype = [], [], None, None
     params = list(module.parameters())
     if not params:
         raise ValueError("module has no weights to convert")
@@ -242,28 +326,63 @@ def from_torch(module):
             if m.bias is not None:
                 rnn_weights.append(_numpy(m.bias, f"{where}.bias"))
             size = m.in_features
+        elif isinstance(m, BidirectionalRNNModule):
+            fwd, fwd_w = _rnn_layers(m.rnn, where, m.return_sequences, False, False,
+                                     bidirectional=True)
+            rnn_layers = [fastrnn.layers.Bidirectional(fwd[0], merge_mode=m.merge_mode)]
+            rnn_weights = fwd_w + _rnn_layers(m.rnn, where, m.return_sequences, False, False,
+                                              bidirectional=True, suffix="_reverse")[1]
+            size = m.rnn.input_size
+        elif type(m) is nn.Embedding:
+            if m.padding_idx is not None or m.max_norm is not None:
+                raise ValueError(f"{where}: padding_idx and max_norm have no fastrnn "
+                                 f"equivalent")
+            rnn_layers = [fastrnn.layers.Embedding(m.num_embeddings, m.embedding_dim)]
+            rnn_weights = [_numpy(m.weight, f"{where}.weight")]
+            size = None
+        elif type(m) is nn.Dropout:
+            rnn_layers, rnn_weights, size = [fastrnn.layers.Dropout(m.p)], [], None
+        elif _activation_after(modules, i, where)[1]:
+            activation, _ = _activation_after(modules, i, where)
+            rnn_layers, rnn_weights, size = [fastrnn.layers.Activation(activation)], [], None
         else:
             raise ValueError(f"{where} has no fastrnn equivalent (supported: "
-                             f"SimpleRNNModule, nn.RNN, nn.Linear and its activations)")
+                             f"SimpleRNNModule, BidirectionalRNNModule, nn.RNN, nn.Linear, "
+                             f"nn.Embedding, nn.Dropout and activations)")
         if first_input is None:
-            first_input = (None, size) if not isinstance(m, nn.Linear) else (size,)
+            if size is None and type(m) is not nn.Embedding:
+                raise ValueError(f"{where}: the first module must say its input size "
+                                 f"(an RNN, a Linear or an Embedding)")
+            first_input = ((None,) if type(m) is nn.Embedding else
+                           (None, size) if not isinstance(m, nn.Linear) else (size,))
+            first_dtype = "int64" if type(m) is nn.Embedding else None
         layers += rnn_layers
         weights += rnn_weights
         i += 1
-    model = fastrnn.Sequential([fastrnn.Input(first_input, dtype=str(dtype).split(".")[-1])]
+    float_dtype = str(dtype).split(".")[-1]
+    if first_dtype is not None:         # token ids in: the layers say the float type
+        for layer in layers:
+            layer.dtype = layer._dtype_arg = np.dtype(float_dtype)
+    model = fastrnn.Sequential([fastrnn.Input(first_input, dtype=first_dtype or float_dtype)]
                                + layers)
     model.set_weights(weights)
     return model
 
 
-def _rnn_layers(rnn, where, return_sequences, return_state, go_backwards):
-    """fastrnn SimpleRNN layers (and their Keras-layout weights) for one nn.RNN."""
+def _rnn_layers(rnn, where, return_sequences, return_state, go_backwards, bidirectional=False,
+                suffix=""):
+    """fastrnn SimpleRNN layers (and their Keras-layout weights) for one nn.RNN
+    (for one direction, ``suffix`` "" or "_reverse", of a bidirectional one)."""
     import fastrnn
     if not rnn.batch_first:
         raise ValueError(f"{where}: nn.RNN(batch_first=False) takes (T, B, D) input; fastrnn "
                          f"takes (B, T, D): use batch_first=True")
-    if rnn.bidirectional:
-        raise ValueError(f"{where}: bidirectional nn.RNN has no fastrnn equivalent yet")
+    if rnn.bidirectional != bidirectional:
+        raise ValueError(f"{where}: a bidirectional nn.RNN converts only as "
+                         f"BidirectionalRNNModule (fastrnn's Bidirectional)")
+    if bidirectional and rnn.num_layers != 1:
+        raise ValueError(f"{where}: a multi-layer bidirectional nn.RNN has no fastrnn "
+                         f"equivalent")
     if rnn.nonlinearity not in _NONLINEARITIES or getattr(rnn, "proj_size", 0):
         raise ValueError(f"{where}: nn.RNN settings with no fastrnn equivalent")
     if go_backwards and rnn.num_layers > 1:
@@ -277,11 +396,13 @@ def _rnn_layers(rnn, where, return_sequences, return_state, go_backwards):
             rnn.hidden_size, activation=rnn.nonlinearity, use_bias=rnn.bias,
             return_sequences=return_sequences or not last,
             return_state=return_state and last, go_backwards=go_backwards and k == 0))
-        weights += [_numpy(getattr(rnn, f"weight_ih_l{k}"), f"weight_ih_l{k}").T,
-                    _numpy(getattr(rnn, f"weight_hh_l{k}"), f"weight_hh_l{k}").T]
+        names = [f"{kind}_l{k}{suffix}" for kind in ("weight_ih", "weight_hh", "bias_ih",
+                                                      "bias_hh")]
+        weights += [_numpy(getattr(rnn, names[0]), names[0]).T,
+                    _numpy(getattr(rnn, names[1]), names[1]).T]
         if rnn.bias:
-            weights.append(_numpy(getattr(rnn, f"bias_ih_l{k}"), f"bias_ih_l{k}")
-                           + _numpy(getattr(rnn, f"bias_hh_l{k}"), f"bias_hh_l{k}"))
+            weights.append(_numpy(getattr(rnn, names[2]), names[2])
+                           + _numpy(getattr(rnn, names[3]), names[3]))
     return layers, weights
 
 
