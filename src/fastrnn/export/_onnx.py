@@ -32,6 +32,8 @@ are described in :func:`to_onnx`.
 """
 import numpy as np
 
+from ..saving.keras_layers import masks_flow
+
 __all__ = ["to_onnx", "CONVERTERS", "DEFAULT_OPSET", "MIN_OPSET", "INSTALL_HINT"]
 
 INSTALL_HINT = 'pip install "fastrnn[onnx]"'
@@ -232,12 +234,17 @@ def _convert_simple_rnn(g, layer, inputs):
     if x.rank != 3:
         raise ValueError(f"layer {layer.name!r} expects (batch, time, features) input")
     weights, H = _rnn_weights(g, [layer.get_weights()])
-    if getattr(layer, "_masked", False):
+    masked = x.keep is not None if masks_flow() else getattr(layer, "_masked", False)
+    if masked:
         if x.keep is None:
             raise ValueError(f"layer {layer.name!r} is masked, but its input carries no mask")
         seq, last = _masked_rnn(g, layer, x, x.keep, h0, H, weights, activation)
         last = _Tensor(last, 2)
-        out = _Tensor(seq, 3) if layer.return_sequences else last
+        if layer.return_sequences and getattr(layer, "zero_output_for_mask", False):
+            keep = x.keep if not layer.go_backwards else _reverse_time(g, x.keep, 1)
+            seq = g.add("Where", [g.add("Unsqueeze", [keep, g.const("axes", _ints(2))]), seq,
+                                  g.const("zero", np.zeros(1, np.float32))])
+        out = _Tensor(seq, 3, keep=x.keep) if layer.return_sequences else last
         return [out, last] if layer.return_state else out
     x = _time_major(g, x)
     rnn_inputs = [x.name] + weights
@@ -264,6 +271,9 @@ def _convert_bidirectional(g, layer, inputs):
     """One RNN with direction="bidirectional": Y (T, 2, B, H), Y_h (2, B, H); ONNX gives the
     backward sequence in input order, as Keras's Bidirectional does."""
     forward, backward = layer.forward_layer, layer.backward_layer
+    if inputs[0].keep is not None and masks_flow():
+        raise ValueError(f"layer {layer.name!r}: a Bidirectional on a masked input has no "
+                         f"ONNX export yet")
     activation = _rnn_activation(forward)
     x = _time_major(g, inputs[0])
     both = layer.get_weights()          # forward's, then backward's
@@ -301,17 +311,18 @@ def _convert_dense(g, layer, inputs):
     y = g.add("MatMul", [x.name, g.const("kernel", _float32(weights[0]))])
     if layer.use_bias:
         y = g.add("Add", [y, g.const("bias", _float32(weights[1]))])
-    return _Tensor(_activate(g, y, layer.activation, where), x.rank, x.time_major)
+    return _Tensor(_activate(g, y, layer.activation, where), x.rank, x.time_major, x.keep)
 
 
 def _convert_activation(g, layer, inputs):
     x = inputs[0]
     return _Tensor(_activate(g, x.name, layer.activation, f"layer {layer.name!r}"),
-                   x.rank, x.time_major)
+                   x.rank, x.time_major, x.keep)
 
 
 def _convert_dropout(g, layer, inputs):
-    return _Tensor(inputs[0].name, inputs[0].rank, inputs[0].time_major)   # predict: identity
+    x = inputs[0]
+    return _Tensor(x.name, x.rank, x.time_major, x.keep)      # predict: the identity
 
 
 def _convert_time_distributed(g, layer, inputs):
@@ -342,6 +353,14 @@ def _same_layout(g, inputs):
     return inputs
 
 
+def _all_kept(g, t):
+    """An all-True (batch, time) mask for the sequence ``t``."""
+    shape = g.add("Slice", [g.add("Shape", [_batch_major(g, t).name]),
+                            g.const("starts", _ints(0)), g.const("ends", _ints(2))])
+    true = g.onnx.helper.make_tensor("true", g.onnx.TensorProto.BOOL, [1], [True])
+    return g.add("ConstantOfShape", [shape], value=true)
+
+
 def _convert_concatenate(g, layer, inputs):
     inputs = _same_layout(g, inputs)
     rank = inputs[0].rank
@@ -350,8 +369,19 @@ def _convert_concatenate(g, layer, inputs):
         onnx_axis = -1
     else:                       # time (axis 1 of a sequence)
         onnx_axis = 0 if inputs[0].time_major else 1
+    keep = None
+    if masks_flow() and rank == 3 and any(t.keep is not None for t in inputs):
+        # Keras: the masks joined as the values are (all-True for an unmasked input);
+        # along the features a step is kept where every input keeps it
+        keeps = [t.keep if t.keep is not None else _all_kept(g, t) for t in inputs]
+        if axis == 1:
+            keep = g.add("Concat", keeps, axis=1)
+        else:
+            keep = keeps[0]
+            for k in keeps[1:]:
+                keep = g.add("And", [keep, k])
     return _Tensor(g.add("Concat", [t.name for t in inputs], axis=onnx_axis), rank,
-                   inputs[0].time_major)
+                   inputs[0].time_major, keep)
 
 
 def _elementwise(op, average=False):
@@ -362,7 +392,12 @@ def _elementwise(op, average=False):
             y = g.add(op, [y, t.name])
         if average:
             y = g.add("Div", [y, g.const("count", np.float32(len(inputs)))])
-        return _Tensor(y, inputs[0].rank, inputs[0].time_major)
+        keep = None
+        if masks_flow() and all(t.keep is not None for t in inputs):
+            keep = inputs[0].keep               # Keras: the masks OR'ed when all have one
+            for t in inputs[1:]:
+                keep = g.add("Or", [keep, t.keep])
+        return _Tensor(y, inputs[0].rank, inputs[0].time_major, keep)
     return convert
 
 

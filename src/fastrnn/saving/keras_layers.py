@@ -436,7 +436,8 @@ def _simple_rnn_to_keras(layer, dtype):
         "return_sequences": bool(layer.return_sequences),
         "return_state": bool(layer.return_state),
         "go_backwards": bool(layer.go_backwards),
-        "stateful": False, "unroll": False, "zero_output_for_mask": False,
+        "stateful": bool(getattr(layer, "stateful", False)), "unroll": False,
+        "zero_output_for_mask": bool(getattr(layer, "zero_output_for_mask", False)),
         "units": int(layer.units), "activation": layer.activation,
         "use_bias": bool(layer.use_bias),
         "kernel_initializer": initializer_to_keras(
@@ -466,13 +467,20 @@ def _simple_rnn_from_keras(reader):
         recurrent_initializer=reader.initializer("recurrent_initializer", "Orthogonal"),
         bias_initializer=reader.initializer("bias_initializer", "Zeros"),
     )
-    reader.require("stateful", (False,), "fastrnn keeps no state between batches")
+    if reader.bool("stateful", False):
+        if not takes_argument("SimpleRNN", "stateful"):
+            raise FileFormatError(f"{reader.where}: stateful=True is not supported (this "
+                                  f"fastrnn keeps no state between batches)")
+        kwargs["stateful"] = True
+    if reader.bool("zero_output_for_mask", False) and \
+            takes_argument("SimpleRNN", "zero_output_for_mask"):
+        kwargs["zero_output_for_mask"] = True
     kwargs.update(dropout=reader.raw("dropout", 0.0),
                   recurrent_dropout=reader.raw("recurrent_dropout", 0.0))
     _regularizers_and_constraints(reader, "kernel", "recurrent", "bias")
     # unroll changes only how Keras schedules the loop; zero_output_for_mask
     # only matters with a mask; seed only seeds Keras's dropout.
-    reader.ignore("unroll", "zero_output_for_mask", "seed")
+    reader.ignore("unroll", "seed")
     return kwargs
 
 
@@ -799,6 +807,20 @@ register(KerasLayerFormat(
     paths=_bidirectional_paths, vars_names=_bidirectional_vars))
 
 
+def takes_argument(class_name, argument):
+    """Whether fastrnn's layer class takes ``argument`` (arguments other work adds)."""
+    import inspect
+    from .. import layers
+    return argument in inspect.signature(getattr(layers, class_name).__init__).parameters
+
+
+def masks_flow():
+    """Whether this fastrnn carries masks through layers as Keras 3 does (else a mask
+    reaches only a SimpleRNN reading its Masking or Embedding directly)."""
+    from ..layers.rnn import SimpleRNN
+    return not hasattr(SimpleRNN, "_note_mask")
+
+
 # -- masks ---------------------------------------------------------------------------
 # How Keras 3 carries a mask (from Masking, or Embedding(mask_zero=True)) through a layer.
 _MASK_PASSES = {"Dense", "Activation", "Dropout", "TimeDistributed"}
@@ -827,7 +849,10 @@ def check_masks(nodes):
     -----
     Keras 3 (3.15) drops the mask of a SimpleRNN called with
     ``initial_state=`` (fastrnn applies it), so that pair is refused too.
+    Once fastrnn carries masks as Keras does (:func:`masks_flow`), that is
+    the only refusal left.
     """
+    flowing = masks_flow()
     masks = {}      # (id, output index) -> id of the mask's source, or absent
     for node_id, cls, kwargs, cfg, refs, *state in nodes:
         ins = [masks.get(tuple(r)) for r in refs]
@@ -842,12 +867,14 @@ def check_masks(nodes):
                         f"{where}: it is called with an initial_state on a masked input "
                         f"(layer {first!r}): Keras 3 then ignores the mask and fastrnn "
                         f"applies it, so the two would compute different things")
-                if not direct:
+                if flowing:
+                    pass        # this fastrnn applies the mask wherever Keras does
+                elif not direct:
                     raise FileFormatError(
                         f"{where}: the mask of layer {first!r} reaches it through other layers "
                         f"(Keras applies it there; fastrnn applies a mask only in a SimpleRNN "
                         f"reading the Masking or Embedding layer directly)")
-                if inner["return_sequences"] and isinstance(cfg, dict) and \
+                elif inner["return_sequences"] and isinstance(cfg, dict) and \
                         cfg.get("zero_output_for_mask") is True:
                     raise FileFormatError(f"{where}: zero_output_for_mask=True with a mask is "
                                           f"not supported (fastrnn carries the state through "
