@@ -314,3 +314,57 @@ def test_embedding_input_is_int64():
     model = masked_rnn(False, False, source="embedding")
     proto = to_onnx(model)
     assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+
+
+@st.composite
+def flowing_mask_models(draw):
+    """Masks that reach a SimpleRNN through other layers (where fastrnn carries them)."""
+    fastrnn.clear_session()
+    L = fastrnn.layers
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+    N, T = draw(st.integers(1, 4)), draw(st.integers(1, 6))
+    x_in = fastrnn.Input((None, 2))
+    h = L.Masking(0.0)(x_in)
+    same_steps = True
+    for step in draw(st.lists(st.sampled_from(["dense", "time_dense", "activation", "dropout",
+                                               "rnn", "add", "concat", "concat_time"]),
+                              max_size=3)):
+        if step == "dense":
+            h = L.Dense(3, activation="tanh")(h)
+        elif step == "time_dense":
+            h = L.TimeDistributed(L.Dense(2))(h)
+        elif step == "activation":
+            h = L.Activation("relu")(h)
+        elif step == "dropout":
+            h = L.Dropout(0.5)(h)
+        elif step == "rnn":
+            h = L.SimpleRNN(3, return_sequences=True, go_backwards=draw(st.booleans()),
+                            zero_output_for_mask=draw(st.booleans()))(h)
+        elif step == "add":     # both masked: Keras ORs the masks
+            other = L.Masking(0.0)(x_in) if same_steps else h
+            h = L.Add()([h, L.Dense(h.shape[-1])(other)])
+        elif step == "concat":  # one unmasked: every step kept
+            h = L.Concatenate()([h, L.Dense(2)(x_in if same_steps else h)])
+        else:
+            h = L.Concatenate(axis=1)([h, L.Dense(h.shape[-1])(x_in)])
+            same_steps = False  # h is now longer than the input
+    out = L.SimpleRNN(2, go_backwards=draw(st.booleans()),
+                      return_sequences=draw(st.booleans()))(h)
+    model = fastrnn.Model(x_in, out)
+    model.set_weights([rng.uniform(-1, 1, w.shape) for w in model.get_weights()])
+    x = rng.standard_normal((N, T, 2))
+    x[rng.random((N, T)) < 0.4] = 0.0
+    return model, [x]
+
+
+from fastrnn.saving.keras_layers import masks_flow  # noqa: E402
+
+
+@pytest.mark.skipif(not masks_flow(), reason="this fastrnn applies a mask only in a "
+                                               "SimpleRNN reading its source")
+@given(flowing_mask_models())
+def test_masks_through_layers_match_predict(model_and_xs):
+    model, xs = model_and_xs
+    proto = to_onnx(model)
+    for a, b in zip(run_graph(proto, model, xs), graph_predictions(model, xs)):
+        np.testing.assert_allclose(a, b, **tol("interop", np.float32))

@@ -19,7 +19,9 @@ Keras's own files of the same cases (``keras_<case>.keras``,
 sorted key order -- and weights ``<case>/w<i>``), what Keras predicts and
 loads from fastrnn's files (``fastrnn_graph_files_in_keras_<version>.npz``,
 the same keys plus ``weights_file_pred_<i>`` from ``load_weights``), and
-``keras_refused_<name>.keras``: models fastrnn must refuse.
+``keras_refused_<name>.keras``: models fastrnn must refuse (those of
+``MASK_CASES`` only while its masks do not flow through layers as Keras's do;
+``keras_refused.npz`` has Keras's inputs and predictions for them).
 """
 import os
 import sys
@@ -59,6 +61,11 @@ def write_fastrnn():
     print("fastrnn wrote", sorted(GRAPH_CASES))
 
 
+# refused while fastrnn applies a mask only in a SimpleRNN reading its source directly
+MASK_CASES = ("mask_through_rnn", "mask_through_dense", "masked_bidirectional",
+              "mask_zero_to_dense")
+
+
 def refused(keras):
     L = keras.layers
     x = keras.Input((5, 2))
@@ -76,7 +83,7 @@ def refused(keras):
         "lstm_in_bidirectional": keras.Model(x, L.Bidirectional(L.LSTM(2))(x)),
         "operation": keras.Model(x, keras.ops.sum(L.SimpleRNN(2, return_sequences=True)(x),
                                                   axis=1)),
-        "mask_zero_to_dense": keras.Model(tokens, L.Dense(1)(L.Embedding(5, 2, mask_zero=True)(
+        "mask_zero_to_dense": keras.Model(tokens, L.Dense(1)(L.Embedding(10, 2, mask_zero=True)(
             tokens))),
     }
 
@@ -106,8 +113,16 @@ def write_keras():
     models["shared_layer"] = keras.Model(x, L.Add()([shared(x), shared(L.Dense(2)(x))]))
     inp = keras.Input((5, 4, 1))
     models["conv_in_time_distributed"] = keras.Model(inp, L.TimeDistributed(L.Conv1D(2, 2))(inp))
-    for name, model in models.items():
+    refused_record = {}
+    for name, model in sorted(models.items()):
         model.save(os.path.join(OUT, f"keras_refused_{name}.keras"))
+        if name in MASK_CASES:      # what Keras computes, for a fastrnn whose masks flow
+            xs = graph_inputs(model, name)
+            for i, x in enumerate(xs):
+                refused_record[f"{name}/x{i}"] = x
+            for key, value in outputs(model, xs).items():
+                refused_record[f"{name}/{key}"] = value
+    np.savez(os.path.join(OUT, "keras_refused.npz"), **refused_record)
 
     read_fastrnn_files()
 

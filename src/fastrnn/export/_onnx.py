@@ -371,15 +371,15 @@ def _convert_concatenate(g, layer, inputs):
         onnx_axis = 0 if inputs[0].time_major else 1
     keep = None
     if masks_flow() and rank == 3 and any(t.keep is not None for t in inputs):
-        # Keras: the masks joined as the values are (all-True for an unmasked input);
-        # along the features a step is kept where every input keeps it
+        # Keras: the masks joined as the values are (all-True for an unmasked input),
+        # then any() over the features: along them a step is kept where any input keeps it
         keeps = [t.keep if t.keep is not None else _all_kept(g, t) for t in inputs]
         if axis == 1:
             keep = g.add("Concat", keeps, axis=1)
         else:
             keep = keeps[0]
             for k in keeps[1:]:
-                keep = g.add("And", [keep, k])
+                keep = g.add("Or", [keep, k])
     return _Tensor(g.add("Concat", [t.name for t in inputs], axis=onnx_axis), rank,
                    inputs[0].time_major, keep)
 
