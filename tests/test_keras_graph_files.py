@@ -408,3 +408,26 @@ def test_functional_round_trip(tmp_path_factory, model_and_xs):
     loaded.load_weights(weights)
     for a, b in zip(loaded.get_weights(), model.get_weights()):
         assert np.array_equal(a, b)
+
+
+# -- stateful=True (where fastrnn's SimpleRNN has it) -----------------------------------------
+from fastrnn.saving.keras_layers import takes_argument  # noqa: E402
+
+STATEFUL = takes_argument("SimpleRNN", "stateful")
+
+
+@pytest.mark.skipif(not STATEFUL, reason="this fastrnn has no stateful SimpleRNN")
+def test_stateful_flag_and_fixed_batch_round_trip(tmp_path):
+    L = fastrnn.layers
+    x = fastrnn.Input(batch_shape=(2, 3, 1))
+    model = fastrnn.Model(x, L.Dense(1)(L.SimpleRNN(4, stateful=True)(x)))
+    save_model(model, tmp_path / "s.keras")
+    with zipfile.ZipFile(tmp_path / "s.keras") as zf:
+        config = json.loads(zf.read("config.json"))
+    assert entry(config, "SimpleRNN")["config"]["stateful"] is True
+    assert entry(config, "InputLayer")["config"]["batch_shape"] == [2, 3, 1]
+    loaded = load_model(tmp_path / "s.keras")
+    rnn = [la for la in loaded.layers if type(la).__name__ == "SimpleRNN"][0]
+    assert rnn.stateful and loaded.input_shape == (2, 3, 1)
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        assert np.array_equal(a, b)

@@ -368,3 +368,14 @@ def test_masks_through_layers_match_predict(model_and_xs):
     proto = to_onnx(model)
     for a, b in zip(run_graph(proto, model, xs), graph_predictions(model, xs)):
         np.testing.assert_allclose(a, b, **tol("interop", np.float32))
+
+
+def test_stateful_layers_refused():
+    from fastrnn.saving.keras_layers import takes_argument
+    if not takes_argument("SimpleRNN", "stateful"):
+        pytest.skip("this fastrnn has no stateful SimpleRNN")
+    L = fastrnn.layers
+    model = fastrnn.Sequential([fastrnn.Input(batch_shape=(2, 3, 1)),
+                                L.SimpleRNN(2, stateful=True)])
+    with pytest.raises(ValueError, match="is stateful: an ONNX graph keeps no state"):
+        to_onnx(model)

@@ -282,3 +282,13 @@ def test_mask_zero_and_plain_bidirectional_rnn_refused():
     with pytest.raises(ValueError, match="only as BidirectionalRNNModule"):
         from_torch(nn.Sequential(SimpleRNNModule(2, 3)).to(torch.float32)
                    .__class__(nn.RNN(2, 3, batch_first=True, bidirectional=True)))
+
+
+def test_stateful_layers_refused():
+    from fastrnn.saving.keras_layers import takes_argument
+    if not takes_argument("SimpleRNN", "stateful"):
+        pytest.skip("this fastrnn has no stateful SimpleRNN")
+    model = fastrnn.Sequential([fastrnn.Input(batch_shape=(2, 3, 1)),
+                                fastrnn.layers.SimpleRNN(2, stateful=True)])
+    with pytest.raises(ValueError, match="is stateful"):
+        to_torch(model)

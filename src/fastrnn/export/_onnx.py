@@ -228,7 +228,15 @@ def _masked_rnn(g, layer, x, keep, h0, H, weights, activation):
     return seq, last
 
 
+def _refuse_stateful(layer):
+    if getattr(layer, "stateful", False):
+        raise ValueError(f"layer {layer.name!r} is stateful: an ONNX graph keeps no state "
+                         f"between runs (export a copy with stateful=False and feed the "
+                         f"state as an initial_state input)")
+
+
 def _convert_simple_rnn(g, layer, inputs):
+    _refuse_stateful(layer)
     x, h0 = inputs[0], (inputs[1] if len(inputs) > 1 else None)
     activation = _rnn_activation(layer)
     if x.rank != 3:
@@ -271,6 +279,7 @@ def _convert_bidirectional(g, layer, inputs):
     """One RNN with direction="bidirectional": Y (T, 2, B, H), Y_h (2, B, H); ONNX gives the
     backward sequence in input order, as Keras's Bidirectional does."""
     forward, backward = layer.forward_layer, layer.backward_layer
+    _refuse_stateful(forward)
     if inputs[0].keep is not None and masks_flow():
         raise ValueError(f"layer {layer.name!r}: a Bidirectional on a masked input has no "
                          f"ONNX export yet")

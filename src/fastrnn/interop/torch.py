@@ -144,6 +144,10 @@ def _require_chain(model, what, supported=_STATE_DICT):
             raise ValueError(f"layer {layer.name!r} ({kind}) has no PyTorch equivalent in "
                              f"{what} (supported: {', '.join(supported)}; a model with it can "
                              f"leave as a .keras file or through ONNX)")
+        if getattr(layer, "stateful", False) or getattr(
+                getattr(layer, "forward_layer", None), "stateful", False):
+            raise ValueError(f"layer {layer.name!r} is stateful; the torch modules keep no "
+                             f"state between calls")
         if kind == "Embedding" and layer.mask_zero:
             raise ValueError(f"layer {layer.name!r}: Embedding(mask_zero=True) has no "
                              f"PyTorch equivalent (nn.RNN takes no step mask)")
