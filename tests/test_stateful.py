@@ -343,6 +343,12 @@ def test_without_a_batch_size_keras_error():
         model.fit(np.ones((B, T, D)), np.ones((B, 1)), verbose=0)
 
 
+def test_calling_a_stateful_layer_on_arrays_is_refused_clearly():
+    model = stateful_model()
+    with pytest.raises(NotImplementedError, match="stateful"):
+        model.layers[0](np.ones((B, T, D)))
+
+
 def test_a_generator_batch_of_another_size_is_refused():
     model = stateful_model()
     model.compile(optimizer="adam", loss="mse")

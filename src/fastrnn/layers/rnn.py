@@ -189,6 +189,13 @@ class SimpleRNN(Layer):
             node.update(stateful=True, state_owner=self, batch=self._batch)
         return node
 
+    def _eager_call(self, inputs, training):
+        if self.stateful:
+            raise NotImplementedError(
+                f"calling the stateful SimpleRNN {self.name!r} on arrays is not supported yet: "
+                f"run it in a model with a fixed batch size (model.predict(x, batch_size=...))")
+        return super()._eager_call(inputs, training)
+
     # -- stateful=True: the state kept between batches --------------------------
     def _require_static_batch(self, input_shape):
         if self.stateful and input_shape[0] is None:
