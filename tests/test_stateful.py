@@ -17,6 +17,8 @@ recorded by ``tools/keras_fixtures/stateful.py``).
 """
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import fastrnn as keras
 from fastrnn.callbacks import Callback
@@ -87,6 +89,26 @@ def test_predict_over_consecutive_chunks_equals_the_whole_sequence(activation):
     np.testing.assert_allclose(
         stateful.predict(more, batch_size=B, verbose=0),
         whole.predict(np.concatenate([long, more], axis=1), verbose=0)[:, -T:], **F64)
+
+
+@given(batch=st.integers(1, 4), steps=st.integers(1, 4), chunks=st.integers(1, 4),
+       units=st.integers(1, 6), features=st.integers(1, 3), seed=st.integers(0, 2**31 - 1),
+       activation=st.sampled_from(["tanh", "linear", "sigmoid", "elu"]))
+def test_chunks_equal_the_whole_sequence_sweep(batch, steps, chunks, units, features, seed,
+                                               activation):
+    rng = np.random.default_rng(seed)
+    long = rng.standard_normal((batch, chunks * steps, features))
+    stateful = stateful_model(units, return_sequences=True, out=1, batch=batch, steps=steps,
+                              features=features, activation=activation)
+    random_weights(stateful, seed=seed)
+    whole = keras.Sequential([keras.Input((None, features), dtype="float64"),
+                              keras.layers.SimpleRNN(units, return_sequences=True,
+                                                     activation=activation),
+                              keras.layers.Dense(1)])
+    whole.set_weights(stateful.get_weights())
+    got = stateful.predict(chunks_to_batches(long, steps), verbose=0)
+    np.testing.assert_allclose(batches_to_chunks(got, batch), whole.predict(long, verbose=0),
+                               **F64)
 
 
 def test_predict_in_one_call_or_chunk_by_chunk_is_the_same():
@@ -240,6 +262,29 @@ def test_gradients_start_from_the_state_and_stop_there():
         np.testing.assert_allclose(got, want, **F64_BACK)
     np.testing.assert_allclose(model.layers[1]._grads[0], h[:, -1].T @ dout, **F64_BACK)
     np.testing.assert_allclose(model.layers[0].states[0], h[:, -1], **F64)
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_masked_steps_carry_the_state_into_the_next_batch(go_backwards):
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((2 * B, T, D))
+    x[B + 0] = 0.0                  # batch 2, sample 0: every step masked
+    x[B + 1, 2:] = 0.0              # sample 1: right padding
+    x[B + 2, :1] = 0.0              # sample 2: left padding
+    inp = keras.Input(batch_shape=(B, T, D), dtype="float64")
+    rnn = keras.layers.SimpleRNN(H, stateful=True, go_backwards=go_backwards)
+    model = keras.Model(inp, rnn(keras.layers.Masking(0.0)(inp)))
+    random_weights(model)
+    got = model.predict(x, verbose=0)
+    state = np.zeros((B, H))
+    for k in range(2):
+        xb = x[k * B:(k + 1) * B]
+        h = recurrence_forward(xb, rnn.kernel, rnn.recurrent_kernel, rnn.bias, h0=state,
+                               mask=np.any(xb != 0, axis=-1), go_backwards=go_backwards)
+        state = h[:, 0] if go_backwards else h[:, -1]
+        np.testing.assert_allclose(got[k * B:(k + 1) * B], state, **F64)
+    np.testing.assert_allclose(rnn.states[0], state, **F64)
+    np.testing.assert_allclose(state[0], got[0], **F64)    # the masked sample kept its state
 
 
 # -- resets ---------------------------------------------------------------------------------
