@@ -522,7 +522,8 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: only input, reshape and repeat nodes fix their steps")
         if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED
                                          | FLAG_STATEFUL):
-            raise ValueError(f"{where}: only a recurrent node goes backwards")
+            raise ValueError(f"{where}: only a recurrent node goes backwards, is masked or "
+                             f"is stateful")
         spans = []
         if kind == KIND_INPUT:
             if arg in input_node or not 0 <= arg < n:
