@@ -30,7 +30,10 @@ from tolerances import TOLERANCES
 
 F64 = TOLERANCES[("forward", np.float64)]
 F64_BACK = TOLERANCES[("backward", np.float64)]
-KERAS64 = TOLERANCES[("interop", np.float64)]   # vs Keras's float64 run (TensorFlow)
+KERAS64 = TOLERANCES[("keras_fixture", np.float64)]   # vs Keras's float64 run (TensorFlow)
+# Keras's float64 Adam on TensorFlow rounds its hyperparameters to float32 (measured: 7e-8
+# from the exact float64 formula, which fastrnn follows, after one step of lr=0.01)
+KERAS64_ADAM = TOLERANCES[("interop", np.float64)]
 
 B, T, D, H = 3, 4, 2, 5
 
@@ -455,7 +458,7 @@ def test_keras_file_carries_stateful_not_the_state(tmp_path):
     model.layers[0].reset_states()
     x = np.random.default_rng(15).standard_normal((2 * B, T, D))
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
-                               **KERAS64)
+                               **F64)
 
 
 # -- Keras 3's numbers (TensorFlow backend, float64) ------------------------------------
@@ -470,8 +473,8 @@ def keras_case_model(case):
         out = keras.layers.Dense(1)(keras.layers.SimpleRNN(Hk, stateful=True)(x))
         optimizer = keras.optimizers.SGD(learning_rate=0.1)
     elif case == "sequences_backwards_adam":
-        h = keras.layers.SimpleRNN(Hk, stateful=True, return_sequences=True, go_backwards=True,
-                                   activation="relu")(x)
+        h = keras.layers.SimpleRNN(Hk, stateful=True, return_sequences=True,
+                                   go_backwards=True)(x)
         out = keras.layers.Dense(2)(h)
         optimizer = keras.optimizers.Adam(learning_rate=0.01)
     elif case == "stacked_sgd":
@@ -515,22 +518,23 @@ def test_keras_cases_recorded():
 def test_fit_and_predict_match_keras(case):
     f = {key.split("/", 1)[1]: value for key, value in FIXTURE.items()
          if key.startswith(case + "/")}
+    tol = KERAS64_ADAM if case.endswith("adam") else KERAS64
     model = keras_case_model(case)
     model.set_weights(_entries(case, "weights_init"))
     history = model.fit(f["x_fit"], f["y_fit"], batch_size=3, epochs=2, shuffle=False,
                         verbose=0)
-    np.testing.assert_allclose(history.history["loss"], f["loss"], **KERAS64)
+    np.testing.assert_allclose(history.history["loss"], f["loss"], **tol)
     for got, want in zip(model.get_weights(), _entries(case, "weights_fit")):
-        np.testing.assert_allclose(got, want, **KERAS64)
+        np.testing.assert_allclose(got, want, **tol)
     layers = stateful_layers(model)
     for layer, want in zip(layers, _entries(case, "state_fit")):
-        np.testing.assert_allclose(layer.states[0], want, **KERAS64)
+        np.testing.assert_allclose(layer.states[0], want, **tol)
     np.testing.assert_allclose(model.predict(f["x_pred"], batch_size=3, verbose=0), f["pred"],
-                               **KERAS64)
+                               **tol)
     for layer, want in zip(layers, _entries(case, "state_pred")):
-        np.testing.assert_allclose(layer.states[0], want, **KERAS64)
+        np.testing.assert_allclose(layer.states[0], want, **tol)
     for layer in model.layers:
         if getattr(layer, "stateful", False):
             layer.reset_states()
     np.testing.assert_allclose(model.predict(f["x_pred"][:3], verbose=0), f["pred_reset"],
-                               **KERAS64)
+                               **tol)

@@ -53,7 +53,7 @@ def build(case):
         optimizer = keras.optimizers.SGD(learning_rate=0.1)
     elif case == "sequences_backwards_adam":
         h = keras.layers.SimpleRNN(H, stateful=True, return_sequences=True,
-                                   go_backwards=True, activation="relu")(x)
+                                   go_backwards=True)(x)
         out = keras.layers.Dense(2)(h)
         optimizer = keras.optimizers.Adam(learning_rate=0.01)
     elif case == "stacked_sgd":
