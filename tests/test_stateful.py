@@ -538,3 +538,55 @@ def test_fit_and_predict_match_keras(case):
             layer.reset_states()
     np.testing.assert_allclose(model.predict(f["x_pred"][:3], verbose=0), f["pred_reset"],
                                **tol)
+
+
+# -- the engine's own interface ---------------------------------------------------------
+def _raw_engine(inference=False):
+    """A plan of input -> stateful SimpleRNN (return_sequences) on flat float64 buffers."""
+    from fastrnn import _engine
+    from fastrnn.engine import lower
+    nodes = [{"kind": "input", "inputs": [], "width": D, "seq": True},
+             {"kind": "simple_rnn", "inputs": [0], "width": H, "seq": True, "activation": "tanh",
+              "p0": 0, "p1": D * H, "p2": D * H + H * H, "stateful": True, "state_owner": None,
+              "batch": B}]
+    plan = lower(nodes, [1])
+    params = np.random.default_rng(17).uniform(-0.6, 0.6, D * H + H * H + H)
+    engine = _engine.Engine(plan.plan, plan.inputs, plan.outputs, params, np.zeros_like(params),
+                            inference=inference)
+    return engine, params
+
+
+def test_engine_needs_its_state_buffers_first():
+    engine, _ = _raw_engine(inference=True)
+    assert engine.state_batch_size is None
+    with pytest.raises(RuntimeError, match="set_states"):
+        engine.predict(np.zeros((B, T, D)), np.zeros((B, T, H)), B)
+    engine.set_states([np.zeros((B, H))])
+    assert engine.state_batch_size == B
+
+
+def test_engine_states_are_read_and_written_in_place():
+    engine, params = _raw_engine(inference=True)
+    K = params[:D * H].reshape(D, H)
+    R = params[D * H:D * H + H * H].reshape(H, H)
+    b = params[D * H + H * H:]
+    state = np.random.default_rng(18).uniform(-1, 1, (B, H))
+    start = state.copy()
+    engine.set_states([state])
+    x = np.random.default_rng(19).standard_normal((2 * B, T, D))
+    out = engine.predict(x, np.zeros((2 * B, T, H)), B)
+    h1 = recurrence_forward(x[:B], K, R, b, h0=start)
+    h2 = recurrence_forward(x[B:], K, R, b, h0=h1[:, -1])
+    np.testing.assert_allclose(out, np.concatenate([h1, h2]), **F64)
+    np.testing.assert_allclose(state, h2[:, -1], **F64)       # the caller's array, updated
+    state[...] = 0                                             # the caller resets it
+    np.testing.assert_allclose(engine.predict(x[:B], np.zeros((B, T, H)), B),
+                               recurrence_forward(x[:B], K, R, b), **F64)
+
+
+def test_engine_refuses_state_buffers_that_alias_the_weights():
+    engine, params = _raw_engine()
+    with pytest.raises(ValueError, match="share memory"):
+        engine.set_states([params[:B * H].reshape(B, H)])
+    with pytest.raises(ValueError, match="states"):
+        engine.set_states([np.zeros((B, H), np.float32)][:0])

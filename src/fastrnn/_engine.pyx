@@ -25,6 +25,11 @@ allocation per step:
 - ``run_epoch``: every batch of a bound training set in a given order;
 - ``predict`` / ``evaluate``: the forward pass (and losses) in chunks.
 
+A stateful recurrent node (``FLAG_STATEFUL``, Keras's ``stateful=True``)
+starts every batch from a state buffer the caller gives (:meth:`Engine.set_states`,
+one row per sample of the fixed batch size every batch must have) and writes
+its last state back; no gradient flows into it.
+
 Every node kind is one forward/backward pair of kernels from ``_kernels``
 (the same ones :mod:`fastrnn.ops` exposes); work is time-major: row
 ``t*B + b`` of a (steps*B, width) buffer is sample ``b`` at step ``t``, so
@@ -1350,8 +1355,9 @@ cdef class Engine:
 
     @property
     def state_batch_size(self):
-        """The batch size a model with stateful nodes takes (None: no stateful nodes)."""
-        return self.s.state_B if self.s.n_stateful else None
+        """The batch size the state buffers fix (None: no stateful nodes, or no
+        buffers given yet)."""
+        return self.s.state_B if self.s.n_stateful and self.s.state_B else None
 
     cdef int _check_state_batches(self, Py_ssize_t N, Py_ssize_t bs, str where) except -1:
         """With stateful nodes, N samples in batches of ``bs`` must all be batches of
