@@ -18,6 +18,9 @@ Each case is a small float64 model with fixed weights and a fixed batch size
 of B: ``fit`` for two epochs of two batches each (``shuffle=False``, the
 state carried from epoch to epoch), then ``predict`` on two more batches,
 then ``reset_states()`` and ``predict`` on the first of those batches.
+Also a stateful Sequential saved as ``keras_stateful.keras`` (after a
+``predict``: Keras saves ``stateful``, not the state) and its predictions
+over two batches from a reset state (``file/x``, ``file/pred``).
 Recorded: the initial weights, the data, the per-epoch losses, the weights
 and every stateful layer's state after ``fit``, the predictions and the
 states after ``predict``, and the prediction after the reset.
@@ -115,11 +118,29 @@ def record(case, seed):
     return {f"{case}/{key}": value for key, value in entry.items()}
 
 
+def record_file(seed):
+    """A Sequential stateful model saved as ``keras_stateful.keras``, and its predictions
+    over two batches (the state carried from the first to the second)."""
+    rng = np.random.default_rng(seed)
+    model = keras.Sequential([keras.Input(batch_shape=(B, T, D)),
+                              keras.layers.SimpleRNN(H, stateful=True, return_sequences=True),
+                              keras.layers.Dense(2)])
+    model.set_weights([rng.uniform(-0.6, 0.6, w.shape) for w in model.get_weights()])
+    x = rng.standard_normal((2 * B, T, D))
+    model.predict(x[:B], batch_size=B, verbose=0)      # a state that must not be saved
+    model.save(OUT / "keras_stateful.keras")
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_states()
+    return {"file/x": x, "file/pred": model.predict(x, batch_size=B, verbose=0)}
+
+
 def main():
     arrays = {"meta": np.array(META)}
     for seed, case in enumerate(["last_state_sgd", "sequences_backwards_adam", "stacked_sgd",
                                  "bidirectional_sgd"]):
         arrays.update(record(case, seed))
+    arrays.update(record_file(10))
     np.savez_compressed(OUT / "stateful.npz", **arrays)
     print(f"wrote {OUT / 'stateful.npz'} ({len(arrays)} arrays)")
 
