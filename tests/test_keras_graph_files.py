@@ -431,3 +431,37 @@ def test_stateful_flag_and_fixed_batch_round_trip(tmp_path):
     assert rnn.stateful and loaded.input_shape == (2, 3, 1)
     for a, b in zip(loaded.get_weights(), model.get_weights()):
         assert np.array_equal(a, b)
+
+
+def _tensor(name, shape):
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": shape, "dtype": "float32", "keras_history": [name, 0, 0]}}
+
+
+@pytest.mark.parametrize("kind", ["Functional", "Sequential"])
+def test_graph_too_deep_to_walk_refused(tmp_path, kind):
+    """Thousands of chained layers: a ValueError, not a RecursionError."""
+    n = 3000
+    act = [{"module": "keras.layers", "class_name": "Activation", "registered_name": None,
+            "config": {"name": f"a{i}", "trainable": True, "dtype": "float32",
+                       "activation": "relu"}} for i in range(n)]
+    inp = {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+           "config": {"batch_shape": [None, 3, 2], "dtype": "float32", "sparse": False,
+                      "name": "inp"}}
+    if kind == "Functional":
+        inp.update(name="inp", inbound_nodes=[])
+        for i, layer in enumerate(act):
+            layer.update(name=f"a{i}", inbound_nodes=[
+                {"args": [_tensor(f"a{i - 1}" if i else "inp", [None, 3, 2])], "kwargs": {}}])
+        config = {"module": "keras.src.models.functional", "class_name": "Functional",
+                  "registered_name": "Functional", "config": {
+                      "name": "deep", "trainable": True, "layers": [inp] + act,
+                      "input_layers": [["inp", 0, 0]], "output_layers": [[f"a{n - 1}", 0, 0]]}}
+    else:
+        config = {"module": "keras", "class_name": "Sequential", "registered_name": None,
+                  "config": {"name": "deep", "trainable": True, "layers": [inp] + act}}
+    empty = io.BytesIO()
+    h5py.File(empty, "w").close()
+    path = write_archive(tmp_path / "deep.keras", config=config, weights=empty.getvalue())
+    with pytest.raises(FileFormatError, match="too deep"):
+        load_model(path)

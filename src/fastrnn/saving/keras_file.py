@@ -367,6 +367,9 @@ def _build(name, input_shape, input_info, dtype, plans):
         return fastrnn.Sequential(layers, name=name)
     except (TypeError, ValueError) as e:
         raise FileFormatError(f"the model cannot be built: {e}") from e
+    except RecursionError as e:     # fastrnn walks graphs recursively
+        raise FileFormatError(f"the model is too deep for fastrnn ({len(layers)} "
+                              f"layers)") from e
 
 
 def load_model(filepath):
@@ -876,6 +879,9 @@ def _build_functional(graph):
                               name=graph.name)
     except (TypeError, ValueError, NotImplementedError, KeyError) as e:
         raise FileFormatError(f"the model cannot be built in fastrnn: {e}") from e
+    except RecursionError as e:     # fastrnn walks graphs recursively
+        raise FileFormatError(f"the model's graph is too deep for fastrnn "
+                              f"({len(graph.plans)} layers in a chain)") from e
     return model
 
 
