@@ -19,8 +19,8 @@ import pytest
 h5py = pytest.importorskip("h5py")
 
 import fastrnn  # noqa: E402
-from fastrnn.saving import (FileFormatError, load_model, load_weights_h5,  # noqa: E402
-                            save_model, save_weights_h5)
+from fastrnn.saving import (FileFormatError, load_model, save_model,  # noqa: E402
+                            save_weights_h5)
 from fastrnn.saving.keras_layers import masks_flow  # noqa: E402
 from tolerances import tol  # noqa: E402
 

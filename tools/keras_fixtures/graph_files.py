@@ -1,4 +1,4 @@
-"""Keras files of the functional API and of every layer, both ways, for tests/test_keras_graph_files.py.
+"""Keras files of functional models and every layer, both ways (tests/test_keras_graph_files.py).
 
 Two steps, from the repository root::
 

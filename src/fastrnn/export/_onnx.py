@@ -278,7 +278,7 @@ def _convert_simple_rnn(g, layer, inputs):
 def _convert_bidirectional(g, layer, inputs):
     """One RNN with direction="bidirectional": Y (T, 2, B, H), Y_h (2, B, H); ONNX gives the
     backward sequence in input order, as Keras's Bidirectional does."""
-    forward, backward = layer.forward_layer, layer.backward_layer
+    forward = layer.forward_layer
     _refuse_stateful(forward)
     if inputs[0].keep is not None and masks_flow():
         raise ValueError(f"layer {layer.name!r}: a Bidirectional on a masked input has no "

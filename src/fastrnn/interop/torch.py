@@ -30,8 +30,8 @@ except ImportError:  # pragma: no cover - exercised where torch is absent
     raise ImportError("fastrnn.interop.torch needs PyTorch, which is not installed: "
                       "pip install torch (a CPU build is enough)") from None
 
-__all__ = ["SimpleRNNModule", "BidirectionalRNNModule", "to_torch", "from_torch", "to_torch_state_dict",
-           "from_torch_state_dict"]
+__all__ = ["SimpleRNNModule", "BidirectionalRNNModule", "to_torch", "from_torch",
+           "to_torch_state_dict", "from_torch_state_dict"]
 
 _NONLINEARITIES = ("tanh", "relu")   # what nn.RNN offers
 _DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}

@@ -723,7 +723,7 @@ def _parse_functional(config):
     name = inner.get("name") if isinstance(inner.get("name"), str) else None
     if inner.get("trainable", True) is not True:
         raise FileFormatError("the model is marked non-trainable; fastrnn trains every layer")
-    names, kinds = {}, {}
+    names = {}
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise FileFormatError(f"config.json: layer {i} is not an object")
