@@ -401,7 +401,8 @@ def _fit_local(build_fn, jobs, fit_kwargs, make_callbacks, keep_models, errors, 
 
 def _fit_local_batched(build_fn, jobs, fit_kwargs, keep_models, errors, threads, progress):
     """Chunks of models, each trained by :func:`_train_batched`, on ``threads`` threads."""
-    size = max(1, min(_LOCAL_CHUNK, math.ceil(len(jobs) / (4 * threads))))
+    size = (_LOCAL_CHUNK if threads == 1
+            else max(1, min(_LOCAL_CHUNK, math.ceil(len(jobs) / (4 * threads)))))
     by_samples = sorted(jobs, key=lambda job: (len(job.x), job.index))
     chunks = [by_samples[i:i + size] for i in range(0, len(jobs), size)]
     results = [None] * len(jobs)
