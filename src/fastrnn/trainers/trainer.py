@@ -706,13 +706,21 @@ class Trainer:
                                  means=means, metric_totals=totals if n_metrics else None)
             seconds = time.perf_counter() - started
             done = engine.bad_epoch if engine.last_status else E
-            for e in range(done):
-                logs = {"loss": float(means[e])}
-                if n_metrics:
-                    pairs = totals[2 * n_metrics * e:2 * n_metrics * (e + 1)].reshape(-1, 2)
-                    self._metric_logs(engine, logs, totals=pairs)
-                cbs.on_epoch_begin(epoch + e)
-                cbs.on_epoch_end(epoch + e, logs)
+            if not n_metrics and [type(cb) for cb in cbs.callbacks] == [History]:
+                # fit's own History alone: what its epoch hooks would record, at once
+                if done:
+                    history = cbs.callbacks[0]
+                    history.epoch.extend(range(epoch, epoch + done))
+                    history.history.setdefault("loss", []).extend(means[:done].tolist())
+                    logs = {"loss": float(means[done - 1])}
+            else:
+                for e in range(done):
+                    logs = {"loss": float(means[e])}
+                    if n_metrics:
+                        pairs = totals[2 * n_metrics * e:2 * n_metrics * (e + 1)].reshape(-1, 2)
+                        self._metric_logs(engine, logs, totals=pairs)
+                    cbs.on_epoch_begin(epoch + e)
+                    cbs.on_epoch_end(epoch + e, logs)
             if engine.last_status:
                 k = engine.bad_epoch * n_batches + engine.bad_batch
                 try:
