@@ -596,6 +596,15 @@ def fit_many(build_fn, datasets, *, configs=None, seeds=None, epochs=1, batch_si
     ``n_jobs``, ``client`` or ``chunk_size``.  Threads pay off because
     fastrnn's compiled training releases the GIL; each thread's BLAS calls
     use one thread.
+
+    When nothing runs in Python between epochs (array data, no
+    ``callbacks``, no validation), models go in chunks: a thread (or Dask
+    task) builds a chunk's models and sets up their ``fit`` (holding the
+    GIL), then trains all of their epochs in one compiled call that
+    releases the GIL once, so another thread's models train meanwhile.  A
+    model whose ``fit`` needs Python between epochs anyway (e.g. metrics
+    computed in NumPy) is trained by ``fit``; with callbacks or validation
+    every model is.
     """
     if not callable(build_fn):
         raise TypeError(f"build_fn must be callable, got {type(build_fn).__name__}")
