@@ -48,6 +48,17 @@ def plain_loop(data, seeds, epochs):
     return weights
 
 
+def unbatched(data, seeds, epochs):
+    """fit_many's thread pool with every model through its own ``fit`` (no batched calls)."""
+    from . import many
+    many._BATCHED = False
+    try:
+        return [r.weights for r in fastrnn.fit_many(build, data, seeds=seeds, epochs=epochs,
+                                                    batch_size=32, n_jobs=2)]
+    finally:
+        many._BATCHED = True
+
+
 def load():
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
@@ -86,6 +97,8 @@ def run(models, epochs, repeats, dask=False):
             build, data, seeds=seeds, epochs=args.epochs, batch_size=32, n_jobs=1)],
         "fit_many n_jobs=2": lambda: [r.weights for r in fastrnn.fit_many(
             build, data, seeds=seeds, epochs=args.epochs, batch_size=32, n_jobs=2)],
+        "fit_many n_jobs=2, one fit per model (not batched)": lambda: unbatched(
+            data, seeds, args.epochs),
     }
     cluster = client = None
     if args.dask:

@@ -361,6 +361,9 @@ def _run_chunk(build_fn, job_tuples, fit_kwargs, make_callbacks, errors):
             for job in jobs]
 
 
+#: False: every model through ``fit`` on the pool (for measurements)
+_BATCHED = True
+
 #: most models per batched compiled call on one machine: with a few chunks per
 #: thread, one thread builds its next models while the other trains
 _LOCAL_CHUNK = 32
@@ -369,7 +372,7 @@ _LOCAL_CHUNK = 32
 # -- the two executors ---------------------------------------------------------------
 def _fit_local(build_fn, jobs, fit_kwargs, make_callbacks, keep_models, errors, threads,
                progress):
-    if _batchable(jobs, fit_kwargs, make_callbacks):
+    if _BATCHED and _batchable(jobs, fit_kwargs, make_callbacks):
         return _fit_local_batched(build_fn, jobs, fit_kwargs, keep_models, errors, threads,
                                   progress)
     results = [None] * len(jobs)
