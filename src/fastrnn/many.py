@@ -364,9 +364,14 @@ def _run_chunk(build_fn, job_tuples, fit_kwargs, make_callbacks, errors):
 #: False: every model through ``fit`` on the pool (for measurements)
 _BATCHED = True
 
-#: most models per batched compiled call on one machine: with a few chunks per
-#: thread, one thread builds its next models while the other trains
+#: models per batched compiled call in one thread
 _LOCAL_CHUNK = 32
+#: ... and with several threads: few, so that a chunk's GIL-held part (building
+#: and setting up its models, ~1 ms per tutorial model) ends before another
+#: thread leaving its compiled call has waited the GIL's switch interval (5 ms)
+#: and forces a hand-off.  The threads then settle into turns (one builds while
+#: the other trains) instead of building at the same time, interleaved.
+_THREAD_CHUNK = 3
 
 
 # -- the two executors ---------------------------------------------------------------
@@ -404,8 +409,7 @@ def _fit_local(build_fn, jobs, fit_kwargs, make_callbacks, keep_models, errors, 
 
 def _fit_local_batched(build_fn, jobs, fit_kwargs, keep_models, errors, threads, progress):
     """Chunks of models, each trained by :func:`_train_batched`, on ``threads`` threads."""
-    size = (_LOCAL_CHUNK if threads == 1
-            else max(1, min(_LOCAL_CHUNK, math.ceil(len(jobs) / (4 * threads)))))
+    size = _LOCAL_CHUNK if threads == 1 else _THREAD_CHUNK
     by_samples = sorted(jobs, key=lambda job: (len(job.x), job.index))
     chunks = [by_samples[i:i + size] for i in range(0, len(jobs), size)]
     results = [None] * len(jobs)
