@@ -229,6 +229,14 @@ def test_batched_path_equals_lone_runs(batched_calls, n_jobs, epochs):
         assert r.model.history.history == history and r.model.history.epoch == list(range(epochs))
         assert r.model.optimizer.iterations == model.optimizer.iterations
         assert r.model.history.params == model.history.params
+        if n_jobs == 2 and epochs == 1:
+            # the returned model goes on exactly as the lone one (optimizer state included)
+            for m in (r.model, model):
+                fastrnn.set_random_seed(77)
+                m.fit(x, y, epochs=2, batch_size=8, verbose=0)
+            assert all(np.array_equal(a, b)
+                       for a, b in zip(r.model.get_weights(), model.get_weights()))
+            assert np.array_equal(r.model.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 def test_batched_path_without_shuffle_and_default_batch_size(batched_calls):
