@@ -195,10 +195,11 @@ def batched_calls(monkeypatch):
     return calls
 
 
-def build_with(units=6, learning_rate=0.01, metrics=None, dtype=None):
-    """``build``, optionally with compiled metrics or float64 weights."""
+def build_with(units=6, learning_rate=0.01, metrics=None, dtype=None, dropout=0.0):
+    """``build``, optionally with compiled metrics, float64 weights or dropout."""
     layers = ([fastrnn.Input((5, 2), dtype=dtype)] if dtype else []) + [
-        SimpleRNN(units, **({} if dtype else {"input_shape": [5, 2]})), Dense(1)]
+        SimpleRNN(units, dropout=dropout, recurrent_dropout=dropout,
+                  **({} if dtype else {"input_shape": [5, 2]})), Dense(1)]
     model = fastrnn.Sequential(layers)
     model.compile(optimizer=fastrnn.optimizers.Adam(learning_rate=learning_rate), loss="mse",
                   metrics=metrics)
@@ -219,6 +220,7 @@ def test_batched_path_equals_lone_runs(batched_calls, n_jobs, epochs):
     returned model's History and optimizer step count equal the lone run's."""
     datasets = make_datasets(5) + make_datasets(4, samples=20, seed=3)
     configs = [{"dtype": "float64"} if i % 3 == 0 else {"units": 4 + i % 2} for i in range(9)]
+    configs[4]["dropout"] = 0.3
     seeds = list(range(20, 29))
     results = fit_many(build_with, datasets, configs=configs, seeds=seeds, epochs=epochs,
                        batch_size=8, n_jobs=n_jobs, return_models=True)

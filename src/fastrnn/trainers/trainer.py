@@ -752,9 +752,9 @@ class Trainer:
             ``rates`` (float64 (epochs * n_batches,): every batch's learning
             rate), ``n_batches``; or None when this model's ``fit`` needs
             more than compiled epochs (metrics computed in Python, compiled
-            metrics, several outputs; after a draw from its generator: train
-            it by ``fit`` from a fresh build), or for non-array data or
-            ``epochs=0`` (nothing drawn).
+            metrics, several outputs, stateful layers; after a draw from its
+            generator: train it by ``fit`` from a fresh build), or for
+            non-array data or ``epochs=0`` (nothing drawn).
         """
         self._require_compiled("fit")
         epochs = _positive_int(epochs, "epochs")
@@ -765,7 +765,8 @@ class Trainer:
         xa, ya, wa = self._prepare(x, y, None, None)
         adapter = data_adapters.ArrayDataAdapter(xa, ya, wa, batch_size, shuffle)
         state = self._compile_state
-        if state.python_entries or state.engine_specs or len(self.output_names) != 1:
+        if (state.python_entries or state.engine_specs or len(self.output_names) != 1
+                or any(getattr(layer, "stateful", False) for layer in self.layers)):
             return None
         self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
         n, n_batches = adapter.num_samples, adapter.num_batches
