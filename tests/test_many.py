@@ -268,6 +268,29 @@ def test_models_that_need_python_between_epochs_fall_back_to_fit(batched_calls):
         assert_same(r, *alone(4, x, y))
 
 
+def test_stateful_models_fall_back_to_fit(batched_calls):
+    """A model with stateful layers (fixed batch size, states carried between batches)
+    trains through fit, beside batched ones."""
+    def build_stateful(stateful=True):
+        if not stateful:
+            return build()
+        model = fastrnn.Sequential([fastrnn.Input(batch_shape=(8, 5, 2)),
+                                    SimpleRNN(4, stateful=True), Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        return model
+
+    datasets = make_datasets(2, samples=32)
+    configs = [{}, {"stateful": False}]
+    results = fit_many(build_stateful, datasets, configs=configs, seeds=5, epochs=EPOCHS,
+                       batch_size=8, n_jobs=1)
+    assert batched_calls == [1]
+    for r, (x, y), config in zip(results, datasets, configs):
+        fastrnn.set_random_seed(5)
+        model = build_stateful(**config)
+        history = model.fit(x, y, epochs=EPOCHS, batch_size=8, verbose=0).history
+        assert_same(r, model.get_weights(), history)
+
+
 def test_batched_error_stops_only_that_model(batched_calls):
     """A model diverging at its first step in the batched call: the others are unharmed, and
     its error and History are those of its lone fit."""

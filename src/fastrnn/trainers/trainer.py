@@ -789,7 +789,7 @@ class Trainer:
         adapter = data_adapters.ArrayDataAdapter(xa, ya, wa, batch_size, shuffle)
         state = self._compile_state
         if (state.python_entries or state.engine_specs or len(self.output_names) != 1
-                or any(getattr(layer, "stateful", False) for layer in self.layers)):
+                or self._runner().plan.states):
             return None
         self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
         n, n_batches = adapter.num_samples, adapter.num_batches
