@@ -1,6 +1,6 @@
 """Keras 3 files of functional models and of every layer fastrnn has, both ways.
 
-The fixtures were recorded by real Keras 3.15.1 with
+The fixtures were recorded by real Keras 3.15.1 (and 3.3.3) with
 tools/keras_fixtures/graph_files.py (cases in tools/keras_fixtures/cases.py):
 Keras's own files with its inputs, predictions and weights, what Keras
 predicted and loaded from the files fastrnn wrote, and Keras models fastrnn
@@ -61,16 +61,22 @@ FASTRNN_MADE = [(os.path.basename(p), case) for p in IN_KERAS for case in sorted
 
 
 def test_recordings_cover_every_case():
-    assert len(KERAS_MADE) >= 7
+    assert len(KERAS_MADE) >= 7 and set(KERAS333_MADE) == set(KERAS_MADE)
     assert {case for _, case in FASTRNN_MADE} == set(KERAS_MADE)
     assert {os.path.basename(p) for p in IN_KERAS} >= {
         "fastrnn_graph_files_in_keras_3.3.3.npz", "fastrnn_graph_files_in_keras_3.15.1.npz"}
 
 
-@pytest.mark.parametrize("case", sorted(KERAS_MADE))
-def test_keras_file_loads_with_keras_predictions(case):
-    rec = KERAS_MADE[case]
-    model = load_model(fixture(f"keras_{case}.keras"))
+# Keras 3.3.3's own files of the same cases (an older config format)
+KERAS333_MADE = records(fixture("keras333_graph_files.npz"))
+BOTH = [("keras", case) for case in sorted(KERAS_MADE)] + \
+    [("keras333", case) for case in sorted(KERAS333_MADE)]
+
+
+@pytest.mark.parametrize("prefix,case", BOTH)
+def test_keras_file_loads_with_keras_predictions(prefix, case):
+    rec = (KERAS_MADE if prefix == "keras" else KERAS333_MADE)[case]
+    model = load_model(fixture(f"{prefix}_{case}.keras"))
     weights = model.get_weights()
     assert len(weights) == len([k for k in rec if k.startswith("w")])
     for i, w in enumerate(weights):
@@ -81,12 +87,12 @@ def test_keras_file_loads_with_keras_predictions(case):
         np.testing.assert_allclose(value, rec[key], err_msg=key, **F32)
 
 
-@pytest.mark.parametrize("case", sorted(KERAS_MADE))
-def test_keras_weights_file_loads(case):
-    rec = KERAS_MADE[case]
-    model = load_model(fixture(f"keras_{case}.keras"))
+@pytest.mark.parametrize("prefix,case", BOTH)
+def test_keras_weights_file_loads(prefix, case):
+    rec = (KERAS_MADE if prefix == "keras" else KERAS333_MADE)[case]
+    model = load_model(fixture(f"{prefix}_{case}.keras"))
     model.set_weights([w * 0 + 0.5 for w in model.get_weights()])
-    model.load_weights(fixture(f"keras_{case}.weights.h5"))
+    model.load_weights(fixture(f"{prefix}_{case}.weights.h5"))
     for i, w in enumerate(model.get_weights()):
         assert np.array_equal(w, rec[f"w{i}"])
 

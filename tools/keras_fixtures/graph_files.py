@@ -7,7 +7,7 @@ Two steps, from the repository root::
     # 2. in a throwaway environment with Keras (never a fastrnn dependency):
     #    pip install "keras==3.15.1" "jax==0.10.2" "jaxlib==0.10.2" h5py
     KERAS_BACKEND=jax python tools/keras_fixtures/graph_files.py keras
-    # 3. optionally, with an older Keras 3, only reading fastrnn's files:
+    # 3. with an older Keras 3: reading fastrnn's files, and its own keras333_* files:
     #    pip install "keras==3.3.3" "jax==0.4.30" "jaxlib==0.4.30" "numpy<2" h5py
     KERAS_BACKEND=jax python tools/keras_fixtures/graph_files.py keras-read
 
@@ -89,6 +89,13 @@ def refused(keras):
 
 
 def write_keras():
+    write_keras_own("keras")
+    write_refused()
+    read_fastrnn_files()
+
+
+def write_keras_own(prefix):
+    """Keras's own files of every case, with its inputs, predictions and weights."""
     import keras
     import numpy as np
     record = {}
@@ -96,16 +103,20 @@ def write_keras():
         keras.utils.set_random_seed(case_seed(case))
         model = with_biases(build(keras))
         xs = graph_inputs(model, case)
-        model.save(os.path.join(OUT, f"keras_{case}.keras"))
-        model.save_weights(os.path.join(OUT, f"keras_{case}.weights.h5"))
+        model.save(os.path.join(OUT, f"{prefix}_{case}.keras"))
+        model.save_weights(os.path.join(OUT, f"{prefix}_{case}.weights.h5"))
         for i, x in enumerate(xs):
             record[f"{case}/x{i}"] = x
         for key, value in outputs(model, xs).items():
             record[f"{case}/{key}"] = value
         for j, w in enumerate(model.get_weights()):
             record[f"{case}/w{j}"] = np.asarray(w)
-    np.savez(os.path.join(OUT, "keras_graph_files.npz"), **record)
+    np.savez(os.path.join(OUT, f"{prefix}_graph_files.npz"), **record)
 
+
+def write_refused():
+    import keras
+    import numpy as np
     L = keras.layers
     models = refused(keras)
     shared = L.SimpleRNN(2)
@@ -123,8 +134,6 @@ def write_keras():
             for key, value in outputs(model, xs).items():
                 refused_record[f"{name}/{key}"] = value
     np.savez(os.path.join(OUT, "keras_refused.npz"), **refused_record)
-
-    read_fastrnn_files()
 
 
 def read_fastrnn_files():
@@ -159,5 +168,6 @@ if __name__ == "__main__":
     elif sys.argv[1:] == ["keras-read"]:
         os.environ.setdefault("KERAS_BACKEND", "jax")
         read_fastrnn_files()
+        write_keras_own("keras333")
     else:
         sys.exit(__doc__)
