@@ -99,7 +99,17 @@ cdef enum:
     FLAG_SEQ = 1          # the output has a time axis (B, steps, width)
     FLAG_BACKWARDS = 2    # go_backwards
     FLAG_INPUT_ORDER = 4  # a backwards sequence output stays in input order (Bidirectional)
-    FLAG_MASKED = 8       # RNN: input 0 is a masking node (or an embedding: index 0 masks)
+    FLAG_MASKED = 8       # embedding: mask_zero (index 0 masks its step); RNN (optional): it
+                          # reads a masked tensor.  Masks flow by kind as Keras's (MASK_*)
+    FLAG_ZERO_MASKED = 32 # RNN: a returned sequence is 0 at masked steps (Keras's
+                          # zero_output_for_mask; Bidirectional sets it), else the state
+
+    # how a node fills its own step mask (B*T bytes, time-major), as Keras's compute_mask
+    MASK_NONE = 0         # none of its own: its output's mask (if any) is another node's
+    MASK_KEEP = 1         # Masking: a step is kept when any feature differs from the value
+    MASK_INDEX = 2        # embedding with mask_zero: a step is kept when its index is not 0
+    MASK_OR = 3           # merges: the logical OR of the inputs' masks (Keras's rule)
+    MASK_CONCAT_TIME = 4  # time concatenation: the inputs' masks in turn (none: all kept)
 
     MAX_METRICS = 32  # metrics computed inside the engine (engine_losses.pxi)
 
@@ -138,7 +148,7 @@ KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE, "input": KIND_INPUT,
          "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING, "last_step": KIND_LAST_STEP,
          "masking": KIND_MASKING}
 FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS, "input_order": FLAG_INPUT_ORDER,
-         "masked": FLAG_MASKED}
+         "masked": FLAG_MASKED, "zero_masked": FLAG_ZERO_MASKED}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
 CLIPS = {None: CLIP_NONE, "clipnorm": CLIP_NORM, "global_clipnorm": CLIP_GLOBAL,
          "clipvalue": CLIP_VALUE}
@@ -154,6 +164,9 @@ cdef struct Node:
     bint seq, backwards
     bint flipped                  # RNN: the sequence output is reversed (processing order)
     bint masked                   # RNN: its input's steps mask the recurrence
+    bint zeroed                   # RNN: masked, a sequence, FLAG_ZERO_MASKED: its own output
+    int mask_of                   # node whose step mask is this output's mask (-1: none)
+    int mask_op                   # MASK_*: how this node fills its own mask
     bint backprop                 # weights here or upstream: the backward runs
     bint consumed                 # another node reads the output
     Py_ssize_t width, din         # output features; features of the first input
@@ -166,7 +179,7 @@ cdef struct Node:
     # arena offsets (elements): output, its gradient, node work
     Py_ssize_t o_out, o_dout, o_hs, o_dz, o_g, o_wht, o_work
     Py_ssize_t o_dh0              # RNN with an initial state (second input): its gradient
-    Py_ssize_t o_mask             # masked RNN: the step mask as bytes
+    Py_ssize_t o_mask             # a node with a mask of its own: the step mask as bytes
 
 
 cdef struct LossSpec:
@@ -472,6 +485,7 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
     outs = outputs.tolist()
     n = len(rows)
     din, steps, has_weights, backprop, reals, reals2 = [], [], [], [], [], []
+    mask_of, mask_op = [], []
     input_node = {}
     for i, r in enumerate(rows):
         kind, first, n_in, act, flags, width, fixed = r[:7]
@@ -491,7 +505,8 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: width must be in [1, {_INT_MAX}], got {width}")
         if fixed < 0 or fixed > _INT_MAX:
             raise ValueError(f"{where}: steps must be in [0, {_INT_MAX}], got {fixed}")
-        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED):
+        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED
+                     | FLAG_ZERO_MASKED):
             raise ValueError(f"{where}: unknown flags {flags}")
         if kind in (KIND_RNN, KIND_DENSE, KIND_ACTIVATION):
             if not 0 <= act < N_ACTIVATIONS:
@@ -509,8 +524,10 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: kind {kind} cannot take {n_in} inputs")
         if kind not in (KIND_INPUT, KIND_RELAYOUT, KIND_REPEAT) and fixed != 0:
             raise ValueError(f"{where}: only input, reshape and repeat nodes fix their steps")
-        if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED):
+        if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_ZERO_MASKED):
             raise ValueError(f"{where}: only a recurrent node goes backwards")
+        if kind not in (KIND_RNN, KIND_EMBEDDING) and flags & FLAG_MASKED:
+            raise ValueError(f"{where}: only an embedding makes a mask of its flag (mask_zero)")
         spans = []
         if kind == KIND_INPUT:
             if arg in input_node or not 0 <= arg < n:
@@ -523,10 +540,9 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             if not in_seq[0]:
                 raise ValueError(f"{where}: a recurrent node needs a time axis")
             spans = [(p0, d * width), (p1, width * width)] + ([(p2, width)] if p2 != -1 else [])
-            if flags & FLAG_MASKED and rows[ins[0]][F_KIND] not in (KIND_MASKING,
-                                                                     KIND_EMBEDDING):
-                raise ValueError(f"{where}: a masked recurrent node reads a masking or "
-                                 f"embedding node")
+            if flags & FLAG_MASKED and mask_of[ins[0]] < 0:
+                raise ValueError(f"{where}: a masked recurrent node reads a tensor with a "
+                                 f"mask (from a masking node, or an embedding with mask_zero)")
             if n_in == 2 and (in_seq[1] or in_width[1] != width):
                 raise ValueError(f"{where}: a recurrent node's initial state is (B, {width}), "
                                  f"got width {in_width[1]}{' with a time axis' if in_seq[1] else ''}")
@@ -601,6 +617,9 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
                 raise ValueError(f"{where}: kind {kind} has no weight at offset {off}")
         din.append(d)
         steps.append(step)
+        op, of = _mask_rule(kind, flags, ins, mask_of, i)
+        mask_op.append(op)
+        mask_of.append(of)
         reals.append(real)
         reals2.append(real2)
         has_weights.append(bool(spans))
@@ -631,7 +650,39 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
                 written.add(j)
     return dict(din=din, steps=steps, backprop=backprop, in_need=in_need, in_acc=in_acc,
                 out_acc=out_acc, input_node=[input_node[k] for k in range(len(input_node))],
-                real=reals, real2=reals2)
+                real=reals, real2=reals2, mask_of=mask_of, mask_op=mask_op)
+
+
+def _mask_rule(int kind, long long flags, ins, mask_of, int i):
+    """(MASK_* op, mask_of) of node i: where its output's step mask comes from.
+
+    Keras 3's compute_mask: Masking and Embedding(mask_zero) make one;
+    Dense, Activation, Dropout (and TimeDistributed of them) pass their
+    input's on; a SimpleRNN passes it on with return_sequences and consumes
+    it otherwise; Add/Subtract/Multiply/Average (base_merge) and a
+    Concatenate on the feature axis give the OR of their inputs' masks, none
+    when an input has none (Concatenate fills it with ones: all kept);
+    a Concatenate on the time axis joins the masks (ones where none);
+    Flatten, Reshape, RepeatVector and a final state drop it.
+    """
+    if kind == KIND_MASKING or (kind == KIND_EMBEDDING and flags & FLAG_MASKED):
+        return (MASK_KEEP if kind == KIND_MASKING else MASK_INDEX), i
+    if kind in (KIND_DENSE, KIND_ACTIVATION, KIND_DROPOUT):
+        return MASK_NONE, mask_of[ins[0]]
+    if kind == KIND_RNN:
+        return MASK_NONE, (mask_of[ins[0]] if flags & FLAG_SEQ else -1)
+    if kind in (KIND_CONCAT, KIND_ADD, KIND_SUBTRACT, KIND_MULTIPLY, KIND_AVERAGE):
+        sources = {mask_of[j] for j in ins}
+        if -1 in sources:
+            return MASK_NONE, -1
+        if len(sources) == 1:
+            return MASK_NONE, sources.pop()
+        return MASK_OR, i
+    if kind == KIND_CONCAT_TIME:
+        if all(mask_of[j] < 0 for j in ins):
+            return MASK_NONE, -1
+        return MASK_CONCAT_TIME, i
+    return MASK_NONE, -1
 
 
 cdef class _Views:
@@ -807,7 +858,10 @@ cdef class Engine:
             n.seq = (r[F_FLAGS] & FLAG_SEQ) != 0
             n.backwards = (r[F_FLAGS] & FLAG_BACKWARDS) != 0
             n.flipped = n.seq and n.backwards and (r[F_FLAGS] & FLAG_INPUT_ORDER) == 0
-            n.masked = (r[F_FLAGS] & FLAG_MASKED) != 0
+            n.mask_of = info["mask_of"][i]
+            n.mask_op = info["mask_op"][i]
+            n.masked = n.kind == KIND_RNN and info["mask_of"][inputs[r[F_IN]]] >= 0
+            n.zeroed = n.masked and n.seq and (r[F_FLAGS] & FLAG_ZERO_MASKED) != 0
             n.width, n.din, n.fixed_steps = r[F_WIDTH], info["din"][i], r[F_STEPS]
             n.p0, n.p1, n.p2, n.arg = r[F_P0], r[F_P1], r[F_P2], r[F_ARG]
             n.real = info["real"][i]
@@ -1190,15 +1244,13 @@ cdef class Engine:
                 sizes["wht"] = W * W
                 if n.n_in > 1 and not self.inference:
                     sizes["dh0"] = int(B) * W
-                if n.masked:            # the step mask as bytes (B*T of them fit)
-                    sizes["mask"] = rin
                 if n.real > 0 or n.real2 > 0:
                     # dropout masks (B, D) and (B, H), x * mask (B*T, D), h * mask (B*T, H)
                     sizes["work"] = int(B) * (n.din + W) + rin * (n.din + W)
-                sizes["out"] = rin * W if n.flipped else 0
+                sizes["out"] = rin * W if (n.flipped or n.zeroed) else 0
                 # the output's gradient: in place in dz for a forward sequence
-                sizes["dout"] = (0 if (n.seq and not n.flipped) or self.inference
-                                 else r * W)
+                sizes["dout"] = (0 if (n.seq and not n.flipped and not n.zeroed)
+                                 or self.inference else r * W)
             else:
                 sizes["out"] = r * W
                 sizes["dout"] = r * W if (n.backprop and not self.inference) else 0
@@ -1206,6 +1258,8 @@ cdef class Engine:
                     sizes["work"] = r * W
                 elif n.kind == KIND_MASKING:
                     sizes["work"] = r       # keep, per row
+            if n.mask_op != MASK_NONE:  # its own step mask, as bytes (B*T of them fit)
+                sizes["mask"] = r
             if n.kind in (KIND_RNN, KIND_DENSE) and not self.inference:
                 for e in range(n.first_in, n.first_in + n.n_in):
                     if s.in_need[e] and s.in_acc[e]:
@@ -1241,7 +1295,7 @@ cdef class Engine:
                 elif key == "mask": n.o_mask = off
                 else: n.o_work = off
                 off += v
-            if n.kind == KIND_RNN and n.seq and not n.flipped:
+            if n.kind == KIND_RNN and n.seq and not n.flipped and not n.zeroed:
                 n.o_dout = n.o_dz
         s.o_scratch = off
         self._arena = arena

@@ -89,7 +89,8 @@ def lower(nodes, outputs):
         row[F["flags"]] = ((_engine.FLAGS["seq"] if node["seq"] else 0)
                            | (_engine.FLAGS["backwards"] if node.get("backwards") else 0)
                            | (_engine.FLAGS["input_order"] if node.get("input_order") else 0)
-                           | (_engine.FLAGS["masked"] if node.get("masked") else 0))
+                           | (_engine.FLAGS["masked"] if node.get("masked") else 0)
+                           | (_engine.FLAGS["zero_masked"] if node.get("zero_masked") else 0))
         row[F["width"]] = node["width"]
         row[F["steps"]] = node.get("steps", 0)
         for key in ("p0", "p1", "p2"):

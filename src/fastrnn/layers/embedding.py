@@ -98,12 +98,8 @@ class Embedding(Layer):
         return np.asarray(inputs) != 0
 
     def _node(self, input_shape):
-        if self.mask_zero and not getattr(self, "_mask_read", False):
-            raise NotImplementedError(
-                f"Embedding {self.name!r} has mask_zero=True: its mask is supported only "
-                f"where a SimpleRNN reads the Embedding directly; use mask_zero=False")
         if self.dtype == np.float32 and self.input_dim > 2**24:
             raise ValueError(f"Embedding {self.name!r}: input_dim={self.input_dim} is more "
                              f"than float32 indices hold exactly (2**24); use dtype='float64'")
         return {"kind": "embedding", "width": self.output_dim, "seq": True,
-                "arg": self.input_dim, "p0": "embeddings"}
+                "arg": self.input_dim, "p0": "embeddings", "masked": self.mask_zero}
