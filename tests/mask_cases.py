@@ -108,9 +108,10 @@ def pad(x, value=0):
 
 
 def draw_inputs(kinds, rng, all_masked_row=True):
-    """One padded batch of B samples per input (ids: indices from 1, 0 is padding)."""
+    """One padded batch of B samples per input (ids: indices from 1, 0 is padding);
+    every second input has its rows in reverse order (the masks of two inputs differ)."""
     xs = []
-    for kind in kinds:
+    for k, kind in enumerate(kinds):
         if kind == "float":
             x = rng.uniform(-1, 1, (B, T, 2))
         else:
@@ -118,7 +119,7 @@ def draw_inputs(kinds, rng, all_masked_row=True):
         x = pad(x)
         if not all_masked_row:
             x[4] = rng.integers(1, 3, x[4].shape) if kind != "float" else 0.5
-        xs.append(x)
+        xs.append(np.ascontiguousarray(x[::-1]) if k % 2 else x)
     return xs
 
 

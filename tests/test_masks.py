@@ -96,3 +96,172 @@ def test_training_steps_are_keras(name):
                      "keras_fixture", F64)
         flat = np.concatenate([w.ravel() for w in model.get_weights()])
         assert_close(flat, DATA[f"{name}/train/params{step}"], "keras_fixture", F64)
+
+
+# ---------------------------------------------------------------- against the graph reference
+
+def m_dropout_chain():
+    """Embedding(mask_zero) -> Dropout -> SimpleRNN(return_sequences, dropout) -> Dense."""
+    ids = keras.Input((cases.T,), dtype="int32")
+    e = L.Dropout(0.3, seed=2)(L.Embedding(9, 3, mask_zero=True, dtype="float64")(ids))
+    h = L.SimpleRNN(4, return_sequences=True, dropout=0.2, recurrent_dropout=0.1, seed=5)(e)
+    return keras.Model(ids, L.TimeDistributed(L.Dense(2))(h)), [("ids", 9)]
+
+
+def m_time_concat():
+    """A masked and an unmasked sequence joined in time: the mask joins with ones."""
+    a = keras.Input((cases.T, 2), dtype="float64")
+    b = keras.Input((3, 2), dtype="float64")
+    joined = L.Concatenate(axis=1)([L.Masking()(a), b])
+    h = L.SimpleRNN(3, return_sequences=True)(joined)
+    return keras.Model([a, b], [L.Dense(1)(h), L.SimpleRNN(2)(joined)]), ["float", "plain"]
+
+
+def m_bidirectional(merge_mode):
+    x = keras.Input((cases.T, 2), dtype="float64")
+    h = L.Bidirectional(L.SimpleRNN(3, return_sequences=True), merge_mode=merge_mode)(
+        L.Masking()(x))
+    outs = h if isinstance(h, list) else [h]
+    return keras.Model(x, [L.Dense(1)(o) for o in outs]), ["float"]
+
+
+def m_zero_backwards():
+    """zero_output_for_mask on a backwards sequence (processing order), stacked."""
+    x = keras.Input((cases.T, 2), dtype="float64")
+    h = L.SimpleRNN(3, return_sequences=True, go_backwards=True,
+                    zero_output_for_mask=True)(L.Masking()(x))
+    h2 = L.SimpleRNN(2, return_sequences=True)(L.Dense(3, activation="tanh")(h))
+    return keras.Model(x, [L.Dense(1)(h2), L.SimpleRNN(2)(h)]), ["float"]
+
+
+def m_merges():
+    x = keras.Input((cases.T, 2), dtype="float64")
+    ids = keras.Input((cases.T,), dtype="int32")
+    a = L.SimpleRNN(3, return_sequences=True)(L.Masking()(x))
+    b = L.SimpleRNN(3, return_sequences=True)(L.Embedding(9, 3, mask_zero=True,
+                                                          dtype="float64")(ids))
+    c = L.Dense(3)(x)
+    both = L.Concatenate()([a, b])                  # the OR of two masks
+    outs = [L.Dense(1)(L.Multiply()([a, b])), L.SimpleRNN(2)(both),
+            L.Dense(1)(L.Average()([a, c])), L.Dense(1)(L.Subtract()([a, b]))]
+    return keras.Model([x, ids], outs), ["float", ("ids", 9)]
+
+
+REFERENCE_MODELS = {
+    "dropout_chain": m_dropout_chain, "time_concat": m_time_concat,
+    "bidirectional_concat": lambda: m_bidirectional("concat"),
+    "bidirectional_ave": lambda: m_bidirectional("ave"),
+    "bidirectional_none": lambda: m_bidirectional(None), "zero_backwards": m_zero_backwards,
+    "merges": m_merges,
+}
+for _name in ("masking_sequence", "time_distributed_chain", "backwards_sequence",
+              "bidirectional_sequence", "bidirectional_last", "merged_masks"):
+    REFERENCE_MODELS[_name] = (lambda n: lambda: cases.CASES[n](keras, "float64")[:2])(_name)
+
+
+def draw(kinds, seed):
+    rng = np.random.default_rng(seed)
+    xs = []
+    for k, kind in enumerate(kinds):
+        if kind == "plain":
+            xs.append(rng.uniform(-1, 1, (cases.B, 3, 2)))
+        else:
+            xs.append(cases.draw_inputs(["float", kind] if k % 2 else [kind], rng)[k % 2])
+    return xs
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_MODELS))
+def test_forward_loss_and_gradients_match_the_reference(name):
+    """Forward (inference), then the loss and every gradient of a training step
+    (dropout on), float64 tight."""
+    keras.clear_session()
+    keras.set_random_seed(11)
+    model, kinds = REFERENCE_MODELS[name]()
+    graph, weights = graph_of(model)
+    xs = draw(kinds, 4)
+    outs, _ = ref.forward(graph, weights, xs)
+    preds = model.predict(feed(xs), verbose=0)
+    for got, want in zip(preds if isinstance(preds, list) else [preds], outs):
+        assert_close(got, want, "forward", F64)
+    losses = (["mse", "mae"] * len(outs))[:len(outs)]
+    ys = [np.random.default_rng(2).uniform(-1, 1, o.shape) for o in outs]
+    model.compile("sgd", losses)
+    x = model._check_x(xs)
+    total = model._loss_and_gradients(x, model._check_y(ys, x))
+    ref_total, _, ref_grads = ref.loss_and_gradients(graph, weights, xs, ys, losses, None,
+                                                     training=True)
+    assert_close(total, ref_total, "forward", F64)
+    want = np.concatenate([g.ravel() for g in weights_back(model, ref_grads)])
+    assert_close(model.grads, want, "backward", F64)
+
+
+def test_the_reference_masks_the_loss():
+    """The reference's masked loss is the mean over the kept steps (a check of the oracle)."""
+    keras.clear_session()
+    model, kinds = REFERENCE_MODELS["masking_sequence"]()
+    graph, weights = graph_of(model)
+    xs = draw(kinds, 1)
+    outs, _ = ref.forward(graph, weights, xs)
+    y = np.zeros_like(outs[0])
+    kept = np.any(xs[0] != 0, axis=-1)
+    total, _, _ = ref.loss_and_gradients(graph, weights, xs, [y], "mse")
+    assert total == pytest.approx(float((outs[0][kept] ** 2).mean()), rel=1e-12)
+    assert 0 < kept.sum() < kept.size
+
+
+# ---------------------------------------------------------------- padded = unpadded
+
+def _unpadded_pairs(x, y, kept):
+    """Each sample without its masked steps (targets of a per-step output likewise)."""
+    for i in range(len(x)):
+        yi = y[i][kept[i]] if y.ndim == 3 else y[i]
+        yield x[i][kept[i]][None], yi[None]
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("source", ["masking", "embedding"])
+def test_padded_training_equals_training_each_sequence_unpadded(source, return_sequences):
+    """fit on padded sequences (after, before, holes), one sample per batch, is
+    fit on each unpadded sequence in turn: same losses, same weights (Adam)."""
+    def build(masked):
+        keras.clear_session()
+        keras.set_random_seed(21)
+        if source == "masking":
+            x = keras.Input((None, 2), dtype="float64")
+            h = L.Masking()(x) if masked else x
+        else:
+            x = keras.Input((None,), dtype="int32")
+            h = L.Embedding(9, 3, mask_zero=masked, dtype="float64")(x)
+        h = L.Activation("tanh")(L.TimeDistributed(L.Dense(3))(h))
+        h = L.SimpleRNN(4, return_sequences=return_sequences)(h)
+        model = keras.Model(x, L.Dense(2)(h))
+        model.compile(keras.optimizers.Adam(0.05), "mse", metrics=["mae"])
+        return model
+
+    rng = np.random.default_rng(5)
+    kinds = ["float"] if source == "masking" else [("ids", 9)]
+    x = cases.draw_inputs(kinds, rng, all_masked_row=False)[0]
+    kept = np.any(x != 0, axis=-1) if x.ndim == 3 else x != 0
+    y = rng.uniform(-1, 1, (cases.B, cases.T, 2) if return_sequences else (cases.B, 2))
+    padded = build(True)
+    plain = build(False)
+    plain.set_weights(padded.get_weights())
+    history = padded.fit(x, y, batch_size=1, epochs=1, shuffle=False, verbose=0)
+    losses, maes = [], []
+    for xi, yi in _unpadded_pairs(x, y, kept):
+        h = plain.fit(xi, yi, batch_size=1, epochs=1, verbose=0).history
+        losses.append(h["loss"][0])
+        maes.append(h["mae"][0])
+    assert_close(history.history["loss"][0], np.mean(losses), "forward", F64)
+    # Keras's metric: a mean over every kept step of the epoch (per-step values
+    # weighted by the mask), not a mean of per-sequence means
+    steps = kept.sum(axis=1) if return_sequences else np.ones(len(x))
+    assert_close(history.history["mae"][0], np.average(maes, weights=steps), "forward", F64)
+    for a, b in zip(padded.get_weights(), plain.get_weights()):
+        assert_close(a, b, "backward", F64)
+    if return_sequences:    # and the masked steps count in no evaluation either
+        xi, yi = next(_unpadded_pairs(x, y, kept))
+        got = padded.evaluate(x[:1], y[:1], verbose=0, return_dict=True)
+        want = plain.evaluate(xi, yi, verbose=0, return_dict=True)
+        for key in want:
+            assert_close(got[key], want[key], "forward", F64)
