@@ -265,3 +265,27 @@ def test_padded_training_equals_training_each_sequence_unpadded(source, return_s
         want = plain.evaluate(xi, yi, verbose=0, return_dict=True)
         for key in want:
             assert_close(got[key], want[key], "forward", F64)
+
+
+def absolute_error(y_true, y_pred):
+    """A metric function of the user's (it runs in NumPy, not in the engine)."""
+    return np.mean(np.abs(y_true - y_pred), axis=-1)
+
+
+@pytest.mark.parametrize("name", ["masking_sequence", "backwards_sequence"])
+def test_a_metric_function_sees_the_mask_as_keras(name):
+    """Keras wraps a function in MeanMetricWrapper, whose mask multiplies the weights."""
+    model, xs, ys, _, _ = fastrnn_case(name)
+    model.compile("sgd", "mse", metrics=[absolute_error], weighted_metrics=[absolute_error])
+    sw = DATA[f"{name}/sample_weight"]
+    for weighted, key in ((False, "evaluate"), (True, "evaluate_weighted")):
+        want = json.loads(str(DATA[f"{name}/{key}"]))
+        logs = model.evaluate(xs[0], ys[0], sample_weight=sw if weighted else None,
+                              verbose=0, return_dict=True, batch_size=2)
+        assert_close(logs["absolute_error"], want["mae"], "keras_fixture", F64)
+        assert_close(logs["weighted_absolute_error"], want["weighted_mae"], "keras_fixture",
+                     F64)
+    # fit's metrics (batch by batch: the path of models with a metric function)
+    history = model.fit(xs[0], ys[0], batch_size=cases.B, epochs=1, verbose=0)
+    want = json.loads(str(DATA[f"{name}/evaluate"]))
+    assert_close(history.history["absolute_error"][0], want["mae"], "keras_fixture", F64)

@@ -347,7 +347,7 @@ cdef double _evaluate(State* s, floating* tag, floating** X, floating** Y, float
 
 
 cdef void _predict(State* s, floating* tag, floating** X, Py_ssize_t N, Py_ssize_t chunk,
-                   floating** out, bint training) noexcept nogil:
+                   floating** out, bint training, unsigned char** masks) noexcept nogil:
     cdef Py_ssize_t start = 0, B
     while start < N:
         B = N - start if N - start < chunk else chunk
@@ -356,7 +356,26 @@ cdef void _predict(State* s, floating* tag, floating** X, Py_ssize_t N, Py_ssize
         _forward(s, tag, training)
         _finish_output(s, tag)
         _scatter(s, tag, start, out)
+        if masks != NULL:
+            _scatter_masks(s, tag, start, masks)
         start += B
+
+
+cdef void _scatter_masks(State* s, floating* tag, Py_ssize_t start,
+                         unsigned char** masks) noexcept nogil:
+    """masks[o][start:start+B] = output o's step mask (batch-major (N, T) bytes) for
+    every output with a mask and a NULL-free entry."""
+    cdef Py_ssize_t i, t, T, B = s.B
+    cdef const unsigned char* m
+    cdef int o
+    for o in range(s.n_outputs):
+        m = _mask(s, tag, s.out_node[o])
+        if m == NULL or masks[o] == NULL:
+            continue
+        T = s.nodes[s.out_node[o]].steps
+        for i in range(B):
+            for t in range(T):
+                masks[o][(start + i) * T + t] = m[t * B + i]
 
 
 # ---------------------------------------------------------------- buffer checks (GIL held)
@@ -1766,12 +1785,20 @@ cdef class Engine:
             self.busy = False
         return loss
 
-    def predict(self, x, out, chunk, training=False):
+    @property
+    def masked_outputs(self):
+        """Whether each output carries a step mask (Keras's mask of ``y_pred``)."""
+        return [self.s.nodes[self.s.out_node[k]].mask_of >= 0 for k in range(self.s.n_outputs)]
+
+    def predict(self, x, out, chunk, training=False, masks=None):
         """Forward pass: out = the model's outputs for x, ``chunk`` samples at a time.
 
         out: one writable array per output, not overlapping x or the model's
         buffers.  ``training``: apply dropout (as Keras's ``training=True``).
+        masks: None, or one entry per output: None, or a writable C-contiguous
+        uint8 array (N, T) that receives a masked output's step mask (1: kept).
         """
+        cdef unsigned char** mp = NULL
         cdef Py_ssize_t N, ch
         cdef State* s = &self.s
         cdef _Views xv, ov
@@ -1785,15 +1812,33 @@ cdef class Engine:
             xv = self._inputs(x, "x", &N, True)
             ov = self._outputs(out, "out", N, True)
             self._check_out(ov, xv)
+            if masks is not None:
+                masks = _as_list(masks, s.n_outputs, "masks")
+                for k in range(s.n_outputs):
+                    m = masks[k]
+                    if m is None:
+                        continue
+                    shape = (N, s.nodes[s.out_node[k]].steps)
+                    if (not isinstance(m, np.ndarray) or m.dtype != np.uint8
+                            or m.shape != shape or not m.flags.c_contiguous
+                            or not m.flags.writeable):
+                        raise ValueError(f"{_item_name('masks', k, s.n_outputs)} must be a "
+                                         f"writable C-contiguous uint8 array of shape {shape}")
+                mask_ptrs = np.zeros(s.n_outputs, dtype=np.uintp)
+                for k in range(s.n_outputs):
+                    if masks[k] is not None:
+                        mask_ptrs[k] = masks[k].ctypes.data
+                mp = <unsigned char**><size_t>mask_ptrs.ctypes.data
             if N > 0:
                 ch = min(ch, N)
                 self._reserve(ch, s.T_cur)
                 xp, op = xv.ptr, ov.ptr
                 with nogil:
                     if self.itemsize == 8:
-                        _predict(s, <double*>NULL, <double**>xp, N, ch, <double**>op, train)
+                        _predict(s, <double*>NULL, <double**>xp, N, ch, <double**>op, train,
+                                 mp)
                     else:
-                        _predict(s, <float*>NULL, <float**>xp, N, ch, <float**>op, train)
+                        _predict(s, <float*>NULL, <float**>xp, N, ch, <float**>op, train, mp)
         finally:
             self.busy = False
         return out
