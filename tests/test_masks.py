@@ -289,3 +289,70 @@ def test_a_metric_function_sees_the_mask_as_keras(name):
     history = model.fit(xs[0], ys[0], batch_size=cases.B, epochs=1, verbose=0)
     want = json.loads(str(DATA[f"{name}/evaluate"]))
     assert_close(history.history["absolute_error"][0], want["mae"], "keras_fixture", F64)
+
+
+# ---------------------------------------------------------------- the engine's masked loss
+
+def _masked_loss_cases():
+    from keras_loss_fixtures import fixtures
+    F = fixtures()
+    return F, [c for kind in ("loss", "fused_sigmoid", "fused_softmax", "weighted")
+               for c in F.cases(kind) if "mask" in F.inputs(c)]
+
+
+_LF, MASKED_LOSS_CASES = _masked_loss_cases()
+
+
+def test_keras_recorded_masked_losses():
+    assert len(MASKED_LOSS_CASES) >= 9
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", MASKED_LOSS_CASES, ids=lambda c: c["id"])
+def test_the_engine_loss_with_a_mask_is_keras(case, dtype):
+    """Keras's recorded loss and gradient with a mask on y_pred (and sample weights,
+    ignore_class): the engine's loss code given the output's step mask."""
+    from fastrnn import _engine
+    from fastrnn.reference import losses as RL
+    from keras_loss_fixtures import assert_keras_close
+    inputs = _LF.inputs(case)
+    options = dict(case["options"])
+    dt = np.dtype(dtype)
+    yp = inputs["y_pred"].astype(dt)
+    yt = inputs["y_true"].astype(dt)
+    lead = yp.shape[:-1]
+    yte = yt.reshape(lead + (1,)) if case["fn"].startswith("sparse") else yt
+    w = inputs.get("sample_weight")
+    we = None if w is None else np.ascontiguousarray(np.broadcast_to(w, lead).astype(dt))
+    loss, grad, _, _ = _engine.loss_and_gradient(
+        np.ascontiguousarray(yte), yp, we, code=_engine.LOSSES[case["fn"]],
+        from_logits=options.get("from_logits", False),
+        ignore_class=options.get("ignore_class"), mask=inputs["mask"])
+    ref = RL.loss_value(case["fn"], yt, yp, None if w is None else w.astype(dt),
+                        mask=inputs["mask"], **options)
+    assert_close(loss, ref, "engine_loss", dtype)
+    want_loss = _LF.result(case, dtype, "loss")
+    want_grad = _LF.result(case, dtype, "grad")
+    assert want_loss is not None and want_grad is not None
+    assert_keras_close(loss, want_loss, "keras_losses", dtype)
+    assert_keras_close(grad, want_grad.reshape(grad.shape), "keras_losses", dtype)
+
+
+def test_the_engine_mask_and_metrics_leave_masked_rows_out():
+    """Metrics: masked rows are weight 0 (count included), as Keras's MeanMetricWrapper."""
+    from fastrnn import _engine
+    rng = np.random.default_rng(0)
+    yp = rng.uniform(-1, 1, (3, 4, 2))
+    yt = rng.uniform(-1, 1, (3, 4, 2))
+    mask = np.array([[1, 1, 0, 0], [0, 1, 1, 1], [1, 0, 1, 0]], bool)
+    specs = [{"code": _engine.METRICS["mean_absolute_error"]}]
+    loss, grad, _, totals = _engine.loss_and_gradient(
+        yt, yp, code=_engine.LOSSES["mean_squared_error"], metrics=specs, mask=mask)
+    per = ((yp - yt) ** 2).mean(-1)
+    assert loss == pytest.approx(per[mask].mean(), rel=1e-13)
+    assert not grad[~mask].any()
+    total, count = totals[0]
+    assert total / count == pytest.approx(np.abs(yp - yt).mean(-1)[mask].mean(), rel=1e-13)
+    assert count == pytest.approx(mask.sum() / 4)
+    with pytest.raises(ValueError, match="mask must have shape"):
+        _engine.loss_and_gradient(yt, yp, code=0, mask=mask[:, :3])

@@ -26,9 +26,9 @@ class Embedding(Layer):
     embeddings_initializer : str or callable, default "uniform"
         Keras's default: uniform on [-0.05, 0.05).
     mask_zero : bool, default False
-        Index 0 is padding: a SimpleRNN reading the Embedding directly skips
-        those steps.  Other readers of the mask are not supported yet (they
-        raise NotImplementedError).
+        Index 0 is padding: the output carries a step mask (``inputs != 0``)
+        that flows as in Keras 3 -- a SimpleRNN it reaches skips those steps,
+        and they count in no loss or metric of an output that carries it.
     weights : ndarray of shape (input_dim, output_dim), optional
         Initial table (e.g. pretrained vectors).
     input_length : int, optional

@@ -55,6 +55,10 @@ class SimpleRNN(Layer):
         The same for the previous state where it enters ``recurrent_kernel``.
     input_shape : tuple of int, optional
         ``(T, D)``; T may be None.
+    zero_output_for_mask : bool, default False
+        With a mask on the input (Masking, Embedding(mask_zero=True)), a
+        returned sequence is 0 at masked steps instead of the carried state
+        (Keras's option; Bidirectional sets it with return_sequences).
     seed : int, optional
         Seeds this layer's initializers and its dropout masks' stream.
         Without it the global generator (:func:`fastrnn.set_random_seed`)
