@@ -356,3 +356,65 @@ def test_the_engine_mask_and_metrics_leave_masked_rows_out():
     assert count == pytest.approx(mask.sum() / 4)
     with pytest.raises(ValueError, match="mask must have shape"):
         _engine.loss_and_gradient(yt, yp, code=0, mask=mask[:, :3])
+
+
+# ---------------------------------------------------------------- where masks stop
+
+@pytest.mark.parametrize("drop", ["flatten", "reshape", "repeat", "last_state"])
+def test_layers_without_mask_support_drop_it_as_keras(drop):
+    """Flatten, Reshape, RepeatVector (no supports_masking in Keras 3) and a final
+    state drop the mask: every step counts in the loss."""
+    keras.clear_session()
+    keras.set_random_seed(2)
+    x = keras.Input((cases.T, 2), dtype="float64")
+    m = L.Masking()(x)
+    if drop == "flatten":
+        out = L.Dense(1)(L.Flatten()(m))
+    elif drop == "reshape":
+        out = L.Dense(1)(L.Reshape((cases.T * 2,))(m))
+    elif drop == "repeat":
+        out = L.Dense(1)(L.RepeatVector(3)(L.SimpleRNN(2)(m)))
+    else:
+        seq, state = L.SimpleRNN(2, return_sequences=True, return_state=True)(m)
+        out = L.Dense(1)(L.RepeatVector(3)(state))
+    model = keras.Model(x, out)
+    model.compile("sgd", "mse")
+    xs = cases.draw_inputs(["float"], np.random.default_rng(0))[0]
+    y = np.random.default_rng(1).uniform(-1, 1, model.predict(xs, verbose=0).shape)
+    want = float(np.mean((model.predict(xs, verbose=0) - y) ** 2))
+    assert_close(model.evaluate(xs, y, verbose=0), want, "forward", F64)
+
+
+# ---------------------------------------------------------------- a sweep
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:         # pragma: no cover
+    given = None
+
+if given is not None:
+    @settings(max_examples=25, deadline=None)
+    @given(seed=st.integers(0, 2**31 - 1), backwards=st.booleans(), zero=st.booleans(),
+           bidirectional=st.booleans())
+    def test_random_masks_match_the_reference(seed, backwards, zero, bidirectional):
+        """Any pattern of kept steps (all, none, holes), going either way."""
+        rng = np.random.default_rng(seed)
+        keras.clear_session()
+        keras.set_random_seed(seed % 1000)
+        x = keras.Input((5, 2), dtype="float64")
+        rnn = L.SimpleRNN(3, return_sequences=True, go_backwards=backwards,
+                          zero_output_for_mask=zero)
+        h = (L.Bidirectional(rnn) if bidirectional and not backwards else rnn)(L.Masking()(x))
+        model = keras.Model(x, [L.Dense(1)(L.Dropout(0.2, seed=1)(h)), L.SimpleRNN(2)(h)])
+        xs = rng.uniform(-1, 1, (4, 5, 2))
+        xs[rng.random((4, 5)) < 0.4] = 0
+        graph, weights = graph_of(model)
+        ys = [rng.uniform(-1, 1, (4, 5, 1)), rng.uniform(-1, 1, (4, 2))]
+        model.compile("sgd", ["mse", "mae"])
+        xc = model._check_x([xs])
+        total = model._loss_and_gradients(xc, model._check_y(ys, xc))
+        ref_total, _, ref_grads = ref.loss_and_gradients(graph, weights, [xs], ys,
+                                                         ["mse", "mae"], None, training=True)
+        assert_close(total, ref_total, "forward", F64)
+        want = np.concatenate([g.ravel() for g in weights_back(model, ref_grads)])
+        assert_close(model.grads, want, "backward", F64)

@@ -544,7 +544,8 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
         if kind not in (KIND_INPUT, KIND_RELAYOUT, KIND_REPEAT) and fixed != 0:
             raise ValueError(f"{where}: only input, reshape and repeat nodes fix their steps")
         if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_ZERO_MASKED):
-            raise ValueError(f"{where}: only a recurrent node goes backwards")
+            raise ValueError(f"{where}: only a recurrent node goes backwards or zeroes its "
+                             f"masked steps")
         if kind not in (KIND_RNN, KIND_EMBEDDING) and flags & FLAG_MASKED:
             raise ValueError(f"{where}: only an embedding makes a mask of its flag (mask_zero)")
         spans = []
