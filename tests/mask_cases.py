@@ -31,6 +31,15 @@ def embedding_activation(lib, dtype):
     return lib.Model(ids, out), [("ids", 9)], ["binary_crossentropy"], ["accuracy"]
 
 
+def embedding_dropout(lib, dtype):
+    """Embedding(mask_zero) -> Dropout -> SimpleRNN(return_sequences) -> TimeDistributed."""
+    L = lib.layers
+    ids = lib.Input((T,), dtype="int32")
+    e = L.Dropout(0.5, seed=3)(L.Embedding(9, 3, mask_zero=True, dtype=dtype)(ids))
+    h = L.SimpleRNN(4, return_sequences=True)(e)
+    return lib.Model(ids, L.TimeDistributed(L.Dense(1))(h)), [("ids", 9)], ["mse"], ["mae"]
+
+
 def time_distributed_chain(lib, dtype):
     """Masking -> TimeDistributed(Dense) -> SimpleRNN(return_sequences) -> Dense (3-D)."""
     L = lib.layers
@@ -88,10 +97,15 @@ def merged_masks(lib, dtype):
 
 
 CASES = {"masking_sequence": masking_sequence, "embedding_activation": embedding_activation,
+         "embedding_dropout": embedding_dropout,
          "time_distributed_chain": time_distributed_chain, "tagger": tagger,
          "backwards_sequence": backwards_sequence,
          "bidirectional_sequence": bidirectional_sequence,
          "bidirectional_last": bidirectional_last, "merged_masks": merged_masks}
+
+
+#: cases whose training differs by design (random dropout masks): no training steps
+EVALUATE_ONLY = {"embedding_dropout"}
 
 
 def pad(x, value=0):

@@ -97,6 +97,8 @@ def main():
             logs = model.evaluate(feed, targets, sample_weight=sw if len(ys) == 1 else [sw] * len(ys),
                                   verbose=0, return_dict=True, batch_size=cases.B)
             data[p + "evaluate_weighted"] = json.dumps(logs)
+        if name in cases.EVALUATE_ONLY:
+            continue
         steps = []
         for step in range(2):
             result = model.train_on_batch(feed, targets)
@@ -111,7 +113,7 @@ def main():
         "(B, T), /evaluate (JSON return_dict: loss, metrics and weighted metrics of "
         "mask_cases), /evaluate_weighted (the same with sample_weight, per-step outputs "
         "only), /train/losses (2,) and /train/params<s> (flat weights after step s) of "
-        "SGD(0.1) train_on_batch on the batch.  float64.")
+        "SGD(0.1) train_on_batch on the batch (not for mask_cases.EVALUATE_ONLY).  float64.")
     np.savez_compressed(OUT / "masks.npz", **data)
     print("wrote", OUT / "masks.npz", len(cases.CASES), "cases")
 
