@@ -15,7 +15,12 @@ in topological order:
   loss; the training loss is their weighted sum, as Keras's).
 
 The model's inputs are the nodes of kind ``input``; their ``F_ARG`` is the
-position of the array they take.  :class:`Engine` owns one arena of work
+position of the array they take.  Step masks (Keras's ``_keras_mask``) are
+derived from the plan by kind (``_mask_rule``): a masking node or an
+embedding flagged ``masked`` makes one (B*T bytes in its work), the layers
+that support masking point at their input's, merges OR them into their own;
+a recurrent node skips the masked steps of its input's mask, and an output's
+mask leaves its masked rows out of the loss and the metrics.  :class:`Engine` owns one arena of work
 buffers sized for a batch capacity and runs, with the GIL released and no
 allocation per step:
 

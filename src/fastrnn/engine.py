@@ -66,7 +66,9 @@ def lower(nodes, outputs):
         ``width`` (output features), ``seq`` (the output has a time axis);
         optional: ``activation`` (a Keras name, default "linear"),
         ``backwards``, ``input_order`` (a backwards sequence output in input
-        order), ``steps`` (fixed output steps, 0 = from the inputs),
+        order), ``masked`` (an embedding: mask_zero; see ``_engine._mask_rule``
+        for how masks flow), ``zero_masked`` (a recurrent node's returned
+        sequence is 0 at masked steps), ``steps`` (fixed output steps, 0 = from the inputs),
         ``p0``/``p1``/``p2`` (absolute weight offsets in ``params``, -1 for
         none), ``arg`` (int), ``real`` and ``real2`` (float).
     outputs : list of int
