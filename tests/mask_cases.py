@@ -96,12 +96,22 @@ def merged_masks(lib, dtype):
     return lib.Model([x, ids], [added, joined]), ["float", ("ids", 9)], ["mse", "mae"], []
 
 
+def time_concat(lib, dtype):
+    """A masked and an unmasked sequence joined in time (Keras: ones for the unmasked)."""
+    L = lib.layers
+    x = lib.Input((T, 2), dtype=dtype)
+    b = lib.Input((T, 2), dtype=dtype)
+    joined = L.Concatenate(axis=1)([L.Masking()(x), b])
+    h = L.SimpleRNN(3, return_sequences=True)(joined)
+    return lib.Model([x, b], L.Dense(1)(h)), ["float", "float"], ["mse"], ["mae"]
+
+
 CASES = {"masking_sequence": masking_sequence, "embedding_activation": embedding_activation,
          "embedding_dropout": embedding_dropout,
          "time_distributed_chain": time_distributed_chain, "tagger": tagger,
          "backwards_sequence": backwards_sequence,
          "bidirectional_sequence": bidirectional_sequence,
-         "bidirectional_last": bidirectional_last, "merged_masks": merged_masks}
+         "bidirectional_last": bidirectional_last, "merged_masks": merged_masks, "time_concat": time_concat}
 
 
 #: cases whose training differs by design (random dropout masks): no training steps
@@ -132,7 +142,7 @@ def draw_inputs(kinds, rng, all_masked_row=True):
             x = rng.integers(1, kind[1], (B, T)).astype(np.int32)
         x = pad(x)
         if not all_masked_row:
-            x[4] = rng.integers(1, 3, x[4].shape) if kind != "float" else 0.5
+            x[4] = 0.5 if kind == "float" else rng.integers(1, 3, x[4].shape)
         xs.append(np.ascontiguousarray(x[::-1]) if k % 2 else x)
     return xs
 

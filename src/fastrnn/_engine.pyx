@@ -20,9 +20,10 @@ derived from the plan by kind (``_mask_rule``): a masking node or an
 embedding flagged ``masked`` makes one (B*T bytes in its work), the layers
 that support masking point at their input's, merges OR them into their own;
 a recurrent node skips the masked steps of its input's mask, and an output's
-mask leaves its masked rows out of the loss and the metrics.  :class:`Engine` owns one arena of work
-buffers sized for a batch capacity and runs, with the GIL released and no
-allocation per step:
+mask leaves its masked rows out of the loss and the metrics.
+
+:class:`Engine` owns one arena of work buffers sized for a batch capacity
+and runs, with the GIL released and no allocation per step:
 
 - ``train_step``: forward through every node in order, the losses at the
   outputs, backward through every node in reverse order into ``grads``,

@@ -73,7 +73,7 @@ def main():
         preds = model.predict(feed, verbose=0)
         preds = preds if isinstance(preds, list) else [preds]
         ys = [cases.targets_for(loss, p, rng) for loss, p in zip(losses, preds)]
-        sw = rng.uniform(0.5, 2, (cases.B, cases.T))      # per-step (temporal) weights
+        sw = rng.uniform(0.5, 2, preds[0].shape[:2])      # per-step (temporal) weights
         p = f"{name}/"
         data[p + "n_weights"] = len(weights)
         data[p + "n_inputs"] = len(xs)
@@ -94,8 +94,9 @@ def main():
         data[p + "evaluate"] = json.dumps(logs)
         per_step = all(pred.ndim == 3 for pred in preds)
         if per_step:
-            logs = model.evaluate(feed, targets, sample_weight=sw if len(ys) == 1 else [sw] * len(ys),
-                                  verbose=0, return_dict=True, batch_size=cases.B)
+            logs = model.evaluate(feed, targets, verbose=0, return_dict=True,
+                                  sample_weight=sw if len(ys) == 1 else [sw] * len(ys),
+                                  batch_size=cases.B)
             data[p + "evaluate_weighted"] = json.dumps(logs)
         if name in cases.EVALUATE_ONLY:
             continue
@@ -110,7 +111,7 @@ def main():
     data["README"] = (
         "cases: JSON list; per case <name>/weight<k> (n_weights, get_weights() order), "
         "/x<k> (n_inputs; padded), /y<k> and /prediction<k> (n_outputs), /sample_weight "
-        "(B, T), /evaluate (JSON return_dict: loss, metrics and weighted metrics of "
+        "(B, T of the output), /evaluate (JSON return_dict: loss, metrics and weighted metrics of "
         "mask_cases), /evaluate_weighted (the same with sample_weight, per-step outputs "
         "only), /train/losses (2,) and /train/params<s> (flat weights after step s) of "
         "SGD(0.1) train_on_batch on the batch (not for mask_cases.EVALUATE_ONLY).  float64.")
