@@ -111,7 +111,8 @@ CASES = {"masking_sequence": masking_sequence, "embedding_activation": embedding
          "time_distributed_chain": time_distributed_chain, "tagger": tagger,
          "backwards_sequence": backwards_sequence,
          "bidirectional_sequence": bidirectional_sequence,
-         "bidirectional_last": bidirectional_last, "merged_masks": merged_masks, "time_concat": time_concat}
+         "bidirectional_last": bidirectional_last, "merged_masks": merged_masks,
+         "time_concat": time_concat}
 
 
 #: cases whose training differs by design (random dropout masks): no training steps
