@@ -68,6 +68,15 @@ def backwards_sequence(lib, dtype):
     return lib.Model(x, L.Dense(1)(h)), ["float"], ["mse"], ["mae"]
 
 
+def zero_backwards(lib, dtype):
+    """zero_output_for_mask going backwards: 0 where the step processed is masked."""
+    L = lib.layers
+    x = lib.Input((T, 2), dtype=dtype)
+    h = L.SimpleRNN(3, return_sequences=True, go_backwards=True,
+                    zero_output_for_mask=True)(L.Masking()(x))
+    return lib.Model(x, L.Dense(1)(h)), ["float"], ["mse"], ["mae"]
+
+
 def bidirectional_sequence(lib, dtype):
     L = lib.layers
     x = lib.Input((T, 2), dtype=dtype)
@@ -112,7 +121,7 @@ CASES = {"masking_sequence": masking_sequence, "embedding_activation": embedding
          "backwards_sequence": backwards_sequence,
          "bidirectional_sequence": bidirectional_sequence,
          "bidirectional_last": bidirectional_last, "merged_masks": merged_masks,
-         "time_concat": time_concat}
+         "time_concat": time_concat, "zero_backwards": zero_backwards}
 
 
 #: cases whose training differs by design (random dropout masks): no training steps
