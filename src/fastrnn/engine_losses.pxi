@@ -392,13 +392,17 @@ cdef double _row(const LossSpec* L, const floating* yp, const floating* yt, floa
             neg = a if a > neg else neg
         value_f = neg - pos + 1
         if dy != NULL:
+            # (each product rounded to the dtype before comparing: a float32
+            # expression may be compared in double and miss the maximum)
             ties = 0
             for j in range(U):
-                if (1 - yt[j]) * yp[j] == neg:
+                a = (1 - yt[j]) * yp[j]
+                if a == neg:
                     ties = ties + 1
             g = _max0_slope(value_f)
             for j in range(U):
-                a = (1 / ties) * (1 - yt[j]) if (1 - yt[j]) * yp[j] == neg else 0
+                a = (1 - yt[j]) * yp[j]
+                a = (1 / ties) * (1 - yt[j]) if a == neg else 0
                 dy[j] = scale * g * (a - yt[j])
         return value_f if value_f > 0 else 0
     if code == LOSS_BCE:
