@@ -318,7 +318,8 @@ def test_embedding_input_is_int64():
 
 @st.composite
 def flowing_mask_models(draw):
-    """Masks that reach a SimpleRNN through other layers (where fastrnn carries them)."""
+    """Masks that reach a SimpleRNN or Bidirectional through other layers (where fastrnn
+    carries them)."""
     fastrnn.clear_session()
     L = fastrnn.layers
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
@@ -327,8 +328,8 @@ def flowing_mask_models(draw):
     h = L.Masking(0.0)(x_in)
     same_steps = True
     for step in draw(st.lists(st.sampled_from(["dense", "time_dense", "activation", "dropout",
-                                               "rnn", "add", "concat", "concat_time"]),
-                              max_size=3)):
+                                               "rnn", "bidirectional", "add", "concat",
+                                               "concat_time"]), max_size=3)):
         if step == "dense":
             h = L.Dense(3, activation="tanh")(h)
         elif step == "time_dense":
@@ -340,6 +341,9 @@ def flowing_mask_models(draw):
         elif step == "rnn":
             h = L.SimpleRNN(3, return_sequences=True, go_backwards=draw(st.booleans()),
                             zero_output_for_mask=draw(st.booleans()))(h)
+        elif step == "bidirectional":
+            h = L.Bidirectional(L.SimpleRNN(2, return_sequences=True), merge_mode=draw(
+                st.sampled_from(["concat", "sum", "mul", "ave"])))(h)
         elif step == "add":     # both masked: Keras ORs the masks
             other = L.Masking(0.0)(x_in) if same_steps else h
             h = L.Add()([h, L.Dense(h.shape[-1])(other)])
@@ -348,8 +352,13 @@ def flowing_mask_models(draw):
         else:
             h = L.Concatenate(axis=1)([h, L.Dense(h.shape[-1])(x_in)])
             same_steps = False  # h is now longer than the input
-    out = L.SimpleRNN(2, go_backwards=draw(st.booleans()),
-                      return_sequences=draw(st.booleans()))(h)
+    if draw(st.booleans()):
+        out = L.SimpleRNN(2, go_backwards=draw(st.booleans()),
+                          return_sequences=draw(st.booleans()))(h)
+    else:
+        out = L.Bidirectional(L.SimpleRNN(2, return_sequences=draw(st.booleans())),
+                              merge_mode=draw(st.sampled_from(["concat", "ave", None])))(h)
+        out = L.Add()(out) if isinstance(out, list) else out
     model = fastrnn.Model(x_in, out)
     model.set_weights([rng.uniform(-1, 1, w.shape) for w in model.get_weights()])
     x = rng.standard_normal((N, T, 2))

@@ -275,15 +275,53 @@ def _convert_simple_rnn(g, layer, inputs):
     return out
 
 
+def _merge_directions(g, layer, outs, keep=None):
+    """Keras's merge of a Bidirectional's two outputs (None: both, as a list)."""
+    if layer.merge_mode is None:
+        return outs
+    a, b = outs[0].name, outs[1].name
+    if layer.merge_mode == "concat":
+        merged = g.add("Concat", [a, b], axis=-1)
+    elif layer.merge_mode == "sum":
+        merged = g.add("Add", [a, b])
+    elif layer.merge_mode == "mul":
+        merged = g.add("Mul", [a, b])
+    else:
+        merged = g.add("Div", [g.add("Add", [a, b]), g.const("two", np.float32(2))])
+    return _Tensor(merged, outs[0].rank, outs[0].time_major, keep)
+
+
+def _masked_bidirectional(g, layer, x, activation):
+    """A Bidirectional on a masked input: two masked recurrences (see :func:`_masked_rnn`),
+    the backward sequence put back in input order and, as Keras makes its inner layers
+    do, zeros at the masked steps of returned sequences."""
+    both = layer.get_weights()
+    half = len(both) // 2
+    outs = []
+    for direction, weights in ((layer.forward_layer, both[:half]),
+                               (layer.backward_layer, both[half:])):
+        w, H = _rnn_weights(g, [weights])
+        seq, last = _masked_rnn(g, direction, x, x.keep, None, H, w, activation)
+        if not direction.return_sequences:
+            outs.append(_Tensor(last, 2))
+            continue
+        if direction.go_backwards:
+            seq = _reverse_time(g, seq, 1)
+        seq = g.add("Where", [g.add("Unsqueeze", [x.keep, g.const("axes", _ints(2))]), seq,
+                              g.const("zero", np.zeros(1, np.float32))])
+        outs.append(_Tensor(seq, 3, keep=x.keep))
+    return _merge_directions(g, layer, outs, outs[0].keep)
+
+
 def _convert_bidirectional(g, layer, inputs):
     """One RNN with direction="bidirectional": Y (T, 2, B, H), Y_h (2, B, H); ONNX gives the
-    backward sequence in input order, as Keras's Bidirectional does."""
+    backward sequence in input order, as Keras's Bidirectional does.  On a masked input:
+    :func:`_masked_bidirectional`."""
     forward = layer.forward_layer
     _refuse_stateful(forward)
-    if inputs[0].keep is not None and masks_flow():
-        raise ValueError(f"layer {layer.name!r}: a Bidirectional on a masked input has no "
-                         f"ONNX export yet")
     activation = _rnn_activation(forward)
+    if inputs[0].keep is not None and masks_flow():
+        return _masked_bidirectional(g, layer, inputs[0], activation)
     x = _time_major(g, inputs[0])
     both = layer.get_weights()          # forward's, then backward's
     weights, H = _rnn_weights(g, [both[:len(both) // 2], both[len(both) // 2:]])
@@ -297,18 +335,7 @@ def _convert_bidirectional(g, layer, inputs):
         else:
             part = g.add("Gather", [y_h, g.const("direction", np.array(d, np.int64))], axis=0)
             outs.append(_Tensor(part, 2))
-    if layer.merge_mode is None:
-        return outs
-    a, b = outs[0].name, outs[1].name
-    if layer.merge_mode == "concat":
-        merged = g.add("Concat", [a, b], axis=-1)
-    elif layer.merge_mode == "sum":
-        merged = g.add("Add", [a, b])
-    elif layer.merge_mode == "mul":
-        merged = g.add("Mul", [a, b])
-    else:
-        merged = g.add("Div", [g.add("Add", [a, b]), g.const("two", np.float32(2))])
-    return _Tensor(merged, outs[0].rank, outs[0].time_major)
+    return _merge_directions(g, layer, outs)
 
 
 def _convert_dense(g, layer, inputs):
