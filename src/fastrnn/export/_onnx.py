@@ -524,13 +524,17 @@ def to_onnx(model, path=None, opset=None):
 
     Notes
     -----
-    - A SimpleRNN reading a Masking or ``Embedding(mask_zero=True)`` layer
-      skips masked steps exactly as fastrnn does, for padding anywhere
-      (after, before, in between): the kept steps of each sequence are moved
-      to its front (``ScatterElements``), the ``RNN`` runs with
-      ``sequence_lens``, and a returned sequence is read back step by step
-      (``GatherElements``), holding the last state through masked steps.
-    - A Bidirectional is one ``RNN`` with ``direction="bidirectional"``.
+    - A mask (from Masking or ``Embedding(mask_zero=True)``) travels as
+      fastrnn's does (through Dense, Activation, Dropout, TimeDistributed,
+      returned sequences and merges, as Keras 3), and a SimpleRNN it reaches
+      skips masked steps exactly, for padding anywhere (after, before, in
+      between): the kept steps of each sequence are moved to its front
+      (``ScatterElements``), the ``RNN`` runs with ``sequence_lens``, and a
+      returned sequence is read back step by step (``GatherElements``),
+      holding the last state through masked steps (or 0 with
+      ``zero_output_for_mask``).
+    - A Bidirectional is one ``RNN`` with ``direction="bidirectional"``; on a
+      masked input, two masked recurrences.
     - An initial state input is the RNN's ``initial_h``; Dropout is the
       identity (the graph is for inference).
     - The graph computes in float32 whatever the model's dtype (ONNX Runtime's
