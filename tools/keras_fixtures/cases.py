@@ -114,7 +114,19 @@ def two_directions(lib):
     return lib.Model(x, {"both": both, "sum": L.Add()([fwd, bwd])})
 
 
-GRAPH_CASES = {"embedding_rnn": embedding_rnn, "masking_rnn": masking_rnn,
+def masks_through_layers(lib):
+    """A mask carried through Dense, a backwards returned sequence, a Bidirectional,
+    TimeDistributed and a concatenation to the last SimpleRNN (Keras 3's rules)."""
+    L = lib.layers
+    x = lib.Input((5, 2))
+    h = L.Dense(3, activation="tanh")(L.Masking(0.0)(x))
+    s = L.SimpleRNN(3, return_sequences=True, go_backwards=True)(h)
+    b = L.Bidirectional(L.SimpleRNN(2, return_sequences=True), merge_mode="sum")(s)
+    out = L.SimpleRNN(2)(L.Concatenate()([b, L.TimeDistributed(L.Dense(2))(s)]))
+    return lib.Model(x, out)
+
+
+GRAPH_CASES = {"masks_through_layers": masks_through_layers, "embedding_rnn": embedding_rnn, "masking_rnn": masking_rnn,
                "embedding_sequential": embedding_sequential, "bidirectional": bidirectional,
                "core_layers": core_layers, "merges": merges, "two_directions": two_directions}
 

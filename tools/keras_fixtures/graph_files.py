@@ -99,7 +99,8 @@ def write_keras_own(prefix):
     import keras
     import numpy as np
     record = {}
-    for case, build in sorted(GRAPH_CASES.items()):
+    for case in _cases_for(keras):
+        build = GRAPH_CASES[case]
         keras.utils.set_random_seed(case_seed(case))
         model = with_biases(build(keras))
         xs = graph_inputs(model, case)
@@ -136,11 +137,21 @@ def write_refused():
     np.savez(os.path.join(OUT, "keras_refused.npz"), **refused_record)
 
 
+# Keras 3.3 carried masks by older rules than 3.15's (which fastrnn follows): these
+# cases are recorded with 3.15 only
+KERAS_315_ONLY = {"masks_through_layers"}
+
+
+def _cases_for(keras):
+    old = tuple(int(v) for v in keras.__version__.split(".")[:2]) < (3, 15)
+    return sorted(c for c in GRAPH_CASES if not (old and c in KERAS_315_ONLY))
+
+
 def read_fastrnn_files():
     import keras
     import numpy as np
     record = {"keras_version": np.array(keras.__version__)}
-    for case in sorted(GRAPH_CASES):
+    for case in _cases_for(keras):
         path = os.path.join(OUT, f"fastrnn_{case}.keras")
         model = keras.models.load_model(path)
         xs = graph_inputs(model, case)
@@ -156,7 +167,7 @@ def read_fastrnn_files():
             record[f"{case}/weights_file_{key}"] = value
     np.savez(os.path.join(OUT, f"fastrnn_graph_files_in_keras_{keras.__version__}.npz"),
              **record)
-    print("Keras", keras.__version__, "wrote and read", sorted(GRAPH_CASES))
+    print("Keras", keras.__version__, "read", _cases_for(keras))
 
 
 if __name__ == "__main__":
