@@ -473,3 +473,31 @@ def test_graph_too_deep_to_walk_refused(tmp_path, kind):
     path = write_archive(tmp_path / "deep.keras", config=config, weights=empty.getvalue())
     with pytest.raises(FileFormatError, match="too deep"):
         load_model(path)
+
+
+def test_names_keras_gives_mask_operations_are_not_written(tmp_path):
+    """A fresh Keras process rebuilding a masked model names its mask concatenation
+    "concatenate"; a Concatenate layer of that name would then clash (Keras refuses the
+    model), so in a model with masks it is written as "concatenate_layer"."""
+    L = fastrnn.layers
+    fastrnn.clear_session()
+    x = fastrnn.Input((4, 2))
+    masked = L.Masking()(x)
+    joined = L.Concatenate()([L.SimpleRNN(2, return_sequences=True)(masked), masked])
+    model = fastrnn.Model(x, L.SimpleRNN(3)(joined))
+    assert joined._keras_history[0].name == "concatenate"
+    save_model(model, tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as zf:
+        config = json.loads(zf.read("config.json"))
+    names = [e["name"] for e in config["config"]["layers"]]
+    assert "concatenate" not in names and "concatenate_layer" in names
+    assert entry(config, "Concatenate")["config"]["name"] == "concatenate_layer"
+    model.save_weights(tmp_path / "m.weights.h5")
+    loaded = load_model(tmp_path / "m.keras")
+    loaded.set_weights([w * 0 for w in loaded.get_weights()])
+    loaded.load_weights(tmp_path / "m.weights.h5")
+    x_data = np.random.default_rng(0).standard_normal((3, 4, 2))
+    x_data[0, 2:] = 0
+    np.testing.assert_array_equal(loaded.predict(x_data, verbose=0),
+                                  model.predict(x_data, verbose=0))
+    model.load_weights(tmp_path / "m.weights.h5")      # into the model it came from

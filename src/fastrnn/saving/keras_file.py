@@ -38,6 +38,7 @@ checks.
 """
 import datetime
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -545,15 +546,43 @@ def _is_op(entry):
                                          or module.startswith("keras.ops"))
 
 
-def _ref(t):
+def _ref(t, names):
     """[layer name, 0, tensor index] of a fastrnn symbolic tensor (a layer is called once)."""
     layer, _, k = t._keras_history
-    return [layer.name, 0, k]
+    return [names[id(layer)], 0, k]
 
 
-def _tensor_config(t):
+def _tensor_config(t, names):
     return {"class_name": _KERAS_TENSOR, "config": {
-        "shape": list(t.shape), "dtype": t.dtype, "keras_history": _ref(t)}}
+        "shape": list(t.shape), "dtype": t.dtype, "keras_history": _ref(t, names)}}
+
+
+# Names Keras gives the operations it records while computing masks (a fresh Keras
+# process names the first "concatenate", the next "concatenate_1", ...).
+_MASK_OP_NAMES = re.compile(r"^(concatenate|not_equal|any|all|expand_dims|zeros_like|ones_like|"
+                            r"logical_or|logical_and|broadcast_to|cast|squeeze)(_\d+)?$")
+
+
+def _keras_names(model):
+    """{id(layer): the name written for it}: the layer's own, except in a model with masks,
+    where a name Keras would also give one of its mask operations when it rebuilds the
+    model (a Concatenate called "concatenate") gets "_layer" appended -- Keras refuses a
+    model with one name twice."""
+    layers = model.layers
+    masked = any(type(la).__name__ == "Masking" or getattr(la, "mask_zero", False)
+                 for la in layers)
+    taken = {la.name for la in layers}
+    names = {}
+    for layer in layers:
+        name = layer.name
+        if masked and _MASK_OP_NAMES.match(name):
+            base, k = name + "_layer", 1
+            name = base
+            while name in taken:
+                name, k = f"{base}_{k}", k + 1
+            taken.add(name)
+        names[id(layer)] = name
+    return names
 
 
 def _is_ref(value):
@@ -575,28 +604,31 @@ def _listed(struct):
     return [struct] if not isinstance(struct, (list, tuple, dict)) else struct
 
 
-def _functional_config(model, dtype):
-    """The Keras 3 config of a fastrnn functional model (layers in its ``layers`` order)."""
+def _functional_config(model, dtype, names):
+    """The Keras 3 config of a fastrnn functional model (layers in its ``layers`` order),
+    with the layer names ``names`` (see :func:`_keras_names`)."""
     entries = []
+    ref = lambda t: _ref(t, names)   # noqa: E731
     for layer in model.layers:
         if type(layer).__name__ == "InputLayer":
             in_dtype = str(layer.input_dtype) if layer.input_dtype.kind != "f" else dtype
             entry = keras_object("keras.layers", "InputLayer", {
                 "batch_shape": list(layer.batch_shape), "dtype": in_dtype, "sparse": False,
-                "name": layer.name})
-            entry["name"] = layer.name
+                "name": names[id(layer)]})
+            entry["name"] = names[id(layer)]
             entry["inbound_nodes"] = []
             entries.append(entry)
             continue
         fmt = format_for_layer(layer)
         node = model._node_of[id(layer)]
         entry = keras_object(fmt.module, fmt.class_name, fmt.to_keras(layer, dtype))
+        entry["config"]["name"] = names[id(layer)]
         ins = node.input_tensors
-        args = [[_tensor_config(t) for t in ins]] if layer._multi_input else \
-            [_tensor_config(ins[0])]
+        args = [[_tensor_config(t, names) for t in ins]] if layer._multi_input else \
+            [_tensor_config(ins[0], names)]
         kwargs = {}
         if len(ins) > 1 and not layer._multi_input:          # SimpleRNN's initial_state
-            kwargs["initial_state"] = _tensor_config(ins[1])
+            kwargs["initial_state"] = _tensor_config(ins[1], names)
         if fmt.class_name not in _NO_BUILD_CONFIG:
             if kwargs:
                 entry["build_config"] = {"shapes_dict": {
@@ -605,13 +637,13 @@ def _functional_config(model, dtype):
             else:
                 entry["build_config"] = {"input_shape": [list(t.shape) for t in ins]
                                          if layer._multi_input else list(ins[0].shape)}
-        entry["name"] = layer.name
+        entry["name"] = names[id(layer)]
         entry["inbound_nodes"] = [{"args": args, "kwargs": kwargs}]
         entries.append(entry)
     config = {"module": _FUNCTIONAL_MODULE, "class_name": "Functional", "config": {
         "name": model.name, "trainable": True, "layers": entries,
-        "input_layers": _structure(_listed(model._inputs_struct), _ref),
-        "output_layers": _structure(_listed(model._outputs_struct), _ref)},
+        "input_layers": _structure(_listed(model._inputs_struct), ref),
+        "output_layers": _structure(_listed(model._outputs_struct), ref)},
         "registered_name": "Functional", "build_config": {"input_shape": None}}
     return config
 
@@ -623,10 +655,11 @@ class _GraphPlan:
         self.name = name
         self.dtype = dtype
         self.inputs = inputs            # {name: (batch shape, dtype or None)}
-        self.plans = plans              # [_LayerPlan] of the weighted... of every layer, in order
+        self.plans = plans              # [_LayerPlan] of every layer called, in order
         self.calls = calls              # [(layer name, [arg refs], state ref or None)] in order
         self.inputs_struct = inputs_struct
         self.outputs_struct = outputs_struct
+        self.names = None               # {id(layer): written name} when made from a model
 
 
 def _parse_ref(value, where, names):
@@ -892,8 +925,9 @@ def _functional_values(model, graph, values):
         by_name[plan.kwargs["name"]] = values[start:start + len(plan.weights)]
         start += len(plan.weights)
     out = []
+    names = getattr(graph, "names", None) or {}
     for layer in model._weighted_layers():
-        got = by_name.get(layer.name, [])
+        got = by_name.get(names.get(id(layer), layer.name), [])
         if [tuple(w.shape) for w in layer.weights] != [tuple(v.shape) for v in got]:
             raise FileFormatError(f"layer {layer.name!r}: the file's weights do not fit it")
         out.extend(got)
@@ -903,10 +937,13 @@ def _functional_values(model, graph, values):
 def _plan_functional(model):
     """(config, graph plan) of a fastrnn functional model, checked by reading it back."""
     dtype = _dtype_name(model)
-    config = _functional_config(model, dtype)
+    names = _keras_names(model)
+    config = _functional_config(model, dtype, names)
     graph = _parse_functional(config)
+    graph.names = names
+    by_name = {names[id(layer)]: layer for layer in model.layers}
     for plan in graph.plans:
-        layer = model.get_layer(plan.kwargs["name"])
+        layer = by_name[plan.kwargs["name"]]
         got = [tuple(w.shape) for w in layer.weights]
         want = [s for _, s in plan.weights]
         if got != want:
@@ -922,7 +959,7 @@ def _functional_weights_h5(model, graph, caller):
     per_layer, start = {}, 0
     for layer in model._weighted_layers():
         n = len(layer.weights)
-        per_layer[layer.name] = values[start:start + n]
+        per_layer[graph.names[id(layer)]] = values[start:start + n]
         start += n
     for lname, (_, _, _, group) in graph.inputs.items():
         groups[f"{group}/vars"] = lname
