@@ -340,6 +340,17 @@ class Layer:
         """Copies of the weights, in Keras order."""
         return [w.copy() for w in self._weights]
 
+    def get_config(self):
+        """The layer's arguments as a dict, as Keras 3's ``get_config()`` gives them."""
+        from ._config import layer_config
+        return layer_config(self)
+
+    @classmethod
+    def from_config(cls, config):
+        """A new (unbuilt) layer from a :meth:`get_config` dict, as Keras's ``from_config``."""
+        from ._config import layer_from_config
+        return layer_from_config(cls, config)
+
     def set_weights(self, weights):
         """Overwrite the weights from a list of arrays of the right shapes (all checked first)."""
         if not self.built:

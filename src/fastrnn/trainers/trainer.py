@@ -71,6 +71,7 @@ from ..engine import Runner
 from ..errors import NonFiniteTrainingError
 from ..layers import _shape_str
 from . import data_adapters
+from .batch_methods import BatchMethods
 from .compile_utils import CompileState
 
 __all__ = ["Trainer"]
@@ -127,7 +128,7 @@ def _progress_bar(total, desc):
                 dynamic_ncols=True, mininterval=0.1)
 
 
-class Trainer:
+class Trainer(BatchMethods):
     """compile / fit / evaluate / predict on the compiled engine (mixed into models)."""
 
     # -- compile ---------------------------------------------------------------

@@ -1,0 +1,150 @@
+"""Keras names that programs use around the model: ``keras.backend``, ``layer.get_config``
+/ ``from_config``, and the one-batch methods ``train_on_batch`` / ``test_on_batch`` /
+``predict_on_batch`` / ``reset_metrics``."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import fastrnn
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "keras", "layer_configs.json")
+
+# -- keras.backend -----------------------------------------------------------------------
+
+
+def test_backend_names():
+    assert fastrnn.backend.floatx() == "float32"
+    assert fastrnn.backend.epsilon() == 1e-7
+    assert fastrnn.backend.backend() == "fastrnn"
+    assert fastrnn.backend.is_keras_tensor(fastrnn.Input((3, 1)))
+    assert not fastrnn.backend.is_keras_tensor(np.zeros((1, 3, 1)))
+
+
+@pytest.mark.parametrize("clear", [fastrnn.backend.clear_session, fastrnn.utils.clear_session])
+def test_clear_session_restarts_the_names(clear):
+    fastrnn.layers.Dense(1)
+    clear(free_memory=True)
+    assert fastrnn.layers.Dense(1).name == "dense"
+    assert fastrnn.layers.Dense(1).name == "dense_1"
+    clear()
+    assert fastrnn.layers.SimpleRNN(2).name == "simple_rnn"
+
+
+# -- get_config / from_config --------------------------------------------------------------
+
+with open(FIXTURE) as _f:
+    _CASES = json.load(_f)["cases"]
+
+#: entries later Keras releases add at their defaults, which fastrnn's configs leave out
+#: (the same configs go into .keras files that Keras 3.3 must read)
+_NEWER_KERAS_ONLY = {"quantization_config", "input_axes", "output_axes"}
+
+
+def _without_newer(value):
+    if isinstance(value, dict):
+        return {k: _without_newer(v) for k, v in value.items() if k not in _NEWER_KERAS_ONLY}
+    return value
+
+
+@pytest.mark.parametrize("case", _CASES, ids=[c["kwargs"]["name"] for c in _CASES])
+def test_get_config_is_keras(case):
+    layer = getattr(fastrnn.layers, case["class_name"])(**case["kwargs"])
+    assert _without_newer(layer.get_config()) == _without_newer(case["config"])
+
+
+@pytest.mark.parametrize("case", _CASES, ids=[c["kwargs"]["name"] for c in _CASES])
+def test_from_config_of_keras_config_rebuilds_the_layer(case):
+    cls = getattr(fastrnn.layers, case["class_name"])
+    layer = cls.from_config(case["config"])
+    assert type(layer) is cls
+    assert _without_newer(layer.get_config()) == _without_newer(case["config"])
+
+
+@pytest.mark.parametrize("make", [
+    lambda L: L.Embedding(12, 3, mask_zero=True, name="e"),
+    lambda L: L.TimeDistributed(L.Dense(2, activation="relu"), name="td"),
+    lambda L: L.Bidirectional(L.SimpleRNN(4), merge_mode="sum", name="bi"),
+    lambda L: L.Reshape((2, 3), name="rs"),
+    lambda L: L.Flatten(name="f"),
+])
+def test_config_round_trip_of_other_layers(make):
+    layer = make(fastrnn.layers)
+    again = type(layer).from_config(layer.get_config())
+    assert again.get_config() == layer.get_config()
+    assert again.get_config()["dtype"]["config"]["name"] == "float32"
+
+
+def test_config_of_a_float64_layer_and_a_bad_config():
+    layer = fastrnn.layers.Dense(3, dtype="float64")
+    assert layer.get_config()["dtype"]["config"]["name"] == "float64"
+    cfg = fastrnn.layers.SimpleRNN(3).get_config()
+    cfg["stateful"] = "maybe"
+    with pytest.raises(ValueError, match="stateful"):
+        fastrnn.layers.SimpleRNN.from_config(cfg)
+    with pytest.raises(TypeError, match="config"):
+        fastrnn.layers.Dense.from_config([("units", 3)])
+
+
+# -- train_on_batch / test_on_batch / predict_on_batch ----------------------------------------
+
+def _ones_model(metrics=("mae",)):
+    model = fastrnn.Sequential([fastrnn.Input((2,)),
+                                fastrnn.layers.Dense(1, kernel_initializer="ones")])
+    model.compile(optimizer=fastrnn.optimizers.SGD(0.0), loss="mse", metrics=list(metrics))
+    return model
+
+
+def test_each_batch_call_reports_its_batch_alone():
+    # Keras 3.15.1 (JAX) printed these for the same calls: the metrics restart every call
+    model = _ones_model()
+    a, b = np.ones((4, 2), "float32"), 2 * np.ones((2, 2), "float32")
+    assert model.train_on_batch(a, np.zeros(4)) == [4.0, 2.0]
+    assert model.train_on_batch(b, np.zeros(2)) == [16.0, 4.0]
+    assert model.test_on_batch(b, np.zeros(2)) == [16.0, 4.0]
+    assert model.test_on_batch(a, np.zeros(4)) == [4.0, 2.0]
+    assert model.train_on_batch(b, np.zeros(2), return_dict=True) == {"loss": 16.0, "mae": 4.0}
+    model.reset_metrics()
+    assert model.evaluate(a, np.zeros(4), verbose=0) == [4.0, 2.0]
+    assert model.train_on_batch(b, np.zeros(2)) == [16.0, 4.0]
+    out = model.predict_on_batch(a)
+    assert isinstance(out, np.ndarray) and out.shape == (4, 1)
+    np.testing.assert_allclose(out, 2.0)
+
+
+def test_batch_calls_without_metrics_and_with_weights():
+    model = _ones_model(metrics=())
+    x = np.ones((4, 2), "float32")
+    loss = model.train_on_batch(x, np.zeros(4))
+    assert isinstance(loss, float) and loss == 4.0
+    # "sum over batch size": (4*1 + 0 + 0 + 0) / 4
+    assert model.test_on_batch(x, np.zeros(4), sample_weight=np.array([1, 0, 0, 0.])) == 1.0
+
+
+def test_train_on_batch_is_one_fit_step():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 5, 2)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+    models = []
+    for _ in range(2):
+        fastrnn.set_random_seed(3)
+        m = fastrnn.Sequential([fastrnn.Input((5, 2)), fastrnn.layers.SimpleRNN(4),
+                                fastrnn.layers.Dense(1)])
+        m.compile(optimizer="adam", loss="mse")
+        models.append(m)
+    losses = [models[0].train_on_batch(x, y) for _ in range(3)]
+    history = models[1].fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(losses, history.history["loss"], rtol=1e-6)
+    for a, b in zip(models[0].get_weights(), models[1].get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_train_on_batch_needs_compile_and_checks_input():
+    model = fastrnn.Sequential([fastrnn.Input((3, 1)), fastrnn.layers.SimpleRNN(2),
+                                fastrnn.layers.Dense(1)])
+    with pytest.raises(Exception, match="compile"):
+        model.train_on_batch(np.zeros((2, 3, 1)), np.zeros(2))
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError):
+        model.train_on_batch(np.zeros((2, 4, 2)), np.zeros(2))
