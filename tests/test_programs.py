@@ -26,7 +26,6 @@ PROGRAMS = sorted(f for f in os.listdir(os.path.join(HERE, "programs")) if f.end
 #: program -> what it needs that fastrnn lacks today
 NOT_YET = {
     "p12_stateful.py": "stateful RNNs",
-    "p29_regularizers.py": "weight regularizers (kernel_regularizer=..., keras.regularizers)",
 }
 
 _REWRITES = [

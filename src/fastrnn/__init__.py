@@ -12,7 +12,7 @@ tutorial code::
 """
 from . import _kernels  # noqa: F401  (the compiled core must import)
 from . import callbacks, data, errors, initializers, layers, losses, metrics, optimizers, reference
-from . import backend, export, interop, models, preprocessing, saving, utils
+from . import backend, export, interop, models, preprocessing, regularizers, saving, utils
 from ._version import __version__
 from .initializers import set_random_seed
 from .layers import Input, KerasTensor, clear_session
@@ -23,5 +23,5 @@ __all__ = [
     "__version__", "Model", "Sequential", "Input", "KerasTensor", "set_random_seed",
     "clear_session", "fit_many", "models",
     "layers", "optimizers", "losses", "metrics", "callbacks", "initializers", "data", "reference",
-    "errors", "utils", "preprocessing", "models", "saving", "export", "interop", "backend",
+    "errors", "utils", "preprocessing", "models", "saving", "export", "interop", "backend", "regularizers",
 ]

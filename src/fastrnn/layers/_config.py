@@ -50,7 +50,7 @@ def layer_config(layer):
         for value in config.values():       # the files keep Keras 3.3's name; 3.4+ says this
             if isinstance(value, dict) and value.get("class_name") == "OrthogonalInitializer":
                 value["class_name"] = "Orthogonal"
-        return config
+        return _with_regularizers(layer, config)
     config = {"name": layer.name, "trainable": True, "dtype": dtype}
     for parameter in inspect.signature(type(layer).__init__).parameters.values():
         if parameter.name in _NOT_CONFIG or parameter.kind in (parameter.VAR_POSITIONAL,
@@ -72,6 +72,15 @@ def layer_config(layer):
             config[parameter.name] = {"module": "keras.layers",
                                       "class_name": type(value).__name__,
                                       "config": value.get_config(), "registered_name": None}
+    return _with_regularizers(layer, config)
+
+
+def _with_regularizers(layer, config):
+    """The layer's weight regularizers serialized into its config, as Keras writes them."""
+    from ..regularizers import serialize
+    for key in list(config):
+        if key.endswith("_regularizer") and getattr(layer, key, None) is not None:
+            config[key] = serialize(getattr(layer, key))
     return config
 
 
@@ -85,13 +94,17 @@ def layer_from_config(cls, config):
                         f"{type(config).__name__}")
     fmt = LAYER_FORMATS.get(cls.__name__)
     if fmt is not None:
-        reader = ConfigReader(config, f"{cls.__name__}.from_config")
+        regularizers = {k: v for k, v in config.items()
+                        if k.endswith("_regularizer") and k != "activity_regularizer"
+                        and v is not None}
+        reader = ConfigReader({k: (None if k in regularizers else v)
+                               for k, v in config.items()}, f"{cls.__name__}.from_config")
         try:
             kwargs = fmt.from_keras(reader)
             reader.finish()
         except FileFormatError as e:
             raise ValueError(str(e)) from None
-        return cls(**kwargs)
+        return cls(**kwargs, **regularizers)
     kwargs = dict(config)
     kwargs.pop("trainable", None)
     dtype = kwargs.pop("dtype", None)

@@ -206,6 +206,8 @@ class Layer:
         batch_input_shape = kwargs.pop("batch_input_shape", None)
         batch_size = kwargs.pop("batch_size", None)
         trainable = kwargs.pop("trainable", True)
+        from ..regularizers import _take_layer_arguments
+        _take_layer_arguments(self, kwargs)     # kernel_regularizer=..., ... (checked)
         if kwargs:
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments: "
                             f"{', '.join(sorted(kwargs))}")

@@ -1,4 +1,6 @@
-"""``train_on_batch``, ``test_on_batch``, ``predict_on_batch``: one batch, one call.
+"""``train_on_batch``, ``test_on_batch``, ``predict_on_batch``: one batch, one call; and
+the weight regularizers' part of training (their segments on the engine, the penalty
+``evaluate`` adds, ``model.losses``).
 
 Keras programs with their own training loop call these.  As in Keras 3,
 each call reports the loss and metrics of its batch alone (the metrics are
@@ -79,6 +81,41 @@ class BatchMethods:
             len(x[0]) if isinstance(x, (list, tuple)) and x and hasattr(x[0], "shape")
             else len(x))
         return self.predict(x, batch_size=max(1, n), verbose=0)
+
+    # -- weight regularizers (fastrnn.regularizers) -------------------------------------
+    def _regularizer_segments(self):
+        """(offsets, lengths, l1, l2) of the regularized weights, cached per runner."""
+        runner = self._engine_runner
+        cached = getattr(runner, "_regularizer_segments", None)
+        if cached is None:
+            from ..regularizers import model_segments
+            cached = model_segments(self)
+            if runner is not None:
+                runner._regularizer_segments = cached
+        return cached
+
+    def _configure_regularizers(self, engine):
+        """The regularizers' segments on the training engine (set once per engine)."""
+        segments = self._regularizer_segments()
+        runner = self._engine_runner
+        if getattr(runner, "_regularizers_engine", None) is not engine:
+            engine.set_regularizers(*segments)
+            runner._regularizers_engine = engine
+
+    def _penalty(self):
+        """The regularizers' penalty at the current weights (0.0 without regularizers)."""
+        offsets, lengths, l1, l2 = self._regularizer_segments()
+        total = 0.0
+        for off, n, a, q in zip(offsets, lengths, l1, l2):
+            w = self.params[off:off + n].astype(np.float64)
+            total += a * float(np.abs(w).sum()) + q * float(np.square(w).sum())
+        return total
+
+    @property
+    def losses(self):
+        """The penalty of each regularized weight, as Keras's ``model.losses`` (a list)."""
+        from ..regularizers import model_losses
+        return model_losses(self) if self.built else []
 
     def reset_metrics(self):
         """Reset the compiled metrics' running totals (each ``*_on_batch`` call does it too)."""

@@ -534,6 +534,7 @@ class Trainer(BatchMethods):
         losses, weights = self._resolved_losses()
         engine = self._runner().trainer(losses, self.optimizer, weights)
         self._configure_metrics(engine)
+        self._configure_regularizers(engine)
         return engine
 
     def _resolved_losses(self):
@@ -783,7 +784,7 @@ class Trainer(BatchMethods):
             [a.shape for a in x])] if python else None)
         bar = _progress_bar(-(-n // batch_size), "evaluate") if verbose == 1 else None
         with self._lock:
-            loss = engine.evaluate(x, y, chunk, sample_weight, out)
+            loss = engine.evaluate(x, y, chunk, sample_weight, out) + self._penalty()
             each = engine.output_losses
         if python:
             self._reset_python_metrics()
@@ -830,8 +831,8 @@ class Trainer(BatchMethods):
         if engine is None:
             raise ValueError(f"{source} yielded no batches to evaluate (a generator that is "
                              f"used up? pass a re-iterable, or validation_steps/steps)")
-        return self._metric_logs(engine, self._loss_logs(total / seen, list(each / seen),
-                                                         prefix), prefix)
+        return self._metric_logs(engine, self._loss_logs(total / seen + self._penalty(),
+                                                         list(each / seen), prefix), prefix)
 
     # -- fit / evaluate / predict --------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
