@@ -71,6 +71,17 @@ def _read_npy_header(f, name):
     return tuple(shape), dtype
 
 
+def _defined_below(cls, base):
+    """Names defined by the classes between ``cls`` and ``base`` (user subclasses)."""
+    from .functional import Functional
+    names = set()
+    for klass in cls.__mro__:
+        if klass is base or klass is Functional or klass.__module__.startswith("fastrnn."):
+            continue
+        names.update(vars(klass))
+    return names
+
+
 class Model(Trainer):
     """A model: layers with their weights in one flat buffer, trained by the engine.
 
@@ -105,6 +116,10 @@ class Model(Trainer):
                     "not supported; build Model(inputs, outputs) from fastrnn.Input tensors, "
                     "or a Sequential")
             return super().__new__(Functional)
+        if "call" in _defined_below(cls, Model):     # class MyModel(Model) with a call()
+            from .subclassed import Subclassed, subclassed_class
+            if not issubclass(cls, Subclassed):
+                cls = subclassed_class(cls)
         return super().__new__(cls)
 
     def _init_model(self, name, default_name):
