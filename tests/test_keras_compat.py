@@ -148,3 +148,18 @@ def test_train_on_batch_needs_compile_and_checks_input():
     model.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError):
         model.train_on_batch(np.zeros((2, 4, 2)), np.zeros(2))
+
+
+# -- trainable = False would be ignored silently: a clear error ----------------------------
+
+def test_freezing_is_refused_not_ignored():
+    model = fastrnn.Sequential([fastrnn.Input((3, 1)), fastrnn.layers.SimpleRNN(2),
+                                fastrnn.layers.Dense(1)])
+    assert model.trainable and model.layers[0].trainable
+    model.layers[0].trainable = True
+    model.trainable = True
+    with pytest.raises(NotImplementedError, match="trainable"):
+        model.layers[0].trainable = False
+    with pytest.raises(NotImplementedError, match="trainable"):
+        model.trainable = False
+    assert model.layers[0].trainable

@@ -322,6 +322,15 @@ class Layer:
         return list(self._weights)
 
     @property
+    def trainable(self):
+        """True: fastrnn trains every weight of every layer."""
+        return True
+
+    @trainable.setter
+    def trainable(self, value):
+        _refuse_freezing(value, f"layer {getattr(self, 'name', '?')!r}")
+
+    @property
     def trainable_weights(self):
         return self.weights
 
@@ -586,6 +595,13 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _refuse_freezing(value, what):
+    """``trainable = False`` would be silently ignored: a clear error instead."""
+    if value is not True and not (isinstance(value, (bool, np.bool_)) and value):
+        raise NotImplementedError(f"{what}.trainable = {value!r}: frozen (non-trainable) "
+                                  f"weights are not supported yet; fastrnn trains every weight")
 
 
 def _input_node(index, shape, feeds_ids):

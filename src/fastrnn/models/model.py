@@ -259,6 +259,16 @@ class Model(Trainer):
         return self._views()
 
     @property
+    def trainable(self):
+        """True: fastrnn trains every weight."""
+        return True
+
+    @trainable.setter
+    def trainable(self, value):
+        from ..layers.layer import _refuse_freezing
+        _refuse_freezing(value, f"model {getattr(self, 'name', '?')!r}")
+
+    @property
     def trainable_weights(self):
         return self.weights
 
