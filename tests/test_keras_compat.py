@@ -163,3 +163,66 @@ def test_freezing_is_refused_not_ignored():
     with pytest.raises(NotImplementedError, match="trainable"):
         model.trainable = False
     assert model.layers[0].trainable
+
+
+# -- keras.models.clone_model ----------------------------------------------------------------
+
+def test_clone_sequential_has_new_weights_and_the_same_names():
+    model = fastrnn.Sequential([fastrnn.Input((4, 2)), fastrnn.layers.SimpleRNN(3, name="r"),
+                                fastrnn.layers.Dense(1, activation="relu", name="d")],
+                               name="seq")
+    clone = fastrnn.models.clone_model(model)
+    assert type(clone) is fastrnn.Sequential and clone.name == "seq" and clone.built
+    assert [layer.name for layer in clone.layers] == ["r", "d"]
+    assert all(a is not b for a, b in zip(clone.layers, model.layers))
+    assert clone.layers[1].get_config() == model.layers[1].get_config()
+    assert not np.allclose(clone.get_weights()[0], model.get_weights()[0])   # re-initialised
+    clone.set_weights(model.get_weights())
+    x = np.random.default_rng(0).normal(size=(5, 4, 2))
+    np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0))
+    clone.compile(optimizer="sgd", loss="mse")
+    clone.fit(x, np.ones(5), epochs=1, verbose=0)                           # independent
+    assert not np.allclose(clone.get_weights()[0], model.get_weights()[0])
+    unbuilt = fastrnn.models.clone_model(fastrnn.Sequential([fastrnn.layers.Dense(2)]))
+    assert not unbuilt.built
+
+
+def test_clone_functional_graph():
+    L = fastrnn.layers
+    seq, h0 = fastrnn.Input((5, 2), name="seq"), fastrnn.Input((3,), name="h0")
+    a = L.SimpleRNN(3, return_sequences=True)(seq, initial_state=h0)
+    b = L.Bidirectional(L.SimpleRNN(3, return_sequences=True), merge_mode="sum")(a)
+    out = L.TimeDistributed(L.Dense(1))(L.Add()([a, b]))
+    model = fastrnn.Model([seq, h0], out)
+    clone = fastrnn.models.clone_model(model)
+    assert [type(x).__name__ for x in clone.layers] == [type(x).__name__ for x in model.layers]
+    clone.set_weights(model.get_weights())
+    rng = np.random.default_rng(1)
+    x = [rng.normal(size=(4, 5, 2)), rng.normal(size=(4, 3))]
+    np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6)
+
+
+def test_clone_function_and_refusals():
+    model = fastrnn.Sequential([fastrnn.Input((3, 1)), fastrnn.layers.SimpleRNN(2),
+                                fastrnn.layers.Dense(1)])
+    seen = []
+    clone = fastrnn.models.clone_model(
+        model, clone_function=lambda layer: seen.append(layer.name) or
+        type(layer).from_config(layer.get_config()))
+    assert seen == [layer.name for layer in model.layers] and clone.built
+    with pytest.raises(TypeError, match="clone_function"):
+        fastrnn.models.clone_model(model, clone_function=lambda layer: None)
+    with pytest.raises(TypeError, match="fastrnn model"):
+        fastrnn.models.clone_model("model")
+
+    class Sub(fastrnn.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = fastrnn.layers.Dense(1)
+
+        def call(self, x):
+            return self.d(x)
+
+    with pytest.raises(NotImplementedError, match="subclassed"):
+        fastrnn.models.clone_model(Sub())
