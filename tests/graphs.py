@@ -54,7 +54,7 @@ def graphs(draw, max_nodes=8, smooth=True, dropout=True, embedding=True):
     for _ in range(draw(st.integers(1, max_nodes))):
         op = draw(st.sampled_from(["rnn", "dense", "dense", "activation", "dropout", "flatten",
                                    "reshape", "repeat", "concat", "concat_time", "merge",
-                                   "last"]))
+                                   "last", "pool"]))
         pick = draw(st.integers(0, len(tensors) - 1))
         src, seq, T, F = tensors[pick]
         new = None
@@ -86,6 +86,10 @@ def graphs(draw, max_nodes=8, smooth=True, dropout=True, embedding=True):
             new = (True, steps, size // steps)
         elif op == "last" and seq:
             node = {"kind": "last_step", "inputs": [src]}
+            new = (False, 1, F)
+        elif op == "pool" and seq:
+            node = {"kind": "global_pool", "inputs": [src],
+                    "mode": draw(st.sampled_from(["max", "average"]))}
             new = (False, 1, F)
         elif op == "repeat" and not seq:
             n = draw(st.integers(1, 3))
@@ -177,7 +181,7 @@ def _out_shape(node, in_shapes):
         return x[:axis] + (sum(s[axis] for s in in_shapes),) + x[axis + 1:]
     if kind == "embedding":
         return x + (node["output_dim"],)
-    if kind == "last_step":
+    if kind in ("last_step", "global_pool"):
         return (x[0], x[2])
     raise ValueError(kind)
 
@@ -231,6 +235,8 @@ def engine_of(graph, weights, xs, dtype):
             spec.update(kind="embedding", arg=node["input_dim"], p0=offs[0])
         elif kind == "last_step":
             spec.update(kind="last_step")
+        elif kind == "global_pool":
+            spec.update(kind="pool_time", arg=0 if node.get("mode", "max") == "max" else 1)
         else:
             spec.update(kind=kind)
         specs.append(spec)

@@ -26,7 +26,6 @@ PROGRAMS = sorted(f for f in os.listdir(os.path.join(HERE, "programs")) if f.end
 #: program -> what it needs that fastrnn lacks today
 NOT_YET = {
     "p12_stateful.py": "stateful RNNs",
-    "p43_global_max_pooling.py": "GlobalMaxPooling1D (a pooling-over-time node kind in the engine)",
 }
 
 #: program -> an optional package it imports besides Keras (skipped without it; CI has it)

@@ -79,7 +79,8 @@ cdef enum:
     KIND_EMBEDDING = 13   # table F_P0 of F_ARG rows; its input is a model input of width 1
     KIND_LAST_STEP = 14   # (B, T, F) -> (B, F): the last step (a recurrent layer's final state)
     KIND_MASKING = 15     # Masking(F_REAL): x * keep, keep = any feature != F_REAL (kept in work)
-    N_KINDS = 16
+    KIND_POOL_TIME = 16   # (B, T, F) -> (B, F) over the steps: F_ARG 0 max, 1 mean
+    N_KINDS = 17
 
     F_KIND = 0        # node record fields
     F_IN = 1          # first entry of this node's inputs in the input table
@@ -136,7 +137,7 @@ KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE, "input": KIND_INPUT,
          "repeat": KIND_REPEAT, "concat": KIND_CONCAT, "concat_time": KIND_CONCAT_TIME,
          "add": KIND_ADD, "subtract": KIND_SUBTRACT, "multiply": KIND_MULTIPLY,
          "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING, "last_step": KIND_LAST_STEP,
-         "masking": KIND_MASKING}
+         "masking": KIND_MASKING, "pool_time": KIND_POOL_TIME}
 FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS, "input_order": FLAG_INPUT_ORDER,
          "masked": FLAG_MASKED}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
@@ -603,6 +604,11 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
         elif kind == KIND_LAST_STEP:
             if not in_seq[0] or seq or width != d:
                 raise ValueError(f"{where}: a last-step node turns (B, T, F) into (B, F)")
+            step = 1
+        elif kind == KIND_POOL_TIME:
+            if not in_seq[0] or seq or width != d or arg not in (0, 1):
+                raise ValueError(f"{where}: a pooling node turns (B, T, F) into (B, F) by "
+                                 f"max (arg 0) or mean (arg 1)")
             step = 1
         elif kind in (KIND_CONCAT, KIND_CONCAT_TIME, KIND_ADD, KIND_SUBTRACT, KIND_MULTIPLY,
                       KIND_AVERAGE):

@@ -74,7 +74,8 @@ cdef void _set_steps(State* s, Py_ssize_t B, const Py_ssize_t* T) noexcept nogil
             for j in range(n.n_in):
                 total += s.nodes[_in_node(s, i, j)].steps
             n.steps = total
-        elif (n.kind == KIND_RNN and not n.seq) or n.kind == KIND_LAST_STEP:
+        elif ((n.kind == KIND_RNN and not n.seq) or n.kind == KIND_LAST_STEP
+              or n.kind == KIND_POOL_TIME):
             n.steps = 1
         else:
             n.steps = s.nodes[_in_node(s, i, 0)].steps
@@ -222,6 +223,53 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
             memcpy(out, x + (T - 1) * B * n.width, B * n.width * sizeof(floating))
         elif n.kind == KIND_MASKING:
             _masking_forward(x, out, _buf(s, tag, n.o_work), rows, n.width, n.real)
+        elif n.kind == KIND_POOL_TIME:
+            _pool_forward(x, out, s.nodes[_in_node(s, i, 0)].steps, B * n.width, n.arg)
+
+
+cdef void _pool_forward(const floating* x, floating* out, Py_ssize_t T, Py_ssize_t block,
+                        int64_t mean) noexcept nogil:
+    """GlobalMaxPooling1D / GlobalAveragePooling1D: out[j] = max_t (or mean_t) of
+    x[t*block + j], over T time-major blocks of ``block`` = B*F values."""
+    cdef Py_ssize_t t, j
+    cdef floating v
+    memcpy(out, x, block * sizeof(floating))
+    for t in range(1, T):
+        for j in range(block):
+            v = x[t * block + j]
+            if mean:
+                out[j] += v
+            elif v > out[j]:
+                out[j] = v
+    if mean:
+        for j in range(block):
+            out[j] /= <floating>T
+
+
+cdef void _pool_backward(const floating* x, const floating* out, const floating* dout,
+                         floating* dx, Py_ssize_t T, Py_ssize_t block, int64_t mean,
+                         bint acc) noexcept nogil:
+    """d(input) of _pool_forward: the mean spreads dout/T over the steps; the max gives
+    dout to the steps equal to the maximum, shared equally among ties (JAX's rule)."""
+    cdef Py_ssize_t t, j
+    cdef floating share, count
+    for j in range(block):
+        if mean:
+            share = dout[j] / <floating>T
+        else:
+            count = 0
+            for t in range(T):
+                if x[t * block + j] == out[j]:
+                    count += 1
+            share = dout[j] / count
+        for t in range(T):
+            if mean or x[t * block + j] == out[j]:
+                if acc:
+                    dx[t * block + j] += share
+                else:
+                    dx[t * block + j] = share
+            elif not acc:
+                dx[t * block + j] = 0
 
 
 cdef void _masking_forward(const floating* x, floating* out, floating* keep, Py_ssize_t rows,
@@ -391,6 +439,11 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
                 for off in range(rows):
                     scale_into(dx + off * n.width, dout + off * n.width, n.width,
                                _buf(s, tag, n.o_work)[off], acc)
+        elif n.kind == KIND_POOL_TIME:
+            dx = _dx(s, tag, i, 0, &acc)
+            if dx != NULL:
+                _pool_backward(_in(s, tag, i, 0), _output(s, tag, i), dout, dx,
+                               s.nodes[_in_node(s, i, 0)].steps, B * n.width, n.arg, acc)
         elif n.kind == KIND_LAST_STEP:
             dx = _dx(s, tag, i, 0, &acc)
             if dx != NULL:          # only the last step was read

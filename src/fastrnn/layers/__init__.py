@@ -8,6 +8,7 @@
 - :mod:`.merging`: :class:`Concatenate`, :class:`Add`, :class:`Subtract`,
   :class:`Multiply`, :class:`Average` (and ``concatenate``, ``add``, ...)
 - :mod:`.wrappers`: :class:`TimeDistributed`
+- :mod:`.pooling`: :class:`GlobalMaxPooling1D`, :class:`GlobalAveragePooling1D`
 - :mod:`.input_layer`: :func:`Input`, :class:`InputLayer`
 - :mod:`.layer`: the base :class:`Layer` and the functional API's
   :class:`KerasTensor`
@@ -31,6 +32,7 @@ from .layer import _check_dtype, _check_shape, _check_units, _shape_str, _unique
 from .merging import (Add, Average, Concatenate, Multiply, Subtract, add, average, concatenate,
                       multiply, subtract)
 from .masking import Masking
+from .pooling import GlobalAveragePooling1D, GlobalAvgPool1D, GlobalMaxPool1D, GlobalMaxPooling1D
 from .rnn import Bidirectional, SimpleRNN
 from .wrappers import TimeDistributed
 
@@ -39,4 +41,5 @@ __all__ = [
     "Dropout", "Flatten", "Reshape", "RepeatVector", "Embedding", "TimeDistributed",
     "Concatenate", "Add", "Subtract", "Multiply", "Average", "concatenate", "add", "subtract",
     "multiply", "average", "clear_session", "Bidirectional", "Masking",
+    "GlobalMaxPooling1D", "GlobalAveragePooling1D", "GlobalMaxPool1D", "GlobalAvgPool1D",
 ]

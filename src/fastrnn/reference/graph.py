@@ -30,6 +30,8 @@ their keys (defaults as Keras's):
 - ``last_step``: (B, T, F) -> (B, F), a recurrent layer's final state
 - ``masking``: mask_value=0 (Keras's Masking; a ``simple_rnn`` reading it
   with ``masked=True`` skips the masked steps)
+- ``global_pool``: mode="max" or "average": (B, T, F) -> (B, F) over the steps
+  (the maximum's gradient shared equally among the steps that reach it, as JAX)
 
 The training loss is ``sum_o loss_weights[o] * loss_o`` (Keras's total);
 each loss is the mean over its output's elements ("mse" or "mae").
@@ -47,7 +49,7 @@ __all__ = ["GRAPH_KINDS", "forward", "loss_and_gradients", "train"]
 
 GRAPH_KINDS = ("input", "simple_rnn", "dense", "activation", "dropout", "flatten", "reshape",
                "repeat_vector", "concatenate", "add", "subtract", "multiply", "average",
-               "embedding", "last_step", "masking")
+               "embedding", "last_step", "masking", "global_pool")
 _LOSSES = {"mse": mse, "mae": mae}
 _MERGES = ("add", "subtract", "multiply", "average")
 
@@ -169,6 +171,8 @@ def forward(graph, weights, xs, training=False, counters=None):
             rec["out"] = L.merge_forward(kind, ins)
         elif kind == "last_step":
             rec["out"] = x[:, -1]
+        elif kind == "global_pool":
+            rec["out"] = x.max(axis=1) if node.get("mode", "max") == "max" else x.mean(axis=1)
         elif kind == "masking":     # Keras's Masking: steps whose features all equal the value
             rec["keep"] = np.any(x != node.get("mask_value", 0.0), axis=-1)
             rec["out"] = x * rec["keep"][..., None]
@@ -271,6 +275,13 @@ def _backward(graph, trace, douts):
                 dx = np.zeros_like(ins[0])
                 dx[:, -1] = d
                 dins = [dx]
+            elif kind == "global_pool":
+                x = ins[0]
+                if node.get("mode", "max") == "max":
+                    hit = (x == rec["out"][:, None, :]).astype(x.dtype)
+                    dins = [hit * (d / hit.sum(axis=1))[:, None, :]]
+                else:
+                    dins = [np.broadcast_to(d[:, None, :] / x.shape[1], x.shape).copy()]
             else:   # embedding: indices have no gradient
                 layer_grads = [L.embedding_backward(ins[0], d, own[0].shape)]
                 dins = [None]
