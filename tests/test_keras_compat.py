@@ -226,3 +226,32 @@ def test_clone_function_and_refusals():
 
     with pytest.raises(NotImplementedError, match="subclassed"):
         fastrnn.models.clone_model(Sub())
+
+
+# -- inference models made from a trained model's layers (the seq2seq recipe) -----------------
+
+def test_inference_models_share_the_trained_layers():
+    L = fastrnn.layers
+    rng = np.random.default_rng(5)
+    enc_x, dec_x = rng.normal(size=(16, 4, 3)), rng.normal(size=(16, 5, 3))
+    encoder_inputs, decoder_inputs = fastrnn.Input((None, 3)), fastrnn.Input((None, 3))
+    _, state = L.SimpleRNN(6, return_state=True)(encoder_inputs)
+    decoder_rnn = L.SimpleRNN(6, return_sequences=True, return_state=True)
+    seq, _ = decoder_rnn(decoder_inputs, initial_state=[state])
+    head = L.Dense(2)
+    model = fastrnn.Model([encoder_inputs, decoder_inputs], head(seq))
+    model.compile(optimizer="adam", loss="mse")
+    model.fit([enc_x, dec_x], rng.normal(size=(16, 5, 2)), epochs=2, verbose=0)
+
+    encoder = fastrnn.Model(encoder_inputs, state)
+    state_in = fastrnn.Input((6,))
+    step, step_state = decoder_rnn(decoder_inputs, initial_state=[state_in])
+    decoder = fastrnn.Model([decoder_inputs, state_in], [head(step), step_state])
+    full = model.predict([enc_x, dec_x], verbose=0)
+    h = encoder.predict(enc_x, verbose=0)
+    for t in range(5):          # one step at a time, carrying the state, as inference does
+        out, h = decoder.predict([dec_x[:, t:t + 1], h], verbose=0)
+        np.testing.assert_allclose(out[:, 0], full[:, t], rtol=1e-5, atol=1e-6)
+    # training the big model again moves the small ones' weights too (one set of weights)
+    model.fit([enc_x, dec_x], rng.normal(size=(16, 5, 2)), epochs=1, verbose=0)
+    np.testing.assert_allclose(encoder.get_weights()[0], model.get_weights()[0])
