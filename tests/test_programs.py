@@ -26,6 +26,8 @@ PROGRAMS = sorted(f for f in os.listdir(os.path.join(HERE, "programs")) if f.end
 #: program -> what it needs that fastrnn lacks today
 NOT_YET = {
     "p12_stateful.py": "stateful RNNs",
+    "p48_checkpoint_best_model.py": "load_model restoring the compile config saved in the "
+                                    ".keras file (Keras compiles the loaded model)",
 }
 
 #: program -> an optional package it imports besides Keras (skipped without it; CI has it)
@@ -33,6 +35,7 @@ NEEDS = {
     "p15_callbacks_and_files.py": "h5py",
     "p26_save_and_reload.py": "h5py",
     "p41_sklearn_scaler_split.py": "sklearn",
+    "p48_checkpoint_best_model.py": "h5py",
 }
 
 _REWRITES = [
