@@ -16,11 +16,11 @@ def _spec(layer):
                 "go_backwards": layer.go_backwards, "dropout": layer.dropout,
                 "recurrent_dropout": layer.recurrent_dropout, "seed": layer._seed,
                 "masked": getattr(layer, "_masked", False)}
+    if isinstance(layer, L.Masking):
+        return {"kind": "masking", "mask_value": layer.mask_value}
     if isinstance(layer, (L.GlobalMaxPooling1D, L.GlobalAveragePooling1D)):
         return {"kind": "global_pool",
                 "mode": "max" if isinstance(layer, L.GlobalMaxPooling1D) else "average"}
-    if isinstance(layer, L.Masking):
-        return {"kind": "masking", "mask_value": layer.mask_value}
     if isinstance(layer, L.Dense):
         return {"kind": "dense", "units": layer.units, "activation": layer.activation,
                 "use_bias": layer.use_bias}

@@ -12,12 +12,13 @@ tutorial code::
 """
 from . import _kernels  # noqa: F401  (the compiled core must import)
 from . import callbacks, data, errors, initializers, layers, losses, metrics, optimizers, reference
-from . import backend, export, interop, models, preprocessing, regularizers, saving, utils
+from . import export, interop, models, preprocessing, saving, utils
 from ._version import __version__
 from .initializers import set_random_seed
 from .layers import Input, KerasTensor, clear_session
 from .many import fit_many
 from .models import Model, Sequential
+from . import backend, regularizers  # keras.backend, keras.regularizers
 
 __all__ = [
     "__version__", "Model", "Sequential", "Input", "KerasTensor", "set_random_seed",

@@ -217,6 +217,13 @@ cdef struct State:
     char* params
     char* grads
     Py_ssize_t n_params
+    # weight regularizers (Keras's L1L2): segment r of params, [reg_off, reg_off + reg_len),
+    # adds reg_l1 * sum|w| + reg_l2 * sum w^2 to the training loss
+    int n_reg
+    int64_t* reg_off
+    int64_t* reg_len
+    double* reg_l1
+    double* reg_l2
     # optimizer
     int opt, clip, n_slots
     double hyper[N_HYPER]
@@ -236,13 +243,6 @@ cdef struct State:
     char** Y
     char** W                      # per-output row weights (NULL entries: none)
     Py_ssize_t N
-    # weight regularizers (Keras's L1L2): segment r of params, [reg_off, reg_off + reg_len),
-    # adds reg_l1 * sum|w| + reg_l2 * sum w^2 to the training loss
-    int n_reg
-    int64_t* reg_off
-    int64_t* reg_len
-    double* reg_l1
-    double* reg_l2
 
 
 include "engine_nodes.pxi"
@@ -774,7 +774,8 @@ cdef class Engine:
     cdef Py_buffer pb_params, pb_grads, pb_state
     cdef bint have_params, have_state, busy, inference
     cdef int itemsize
-    cdef object _arena, _optimizer_buffers, _dtype, _plan, _bound, _vocab, _regularizers
+    cdef object _regularizers      # set_regularizers' arrays (the State points into them)
+    cdef object _arena, _optimizer_buffers, _dtype, _plan, _bound, _vocab
     cdef object _seq_in, _width_in, _steps_in
 
     def __cinit__(self):

@@ -188,6 +188,8 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
                        B, False)
         elif n.kind == KIND_REPEAT:
             repeat_forward_k(x, out, B * n.width, n.steps)
+        elif n.kind == KIND_POOL_TIME:
+            _pool_forward(x, out, s.nodes[_in_node(s, i, 0)].steps, B * n.width, n.arg)
         elif n.kind == KIND_CONCAT:
             off = 0
             for j in range(n.n_in):
@@ -223,8 +225,6 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
             memcpy(out, x + (T - 1) * B * n.width, B * n.width * sizeof(floating))
         elif n.kind == KIND_MASKING:
             _masking_forward(x, out, _buf(s, tag, n.o_work), rows, n.width, n.real)
-        elif n.kind == KIND_POOL_TIME:
-            _pool_forward(x, out, s.nodes[_in_node(s, i, 0)].steps, B * n.width, n.arg)
 
 
 cdef void _pool_forward(const floating* x, floating* out, Py_ssize_t T, Py_ssize_t block,
