@@ -24,11 +24,11 @@ their keys (defaults as Keras's):
 - ``dropout``: rate, seed (training only; see :func:`.layers.dropout_mask`)
 - ``flatten``; ``reshape``: target_shape (no batch axis, one -1 allowed)
 - ``repeat_vector``: n
+- ``global_pool``: mode="max" or "average": (B, T, F) -> (B, F) over the steps
+  (the maximum's gradient shared equally among the steps that reach it, as JAX)
 - ``concatenate``: axis=-1; ``add``; ``subtract``; ``multiply``; ``average``
 - ``embedding``: input_dim, output_dim, mask_zero=False (its input is integers,
   (B, L); a ``simple_rnn`` reading it with ``masked=True`` skips index 0)
-- ``global_pool``: mode="max" or "average": (B, T, F) -> (B, F) over the steps
-  (the maximum's gradient shared equally among the steps that reach it, as JAX)
 - ``last_step``: (B, T, F) -> (B, F), a recurrent layer's final state
 - ``masking``: mask_value=0 (Keras's Masking; a ``simple_rnn`` reading it
   with ``masked=True`` skips the masked steps)
