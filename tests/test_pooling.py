@@ -76,3 +76,7 @@ def test_clear_errors():
     seq = layers.SimpleRNN(2, return_sequences=True)(layers.Embedding(9, 2, mask_zero=True)(ids))
     with pytest.raises(NotImplementedError, match="masked"):
         layers.GlobalMaxPooling1D()(seq)
+    x = fastrnn.Input((5, 2))
+    seq = layers.Dense(3)(layers.SimpleRNN(2, return_sequences=True)(layers.Masking()(x)))
+    with pytest.raises(NotImplementedError, match="Masking"):
+        layers.GlobalAveragePooling1D()(seq)

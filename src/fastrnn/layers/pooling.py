@@ -12,6 +12,22 @@ __all__ = ["GlobalMaxPooling1D", "GlobalAveragePooling1D", "GlobalMaxPool1D",
            "GlobalAvgPool1D"]
 
 
+def _mask_source(tensor):
+    """A Masking or Embedding(mask_zero=True) upstream of ``tensor`` (None if none)."""
+    seen, stack = set(), [tensor]
+    while stack:
+        t = stack.pop()
+        history = getattr(t, "_keras_history", None)
+        if history is None or id(t) in seen:
+            continue
+        seen.add(id(t))
+        layer, index, _ = history
+        if type(layer).__name__ == "Masking" or getattr(layer, "mask_zero", False):
+            return layer
+        stack.extend(layer._inbound_nodes[index].input_tensors)
+    return None
+
+
 class _GlobalPooling1D(Layer):
     _mean = 0
 
@@ -32,12 +48,12 @@ class _GlobalPooling1D(Layer):
         return (input_shape[0], input_shape[2])
 
     def _symbolic_call(self, inputs, arguments):
-        source = getattr(inputs, "_keras_history", (None,))[0]
-        if getattr(source, "_masked", False) and getattr(source, "return_sequences", False):
+        masker = _mask_source(inputs)
+        if masker is not None:
             raise NotImplementedError(
-                f"{type(self).__name__} {self.name!r} reads SimpleRNN {source.name!r}, whose "
-                f"steps are masked: Keras pools only the unmasked steps, and masks do not "
-                f"reach pooling layers in fastrnn yet")
+                f"{type(self).__name__} {self.name!r} reads a sequence masked by "
+                f"{type(masker).__name__} {masker.name!r}: Keras pools only the unmasked "
+                f"steps, and fastrnn's pooling does not take masks yet")
         return super()._symbolic_call(inputs, arguments)
 
     def _node(self, input_shape):
