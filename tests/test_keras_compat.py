@@ -255,3 +255,65 @@ def test_inference_models_share_the_trained_layers():
     # training the big model again moves the small ones' weights too (one set of weights)
     model.fit([enc_x, dec_x], rng.normal(size=(16, 5, 2)), epochs=1, verbose=0)
     np.testing.assert_allclose(encoder.get_weights()[0], model.get_weights()[0])
+
+
+# -- keras.metrics.Precision / Recall ------------------------------------------------------
+
+def test_precision_and_recall_count_as_keras():
+    # Keras 3.15.1 printed these for the same calls
+    yt = np.array([[1], [0], [1], [1], [0], [0]], "float32")
+    yp = np.array([[0.9], [0.6], [0.4], [0.5], [0.2], [0.51]], "float32")
+    w = np.array([1.0, 2.0, 0.5, 1.0, 1.0, 3.0], "float32")
+    expected = {fastrnn.metrics.Precision: (1 / 3, 1 / 3, 1 / 3),
+                fastrnn.metrics.Recall: (1 / 3, 0.5, 1.0)}
+    for cls, (a, b, c) in expected.items():
+        m = cls()
+        assert m.result() == 0.0
+        m.update_state(yt, yp)
+        assert m.result() == pytest.approx(a)
+        m.update_state(yt[:2], yp[:2], sample_weight=w[:2])
+        assert m.result() == pytest.approx(b)
+        m2 = cls(thresholds=0.3)
+        m2.update_state(yt, yp, sample_weight=w)
+        assert m2.result() == pytest.approx(c)
+        assert m.get_config() == {"name": m.name, "dtype": "float32", "thresholds": None,
+                                  "top_k": None, "class_id": None}
+    with pytest.raises(NotImplementedError, match="thresholds"):
+        fastrnn.metrics.Precision(thresholds=[0.2, 0.5])
+    with pytest.raises(NotImplementedError, match="top_k"):
+        fastrnn.metrics.Recall(top_k=2)
+
+
+def test_precision_and_recall_in_fit_and_evaluate():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(40, 4, 2)), (rng.random(40) > 0.5).astype("float32")
+    model = fastrnn.Sequential([fastrnn.Input((4, 2)), fastrnn.layers.SimpleRNN(3),
+                                fastrnn.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=fastrnn.optimizers.SGD(0.0), loss="binary_crossentropy",
+                  metrics=[fastrnn.metrics.Precision(), fastrnn.metrics.Recall()])
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history
+    positive = model.predict(x, verbose=0).ravel() > 0.5
+    tp = np.sum(positive & (y == 1))
+    precision = tp / max(positive.sum(), 1)
+    recall = tp / max((y == 1).sum(), 1)
+    assert history["precision"][0] == pytest.approx(precision)
+    assert history["recall"][0] == pytest.approx(recall)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert logs["precision"] == pytest.approx(precision)
+    assert logs["recall"] == pytest.approx(recall)
+
+
+def test_config_and_save_model_names(tmp_path):
+    assert fastrnn.config.floatx() == "float32" and fastrnn.config.epsilon() == 1e-7
+    fastrnn.config.set_floatx("float32")
+    with pytest.raises(NotImplementedError, match="float64"):
+        fastrnn.config.set_floatx("float64")
+    pytest.importorskip("h5py")
+    model = fastrnn.Sequential([fastrnn.Input((3, 1)), fastrnn.layers.SimpleRNN(2),
+                                fastrnn.layers.Dense(1)])
+    path = tmp_path / "m.keras"
+    fastrnn.models.save_model(model, path)
+    again = fastrnn.models.load_model(path)
+    np.testing.assert_array_equal(again.get_weights()[0], model.get_weights()[0])
+    with pytest.raises(FileExistsError):
+        fastrnn.models.save_model(model, path, overwrite=False)
