@@ -25,7 +25,6 @@ PROGRAMS = sorted(f for f in os.listdir(os.path.join(HERE, "programs")) if f.end
 
 #: program -> what it needs that fastrnn lacks today
 NOT_YET = {
-    "p12_stateful.py": "stateful RNNs",
 }
 NOT_YET.update({
     "p48_checkpoint_best_model.py": "load_model restoring the compile config saved in the "
