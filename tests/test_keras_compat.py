@@ -317,3 +317,39 @@ def test_config_and_save_model_names(tmp_path):
     np.testing.assert_array_equal(again.get_weights()[0], model.get_weights()[0])
     with pytest.raises(FileExistsError):
         fastrnn.models.save_model(model, path, overwrite=False)
+
+
+# -- keras.layers.RNN(keras.layers.SimpleRNNCell(...)) ----------------------------------------
+
+def test_rnn_of_a_simple_rnn_cell_is_a_simple_rnn():
+    L = fastrnn.layers
+    fastrnn.backend.clear_session()
+    cell = L.SimpleRNNCell(4, activation="relu", kernel_regularizer="l2", dropout=0.25)
+    layer = L.RNN(cell, return_sequences=True)
+    assert L.SimpleRNN(2).name == "simple_rnn"        # the cell took no automatic name
+    assert layer.name == "rnn" and isinstance(layer, L.SimpleRNN)
+    model = fastrnn.Sequential([fastrnn.Input((5, 2)), layer, L.RNN(L.SimpleRNNCell(3)),
+                                L.Dense(1)])
+    assert [w.shape for w in model.get_weights()] == [(2, 4), (4, 4), (4,), (4, 3), (3, 3),
+                                                      (3,), (3, 1), (1,)]
+    twin = fastrnn.Sequential([fastrnn.Input((5, 2)),
+                               L.SimpleRNN(4, activation="relu", return_sequences=True),
+                               L.SimpleRNN(3), L.Dense(1)])
+    twin.set_weights(model.get_weights())
+    x = np.random.default_rng(0).normal(size=(3, 5, 2))
+    np.testing.assert_allclose(model.predict(x, verbose=0), twin.predict(x, verbose=0))
+    assert len(model.losses) == 1                     # the cell's kernel regularizer
+    cfg = layer.get_config()       # Keras 3.15.1's keys
+    assert sorted(cfg) == ["cell", "dtype", "go_backwards", "name", "return_sequences",
+                           "return_state", "stateful", "trainable", "unroll",
+                           "zero_output_for_mask"]
+    assert cfg["cell"]["class_name"] == "SimpleRNNCell"
+    assert cfg["cell"]["config"]["units"] == 4 and cfg["cell"]["config"]["dropout"] == 0.25
+    again = L.RNN.from_config(cfg)
+    assert again.units == 4 and again.activation == "relu" and again.dropout == 0.25
+    with pytest.raises(NotImplementedError, match="stacked"):
+        L.RNN([L.SimpleRNNCell(3), L.SimpleRNNCell(2)])
+    with pytest.raises(NotImplementedError, match="SimpleRNNCell"):
+        L.RNN(object())
+    with pytest.raises(ValueError):
+        L.SimpleRNNCell(3, dropout=2.0)

@@ -157,7 +157,8 @@ _CONSTRAINTS = ("kernel_constraint", "recurrent_constraint", "bias_constraint",
 def _take_layer_arguments(layer, kwargs):
     """Pop the regularizer and constraint arguments of ``layer`` from ``kwargs`` and
     keep the regularizers on the layer (``layer.kernel_regularizer``, ...)."""
-    weights = _WEIGHTS.get(type(layer).__name__, {})
+    weights = next((_WEIGHTS[k.__name__] for k in type(layer).__mro__ if k.__name__ in _WEIGHTS),
+                   {})        # subclasses too (RNN of a SimpleRNNCell is a SimpleRNN)
     regularized = {}
     for prefix, weight in weights.items():
         key = f"{prefix}_regularizer"
