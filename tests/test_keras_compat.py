@@ -353,3 +353,11 @@ def test_rnn_of_a_simple_rnn_cell_is_a_simple_rnn():
         L.RNN(object())
     with pytest.raises(ValueError):
         L.SimpleRNNCell(3, dropout=2.0)
+
+
+def test_keras_ops_conversions():
+    w = np.ones((2, 2), "float32")
+    out = fastrnn.ops.convert_to_numpy(w)
+    assert isinstance(out, np.ndarray) and not np.shares_memory(out, w)
+    assert fastrnn.ops.convert_to_numpy(0.5) == 0.5
+    assert fastrnn.ops.convert_to_tensor([1, 2], dtype="float32").dtype == np.float32
