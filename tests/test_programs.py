@@ -25,8 +25,6 @@ PROGRAMS = sorted(f for f in os.listdir(os.path.join(HERE, "programs")) if f.end
 
 #: program -> what it needs that fastrnn lacks today
 NOT_YET = {
-    "p48_checkpoint_best_model.py": "load_model restoring the compile config saved in the "
-                                    ".keras file (Keras compiles the loaded model)",
 }
 
 #: program -> an optional package it imports besides Keras (skipped without it; CI has it)

@@ -1,7 +1,7 @@
 """Models, as ``keras.models``: :class:`Model` (a graph of layer calls, as
 ``keras.Model(inputs, outputs)``), :class:`Sequential` (a chain), :func:`load_model`,
 :func:`save_model`, :func:`clone_model`."""
-from ..saving import load_model
+from ..saving import load_model as _load_archive
 from .cloning import clone_model
 from .functional import Functional
 from .model import Model, WeightFileError
@@ -9,6 +9,23 @@ from .sequential import Sequential
 
 __all__ = ["Model", "Functional", "Sequential", "WeightFileError", "load_model", "clone_model",
            "save_model"]
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """``keras.models.load_model``: the model of a ``.keras`` archive, compiled as the
+    file's ``compile_config`` says (``compile=False``: uncompiled); see
+    :func:`fastrnn.saving.load_model` and :mod:`fastrnn.trainers.compile_config`.
+
+    ``custom_objects`` and ``safe_mode`` are accepted for Keras compatibility
+    (fastrnn loads no code from files).
+    """
+    model = _load_archive(filepath)
+    if compile:
+        from ..trainers.compile_config import compile_from_config, read_compile_config
+        config = read_compile_config(filepath)
+        if config is not None:
+            compile_from_config(model, config)
+    return model
 
 
 def save_model(model, filepath, overwrite=True, **kwargs):

@@ -483,6 +483,8 @@ class Model(Trainer):
         self._require_sequential("a .keras file")
         from ..saving import save_model
         save_model(self, filepath)
+        from ..trainers.compile_config import write_compile_config
+        write_compile_config(self, filepath)    # how it was compiled, as Keras writes it
 
     def export(self, filepath, format="onnx", opset=None):
         """Export for deployment: ``format="onnx"`` writes an ONNX graph (ONNX's RNN operator).
