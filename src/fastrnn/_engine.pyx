@@ -48,7 +48,8 @@ counter exactly as before and is reported to the caller.
 """
 from libc.math cimport sqrt, sqrtf, pow as c_pow, fabs, isfinite
 from libc.string cimport memcpy, memset
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdlib cimport malloc, calloc, free
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_STRIDES,
                              PyBUF_FORMAT, PyBUF_WRITABLE)
@@ -1981,3 +1982,210 @@ cdef int _check_rate(double lr) except -1:
     if not (isfinite(lr) and lr >= 0):
         raise ValueError(f"learning_rate must be finite and >= 0, got {lr}")
     return 0
+
+
+# ------------------------------------------------ many models, one GIL-free call
+cdef struct _BitGen:
+    # numpy's ``bitgen_t`` (numpy/random/bitgen.h, a stable C API), declared here
+    # so that no NumPy header is needed at build time
+    void* state
+    uint64_t (*next_uint64)(void* st) noexcept nogil
+    uint32_t (*next_uint32)(void* st) noexcept nogil
+    double (*next_double)(void* st) noexcept nogil
+    uint64_t (*next_raw)(void* st) noexcept nogil
+
+
+cdef inline uint64_t _below_or_at(_BitGen* g, uint64_t top) noexcept nogil:
+    """A uniform integer in [0, top], as NumPy's ``random_interval`` draws it:
+    masked rejection sampling on 32-bit draws when ``top`` fits in 32 bits."""
+    cdef uint64_t mask = top, value
+    if top == 0:
+        return 0
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    mask |= mask >> 32
+    if top <= 0xffffffffUL:
+        value = g.next_uint32(g.state) & mask
+        while value > top:
+            value = g.next_uint32(g.state) & mask
+    else:
+        value = g.next_uint64(g.state) & mask
+        while value > top:
+            value = g.next_uint64(g.state) & mask
+    return value
+
+
+def shuffled_orders(rng, orders, bint shuffle=True):
+    """Fill each row of ``orders`` with ``0 .. n-1``, shuffled by ``rng``.
+
+    Bitwise what ``for row in orders: row[...] = np.arange(n); rng.shuffle(row)``
+    gives (the same draws from ``rng``, in the same order: NumPy's
+    ``Generator.shuffle`` swaps element ``i`` with a uniform ``j <= i`` for
+    ``i = n-1 .. 1``), in one call that holds the GIL only to start.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    orders : ndarray of int64, shape (E, n), C-contiguous
+        Overwritten.
+    shuffle : bool, default True
+        False: each row is ``0 .. n-1`` and ``rng`` is not used.
+    """
+    cdef Py_buffer view
+    cdef Py_ssize_t E, n, e, i, j
+    cdef int64_t* row
+    cdef int64_t tmp
+    cdef _BitGen* g = NULL
+    if not isinstance(orders, np.ndarray) or orders.dtype != np.int64 or orders.ndim != 2 \
+            or not orders.flags.c_contiguous or not orders.flags.writeable:
+        raise TypeError("orders must be a writable C-contiguous int64 array of shape (E, n)")
+    E, n = orders.shape
+    if shuffle:
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        g = <_BitGen*>PyCapsule_GetPointer(rng.bit_generator.capsule, "BitGenerator")
+    PyObject_GetBuffer(orders, &view, PyBUF_WRITABLE)
+    try:
+        with rng.bit_generator.lock if shuffle else _NO_LOCK:
+            with nogil:
+                for e in range(E):
+                    row = (<int64_t*>view.buf) + e * n
+                    for i in range(n):
+                        row[i] = i
+                    if g != NULL:
+                        for i in range(n - 1, 0, -1):
+                            j = <Py_ssize_t>_below_or_at(g, <uint64_t>i)
+                            tmp = row[j]
+                            row[j] = row[i]
+                            row[i] = tmp
+    finally:
+        PyBuffer_Release(&view)
+
+
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+_NO_LOCK = _NoLock()
+
+
+def run_epochs_many(engines, order, batch_size, learning_rates, losses, means):
+    """:meth:`Engine.run_epoch` over several epochs for each of K engines, in one GIL-free call.
+
+    Row ``k`` of each array is engine ``k``'s ``run_epoch(order[k], batch_size,
+    learning_rates[k], losses[k], epochs=E, means=means[k])``: the same
+    computation, bitwise, one engine after the other; the GIL is released
+    once for all of them.  An engine whose batch goes bad stops there (its
+    ``last_status``, ``bad_batch``, ``bad_epoch``, as after ``run_epoch``);
+    the others go on.
+
+    Parameters
+    ----------
+    engines : sequence of Engine
+        K training engines, each with a bound training set of at least as
+        many rows as ``order`` names, without compiled metrics, each used by
+        nothing else during the call.
+    order : ndarray of int64, shape (K, E * L)
+        Each engine's row order, epoch after epoch (L rows per epoch, L >= 1).
+    batch_size : int
+    learning_rates : ndarray of float64, shape (K, E * nb)
+        One rate per batch, nb = ceil(L / batch_size).
+    losses : ndarray of float64, shape (K, E * nb)
+        Receives each batch's loss.
+    means : ndarray of float64, shape (K, E)
+        Receives each epoch's sample-weighted mean loss (entries from a bad
+        epoch on are left as they were).
+    """
+    cdef Py_ssize_t K, L, E, nb, bs, k, e, i, n_entered = 0, r_stride, l_stride
+    cdef State** states = NULL
+    cdef int* wide = NULL
+    cdef Engine engine
+    cdef const int64_t* o
+    cdef const double* r
+    cdef double* lp
+    cdef double* mp
+    cdef double mean
+    cdef State* s
+    bs = _size(batch_size, "batch_size")
+    engines = list(engines)
+    K = len(engines)
+    for name, arr, dt in (("order", order, np.int64), ("learning_rates", learning_rates,
+                          np.float64), ("losses", losses, np.float64), ("means", means,
+                          np.float64)):
+        if not isinstance(arr, np.ndarray) or arr.dtype != dt or arr.ndim != 2 \
+                or not arr.flags.c_contiguous or arr.shape[0] != K:
+            raise TypeError(f"{name} must be a C-contiguous {np.dtype(dt).name} array with "
+                            f"one row per engine ({K})")
+    for arr, name in ((losses, "losses"), (means, "means")):
+        if not arr.flags.writeable:
+            raise ValueError(f"{name} must be writable")
+    E = means.shape[1]
+    if E < 1 or order.shape[1] % E or order.shape[1] == 0:
+        raise ValueError(f"order has {order.shape[1]} columns: not a positive multiple of "
+                         f"epochs={E}")
+    L = order.shape[1] // E
+    nb = (L + bs - 1) // bs
+    if learning_rates.shape[1] < nb * E or losses.shape[1] < nb * E:
+        raise ValueError(f"learning_rates and losses need {nb * E} columns (one per batch)")
+    if K == 0:
+        return
+    if not np.all(np.isfinite(learning_rates[:, :nb * E])) or np.any(
+            learning_rates[:, :nb * E] < 0):
+        raise ValueError("learning_rates must be finite and >= 0")
+    states = <State**>malloc(K * sizeof(State*))
+    wide = <int*>malloc(K * sizeof(int))
+    if states == NULL or wide == NULL:
+        free(states)
+        free(wide)
+        raise MemoryError()
+    try:
+        for k in range(K):
+            engine = <Engine?>engines[k]
+            if engine.s.n_metrics:
+                raise ValueError(f"engines[{k}] has compiled metrics: use run_epoch")
+            engine._enter_training()
+            n_entered = k + 1
+            if engine._bound is None:
+                raise RuntimeError(f"engines[{k}]: no training set bound: call bind_data first")
+            o = (<const int64_t*><size_t>order.ctypes.data) + k * E * L
+            for i in range(E * L):
+                if o[i] < 0 or o[i] >= engine.s.N:
+                    raise ValueError(f"order[{k}, {i}] = {o[i]} is out of range for "
+                                     f"{engine.s.N} samples")
+            engine._reserve(min(bs, L), engine.s.T_bound)
+            states[k] = &engine.s
+            wide[k] = engine.itemsize == 8
+        o = <const int64_t*><size_t>order.ctypes.data
+        r = <const double*><size_t>learning_rates.ctypes.data
+        lp = <double*><size_t>losses.ctypes.data
+        mp = <double*><size_t>means.ctypes.data
+        r_stride, l_stride = learning_rates.shape[1], losses.shape[1]
+        with nogil:
+            for k in range(K):
+                s = states[k]
+                s.bad = 0
+                for e in range(E):
+                    s.bad_epoch = e
+                    if wide[k]:
+                        mean = _epoch(s, <double*>NULL, o + k * E * L + e * L, L, bs,
+                                      r + k * r_stride + e * nb,
+                                      lp + k * l_stride + e * nb)
+                    else:
+                        mean = _epoch(s, <float*>NULL, o + k * E * L + e * L, L, bs,
+                                      r + k * r_stride + e * nb,
+                                      lp + k * l_stride + e * nb)
+                    if s.bad:
+                        break
+                    mp[k * E + e] = mean
+    finally:
+        for k in range(n_entered):
+            (<Engine>engines[k]).busy = False
+        free(states)
+        free(wide)
