@@ -54,7 +54,7 @@ def graphs(draw, max_nodes=8, smooth=True, dropout=True, embedding=True):
     for _ in range(draw(st.integers(1, max_nodes))):
         op = draw(st.sampled_from(["rnn", "dense", "dense", "activation", "dropout", "flatten",
                                    "reshape", "repeat", "concat", "concat_time", "merge",
-                                   "last", "pool"]))
+                                   "last", "pool", "scale"]))
         pick = draw(st.integers(0, len(tensors) - 1))
         src, seq, T, F = tensors[pick]
         new = None
@@ -87,6 +87,11 @@ def graphs(draw, max_nodes=8, smooth=True, dropout=True, embedding=True):
         elif op == "last" and seq:
             node = {"kind": "last_step", "inputs": [src]}
             new = (False, 1, F)
+        elif op == "scale":
+            node = {"kind": "scale", "inputs": [src],
+                    "factor": draw(st.sampled_from([1.0, -0.5, 3.0, 100.0])),
+                    "offset": draw(st.sampled_from([0.0, 0.25, -2.0]))}
+            new = (seq, T, F)
         elif op == "pool" and seq:
             node = {"kind": "global_pool", "inputs": [src],
                     "mode": draw(st.sampled_from(["max", "average"]))}
@@ -168,7 +173,7 @@ def _out_shape(node, in_shapes):
                                                                                  node["units"])
     if kind == "dense":
         return x[:-1] + (node["units"],)
-    if kind in ("activation", "dropout", "add", "subtract", "multiply", "average"):
+    if kind in ("activation", "dropout", "add", "subtract", "multiply", "average", "scale"):
         return x
     if kind == "flatten":
         return (x[0], int(np.prod(x[1:])))
@@ -237,6 +242,8 @@ def engine_of(graph, weights, xs, dtype):
             spec.update(kind="last_step")
         elif kind == "global_pool":
             spec.update(kind="pool_time", arg=0 if node.get("mode", "max") == "max" else 1)
+        elif kind == "scale":
+            spec.update(kind="scale", real=node.get("factor", 1.0), real2=node.get("offset", 0.0))
         else:
             spec.update(kind=kind)
         specs.append(spec)

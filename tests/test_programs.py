@@ -25,7 +25,6 @@ PROGRAMS = sorted(f for f in os.listdir(os.path.join(HERE, "programs")) if f.end
 
 #: program -> what it needs that fastrnn lacks today
 NOT_YET = {
-    "p52_lambda_scaling.py": "Lambda layers (Python functions of tensors)",
 }
 
 #: program -> an optional package it imports besides Keras (skipped without it; CI has it)

@@ -86,7 +86,8 @@ cdef enum:
     KIND_LAST_STEP = 14   # (B, T, F) -> (B, F): the last step (a recurrent layer's final state)
     KIND_MASKING = 15     # Masking(F_REAL): x * keep, keep = any feature != F_REAL (kept in work)
     KIND_POOL_TIME = 16   # (B, T, F) -> (B, F) over the steps: F_ARG 0 max, 1 mean
-    N_KINDS = 17
+    KIND_SCALE = 17       # y = F_REAL * x + F_REAL2 elementwise (Lambda of a scale/shift)
+    N_KINDS = 18
 
     F_KIND = 0        # node record fields
     F_IN = 1          # first entry of this node's inputs in the input table
@@ -145,7 +146,8 @@ KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE, "input": KIND_INPUT,
          "repeat": KIND_REPEAT, "concat": KIND_CONCAT, "concat_time": KIND_CONCAT_TIME,
          "add": KIND_ADD, "subtract": KIND_SUBTRACT, "multiply": KIND_MULTIPLY,
          "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING, "last_step": KIND_LAST_STEP,
-         "masking": KIND_MASKING, "pool_time": KIND_POOL_TIME}
+         "masking": KIND_MASKING, "pool_time": KIND_POOL_TIME,
+         "scale": KIND_SCALE}
 FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS, "input_order": FLAG_INPUT_ORDER,
          "masked": FLAG_MASKED, "stateful": FLAG_STATEFUL}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
@@ -537,7 +539,7 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
         kind, first, n_in, act, flags, width, fixed = r[:7]
         p0, p1, p2, arg = r[F_P0], r[F_P1], r[F_P2], r[F_ARG]
         real = _real_field(r)
-        real2 = _real_field(r, F_REAL2) if kind == KIND_RNN else 0.0
+        real2 = _real_field(r, F_REAL2) if kind in (KIND_RNN, KIND_SCALE) else 0.0
         where = f"plan node {i}"
         if not 0 <= kind < N_KINDS:
             raise ValueError(f"{where}: unknown kind {kind}")
@@ -624,6 +626,11 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             if not in_seq[0] or seq or width != d:
                 raise ValueError(f"{where}: a last-step node turns (B, T, F) into (B, F)")
             step = 1
+        elif kind == KIND_SCALE:
+            if seq != in_seq[0] or width != d or not (isfinite(real) and isfinite(real2)):
+                raise ValueError(f"{where}: a scale node keeps its input's shape (finite "
+                                 f"factor and offset)")
+            step = steps[ins[0]]
         elif kind == KIND_POOL_TIME:
             if not in_seq[0] or seq or width != d or arg not in (0, 1):
                 raise ValueError(f"{where}: a pooling node turns (B, T, F) into (B, F) by "

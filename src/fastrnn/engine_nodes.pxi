@@ -219,6 +219,11 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
             repeat_forward_k(x, out, B * n.width, n.steps)
         elif n.kind == KIND_POOL_TIME:
             _pool_forward(x, out, s.nodes[_in_node(s, i, 0)].steps, B * n.width, n.arg)
+        elif n.kind == KIND_SCALE:         # y = a x + b
+            scale_into(out, x, size, <floating>n.real, False)
+            if n.real2 != 0:
+                for off in range(size):
+                    out[off] += <floating>n.real2
         elif n.kind == KIND_CONCAT:
             off = 0
             for j in range(n.n_in):
@@ -468,6 +473,10 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
                 for off in range(rows):
                     scale_into(dx + off * n.width, dout + off * n.width, n.width,
                                _buf(s, tag, n.o_work)[off], acc)
+        elif n.kind == KIND_SCALE:
+            dx = _dx(s, tag, i, 0, &acc)
+            if dx != NULL:          # y = a x + b
+                scale_into(dx, dout, size, <floating>n.real, acc)
         elif n.kind == KIND_POOL_TIME:
             dx = _dx(s, tag, i, 0, &acc)
             if dx != NULL:

@@ -545,4 +545,14 @@ def convert_to_tensor(x, dtype=None):
     return np.asarray(x, dtype=dtype)
 
 
-__all__ += ["convert_to_numpy", "convert_to_tensor"]
+def expand_dims(x, axis):
+    """``keras.ops.expand_dims`` on arrays (inside a ``Lambda``, fastrnn reads it as a reshape)."""
+    return np.expand_dims(np.asarray(x), axis)
+
+
+def squeeze(x, axis=None):
+    """``keras.ops.squeeze`` on arrays (inside a ``Lambda``: a reshape)."""
+    return np.squeeze(np.asarray(x), axis)
+
+
+__all__ += ["convert_to_numpy", "convert_to_tensor", "expand_dims", "squeeze"]

@@ -10,6 +10,7 @@
 - :mod:`.wrappers`: :class:`TimeDistributed`
 - :mod:`.pooling`: :class:`GlobalMaxPooling1D`, :class:`GlobalAveragePooling1D`
 - :mod:`.cells`: :class:`RNN` of a :class:`SimpleRNNCell` (a SimpleRNN)
+- :mod:`.lambda_layer`: :class:`Lambda` (scale/shift and reshape functions)
 - :mod:`.input_layer`: :func:`Input`, :class:`InputLayer`
 - :mod:`.layer`: the base :class:`Layer` and the functional API's
   :class:`KerasTensor`
@@ -35,6 +36,7 @@ from .merging import (Add, Average, Concatenate, Multiply, Subtract, add, averag
 from .masking import Masking
 from .pooling import GlobalAveragePooling1D, GlobalAvgPool1D, GlobalMaxPool1D, GlobalMaxPooling1D
 from .cells import RNN, SimpleRNNCell
+from .lambda_layer import Lambda
 from .rnn import Bidirectional, SimpleRNN
 from .wrappers import TimeDistributed
 
@@ -44,5 +46,5 @@ __all__ = [
     "Concatenate", "Add", "Subtract", "Multiply", "Average", "concatenate", "add", "subtract",
     "multiply", "average", "clear_session", "Bidirectional", "Masking",
     "GlobalMaxPooling1D", "GlobalAveragePooling1D", "GlobalMaxPool1D", "GlobalAvgPool1D",
-    "RNN", "SimpleRNNCell",
+    "RNN", "SimpleRNNCell", "Lambda",
 ]

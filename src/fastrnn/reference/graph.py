@@ -26,6 +26,7 @@ their keys (defaults as Keras's):
 - ``repeat_vector``: n
 - ``global_pool``: mode="max" or "average": (B, T, F) -> (B, F) over the steps
   (the maximum's gradient shared equally among the steps that reach it, as JAX)
+- ``scale``: factor=1, offset=0: ``factor * x + offset`` elementwise (a Lambda)
 - ``concatenate``: axis=-1; ``add``; ``subtract``; ``multiply``; ``average``
 - ``embedding``: input_dim, output_dim, mask_zero=False (its input is integers,
   (B, L); a ``simple_rnn`` reading it with ``masked=True`` skips index 0)
@@ -49,7 +50,7 @@ __all__ = ["GRAPH_KINDS", "forward", "loss_and_gradients", "train"]
 
 GRAPH_KINDS = ("input", "simple_rnn", "dense", "activation", "dropout", "flatten", "reshape",
                "repeat_vector", "concatenate", "add", "subtract", "multiply", "average",
-               "embedding", "last_step", "masking", "global_pool")
+               "embedding", "last_step", "masking", "global_pool", "scale")
 _LOSSES = {"mse": mse, "mae": mae}
 _MERGES = ("add", "subtract", "multiply", "average")
 
@@ -173,6 +174,8 @@ def forward(graph, weights, xs, training=False, counters=None):
             rec["out"] = x[:, -1]
         elif kind == "global_pool":
             rec["out"] = x.max(axis=1) if node.get("mode", "max") == "max" else x.mean(axis=1)
+        elif kind == "scale":
+            rec["out"] = x * node.get("factor", 1.0) + node.get("offset", 0.0)
         elif kind == "masking":     # Keras's Masking: steps whose features all equal the value
             rec["keep"] = np.any(x != node.get("mask_value", 0.0), axis=-1)
             rec["out"] = x * rec["keep"][..., None]
@@ -275,6 +278,8 @@ def _backward(graph, trace, douts):
                 dx = np.zeros_like(ins[0])
                 dx[:, -1] = d
                 dins = [dx]
+            elif kind == "scale":
+                dins = [d * node.get("factor", 1.0)]
             elif kind == "global_pool":
                 x = ins[0]
                 if node.get("mode", "max") == "max":
