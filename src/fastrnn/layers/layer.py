@@ -428,13 +428,6 @@ class Layer:
                              f"got a list of {len(tensors)}")
         shapes = [t.shape for t in tensors]
         shape = shapes if self._multi_input else shapes[0]
-        for t in tensors:       # masks reach only a SimpleRNN reading them (so far)
-            source = getattr(t, "_keras_history", (None,))[0]
-            if getattr(source, "mask_zero", False) and not getattr(self, "_reads_masks", False):
-                raise NotImplementedError(
-                    f"layer {self.name!r} reads Embedding {source.name!r}, which has "
-                    f"mask_zero=True: its mask reaches only a SimpleRNN reading it directly "
-                    f"so far; use mask_zero=False")
         self._check_call_inputs(shapes)
         floats = {_float_dtype(t.dtype) for t in tensors} - {None}
         dtype = floats.pop() if len(floats) == 1 else None
