@@ -4,7 +4,9 @@
 (B, T, F) -> (B, F): the maximum or the mean of every feature over the steps,
 one engine node (``pool_time``).  The gradient of the maximum goes to the steps
 that reach it, shared equally among ties (JAX's rule: ``relu`` sequences tie at
-0 often).
+0 often).  As in Keras, max pooling ignores a mask (it takes every step's value,
+masked ones as the layer below gave them); average pooling after masked steps,
+which Keras averages over the kept steps only, is refused for now.
 """
 from .layer import Layer, _shape_str
 
@@ -48,8 +50,8 @@ class _GlobalPooling1D(Layer):
         return (input_shape[0], input_shape[2])
 
     def _symbolic_call(self, inputs, arguments):
-        masker = _mask_source(inputs)
-        if masker is not None:
+        masker = _mask_source(inputs) if self._mean else None
+        if masker is not None:      # (Keras's max pooling ignores masks: so does this one)
             raise NotImplementedError(
                 f"{type(self).__name__} {self.name!r} reads a sequence masked by "
                 f"{type(masker).__name__} {masker.name!r}: Keras pools only the unmasked "
