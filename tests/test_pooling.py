@@ -72,12 +72,33 @@ def test_clear_errors():
         layers.GlobalAveragePooling1D(keepdims=True)
     with pytest.raises(NotImplementedError, match="channels_last"):
         layers.GlobalMaxPooling1D(data_format="channels_first")
-    ids = fastrnn.Input((5,))
-    seq = layers.SimpleRNN(2, return_sequences=True)(layers.Embedding(9, 2, mask_zero=True)(ids))
-    with pytest.raises(NotImplementedError, match="masked"):
-        layers.GlobalAveragePooling1D()(seq)
-    layers.GlobalMaxPooling1D()(seq)        # Keras's max pooling ignores the mask (p58)
-    x = fastrnn.Input((5, 2))
-    seq = layers.Dense(3)(layers.SimpleRNN(2, return_sequences=True)(layers.Masking()(x)))
-    with pytest.raises(NotImplementedError, match="Masking"):
-        layers.GlobalAveragePooling1D()(seq)
+
+
+@pytest.mark.parametrize("pool", [layers.GlobalMaxPooling1D, layers.GlobalAveragePooling1D])
+def test_masked_steps_as_keras(pool):
+    # the average over the kept steps only, the maximum over all (Keras's rules): engine
+    # against the reference, whose masks flow as Keras's (Keras's own numbers: p58, p59)
+    inputs = fastrnn.Input((6, 2), dtype="float64")
+    h = layers.Dense(3, activation="tanh")(layers.Masking(0.0)(inputs))
+    h = layers.SimpleRNN(3, return_sequences=True)(h)
+    model = fastrnn.Model(inputs, layers.Dense(1)(pool()(h)))
+    model.compile(optimizer="sgd", loss="mse")
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(5, 6, 2))
+    x[0, :2] = 0.0
+    x[2, 3:] = 0.0
+    x[4, 1] = 0.0
+    y = rng.normal(size=(5, 1))
+    loss = model._loss_and_gradients([x], [y])
+    graph, weights = graph_of(model)
+    ref_loss, _, ref_grads = ref.loss_and_gradients(graph, weights, [x], [y], ["mse"], [1.0])
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
+    np.testing.assert_allclose(model.grads, np.concatenate([g.ravel() for g in ref_grads]),
+                               rtol=1e-10, atol=1e-13)
+    # the pooled values themselves, from the sequence the SimpleRNN returns
+    seq = fastrnn.Model(inputs, h).predict(x, verbose=0)
+    pooled = fastrnn.Model(inputs, model.layers[-2].output).predict(x, verbose=0)
+    keep = np.any(x != 0.0, axis=-1)[..., None]
+    expected = (seq.max(axis=1) if pool is layers.GlobalMaxPooling1D
+                else (seq * keep).sum(axis=1) / keep.sum(axis=1))
+    np.testing.assert_allclose(pooled, expected, rtol=1e-12)

@@ -4,30 +4,14 @@
 (B, T, F) -> (B, F): the maximum or the mean of every feature over the steps,
 one engine node (``pool_time``).  The gradient of the maximum goes to the steps
 that reach it, shared equally among ties (JAX's rule: ``relu`` sequences tie at
-0 often).  As in Keras, max pooling ignores a mask (it takes every step's value,
-masked ones as the layer below gave them); average pooling after masked steps,
-which Keras averages over the kept steps only, is refused for now.
+0 often).  Masks as in Keras: the average is over the kept steps only (the step
+mask of the input, in the engine); the maximum ignores the mask (every step's
+value, masked ones as the layer below gave them); no mask goes further.
 """
 from .layer import Layer, _shape_str
 
 __all__ = ["GlobalMaxPooling1D", "GlobalAveragePooling1D", "GlobalMaxPool1D",
            "GlobalAvgPool1D"]
-
-
-def _mask_source(tensor):
-    """A Masking or Embedding(mask_zero=True) upstream of ``tensor`` (None if none)."""
-    seen, stack = set(), [tensor]
-    while stack:
-        t = stack.pop()
-        history = getattr(t, "_keras_history", None)
-        if history is None or id(t) in seen:
-            continue
-        seen.add(id(t))
-        layer, index, _ = history
-        if type(layer).__name__ == "Masking" or getattr(layer, "mask_zero", False):
-            return layer
-        stack.extend(layer._inbound_nodes[index].input_tensors)
-    return None
 
 
 class _GlobalPooling1D(Layer):
@@ -48,15 +32,6 @@ class _GlobalPooling1D(Layer):
             raise ValueError(f"{type(self).__name__} {self.name!r} expects input of rank 3 "
                              f"(batch, steps, features), got shape {_shape_str(input_shape)}")
         return (input_shape[0], input_shape[2])
-
-    def _symbolic_call(self, inputs, arguments):
-        masker = _mask_source(inputs) if self._mean else None
-        if masker is not None:      # (Keras's max pooling ignores masks: so does this one)
-            raise NotImplementedError(
-                f"{type(self).__name__} {self.name!r} reads a sequence masked by "
-                f"{type(masker).__name__} {masker.name!r}: Keras pools only the unmasked "
-                f"steps, and fastrnn's pooling does not take masks yet")
-        return super()._symbolic_call(inputs, arguments)
 
     def _node(self, input_shape):
         self.compute_output_shape(input_shape)

@@ -187,7 +187,14 @@ def forward(graph, weights, xs, training=False, counters=None):
         elif kind == "last_step":
             rec["out"] = x[:, -1]
         elif kind == "global_pool":
-            rec["out"] = x.max(axis=1) if node.get("mode", "max") == "max" else x.mean(axis=1)
+            in_mask = trace[node["inputs"][0]]["out_mask"]
+            if node.get("mode", "max") == "max":        # Keras's max ignores the mask
+                rec["out"] = x.max(axis=1)
+            elif in_mask is None:
+                rec["out"] = x.mean(axis=1)
+            else:               # Keras: the mean over the kept steps only
+                rec["pool_keep"] = np.asarray(in_mask, dtype=x.dtype)[..., None]
+                rec["out"] = (x * rec["pool_keep"]).sum(axis=1) / rec["pool_keep"].sum(axis=1)
         elif kind == "scale":
             rec["out"] = x * node.get("factor", 1.0) + node.get("offset", 0.0)
         elif kind == "masking":     # Keras's Masking: steps whose features all equal the value
@@ -333,6 +340,9 @@ def _backward(graph, trace, douts):
                 if node.get("mode", "max") == "max":
                     hit = (x == rec["out"][:, None, :]).astype(x.dtype)
                     dins = [hit * (d / hit.sum(axis=1))[:, None, :]]
+                elif "pool_keep" in rec:
+                    keep = rec["pool_keep"]
+                    dins = [keep * (d / keep.sum(axis=1))[:, None, :]]
                 else:
                     dins = [np.broadcast_to(d[:, None, :] / x.shape[1], x.shape).copy()]
             else:   # embedding: indices have no gradient
