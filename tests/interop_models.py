@@ -112,7 +112,8 @@ def graph_models(draw, dtypes=("float32", "float64")):
                                           use_bias=draw(st.booleans())), merge_mode=merge)(x)
         h, extra = (L.Add()(out), [out[1]]) if merge is None else (out, [])
     for step in draw(st.lists(st.sampled_from(["dense", "activation", "dropout", "time_dense",
-                                               "flatten", "reshape", "repeat", "merge"]),
+                                               "flatten", "reshape", "repeat", "merge",
+                                               "pool"]),
                               max_size=3)):
         rank = len(h.shape)
         if step == "dense":
@@ -131,6 +132,8 @@ def graph_models(draw, dtypes=("float32", "float64")):
             h = L.Reshape((-1, 1))(h)
         elif step == "repeat" and rank == 2:
             h = L.RepeatVector(2)(h)
+        elif step == "pool" and rank == 3:
+            h = draw(st.sampled_from([L.GlobalMaxPooling1D, L.GlobalAveragePooling1D]))()(h)
         elif step == "merge":
             other = L.Dense(h.shape[-1])(h)
             kind = draw(st.sampled_from(["Add", "Subtract", "Multiply", "Average",

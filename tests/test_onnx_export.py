@@ -352,7 +352,10 @@ def flowing_mask_models(draw):
         else:
             h = L.Concatenate(axis=1)([h, L.Dense(h.shape[-1])(x_in)])
             same_steps = False  # h is now longer than the input
-    if draw(st.booleans()):
+    ending = draw(st.sampled_from(["rnn", "bidirectional", "pool"]))
+    if ending == "pool":        # the mean over kept steps; the max over all
+        out = draw(st.sampled_from([L.GlobalMaxPooling1D, L.GlobalAveragePooling1D]))()(h)
+    elif ending == "rnn":
         out = L.SimpleRNN(2, go_backwards=draw(st.booleans()),
                           return_sequences=draw(st.booleans()))(h)
     else:

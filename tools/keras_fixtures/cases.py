@@ -126,7 +126,16 @@ def masks_through_layers(lib):
     return lib.Model(x, out)
 
 
-GRAPH_CASES = {"masks_through_layers": masks_through_layers, "embedding_rnn": embedding_rnn, "masking_rnn": masking_rnn,
+def pooling(lib):
+    """Pooling over time: a masked mean (over the kept steps) and a max (mask ignored)."""
+    L = lib.layers
+    tokens = lib.Input((6,), dtype="int32")
+    h = L.SimpleRNN(3, return_sequences=True)(L.Embedding(10, 2, mask_zero=True)(tokens))
+    pooled = L.Concatenate()([L.GlobalAveragePooling1D()(h), L.GlobalMaxPooling1D()(h)])
+    return lib.Model(tokens, L.Dense(1)(pooled))
+
+
+GRAPH_CASES = {"pooling": pooling, "masks_through_layers": masks_through_layers, "embedding_rnn": embedding_rnn, "masking_rnn": masking_rnn,
                "embedding_sequential": embedding_sequential, "bidirectional": bidirectional,
                "core_layers": core_layers, "merges": merges, "two_directions": two_directions}
 

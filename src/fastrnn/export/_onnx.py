@@ -67,8 +67,9 @@ def _require_onnx():
 class _Graph:
     """Nodes and initializers of an ONNX graph under construction, with fresh names."""
 
-    def __init__(self, onnx, reserved=()):
+    def __init__(self, onnx, reserved=(), opset=None):
         self.onnx = onnx
+        self.opset = opset
         self.nodes = []
         self.initializers = []
         self._count = {}
@@ -456,6 +457,29 @@ def _convert_embedding(g, layer, inputs):
     return _Tensor(y, 3, keep=keep)
 
 
+def _convert_global_max(g, layer, inputs):
+    """The maximum over time (Keras's max pooling ignores a mask)."""
+    x = inputs[0]
+    return _Tensor(g.add("ReduceMax", [x.name], axes=[0 if x.time_major else 1], keepdims=0)
+                   if g.opset < 18 else
+                   g.add("ReduceMax", [x.name, g.const("axes", _ints(0 if x.time_major else 1))],
+                         keepdims=0), 2)
+
+
+def _convert_global_average(g, layer, inputs):
+    """The mean over time; with a mask, over the kept steps only (as Keras)."""
+    x = _batch_major(g, inputs[0])
+    if x.keep is None or not masks_flow():
+        return _Tensor(g.add("ReduceMean", [x.name], axes=[1], keepdims=0) if g.opset < 18
+                       else g.add("ReduceMean", [x.name, g.const("axes", _ints(1))],
+                                  keepdims=0), 2)
+    keep = g.add("Unsqueeze", [g.add("Cast", [x.keep], to=1), g.const("axes", _ints(2))])
+    total = g.add("ReduceSum", [g.add("Mul", [x.name, keep]), g.const("axes", _ints(1))],
+                  keepdims=0)
+    count = g.add("ReduceSum", [keep, g.const("axes", _ints(1))], keepdims=0)
+    return _Tensor(g.add("Div", [total, count]), 2)
+
+
 # fastrnn layer class name -> converter(graph, layer, [input _Tensor]) -> _Tensor or [_Tensor]
 CONVERTERS = {
     "SimpleRNN": _convert_simple_rnn, "Bidirectional": _convert_bidirectional,
@@ -465,7 +489,8 @@ CONVERTERS = {
     "Concatenate": _convert_concatenate, "Add": _elementwise("Add"),
     "Subtract": _elementwise("Sub"), "Multiply": _elementwise("Mul"),
     "Average": _elementwise("Add", average=True), "Masking": _convert_masking,
-    "Embedding": _convert_embedding,
+    "Embedding": _convert_embedding, "GlobalMaxPooling1D": _convert_global_max,
+    "GlobalAveragePooling1D": _convert_global_average,
 }
 
 
@@ -568,7 +593,7 @@ def to_onnx(model, path=None, opset=None):
         output_names = ["output", "state"][:len(model.outputs)]
     else:
         output_names = _unique_names(model.output_names, "output", taken=set(input_names))
-    g = _Graph(onnx, reserved=input_names + output_names)
+    g = _Graph(onnx, reserved=input_names + output_names, opset=opset)
     for k, (t, name) in enumerate(zip(model.inputs, input_names)):
         ids = model._input_ids[k] is not None
         time = "time" if n_in == 1 else f"{name}_time"

@@ -824,7 +824,8 @@ def masks_flow():
 # -- masks ---------------------------------------------------------------------------
 # How Keras 3 carries a mask (from Masking, or Embedding(mask_zero=True)) through a layer.
 _MASK_PASSES = {"Dense", "Activation", "Dropout", "TimeDistributed"}
-_MASK_DROPS = {"Flatten", "Reshape", "RepeatVector"}
+_MASK_DROPS = {"Flatten", "Reshape", "RepeatVector", "GlobalMaxPooling1D",
+               "GlobalAveragePooling1D"}
 _MASK_ALL = {"Add", "Subtract", "Multiply", "Average"}     # masked if every input is
 
 
@@ -901,3 +902,11 @@ def check_masks(nodes):
         for k, m in enumerate(outs):
             if m is not None:
                 masks[(node_id, k)] = m
+
+
+# Pooling over time ---------------------------------------------------------------------
+for _pool in ("GlobalMaxPooling1D", "GlobalAveragePooling1D"):
+    _simple(_pool, lambda layer: {"data_format": "channels_last", "keepdims": False},
+            lambda reader: {"data_format": reader.require(
+                "data_format", ("channels_last", None), "fastrnn is channels_last"),
+                "keepdims": reader.require("keepdims", (False,), "fastrnn drops the axis")})
