@@ -391,3 +391,18 @@ def test_stateful_layers_refused():
                                 L.SimpleRNN(2, stateful=True)])
     with pytest.raises(ValueError, match="is stateful: an ONNX graph keeps no state"):
         to_onnx(model)
+
+
+def test_rnn_of_a_simple_rnn_cell():
+    """keras.layers.RNN(SimpleRNNCell(...)) is a SimpleRNN: the same RNN operator."""
+    L = fastrnn.layers
+    if not hasattr(L, "RNN"):
+        pytest.skip("this fastrnn has no RNN layer")
+    fastrnn.set_random_seed(8)
+    model = fastrnn.Sequential([fastrnn.Input((None, 2)), L.RNN(
+        L.SimpleRNNCell(3, activation="relu"), return_sequences=True, go_backwards=True),
+        L.Dense(1)])
+    model.set_weights([w + 0.1 for w in model.get_weights()])
+    proto = to_onnx(model)
+    assert ops(proto).count("RNN") == 1
+    assert_matches(model, proto, np.random.default_rng(2).standard_normal((3, 5, 2)))

@@ -482,7 +482,8 @@ def _convert_global_average(g, layer, inputs):
 
 # fastrnn layer class name -> converter(graph, layer, [input _Tensor]) -> _Tensor or [_Tensor]
 CONVERTERS = {
-    "SimpleRNN": _convert_simple_rnn, "Bidirectional": _convert_bidirectional,
+    "SimpleRNN": _convert_simple_rnn, "RNN": _convert_simple_rnn,   # RNN(SimpleRNNCell)
+    "Bidirectional": _convert_bidirectional,
     "Dense": _convert_dense, "Activation": _convert_activation, "Dropout": _convert_dropout,
     "TimeDistributed": _convert_time_distributed, "Flatten": _convert_flatten,
     "Reshape": _convert_reshape, "RepeatVector": _convert_repeat_vector,
