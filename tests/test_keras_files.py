@@ -113,9 +113,16 @@ def test_keras_functional_file_loads():
                                                                  "Dense"]
 
 
+def test_keras_regularizers_load():
+    """Once refused (fastrnn had no regularizers): Keras's L2 on a Dense kernel."""
+    model = load_model(fixture("keras_unsupported_regularizer.keras"))
+    dense = model.layers[-1]
+    assert type(dense.kernel_regularizer).__name__ == "L2"
+    assert dense.kernel_regularizer.l2 == pytest.approx(0.01)
+
+
 @pytest.mark.parametrize("name,match", [
     ("lstm", "'LSTM' is not supported"),
-    ("regularizer", "kernel_regularizer"),
 ])
 def test_unsupported_keras_models_refused(name, match):
     with pytest.raises(ValueError, match=match):

@@ -501,3 +501,39 @@ def test_names_keras_gives_mask_operations_are_not_written(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x_data, verbose=0),
                                   model.predict(x_data, verbose=0))
     model.load_weights(tmp_path / "m.weights.h5")      # into the model it came from
+
+
+def test_regularizers_round_trip(tmp_path):
+    """L1/L2/L1L2 on SimpleRNN, Dense, Embedding and inside Bidirectional/TimeDistributed
+    are written as Keras writes them and read back; a function or an unknown class is not."""
+    from fastrnn import regularizers as R
+    L = fastrnn.layers
+    tokens = fastrnn.Input((5,), dtype="int32")
+    e = L.Embedding(6, 2, embeddings_regularizer=R.L1(0.02))(tokens)
+    h = L.Bidirectional(L.SimpleRNN(3, return_sequences=True, kernel_regularizer=R.L2(0.03),
+                                    recurrent_regularizer=R.L1L2(0.1, 0.2)))(e)
+    out = L.TimeDistributed(L.Dense(1, bias_regularizer="l2"))(h)
+    model = fastrnn.Model(tokens, out)
+    save_model(model, tmp_path / "r.keras")
+    with zipfile.ZipFile(tmp_path / "r.keras") as zf:
+        config = json.loads(zf.read("config.json"))
+    assert entry(config, "Embedding")["config"]["embeddings_regularizer"] == {
+        "module": "keras.regularizers", "class_name": "L1", "config": {"l1": 0.02},
+        "registered_name": None}
+    loaded = load_model(tmp_path / "r.keras")
+    bi = loaded.layers[2]
+    assert repr(bi.forward_layer.recurrent_regularizer) == repr(R.L1L2(0.1, 0.2))
+    assert loaded.layers[3].layer.bias_regularizer.l2 == pytest.approx(0.01)
+    for bad, match in (({"module": "my.code", "class_name": "L2", "config": {}},
+                        "custom class"),
+                       ({"module": "keras.regularizers", "class_name": "OrthogonalRegularizer",
+                         "config": {}}, "not supported")):
+        config2 = json.loads(json.dumps(config))
+        entry(config2, "Embedding")["config"]["embeddings_regularizer"] = bad
+        path = tmp_path / "bad.keras"
+        with zipfile.ZipFile(tmp_path / "r.keras") as src, zipfile.ZipFile(path, "w") as dst:
+            for name in src.namelist():
+                dst.writestr(name, json.dumps(config2) if name == "config.json"
+                             else src.read(name))
+        with pytest.raises(FileFormatError, match=match):
+            load_model(path)

@@ -45,7 +45,7 @@ def layer_config(layer):
     from ..saving.keras_layers import LAYER_FORMATS, initializer_to_keras
     dtype = _dtype_policy(layer.dtype)
     fmt = LAYER_FORMATS.get(type(layer).__name__)
-    if fmt is not None:
+    if fmt is not None and fmt.maker is None:   # wrappers: the generic way below
         config = fmt.to_keras(layer, dtype)
         for value in config.values():       # the files keep Keras 3.3's name; 3.4+ says this
             if isinstance(value, dict) and value.get("class_name") == "OrthogonalInitializer":
@@ -93,7 +93,7 @@ def layer_from_config(cls, config):
         raise TypeError(f"config must be a dict (from get_config()), got "
                         f"{type(config).__name__}")
     fmt = LAYER_FORMATS.get(cls.__name__)
-    if fmt is not None:
+    if fmt is not None and fmt.maker is None:   # wrappers: the generic way below
         regularizers = {k: v for k, v in config.items()
                         if k.endswith("_regularizer") and k != "activity_regularizer"
                         and v is not None}

@@ -57,6 +57,7 @@ arguments added in later releases (``ragged``/``optional`` on ``InputLayer``,
 ``GlorotUniform``) are left out, since they are at their defaults and older
 Keras refuses unknown arguments.  Checked with Keras 3.3 and 3.15.
 """
+import copy
 import numbers
 import re
 from dataclasses import dataclass
@@ -413,10 +414,29 @@ def _base_kwargs(reader):
 
 
 def _regularizers_and_constraints(reader, *weights):
+    """The weights' regularizers (L1, L2, L1L2 by name, from a fixed table) as constructor
+    arguments; constraints and activity regularizers are refused."""
+    from .. import regularizers
+    kwargs = {}
     for w in weights:
-        reader.require(f"{w}_regularizer", (None,), "fastrnn has no regularizers")
+        key = f"{w}_regularizer"
+        value = reader.raw(key, None)
+        if value is not None:
+            if isinstance(value, dict):
+                check_keras_class(value, f"{reader.where}, {key}")
+            try:
+                kwargs[key] = regularizers.get(value, key)
+            except (TypeError, ValueError, NotImplementedError) as e:
+                raise FileFormatError(f"{reader.where}: {key} is not supported ({e})") from e
         reader.require(f"{w}_constraint", (None,), "fastrnn has no constraints")
-    reader.require("activity_regularizer", (None,), "fastrnn has no regularizers")
+    reader.require("activity_regularizer", (None,), "fastrnn has no activity regularizers")
+    return kwargs
+
+
+def _regularizers_to_keras(layer, *weights):
+    from ..regularizers import serialize
+    return {f"{w}_regularizer": serialize(getattr(layer, f"{w}_regularizer", None))
+            for w in weights}
 
 
 def _features(input_shape, rank, where):
@@ -445,7 +465,7 @@ def _simple_rnn_to_keras(layer, dtype):
         "recurrent_initializer": initializer_to_keras(
             getattr(layer, "recurrent_initializer", None), "Orthogonal"),
         "bias_initializer": initializer_to_keras(getattr(layer, "bias_initializer", None), "Zeros"),
-        "kernel_regularizer": None, "recurrent_regularizer": None, "bias_regularizer": None,
+        **_regularizers_to_keras(layer, "kernel", "recurrent", "bias"),
         "activity_regularizer": None, "kernel_constraint": None,
         "recurrent_constraint": None, "bias_constraint": None,
         "dropout": float(getattr(layer, "dropout", 0.0)),
@@ -477,7 +497,7 @@ def _simple_rnn_from_keras(reader):
         kwargs["zero_output_for_mask"] = True
     kwargs.update(dropout=reader.raw("dropout", 0.0),
                   recurrent_dropout=reader.raw("recurrent_dropout", 0.0))
-    _regularizers_and_constraints(reader, "kernel", "recurrent", "bias")
+    kwargs.update(_regularizers_and_constraints(reader, "kernel", "recurrent", "bias"))
     # unroll changes only how Keras schedules the loop; zero_output_for_mask
     # only matters with a mask; seed only seeds Keras's dropout.
     reader.ignore("unroll", "seed")
@@ -516,7 +536,7 @@ def _dense_to_keras(layer, dtype):
         "kernel_initializer": initializer_to_keras(
             getattr(layer, "kernel_initializer", None), "GlorotUniform"),
         "bias_initializer": initializer_to_keras(getattr(layer, "bias_initializer", None), "Zeros"),
-        "kernel_regularizer": None, "bias_regularizer": None,
+        **_regularizers_to_keras(layer, "kernel", "bias"),
         "kernel_constraint": None, "bias_constraint": None,
     })
     return cfg
@@ -532,7 +552,7 @@ def _dense_from_keras(reader):
         kernel_initializer=reader.initializer("kernel_initializer", "GlorotUniform"),
         bias_initializer=reader.initializer("bias_initializer", "Zeros"),
     )
-    _regularizers_and_constraints(reader, "kernel", "bias")
+    kwargs.update(_regularizers_and_constraints(reader, "kernel", "bias"))
     reader.require("lora_rank", (None,), "fastrnn has no LoRA")
     reader.require("quantization_config", (None,), "fastrnn has no quantized layers")
     return kwargs
@@ -646,7 +666,7 @@ def _embedding_to_keras(layer, dtype):
         "input_dim": int(layer.input_dim), "output_dim": int(layer.output_dim),
         "embeddings_initializer": initializer_to_keras(
             getattr(layer, "embeddings_initializer", None), "RandomUniform"),
-        "embeddings_regularizer": None, "activity_regularizer": None,
+        **_regularizers_to_keras(layer, "embeddings"), "activity_regularizer": None,
         "embeddings_constraint": None, "mask_zero": bool(layer.mask_zero),
     })
     return cfg
@@ -658,7 +678,7 @@ def _embedding_from_keras(reader):
                   mask_zero=reader.bool("mask_zero", False),
                   embeddings_initializer=reader.initializer("embeddings_initializer",
                                                             "RandomUniform"))
-    _regularizers_and_constraints(reader, "embeddings")
+    kwargs.update(_regularizers_and_constraints(reader, "embeddings"))
     reader.require("sparse", (False,), "fastrnn's embeddings are dense")
     reader.require("lora_rank", (None,), "fastrnn has no LoRA")
     reader.require("quantization_config", (None,), "fastrnn has no quantized layers")
@@ -747,12 +767,14 @@ _DIRECTION_ARGUMENTS = ("name", "go_backwards", "kernel_initializer", "recurrent
 def _bidirectional_to_keras(layer, dtype):
     cfg = _base_config(layer, dtype)
     fmt = LAYER_FORMATS["SimpleRNN"]
-    forward, backward = layer.forward_layer, layer.backward_layer
+    forward = layer.forward_layer
     cfg["merge_mode"] = layer.merge_mode
     cfg["layer"] = _inner_config(fmt, forward, dtype)
     cfg["layer"]["config"]["name"] = "forward_" + _strip(forward.name, "forward_")
-    cfg["backward_layer"] = _inner_config(fmt, backward, dtype)
-    cfg["backward_layer"]["config"]["name"] = "backward_" + _strip(forward.name, "forward_")
+    # the forward layer's copy going backwards (its regularizers too), as fastrnn runs it
+    cfg["backward_layer"] = copy.deepcopy(cfg["layer"])
+    cfg["backward_layer"]["config"].update(
+        name="backward_" + _strip(forward.name, "forward_"), go_backwards=True)
     return cfg
 
 
@@ -769,7 +791,7 @@ def _bidirectional_from_keras(reader):
     if reader.cfg.get("backward_layer") is not None:
         _, backward = _inner(reader, "backward_layer", ("SimpleRNN",))
         differ = [k for k in forward if k not in _DIRECTION_ARGUMENTS and
-                  forward[k] != backward.get(k)]
+                  forward[k] != backward.get(k) and repr(forward[k]) != repr(backward.get(k))]
         if not backward["go_backwards"] or differ:
             raise FileFormatError(f"{reader.where}: its backward_layer is not the forward "
                                   f"layer's copy going backwards (differs in "
