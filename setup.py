@@ -46,6 +46,7 @@ extensions = [
         include_dirs=[str(pyx.parent), str(pyx.parent / "csrc")],
         extra_compile_args=compile_args + (threads if pyx.stem in c_sources else []),
         extra_link_args=threads if pyx.stem in c_sources else [],
+        libraries=["dl"] if (pyx.stem in c_sources and sys.platform.startswith("linux")) else [],
         depends=["src/fastrnn/csrc/packed_step.h", "src/fastrnn/csrc/packed_step_impl.h"],
     )
     for pyx in sorted((here / "src" / "fastrnn").glob("*.pyx"))

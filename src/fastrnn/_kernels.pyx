@@ -79,6 +79,22 @@ cdef extern from "packed_step.h" nogil:
                            Py_ssize_t lda, const double* w, double* c, Py_ssize_t ldc,
                            int accumulate)
     double fr_packed_product_seconds_f32(Py_ssize_t M, Py_ssize_t H, int reps)
+    ctypedef void (*fr_gemm_f32)(bint, bint, Py_ssize_t, Py_ssize_t, Py_ssize_t, float,
+                                 const float*, Py_ssize_t, const float*, Py_ssize_t, float,
+                                 float*, Py_ssize_t) noexcept nogil
+    ctypedef void (*fr_gemm_f64)(bint, bint, Py_ssize_t, Py_ssize_t, Py_ssize_t, double,
+                                 const double*, Py_ssize_t, const double*, Py_ssize_t, double,
+                                 double*, Py_ssize_t) noexcept nogil
+    int fr_find_blas_local_threads(void* blas_function)
+    int fr_has_blas_local_threads()
+    int fr_team_gemm_f32(fr_gemm_f32 gemm, int trans_a, int trans_b, Py_ssize_t m,
+                         Py_ssize_t n, Py_ssize_t k, float alpha, const float* a,
+                         Py_ssize_t lda, const float* b, Py_ssize_t ldb, float beta, float* c,
+                         Py_ssize_t ldc)
+    int fr_team_gemm_f64(fr_gemm_f64 gemm, int trans_a, int trans_b, Py_ssize_t m,
+                         Py_ssize_t n, Py_ssize_t k, double alpha, const double* a,
+                         Py_ssize_t lda, const double* b, Py_ssize_t ldb, double beta,
+                         double* c, Py_ssize_t ldc)
 
 #: Activation names -> codes of the kernels (see _kernels.pxd).
 ACTIVATION_CODES = {
@@ -189,6 +205,28 @@ cdef void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_
             _blas_gemm(trans_a, trans_b, m, min(step, n - p), k, alpha, a, lda,
                        b + (p * ldb if trans_b else p), ldb, beta, c + p, ldc)
             p += step
+
+
+cdef void _team_gemm(bint team, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                     floating alpha, const floating* a, Py_ssize_t lda, const floating* b,
+                     Py_ssize_t ldb, floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
+    """:func:`gemm` for the merged products of a recurrence that ran on the packed
+    kernel's team: split by column blocks over the same team, each thread's BLAS
+    held to one thread (a per-thread setting), so no BLAS pool spins beside the
+    team.  ``team`` False, no per-thread setter, or a small product: :func:`gemm`."""
+    cdef int done = 0
+    if team and <double>m * <double>n * <double>k > _SPLIT_MAX:
+        if floating is float:
+            done = fr_team_gemm_f32(_blas_gemm[float], trans_a, trans_b, m, n, k, alpha, a,
+                                    lda, b, ldb, beta, c, ldc)
+        else:
+            done = fr_team_gemm_f64(_blas_gemm[double], trans_a, trans_b, m, n, k, alpha, a,
+                                    lda, b, ldb, beta, c, ldc)
+    if not done:
+        gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
+fr_find_blas_local_threads(<void*>sgemm)
 
 
 # ---------------------------------------------------------------- activations
@@ -620,10 +658,13 @@ def _set_load_check(bint on):
 
 def _packed_info():
     """The dispatch state: ISA paths, mode, crossover (None until measured),
-    thread setting and the threads the last packed call ran on."""
+    thread setting, the threads the last packed call ran on, and whether the
+    BLAS's per-thread thread setter was found (then the merged products of a
+    packed backward run on the team)."""
     return {"isa": _ISA_NAMES[fr_get_isa()], "isa_supported": _ISA_NAMES[fr_isa_supported()],
             "mode": _packed_mode, "crossover": _crossover if _calibrated else None,
-            "num_threads": fr_get_num_threads(), "last_threads": fr_last_threads()}
+            "num_threads": fr_get_num_threads(), "last_threads": fr_last_threads(),
+            "blas_local_threads": bool(fr_has_blas_local_threads())}
 
 
 def _packed_gemm(const floating[:, ::1] a, const floating[:, ::1] w, floating[:, ::1] c,
@@ -945,11 +986,11 @@ cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floa
     if in_mask != NULL and D > 0:
         _scale_samples(x, in_mask, xd, B, T, D, time_major)
         xs = xd
-    gemm(True, False, D, H, B * T, one, xs, D, dz, H, zero, dw, H)
+    _team_gemm(done, True, False, D, H, B * T, one, xs, D, dz, H, zero, dw, H)
     if db != NULL:
         column_sums(dz, B * T, H, db)
     if dx != NULL:
-        gemm(False, True, B * T, D, H, one, dz, H, w, H, zero, dx, D)
+        _team_gemm(done, False, True, B * T, D, H, one, dz, H, w, H, zero, dx, D)
         if in_mask != NULL and D > 0:
             _scale_samples(dx, in_mask, dx, B, T, D, time_major)
     # z_t += (h_p * rm) W_h:  dW_h = sum_t (h_p * rm)^T dz_t  (h_p of the first step: h0)
@@ -965,11 +1006,11 @@ cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floa
             else:
                 for b in range(B):
                     memset(hd + t * step + b * ld, 0, H * sizeof(floating))
-        gemm(True, False, H, H, B * T, one, hd, H, dz, H, zero, dwh, H)
+        _team_gemm(done, True, False, H, H, B * T, one, hd, H, dz, H, zero, dwh, H)
         return
     first = T - 1 if reverse else 0
     if h0 != NULL:
-        gemm(True, False, H, H, B, one, h0, H, dz + first * step, ld, zero, dwh, H)
+        _team_gemm(done, True, False, H, H, B, one, h0, H, dz + first * step, ld, zero, dwh, H)
         beta = one
     if T == 1:
         if beta == 0:
@@ -979,9 +1020,11 @@ cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floa
         # one product over (T-1)*B rows: each block of B rows of h with the
         # block of dz of the step it feeds
         if reverse:
-            gemm(True, False, H, H, (T - 1) * B, one, h + B * H, H, dz, H, beta, dwh, H)
+            _team_gemm(done, True, False, H, H, (T - 1) * B, one, h + B * H, H, dz, H, beta,
+                       dwh, H)
         else:
-            gemm(True, False, H, H, (T - 1) * B, one, h, H, dz + B * H, H, beta, dwh, H)
+            _team_gemm(done, True, False, H, H, (T - 1) * B, one, h, H, dz + B * H, H, beta,
+                       dwh, H)
     elif not reverse and _rows_finite(h + (T - 1) * H, B - 1, T * H, H):
         # Batch-major: pair every row of h with the next row of dz (one
         # product over B*T - 1 rows, no shifted copy of h), where the pairs
@@ -991,12 +1034,13 @@ cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floa
         # where 0 * h is NaN: then the per-step products below).
         for b in range(1, B):
             memset(dz + b * T * H, 0, H * sizeof(floating))
-        gemm(True, False, H, H, B * T - 1, one, h, H, dz + H, H, beta, dwh, H)
+        _team_gemm(done, True, False, H, H, B * T - 1, one, h, H, dz + H, H, beta, dwh, H)
     else:
         for j in range(1, T):
             t = T - 1 - j if reverse else j
             prev = t + 1 if reverse else t - 1
-            gemm(True, False, H, H, B, one, h + prev * step, ld, dz + t * step, ld, beta, dwh, H)
+            _team_gemm(done, True, False, H, H, B, one, h + prev * step, ld, dz + t * step, ld,
+                       beta, dwh, H)
             beta = one
 
 

@@ -23,6 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 #endif
+#if defined(__linux__) || defined(__APPLE__)
+#include <dlfcn.h>
+#endif
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define FR_X86 1
@@ -287,6 +290,46 @@ int fr_get_num_threads(void) { return num_threads_requested; }
 void fr_set_load_check(int on) { (void)on; }
 int fr_last_threads(void) { return 1; }
 #endif
+
+/* ================================================================ BLAS threads */
+
+static int (*blas_local_setter)(int) = NULL;
+
+void fr_set_blas_local_threads(int (*setter)(int)) { blas_local_setter = setter; }
+int fr_has_blas_local_threads(void) { return blas_local_setter != NULL; }
+
+int fr_find_blas_local_threads(void *blas_function)
+{
+#if defined(__linux__) || defined(__APPLE__)
+    static const char *names[] = {"openblas_set_num_threads_local",
+                                  "scipy_openblas_set_num_threads_local",
+                                  "scipy_openblas_set_num_threads_local64_",
+                                  "mkl_set_num_threads_local", NULL};
+    Dl_info info;
+    void *handle;
+    int i;
+    if (blas_function == NULL || !dladdr(blas_function, &info) || info.dli_fname == NULL)
+        return 0;
+    handle = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+    if (handle == NULL)
+        return 0;
+    for (i = 0; names[i] != NULL; i++) {
+        void *sym = dlsym(handle, names[i]); /* this library and what it loaded */
+        if (sym != NULL) {
+            *(void **)(&blas_local_setter) = sym;
+            break;
+        }
+    }
+    dlclose(handle);
+    return blas_local_setter != NULL;
+#else
+    (void)blas_function;
+    return 0;
+#endif
+}
+
+/* Set this thread's BLAS thread count; returns the previous one (0: unknown). */
+static int fr_blas_local_threads(int n) { return blas_local_setter ? blas_local_setter(n) : 0; }
 
 /* ================================================================ ISA */
 
@@ -572,21 +615,25 @@ FR_AVX2 static void k2d(int m, int n, ptrdiff_t K, const double *a, ptrdiff_t ld
 #define SFX(name) name##_f32
 #define FR_ACT fr_act_f32
 #define FR_DACT fr_dact_f32
+#define FR_GEMM fr_gemm_f32
 #include "packed_step_impl.h"
 #undef FT
 #undef SFX
 #undef FR_ACT
 #undef FR_DACT
+#undef FR_GEMM
 
 #define FT double
 #define SFX(name) name##_f64
 #define FR_ACT fr_act_f64
 #define FR_DACT fr_dact_f64
+#define FR_GEMM fr_gemm_f64
 #include "packed_step_impl.h"
 #undef FT
 #undef SFX
 #undef FR_ACT
 #undef FR_DACT
+#undef FR_GEMM
 
 static kern_t_f32 kernel_for_f32(int isa)
 {

@@ -112,6 +112,35 @@ int fr_packed_gemm_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *a, pt
 int fr_packed_gemm_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *a, ptrdiff_t lda,
                        const double *w, double *c, ptrdiff_t ldc, int accumulate);
 
+/* A row-major BLAS product C = alpha op(A) op(B) + beta C (C is m x n). */
+typedef void (*fr_gemm_f32)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                            float alpha, const float *a, ptrdiff_t lda, const float *b,
+                            ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc);
+typedef void (*fr_gemm_f64)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                            double alpha, const double *a, ptrdiff_t lda, const double *b,
+                            ptrdiff_t ldb, double beta, double *c, ptrdiff_t ldc);
+
+/* The BLAS's per-thread thread-count setter (OpenBLAS >= 0.3.27:
+ * openblas_set_num_threads_local, returning the previous count), or NULL. */
+void fr_set_blas_local_threads(int (*setter)(int));
+int fr_has_blas_local_threads(void);
+/* Look the setter up in the library that defines `blas_function` (a function
+ * of the BLAS the kernels call) and the libraries it loaded (Linux, macOS);
+ * returns whether one was found. */
+int fr_find_blas_local_threads(void *blas_function);
+
+/* The product split by column blocks (multiples of 16 columns) over the
+ * team, each thread calling `gemm` on its block with its BLAS limited to
+ * one thread (and restored after), so no BLAS thread pool runs beside the
+ * team.  Returns 0 without doing anything when no per-thread setter is known
+ * or the team is not available (the caller then calls its BLAS itself). */
+int fr_team_gemm_f32(fr_gemm_f32 gemm, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
+                     ptrdiff_t k, float alpha, const float *a, ptrdiff_t lda, const float *b,
+                     ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc);
+int fr_team_gemm_f64(fr_gemm_f64 gemm, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
+                     ptrdiff_t k, double alpha, const double *a, ptrdiff_t lda, const double *b,
+                     ptrdiff_t ldb, double beta, double *c, ptrdiff_t ldc);
+
 /* The least time (seconds) of one M x H x H step product on one thread, the
  * weight packed once beforehand; reps >= 1.  A negative value: no memory. */
 double fr_packed_product_seconds_f32(ptrdiff_t M, ptrdiff_t H, int reps);

@@ -375,6 +375,58 @@ int SFX(fr_rnn_carry)(FR_DACT dact_fn, int act, const FT *h, const FT *wh, const
     return 1;
 }
 
+/* ---------------------------------------------------------------- BLAS products on the team */
+
+typedef struct {
+    FR_GEMM gemm;
+    int ta, tb;
+    ptrdiff_t m, n, k, lda, ldb, ldc;
+    FT alpha, beta;
+    const FT *a, *b;
+    FT *c;
+} SFX(gemm_args);
+
+static void SFX(gemm_job)(void *arg, int tid, int nth)
+{
+    SFX(gemm_args) *G = (SFX(gemm_args) *)arg;
+    ptrdiff_t q = (G->n + 15) / 16;
+    ptrdiff_t c0 = 16 * (q * tid / nth), c1 = 16 * (q * (tid + 1) / nth);
+    int old;
+    if (c1 > G->n)
+        c1 = G->n;
+    if (c1 <= c0)
+        return;
+    old = fr_blas_local_threads(1);
+    G->gemm(G->ta, G->tb, G->m, c1 - c0, G->k, G->alpha, G->a, G->lda,
+            G->tb ? G->b + c0 * G->ldb : G->b + c0, G->ldb, G->beta, G->c + c0, G->ldc);
+    fr_blas_local_threads(old);
+}
+
+int SFX(fr_team_gemm)(FR_GEMM gemm, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
+                      ptrdiff_t k, FT alpha, const FT *a, ptrdiff_t lda, const FT *b,
+                      ptrdiff_t ldb, FT beta, FT *c, ptrdiff_t ldc)
+{
+    SFX(gemm_args) G;
+    if (!fr_has_blas_local_threads() || m <= 0 || n <= 0 || k <= 0)
+        return 0;
+    G.gemm = gemm;
+    G.ta = trans_a;
+    G.tb = trans_b;
+    G.m = m;
+    G.n = n;
+    G.k = k;
+    G.alpha = alpha;
+    G.a = a;
+    G.lda = lda;
+    G.b = b;
+    G.ldb = ldb;
+    G.beta = beta;
+    G.c = c;
+    G.ldc = ldc;
+    fr_team_run(SFX(gemm_job), &G, (n + 15) / 16);
+    return 1;
+}
+
 /* ---------------------------------------------------------------- single products */
 
 int SFX(fr_packed_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const FT *a, ptrdiff_t lda,
