@@ -670,34 +670,3 @@ static kern_t_f64 kernel_for_f64(int isa)
     k.mr = 4; k.nr = 8; k.kern = kern_generic_f64;
     return k;
 }
-
-/* ================================================================ calibration */
-
-double fr_packed_product_seconds_f32(ptrdiff_t M, ptrdiff_t H, int reps)
-{
-    kern_t_f32 kt = kernel_for_f32(fr_get_isa());
-    ptrdiff_t p, i, npanels = (H + kt.nr - 1) / kt.nr;
-    void *base_p, *base_a;
-    float *packed = alloc_f32((size_t)npanels * kt.nr * (size_t)H, &base_p);
-    float *a = alloc_f32((size_t)(2 * M * H + H * H), &base_a);
-    double best = -1.0;
-    if (packed == NULL || a == NULL) {
-        free(base_p);
-        free(base_a);
-        return -1.0;
-    }
-    for (i = 0; i < 2 * M * H + H * H; i++)
-        a[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
-    for (p = 0; p < npanels; p++)
-        pack_panel_f32(a + 2 * M * H, H, 0, H, H, p * kt.nr, kt.nr, packed + p * H * kt.nr);
-    for (i = 0; i < reps; i++) {
-        double t0 = fr_now(), dt;
-        product_f32(&kt, M, H, H, 0, npanels, a, H, packed, a + M * H, H, 1);
-        dt = fr_now() - t0;
-        if (best < 0 || dt < best)
-            best = dt;
-    }
-    free(base_p);
-    free(base_a);
-    return best;
-}

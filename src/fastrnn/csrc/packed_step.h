@@ -141,10 +141,6 @@ int fr_team_gemm_f64(fr_gemm_f64 gemm, int trans_a, int trans_b, ptrdiff_t m, pt
                      ptrdiff_t k, double alpha, const double *a, ptrdiff_t lda, const double *b,
                      ptrdiff_t ldb, double beta, double *c, ptrdiff_t ldc);
 
-/* The least time (seconds) of one M x H x H step product on one thread, the
- * weight packed once beforehand; reps >= 1.  A negative value: no memory. */
-double fr_packed_product_seconds_f32(ptrdiff_t M, ptrdiff_t H, int reps);
-
 #ifdef __cplusplus
 }
 #endif
