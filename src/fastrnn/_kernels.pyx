@@ -51,6 +51,8 @@ cdef extern from "packed_step.h" nogil:
     int fr_get_num_threads()
     void fr_set_load_check(int on)
     int fr_last_threads()
+    void fr_set_single_thread_here(int on)
+    int fr_blas_local_threads_call "fr_blas_local_threads_public"(int n)
     double fr_now()
     int fr_rnn_forward_f32(fr_act_f32 act_fn, int act, const float* x, const float* w,
                            const float* wh, const float* bias, const float* h0, float* h,
@@ -534,12 +536,15 @@ cdef bint _rows_finite(const floating* a, Py_ssize_t rows, Py_ssize_t stride,
 PACKED_CALIBRATION_FLOOR = 64
 #: The unit counts the calibration compares the two paths at: a float32
 #: forward recurrence of CALIBRATION_STEPS steps over 32 sequences with
-#: D = H, tanh, as each path runs it (the packed one on its team, the BLAS
-#: one with its own threading), the least of 5 interleaved runs.  The
-#: crossover is the first size where the packed run is faster, else twice
-#: the last.  (The bare step product alone misleads: on a Zen 4 core
-#: OpenBLAS's is as fast as the packed one up to 512 units, while the whole
-#: recurrence at L (H = 512) took 20 % less CPU time on the packed kernel.)
+#: D = H, tanh, each path on one thread (the BLAS held to one thread through
+#: its per-thread setting when it has one), the least of 5 interleaved runs:
+#: the kernels' own speed, which a loaded machine disturbs least (thread
+#: pools under load are what it must not measure).  The crossover is the
+#: first size where the packed run is faster, else twice the last; the team's
+#: threads come on top.  (The bare step product alone misleads: on a Zen 4
+#: core OpenBLAS's is as fast as the packed one up to 512 units, while the
+#: whole recurrence at L (H = 512) took 20 % less CPU time on the packed
+#: kernel.)
 PACKED_CALIBRATION_UNITS = (64, 128, 256, 512)
 CALIBRATION_STEPS = 8
 cdef Py_ssize_t _CALIBRATION_STEPS = CALIBRATION_STEPS
@@ -577,6 +582,8 @@ cdef void _calibrate() noexcept nogil:
     for i in range(4):
         _calibration_times[i][0] = -1
         _calibration_times[i][1] = -1
+    cdef int old_blas = fr_blas_local_threads_call(1)
+    fr_set_single_thread_here(1)
     for i in range(4):
         H = units[i]
         n = 2 * B * T * H + 2 * H * H + H
@@ -605,6 +612,8 @@ cdef void _calibrate() noexcept nogil:
         if tp < tb:
             cross = H
             break
+    fr_set_single_thread_here(0)
+    fr_blas_local_threads_call(old_blas)
     _crossover = cross
     _calibrated = True
     if _auto:

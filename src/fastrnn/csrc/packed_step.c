@@ -90,6 +90,7 @@ static struct {
 static atomic_int num_threads = 1;
 static atomic_int load_check = 1;
 static atomic_int last_threads = 1;
+static _Thread_local int single_thread_here = 0;
 
 static inline void fr_relax(void)
 {
@@ -214,7 +215,7 @@ static void fr_init_once(void) { pthread_atfork(NULL, NULL, fr_after_fork_child)
 /* Run fn on up to min(num_threads, useful) threads; returns the count used. */
 static int fr_team_run(fr_job_fn fn, void *arg, ptrdiff_t useful)
 {
-    int n = atomic_load(&num_threads), i;
+    int n = single_thread_here ? 1 : atomic_load(&num_threads), i;
     if (useful < n)
         n = useful < 1 ? 1 : (int)useful;
     if (n > 1 && pthread_mutex_trylock(&team.use) != 0)
@@ -270,6 +271,7 @@ void fr_set_num_threads(int n) { atomic_store(&num_threads, n < 1 ? 1 : (n > FR_
 int fr_get_num_threads(void) { return atomic_load(&num_threads); }
 void fr_set_load_check(int on) { atomic_store(&load_check, on != 0); }
 int fr_last_threads(void) { return atomic_load(&last_threads); }
+void fr_set_single_thread_here(int on) { single_thread_here = on != 0; }
 
 #else /* no threads (Windows builds): every call runs on its caller */
 
@@ -289,6 +291,7 @@ void fr_set_num_threads(int n) { num_threads_requested = n < 1 ? 1 : n; }
 int fr_get_num_threads(void) { return num_threads_requested; }
 void fr_set_load_check(int on) { (void)on; }
 int fr_last_threads(void) { return 1; }
+void fr_set_single_thread_here(int on) { (void)on; }
 #endif
 
 /* ================================================================ BLAS threads */
@@ -330,6 +333,8 @@ int fr_find_blas_local_threads(void *blas_function)
 
 /* Set this thread's BLAS thread count; returns the previous one (0: unknown). */
 static int fr_blas_local_threads(int n) { return blas_local_setter ? blas_local_setter(n) : 0; }
+
+int fr_blas_local_threads_public(int n) { return fr_blas_local_threads(n); }
 
 /* ================================================================ ISA */
 

@@ -57,6 +57,8 @@ void fr_set_num_threads(int n);
 int fr_get_num_threads(void);
 /* 1: reduce the team to the idle CPUs of the machine at each call (Linux). */
 void fr_set_load_check(int on);
+/* 1: calls from this thread run on it alone (the calibration). */
+void fr_set_single_thread_here(int on);
 /* Threads the last call ran on (for tests). */
 int fr_last_threads(void);
 
@@ -124,6 +126,9 @@ typedef void (*fr_gemm_f64)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, 
  * openblas_set_num_threads_local, returning the previous count), or NULL. */
 void fr_set_blas_local_threads(int (*setter)(int));
 int fr_has_blas_local_threads(void);
+/* Set this thread's BLAS thread count through the setter (no setter: nothing,
+ * returns 0); returns the previous count. */
+int fr_blas_local_threads_public(int n);
 /* Look the setter up in the library that defines `blas_function` (a function
  * of the BLAS the kernels call) and the libraries it loaded (Linux, macOS);
  * returns whether one was found. */
