@@ -25,6 +25,11 @@ allocation per step:
 - ``run_epoch``: every batch of a bound training set in a given order;
 - ``predict`` / ``evaluate``: the forward pass (and losses) in chunks.
 
+A stateful recurrent node (``FLAG_STATEFUL``, Keras's ``stateful=True``)
+starts every batch from a state buffer the caller gives (:meth:`Engine.set_states`,
+one row per sample of the fixed batch size every batch must have) and writes
+its last state back; no gradient flows into it.
+
 Every node kind is one forward/backward pair of kernels from ``_kernels``
 (the same ones :mod:`fastrnn.ops` exposes); work is time-major: row
 ``t*B + b`` of a (steps*B, width) buffer is sample ``b`` at step ``t``, so
@@ -100,6 +105,8 @@ cdef enum:
     FLAG_BACKWARDS = 2    # go_backwards
     FLAG_INPUT_ORDER = 4  # a backwards sequence output stays in input order (Bidirectional)
     FLAG_MASKED = 8       # RNN: input 0 is a masking node (or an embedding: index 0 masks)
+    FLAG_STATEFUL = 16    # RNN: starts from its state buffer (set_states) and writes its
+                          # last state back after every batch (Keras's stateful=True)
 
     MAX_METRICS = 32  # metrics computed inside the engine (engine_losses.pxi)
 
@@ -138,7 +145,7 @@ KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE, "input": KIND_INPUT,
          "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING, "last_step": KIND_LAST_STEP,
          "masking": KIND_MASKING}
 FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS, "input_order": FLAG_INPUT_ORDER,
-         "masked": FLAG_MASKED}
+         "masked": FLAG_MASKED, "stateful": FLAG_STATEFUL}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
 CLIPS = {None: CLIP_NONE, "clipnorm": CLIP_NORM, "global_clipnorm": CLIP_GLOBAL,
          "clipvalue": CLIP_VALUE}
@@ -167,6 +174,9 @@ cdef struct Node:
     Py_ssize_t o_out, o_dout, o_hs, o_dz, o_g, o_wht, o_work
     Py_ssize_t o_dh0              # RNN with an initial state (second input): its gradient
     Py_ssize_t o_mask             # masked RNN: the step mask as bytes
+    bint stateful                 # RNN: FLAG_STATEFUL
+    char* state                   # ... its state buffer (B, width), B = State.state_B
+    Py_ssize_t o_h0               # ... the state the current batch started from
 
 
 cdef struct LossSpec:
@@ -235,6 +245,9 @@ cdef struct State:
     char** Y
     char** W                      # per-output row weights (NULL entries: none)
     Py_ssize_t N
+    # stateful recurrent nodes (set_states): every batch has exactly state_B samples
+    int n_stateful
+    Py_ssize_t state_B            # 0 until set_states
 
 
 include "engine_nodes.pxi"
@@ -255,10 +268,13 @@ cdef double _train_batch(State* s, floating* tag, double lr) noexcept nogil:
     s.bad_loss = loss
     if not isfinite(loss):
         s.bad = BAD_LOSS
+        _restore_states(s, tag)
         return loss
     _metrics(s, tag)
     _backward(s, tag)
     s.bad = _update(s, tag, lr)
+    if s.bad:
+        _restore_states(s, tag)     # a rejected step leaves the states as they were too
     return loss
 
 
@@ -491,7 +507,7 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: width must be in [1, {_INT_MAX}], got {width}")
         if fixed < 0 or fixed > _INT_MAX:
             raise ValueError(f"{where}: steps must be in [0, {_INT_MAX}], got {fixed}")
-        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED):
+        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED | FLAG_STATEFUL):
             raise ValueError(f"{where}: unknown flags {flags}")
         if kind in (KIND_RNN, KIND_DENSE, KIND_ACTIVATION):
             if not 0 <= act < N_ACTIVATIONS:
@@ -509,8 +525,10 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: kind {kind} cannot take {n_in} inputs")
         if kind not in (KIND_INPUT, KIND_RELAYOUT, KIND_REPEAT) and fixed != 0:
             raise ValueError(f"{where}: only input, reshape and repeat nodes fix their steps")
-        if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED):
-            raise ValueError(f"{where}: only a recurrent node goes backwards")
+        if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED
+                                         | FLAG_STATEFUL):
+            raise ValueError(f"{where}: only a recurrent node goes backwards, is masked or "
+                             f"is stateful")
         spans = []
         if kind == KIND_INPUT:
             if arg in input_node or not 0 <= arg < n:
@@ -727,7 +745,7 @@ cdef class Engine:
     cdef bint have_params, have_state, busy, inference
     cdef int itemsize
     cdef object _arena, _optimizer_buffers, _dtype, _plan, _bound, _vocab
-    cdef object _seq_in, _width_in, _steps_in
+    cdef object _seq_in, _width_in, _steps_in, _states
 
     def __cinit__(self):
         memset(&self.s, 0, sizeof(State))
@@ -808,6 +826,9 @@ cdef class Engine:
             n.backwards = (r[F_FLAGS] & FLAG_BACKWARDS) != 0
             n.flipped = n.seq and n.backwards and (r[F_FLAGS] & FLAG_INPUT_ORDER) == 0
             n.masked = (r[F_FLAGS] & FLAG_MASKED) != 0
+            n.stateful = (r[F_FLAGS] & FLAG_STATEFUL) != 0
+            if n.stateful:
+                s.n_stateful += 1
             n.width, n.din, n.fixed_steps = r[F_WIDTH], info["din"][i], r[F_STEPS]
             n.p0, n.p1, n.p2, n.arg = r[F_P0], r[F_P1], r[F_P2], r[F_ARG]
             n.real = info["real"][i]
@@ -1192,6 +1213,8 @@ cdef class Engine:
                     sizes["dh0"] = int(B) * W
                 if n.masked:            # the step mask as bytes (B*T of them fit)
                     sizes["mask"] = rin
+                if n.stateful:          # the state the batch started from
+                    sizes["h0"] = int(B) * W
                 if n.real > 0 or n.real2 > 0:
                     # dropout masks (B, D) and (B, H), x * mask (B*T, D), h * mask (B*T, H)
                     sizes["work"] = int(B) * (n.din + W) + rin * (n.din + W)
@@ -1229,7 +1252,7 @@ cdef class Engine:
         for i in range(s.n_nodes):
             n = &s.nodes[i]
             sizes = layout[i]
-            for key in ("hs", "dz", "g", "wht", "out", "dout", "work", "dh0", "mask"):
+            for key in ("hs", "dz", "g", "wht", "out", "dout", "work", "dh0", "mask", "h0"):
                 v = sizes.get(key, 0)
                 if key == "hs": n.o_hs = off
                 elif key == "dz": n.o_dz = off
@@ -1239,6 +1262,7 @@ cdef class Engine:
                 elif key == "dout": n.o_dout = off
                 elif key == "dh0": n.o_dh0 = off
                 elif key == "mask": n.o_mask = off
+                elif key == "h0": n.o_h0 = off
                 else: n.o_work = off
                 off += v
             if n.kind == KIND_RNN and n.seq and not n.flipped:
@@ -1273,6 +1297,85 @@ cdef class Engine:
         finally:
             free(T)
             self.busy = False
+
+    def set_states(self, states):
+        """The state buffers of the stateful recurrent nodes (``FLAG_STATEFUL``).
+
+        Parameters
+        ----------
+        states : list of ndarray of shape (B, width)
+            One per stateful node, in node order: the engine's dtype, writable,
+            C-contiguous, all with the same B (the model's fixed batch size).
+            Kept referenced, not copied: each batch of such a model has
+            exactly B samples, and a stateful node starts it from its buffer
+            (row b: sample b of the batch) and writes its last state back,
+            in training, evaluation and prediction (not after a step rejected
+            as non-finite).  No gradient flows into the state (BPTT is
+            truncated at batch boundaries, as in Keras).  The caller may
+            zero or set the buffers between calls (``reset_states``).
+        """
+        cdef State* s = &self.s
+        cdef Py_ssize_t shp[2]
+        cdef Py_ssize_t B = -1
+        cdef int i, j, k
+        cdef _Views views
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        if len(states) != s.n_stateful:
+            raise ValueError(f"states must hold one array per stateful node ({s.n_stateful}), "
+                             f"got {len(states)}")
+        views = _Views(s.n_stateful)
+        k = 0
+        for i in range(s.n_nodes):
+            if not s.nodes[i].stateful:
+                continue
+            shp[0] = B
+            shp[1] = s.nodes[i].width
+            views.add(states[k], f"states[{k}]", True, self.itemsize, 2, shp)
+            B = views.v[k].shape[0]
+            if B < 1:
+                raise ValueError(f"states[{k}] must hold at least one sample's state")
+            bad = _overlaps(&views.v[k], &self.pb_params) or _overlaps(&views.v[k], &self.pb_grads)
+            for j in range(k):
+                bad = bad or _overlaps(&views.v[k], &views.v[j])
+            if bad:
+                raise ValueError(f"states[{k}] must not share memory with params, grads or "
+                                 f"another state")
+            k += 1
+        self._enter()
+        try:
+            k = 0
+            for i in range(s.n_nodes):
+                if s.nodes[i].stateful:
+                    s.nodes[i].state = views.ptr[k]
+                    k += 1
+            self._states = views
+            s.state_B = B if s.n_stateful else 0
+        finally:
+            self.busy = False
+
+    @property
+    def state_batch_size(self):
+        """The batch size the state buffers fix (None: no stateful nodes, or no
+        buffers given yet)."""
+        return self.s.state_B if self.s.n_stateful and self.s.state_B else None
+
+    cdef int _check_state_batches(self, Py_ssize_t N, Py_ssize_t bs, str where) except -1:
+        """With stateful nodes, N samples in batches of ``bs`` must all be batches of
+        exactly the states' B (a state per sample of the fixed batch)."""
+        cdef State* s = &self.s
+        if s.n_stateful == 0 or N == 0:
+            return 0
+        if s.state_B == 0:
+            raise RuntimeError("the plan has stateful recurrent nodes: give their state "
+                               "buffers with set_states first")
+        if min(bs, N) != s.state_B or N % s.state_B:
+            last = N % bs if N > bs else N
+            raise ValueError(f"batch_size: a stateful model takes batches of exactly "
+                             f"{s.state_B} samples (its fixed batch size); {where} has {N} "
+                             f"samples in batches of {min(bs, N)}"
+                             + (f" (the last one of {last})" if last and last != min(bs, N)
+                                else ""))
+        return 0
 
     @property
     def capacity(self):
@@ -1443,6 +1546,7 @@ cdef class Engine:
         self._enter_training()
         try:
             xv = self._inputs(xb, "xb", &B)
+            self._check_state_batches(B, B, "xb")
             yv = self._outputs(yb, "yb", B, False, True)
             wv = self._weights(wb, "wb", B)
             if out is not None:
@@ -1598,6 +1702,7 @@ cdef class Engine:
                     if o[i] < 0 or o[i] >= s.N:
                         raise ValueError(f"order[{i}] = {o[i]} is out of range for {s.N} samples")
                 nb = (L + bs - 1) // bs if L else 0
+                self._check_state_batches(L, bs, "the bound set (one epoch's order)")
                 shp[0] = -1
                 _get(losses, &bl, "losses", True, 8, 1, shp)
                 try:
@@ -1693,6 +1798,7 @@ cdef class Engine:
         self._enter()
         try:
             xv = self._inputs(x, "x", &N)
+            self._check_state_batches(N, bs, "x")
             yv = self._outputs(y, "y", N, False, True)
             wv = self._weights(w, "w", N)
             if out is not None:
@@ -1729,6 +1835,7 @@ cdef class Engine:
         self._enter()
         try:
             xv = self._inputs(x, "x", &N, True)
+            self._check_state_batches(N, ch, "x")
             ov = self._outputs(out, "out", N, True)
             self._check_out(ov, xv)
             if N > 0:

@@ -487,6 +487,26 @@ class Trainer:
     def _check_batch_size(self, batch_size):
         return 32 if batch_size is None else _positive_int(batch_size, "batch_size")
 
+    def _fixed_batch_size(self):
+        """The batch size a model with stateful layers takes (None: any)."""
+        return self._runner().plan.state_batch_size if self.built else None
+
+    def _stateful_batch_size(self, given, batch_size, n, what="x"):
+        """``batch_size`` -- or, for a model with stateful layers, its fixed batch
+        size, once ``given`` (the caller's batch_size, or None) agrees and ``n``
+        samples make whole batches of it (every sample keeps its state row)."""
+        fixed = self._fixed_batch_size()
+        if fixed is None:
+            return batch_size
+        if given is not None and _positive_int(given, "batch_size") != fixed:
+            raise ValueError(f"batch_size={given}, but the model has stateful layers built "
+                             f"for batches of exactly {fixed} samples: pass batch_size={fixed}")
+        if n % fixed:
+            raise ValueError(f"batch_size: the model has stateful layers built for batches of "
+                             f"exactly {fixed} samples, and {what} has {n} samples, not a "
+                             f"multiple of {fixed} (its last batch would have {n % fixed})")
+        return fixed
+
     def _prepare(self, x, y, sample_weight, class_weight, names=("x", "y", "sample_weight")):
         """Checked, cast (x, y, w) lists for the engine; builds the model and resolves the
         losses and metrics from the first data they see, as Keras does."""
@@ -582,7 +602,10 @@ class Trainer:
         For predict it depends on the sequence length alone, so results do not
         depend on ``batch_size`` or on the thread.
         """
-        per_sample = self._runner().plan.floats_per_sample(T) * self.dtype.itemsize
+        plan = self._runner().plan
+        if plan.states:         # stateful layers: their batch size, always
+            return plan.state_batch_size
+        per_sample = plan.floats_per_sample(T) * self.dtype.itemsize
         cap = self._PREDICT_CHUNK if cap is None else cap
         return int(max(1, min(cap, self._PREDICT_BUDGET // per_sample)))
 
@@ -912,6 +935,7 @@ class Trainer:
         adapter = data_adapters.get_data_adapter(x, y, sample_weight, "x")
         val = None
         if adapter is None:       # arrays
+            given_batch_size = batch_size
             if batch_size is None and steps_per_epoch:
                 n = len(x) if hasattr(x, "__len__") else np.shape(x)[0]
                 batch_size = max(1, -(-n // steps_per_epoch))
@@ -930,6 +954,7 @@ class Trainer:
                 xa, ya, wa = [a[:split] for a in xa], [a[:split] for a in ya], _cut(wa, None, split)
             if class_weight is not None:
                 wa = self._check_weights(None, class_weight, ya, xa)
+            batch_size = self._stateful_batch_size(given_batch_size, batch_size, xa[0].shape[0])
             adapter = data_adapters.ArrayDataAdapter(xa, ya, wa, batch_size, shuffle)
         else:
             if batch_size is not None:
@@ -1192,8 +1217,10 @@ class Trainer:
             cb.on_test_begin({})
         if adapter is None:
             self._require_built("evaluate")
+            given_batch_size = batch_size
             batch_size = self._check_batch_size(batch_size)
             xa, ya, wa = self._prepare(x, y, sample_weight, None)
+            batch_size = self._stateful_batch_size(given_batch_size, batch_size, xa[0].shape[0])
             if steps is not None:
                 keep = steps * batch_size
                 xa, ya, wa = [a[:keep] for a in xa], [a[:keep] for a in ya], _cut(wa, None, keep)
@@ -1251,8 +1278,11 @@ class Trainer:
             result = self._predict_batches(data_adapters.EpochIterator(adapter, steps), verbose)
         else:
             self._require_built("predict")
+            given_batch_size = batch_size
             batch_size = self._check_batch_size(batch_size)
-            result = self._predict_arrays(self._check_x(x), batch_size, verbose)
+            xa = self._check_x(x)
+            batch_size = self._stateful_batch_size(given_batch_size, batch_size, xa[0].shape[0])
+            result = self._predict_arrays(xa, batch_size, verbose)
         for cb in cbs:
             cb.on_predict_end({})
         return result
