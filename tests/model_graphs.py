@@ -15,7 +15,7 @@ def _spec(layer):
                 "use_bias": layer.use_bias, "return_sequences": layer.return_sequences,
                 "go_backwards": layer.go_backwards, "dropout": layer.dropout,
                 "recurrent_dropout": layer.recurrent_dropout, "seed": layer._seed,
-                "masked": getattr(layer, "_masked", False)}
+                "zero_output_for_mask": layer.zero_output_for_mask}
     if isinstance(layer, L.Masking):
         return {"kind": "masking", "mask_value": layer.mask_value}
     if isinstance(layer, L.Dense):

@@ -15,9 +15,15 @@ in topological order:
   loss; the training loss is their weighted sum, as Keras's).
 
 The model's inputs are the nodes of kind ``input``; their ``F_ARG`` is the
-position of the array they take.  :class:`Engine` owns one arena of work
-buffers sized for a batch capacity and runs, with the GIL released and no
-allocation per step:
+position of the array they take.  Step masks (Keras's ``_keras_mask``) are
+derived from the plan by kind (``_mask_rule``): a masking node or an
+embedding flagged ``masked`` makes one (B*T bytes in its work), the layers
+that support masking point at their input's, merges OR them into their own;
+a recurrent node skips the masked steps of its input's mask, and an output's
+mask leaves its masked rows out of the loss and the metrics.
+
+:class:`Engine` owns one arena of work buffers sized for a batch capacity
+and runs, with the GIL released and no allocation per step:
 
 - ``train_step``: forward through every node in order, the losses at the
   outputs, backward through every node in reverse order into ``grads``,
@@ -48,7 +54,8 @@ counter exactly as before and is reported to the caller.
 """
 from libc.math cimport sqrt, sqrtf, pow as c_pow, fabs, isfinite
 from libc.string cimport memcpy, memset
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdlib cimport malloc, calloc, free
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_STRIDES,
                              PyBUF_FORMAT, PyBUF_WRITABLE)
@@ -104,9 +111,19 @@ cdef enum:
     FLAG_SEQ = 1          # the output has a time axis (B, steps, width)
     FLAG_BACKWARDS = 2    # go_backwards
     FLAG_INPUT_ORDER = 4  # a backwards sequence output stays in input order (Bidirectional)
-    FLAG_MASKED = 8       # RNN: input 0 is a masking node (or an embedding: index 0 masks)
+    FLAG_MASKED = 8       # embedding: mask_zero (index 0 masks its step); RNN (optional): it
+                          # reads a masked tensor.  Masks flow by kind as Keras's (MASK_*)
     FLAG_STATEFUL = 16    # RNN: starts from its state buffer (set_states) and writes its
                           # last state back after every batch (Keras's stateful=True)
+    FLAG_ZERO_MASKED = 32 # RNN: a returned sequence is 0 at masked steps (Keras's
+                          # zero_output_for_mask; Bidirectional sets it), else the state
+
+    # how a node fills its own step mask (B*T bytes, time-major), as Keras's compute_mask
+    MASK_NONE = 0         # none of its own: its output's mask (if any) is another node's
+    MASK_KEEP = 1         # Masking: a step is kept when any feature differs from the value
+    MASK_INDEX = 2        # embedding with mask_zero: a step is kept when its index is not 0
+    MASK_OR = 3           # merges: the logical OR of the inputs' masks (Keras's rule)
+    MASK_CONCAT_TIME = 4  # time concatenation: the inputs' masks in turn (none: all kept)
 
     MAX_METRICS = 32  # metrics computed inside the engine (engine_losses.pxi)
 
@@ -145,7 +162,7 @@ KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE, "input": KIND_INPUT,
          "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING, "last_step": KIND_LAST_STEP,
          "masking": KIND_MASKING}
 FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS, "input_order": FLAG_INPUT_ORDER,
-         "masked": FLAG_MASKED, "stateful": FLAG_STATEFUL}
+         "masked": FLAG_MASKED, "stateful": FLAG_STATEFUL, "zero_masked": FLAG_ZERO_MASKED}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
 CLIPS = {None: CLIP_NONE, "clipnorm": CLIP_NORM, "global_clipnorm": CLIP_GLOBAL,
          "clipvalue": CLIP_VALUE}
@@ -161,6 +178,9 @@ cdef struct Node:
     bint seq, backwards
     bint flipped                  # RNN: the sequence output is reversed (processing order)
     bint masked                   # RNN: its input's steps mask the recurrence
+    bint zeroed                   # RNN: masked, a sequence, FLAG_ZERO_MASKED: its own output
+    int mask_of                   # node whose step mask is this output's mask (-1: none)
+    int mask_op                   # MASK_*: how this node fills its own mask
     bint backprop                 # weights here or upstream: the backward runs
     bint consumed                 # another node reads the output
     Py_ssize_t width, din         # output features; features of the first input
@@ -173,7 +193,7 @@ cdef struct Node:
     # arena offsets (elements): output, its gradient, node work
     Py_ssize_t o_out, o_dout, o_hs, o_dz, o_g, o_wht, o_work
     Py_ssize_t o_dh0              # RNN with an initial state (second input): its gradient
-    Py_ssize_t o_mask             # masked RNN: the step mask as bytes
+    Py_ssize_t o_mask             # a node with a mask of its own: the step mask as bytes
     bint stateful                 # RNN: FLAG_STATEFUL
     char* state                   # ... its state buffer (B, width), B = State.state_B
     Py_ssize_t o_h0               # ... the state the current batch started from
@@ -350,7 +370,7 @@ cdef double _evaluate(State* s, floating* tag, floating** X, floating** Y, float
 
 
 cdef void _predict(State* s, floating* tag, floating** X, Py_ssize_t N, Py_ssize_t chunk,
-                   floating** out, bint training) noexcept nogil:
+                   floating** out, bint training, unsigned char** masks) noexcept nogil:
     cdef Py_ssize_t start = 0, B
     while start < N:
         B = N - start if N - start < chunk else chunk
@@ -359,7 +379,26 @@ cdef void _predict(State* s, floating* tag, floating** X, Py_ssize_t N, Py_ssize
         _forward(s, tag, training)
         _finish_output(s, tag)
         _scatter(s, tag, start, out)
+        if masks != NULL:
+            _scatter_masks(s, tag, start, masks)
         start += B
+
+
+cdef void _scatter_masks(State* s, floating* tag, Py_ssize_t start,
+                         unsigned char** masks) noexcept nogil:
+    """masks[o][start:start+B] = output o's step mask (batch-major (N, T) bytes) for
+    every output with a mask and a NULL-free entry."""
+    cdef Py_ssize_t i, t, T, B = s.B
+    cdef const unsigned char* m
+    cdef int o
+    for o in range(s.n_outputs):
+        m = _mask(s, tag, s.out_node[o])
+        if m == NULL or masks[o] == NULL:
+            continue
+        T = s.nodes[s.out_node[o]].steps
+        for i in range(B):
+            for t in range(T):
+                masks[o][(start + i) * T + t] = m[t * B + i]
 
 
 # ---------------------------------------------------------------- buffer checks (GIL held)
@@ -488,6 +527,7 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
     outs = outputs.tolist()
     n = len(rows)
     din, steps, has_weights, backprop, reals, reals2 = [], [], [], [], [], []
+    mask_of, mask_op = [], []
     input_node = {}
     for i, r in enumerate(rows):
         kind, first, n_in, act, flags, width, fixed = r[:7]
@@ -507,7 +547,8 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: width must be in [1, {_INT_MAX}], got {width}")
         if fixed < 0 or fixed > _INT_MAX:
             raise ValueError(f"{where}: steps must be in [0, {_INT_MAX}], got {fixed}")
-        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED | FLAG_STATEFUL):
+        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED | FLAG_STATEFUL
+                     | FLAG_ZERO_MASKED):
             raise ValueError(f"{where}: unknown flags {flags}")
         if kind in (KIND_RNN, KIND_DENSE, KIND_ACTIVATION):
             if not 0 <= act < N_ACTIVATIONS:
@@ -525,10 +566,13 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: kind {kind} cannot take {n_in} inputs")
         if kind not in (KIND_INPUT, KIND_RELAYOUT, KIND_REPEAT) and fixed != 0:
             raise ValueError(f"{where}: only input, reshape and repeat nodes fix their steps")
-        if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED
-                                         | FLAG_STATEFUL):
-            raise ValueError(f"{where}: only a recurrent node goes backwards, is masked or "
-                             f"is stateful")
+        if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_STATEFUL
+                                         | FLAG_ZERO_MASKED):
+            raise ValueError(f"{where}: only a recurrent node goes backwards, zeroes its "
+                             f"masked steps or is stateful")
+        if kind not in (KIND_RNN, KIND_EMBEDDING) and flags & FLAG_MASKED:
+            raise ValueError(f"{where}: only an embedding makes a mask of its flag (mask_zero); "
+                             f"a recurrent node is masked by what it reads")
         spans = []
         if kind == KIND_INPUT:
             if arg in input_node or not 0 <= arg < n:
@@ -541,10 +585,9 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             if not in_seq[0]:
                 raise ValueError(f"{where}: a recurrent node needs a time axis")
             spans = [(p0, d * width), (p1, width * width)] + ([(p2, width)] if p2 != -1 else [])
-            if flags & FLAG_MASKED and rows[ins[0]][F_KIND] not in (KIND_MASKING,
-                                                                     KIND_EMBEDDING):
-                raise ValueError(f"{where}: a masked recurrent node reads a masking or "
-                                 f"embedding node")
+            if flags & FLAG_MASKED and mask_of[ins[0]] < 0:
+                raise ValueError(f"{where}: a masked recurrent node reads a tensor with a "
+                                 f"mask (from a masking node, or an embedding with mask_zero)")
             if n_in == 2 and (in_seq[1] or in_width[1] != width):
                 raise ValueError(f"{where}: a recurrent node's initial state is (B, {width}), "
                                  f"got width {in_width[1]}{' with a time axis' if in_seq[1] else ''}")
@@ -619,6 +662,9 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
                 raise ValueError(f"{where}: kind {kind} has no weight at offset {off}")
         din.append(d)
         steps.append(step)
+        op, of = _mask_rule(kind, flags, ins, mask_of, i)
+        mask_op.append(op)
+        mask_of.append(of)
         reals.append(real)
         reals2.append(real2)
         has_weights.append(bool(spans))
@@ -649,7 +695,39 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
                 written.add(j)
     return dict(din=din, steps=steps, backprop=backprop, in_need=in_need, in_acc=in_acc,
                 out_acc=out_acc, input_node=[input_node[k] for k in range(len(input_node))],
-                real=reals, real2=reals2)
+                real=reals, real2=reals2, mask_of=mask_of, mask_op=mask_op)
+
+
+def _mask_rule(int kind, long long flags, ins, mask_of, int i):
+    """(MASK_* op, mask_of) of node i: where its output's step mask comes from.
+
+    Keras 3's compute_mask: Masking and Embedding(mask_zero) make one;
+    Dense, Activation, Dropout (and TimeDistributed of them) pass their
+    input's on; a SimpleRNN passes it on with return_sequences and consumes
+    it otherwise; Add/Subtract/Multiply/Average (base_merge) and a
+    Concatenate on the feature axis give the OR of their inputs' masks, none
+    when an input has none (Concatenate fills it with ones: all kept);
+    a Concatenate on the time axis joins the masks (ones where none);
+    Flatten, Reshape, RepeatVector and a final state drop it.
+    """
+    if kind == KIND_MASKING or (kind == KIND_EMBEDDING and flags & FLAG_MASKED):
+        return (MASK_KEEP if kind == KIND_MASKING else MASK_INDEX), i
+    if kind in (KIND_DENSE, KIND_ACTIVATION, KIND_DROPOUT):
+        return MASK_NONE, mask_of[ins[0]]
+    if kind == KIND_RNN:
+        return MASK_NONE, (mask_of[ins[0]] if flags & FLAG_SEQ else -1)
+    if kind in (KIND_CONCAT, KIND_ADD, KIND_SUBTRACT, KIND_MULTIPLY, KIND_AVERAGE):
+        sources = {mask_of[j] for j in ins}
+        if -1 in sources:
+            return MASK_NONE, -1
+        if len(sources) == 1:
+            return MASK_NONE, sources.pop()
+        return MASK_OR, i
+    if kind == KIND_CONCAT_TIME:
+        if all(mask_of[j] < 0 for j in ins):
+            return MASK_NONE, -1
+        return MASK_CONCAT_TIME, i
+    return MASK_NONE, -1
 
 
 cdef class _Views:
@@ -825,7 +903,10 @@ cdef class Engine:
             n.seq = (r[F_FLAGS] & FLAG_SEQ) != 0
             n.backwards = (r[F_FLAGS] & FLAG_BACKWARDS) != 0
             n.flipped = n.seq and n.backwards and (r[F_FLAGS] & FLAG_INPUT_ORDER) == 0
-            n.masked = (r[F_FLAGS] & FLAG_MASKED) != 0
+            n.mask_of = info["mask_of"][i]
+            n.mask_op = info["mask_op"][i]
+            n.masked = n.kind == KIND_RNN and info["mask_of"][inputs[r[F_IN]]] >= 0
+            n.zeroed = n.masked and n.seq and (r[F_FLAGS] & FLAG_ZERO_MASKED) != 0
             n.stateful = (r[F_FLAGS] & FLAG_STATEFUL) != 0
             if n.stateful:
                 s.n_stateful += 1
@@ -1211,17 +1292,15 @@ cdef class Engine:
                 sizes["wht"] = W * W
                 if n.n_in > 1 and not self.inference:
                     sizes["dh0"] = int(B) * W
-                if n.masked:            # the step mask as bytes (B*T of them fit)
-                    sizes["mask"] = rin
                 if n.stateful:          # the state the batch started from
                     sizes["h0"] = int(B) * W
                 if n.real > 0 or n.real2 > 0:
                     # dropout masks (B, D) and (B, H), x * mask (B*T, D), h * mask (B*T, H)
                     sizes["work"] = int(B) * (n.din + W) + rin * (n.din + W)
-                sizes["out"] = rin * W if n.flipped else 0
+                sizes["out"] = rin * W if (n.flipped or n.zeroed) else 0
                 # the output's gradient: in place in dz for a forward sequence
-                sizes["dout"] = (0 if (n.seq and not n.flipped) or self.inference
-                                 else r * W)
+                sizes["dout"] = (0 if (n.seq and not n.flipped and not n.zeroed)
+                                 or self.inference else r * W)
             else:
                 sizes["out"] = r * W
                 sizes["dout"] = r * W if (n.backprop and not self.inference) else 0
@@ -1229,6 +1308,8 @@ cdef class Engine:
                     sizes["work"] = r * W
                 elif n.kind == KIND_MASKING:
                     sizes["work"] = r       # keep, per row
+            if n.mask_op != MASK_NONE:  # its own step mask, as bytes (B*T of them fit)
+                sizes["mask"] = r
             if n.kind in (KIND_RNN, KIND_DENSE) and not self.inference:
                 for e in range(n.first_in, n.first_in + n.n_in):
                     if s.in_need[e] and s.in_acc[e]:
@@ -1265,7 +1346,7 @@ cdef class Engine:
                 elif key == "h0": n.o_h0 = off
                 else: n.o_work = off
                 off += v
-            if n.kind == KIND_RNN and n.seq and not n.flipped:
+            if n.kind == KIND_RNN and n.seq and not n.flipped and not n.zeroed:
                 n.o_dout = n.o_dz
         s.o_scratch = off
         self._arena = arena
@@ -1818,12 +1899,20 @@ cdef class Engine:
             self.busy = False
         return loss
 
-    def predict(self, x, out, chunk, training=False):
+    @property
+    def masked_outputs(self):
+        """Whether each output carries a step mask (Keras's mask of ``y_pred``)."""
+        return [self.s.nodes[self.s.out_node[k]].mask_of >= 0 for k in range(self.s.n_outputs)]
+
+    def predict(self, x, out, chunk, training=False, masks=None):
         """Forward pass: out = the model's outputs for x, ``chunk`` samples at a time.
 
         out: one writable array per output, not overlapping x or the model's
         buffers.  ``training``: apply dropout (as Keras's ``training=True``).
+        masks: None, or one entry per output: None, or a writable C-contiguous
+        uint8 array (N, T) that receives a masked output's step mask (1: kept).
         """
+        cdef unsigned char** mp = NULL
         cdef Py_ssize_t N, ch
         cdef State* s = &self.s
         cdef _Views xv, ov
@@ -1838,15 +1927,33 @@ cdef class Engine:
             self._check_state_batches(N, ch, "x")
             ov = self._outputs(out, "out", N, True)
             self._check_out(ov, xv)
+            if masks is not None:
+                masks = _as_list(masks, s.n_outputs, "masks")
+                for k in range(s.n_outputs):
+                    m = masks[k]
+                    if m is None:
+                        continue
+                    shape = (N, s.nodes[s.out_node[k]].steps)
+                    if (not isinstance(m, np.ndarray) or m.dtype != np.uint8
+                            or m.shape != shape or not m.flags.c_contiguous
+                            or not m.flags.writeable):
+                        raise ValueError(f"{_item_name('masks', k, s.n_outputs)} must be a "
+                                         f"writable C-contiguous uint8 array of shape {shape}")
+                mask_ptrs = np.zeros(s.n_outputs, dtype=np.uintp)
+                for k in range(s.n_outputs):
+                    if masks[k] is not None:
+                        mask_ptrs[k] = masks[k].ctypes.data
+                mp = <unsigned char**><size_t>mask_ptrs.ctypes.data
             if N > 0:
                 ch = min(ch, N)
                 self._reserve(ch, s.T_cur)
                 xp, op = xv.ptr, ov.ptr
                 with nogil:
                     if self.itemsize == 8:
-                        _predict(s, <double*>NULL, <double**>xp, N, ch, <double**>op, train)
+                        _predict(s, <double*>NULL, <double**>xp, N, ch, <double**>op, train,
+                                 mp)
                     else:
-                        _predict(s, <float*>NULL, <float**>xp, N, ch, <float**>op, train)
+                        _predict(s, <float*>NULL, <float**>xp, N, ch, <float**>op, train, mp)
         finally:
             self.busy = False
         return out
@@ -1876,3 +1983,210 @@ cdef int _check_rate(double lr) except -1:
     if not (isfinite(lr) and lr >= 0):
         raise ValueError(f"learning_rate must be finite and >= 0, got {lr}")
     return 0
+
+
+# ------------------------------------------------ many models, one GIL-free call
+cdef struct _BitGen:
+    # numpy's ``bitgen_t`` (numpy/random/bitgen.h, a stable C API), declared here
+    # so that no NumPy header is needed at build time
+    void* state
+    uint64_t (*next_uint64)(void* st) noexcept nogil
+    uint32_t (*next_uint32)(void* st) noexcept nogil
+    double (*next_double)(void* st) noexcept nogil
+    uint64_t (*next_raw)(void* st) noexcept nogil
+
+
+cdef inline uint64_t _below_or_at(_BitGen* g, uint64_t top) noexcept nogil:
+    """A uniform integer in [0, top], as NumPy's ``random_interval`` draws it:
+    masked rejection sampling on 32-bit draws when ``top`` fits in 32 bits."""
+    cdef uint64_t mask = top, value
+    if top == 0:
+        return 0
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    mask |= mask >> 32
+    if top <= 0xffffffffUL:
+        value = g.next_uint32(g.state) & mask
+        while value > top:
+            value = g.next_uint32(g.state) & mask
+    else:
+        value = g.next_uint64(g.state) & mask
+        while value > top:
+            value = g.next_uint64(g.state) & mask
+    return value
+
+
+def shuffled_orders(rng, orders, bint shuffle=True):
+    """Fill each row of ``orders`` with ``0 .. n-1``, shuffled by ``rng``.
+
+    Bitwise what ``for row in orders: row[...] = np.arange(n); rng.shuffle(row)``
+    gives (the same draws from ``rng``, in the same order: NumPy's
+    ``Generator.shuffle`` swaps element ``i`` with a uniform ``j <= i`` for
+    ``i = n-1 .. 1``), in one call that holds the GIL only to start.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    orders : ndarray of int64, shape (E, n), C-contiguous
+        Overwritten.
+    shuffle : bool, default True
+        False: each row is ``0 .. n-1`` and ``rng`` is not used.
+    """
+    cdef Py_buffer view
+    cdef Py_ssize_t E, n, e, i, j
+    cdef int64_t* row
+    cdef int64_t tmp
+    cdef _BitGen* g = NULL
+    if not isinstance(orders, np.ndarray) or orders.dtype != np.int64 or orders.ndim != 2 \
+            or not orders.flags.c_contiguous or not orders.flags.writeable:
+        raise TypeError("orders must be a writable C-contiguous int64 array of shape (E, n)")
+    E, n = orders.shape
+    if shuffle:
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        g = <_BitGen*>PyCapsule_GetPointer(rng.bit_generator.capsule, "BitGenerator")
+    PyObject_GetBuffer(orders, &view, PyBUF_WRITABLE)
+    try:
+        with rng.bit_generator.lock if shuffle else _NO_LOCK:
+            with nogil:
+                for e in range(E):
+                    row = (<int64_t*>view.buf) + e * n
+                    for i in range(n):
+                        row[i] = i
+                    if g != NULL:
+                        for i in range(n - 1, 0, -1):
+                            j = <Py_ssize_t>_below_or_at(g, <uint64_t>i)
+                            tmp = row[j]
+                            row[j] = row[i]
+                            row[i] = tmp
+    finally:
+        PyBuffer_Release(&view)
+
+
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+_NO_LOCK = _NoLock()
+
+
+def run_epochs_many(engines, order, batch_size, learning_rates, losses, means):
+    """:meth:`Engine.run_epoch` over several epochs for each of K engines, in one GIL-free call.
+
+    Row ``k`` of each array is engine ``k``'s ``run_epoch(order[k], batch_size,
+    learning_rates[k], losses[k], epochs=E, means=means[k])``: the same
+    computation, bitwise, one engine after the other; the GIL is released
+    once for all of them.  An engine whose batch goes bad stops there (its
+    ``last_status``, ``bad_batch``, ``bad_epoch``, as after ``run_epoch``);
+    the others go on.
+
+    Parameters
+    ----------
+    engines : sequence of Engine
+        K training engines, each with a bound training set of at least as
+        many rows as ``order`` names, without compiled metrics, each used by
+        nothing else during the call.
+    order : ndarray of int64, shape (K, E * L)
+        Each engine's row order, epoch after epoch (L rows per epoch, L >= 1).
+    batch_size : int
+    learning_rates : ndarray of float64, shape (K, E * nb)
+        One rate per batch, nb = ceil(L / batch_size).
+    losses : ndarray of float64, shape (K, E * nb)
+        Receives each batch's loss.
+    means : ndarray of float64, shape (K, E)
+        Receives each epoch's sample-weighted mean loss (entries from a bad
+        epoch on are left as they were).
+    """
+    cdef Py_ssize_t K, L, E, nb, bs, k, e, i, n_entered = 0, r_stride, l_stride
+    cdef State** states = NULL
+    cdef int* wide = NULL
+    cdef Engine engine
+    cdef const int64_t* o
+    cdef const double* r
+    cdef double* lp
+    cdef double* mp
+    cdef double mean
+    cdef State* s
+    bs = _size(batch_size, "batch_size")
+    engines = list(engines)
+    K = len(engines)
+    for name, arr, dt in (("order", order, np.int64), ("learning_rates", learning_rates,
+                          np.float64), ("losses", losses, np.float64), ("means", means,
+                          np.float64)):
+        if not isinstance(arr, np.ndarray) or arr.dtype != dt or arr.ndim != 2 \
+                or not arr.flags.c_contiguous or arr.shape[0] != K:
+            raise TypeError(f"{name} must be a C-contiguous {np.dtype(dt).name} array with "
+                            f"one row per engine ({K})")
+    for arr, name in ((losses, "losses"), (means, "means")):
+        if not arr.flags.writeable:
+            raise ValueError(f"{name} must be writable")
+    E = means.shape[1]
+    if E < 1 or order.shape[1] % E or order.shape[1] == 0:
+        raise ValueError(f"order has {order.shape[1]} columns: not a positive multiple of "
+                         f"epochs={E}")
+    L = order.shape[1] // E
+    nb = (L + bs - 1) // bs
+    if learning_rates.shape[1] < nb * E or losses.shape[1] < nb * E:
+        raise ValueError(f"learning_rates and losses need {nb * E} columns (one per batch)")
+    if K == 0:
+        return
+    if not np.all(np.isfinite(learning_rates[:, :nb * E])) or np.any(
+            learning_rates[:, :nb * E] < 0):
+        raise ValueError("learning_rates must be finite and >= 0")
+    states = <State**>malloc(K * sizeof(State*))
+    wide = <int*>malloc(K * sizeof(int))
+    if states == NULL or wide == NULL:
+        free(states)
+        free(wide)
+        raise MemoryError()
+    try:
+        for k in range(K):
+            engine = <Engine?>engines[k]
+            if engine.s.n_metrics:
+                raise ValueError(f"engines[{k}] has compiled metrics: use run_epoch")
+            engine._enter_training()
+            n_entered = k + 1
+            if engine._bound is None:
+                raise RuntimeError(f"engines[{k}]: no training set bound: call bind_data first")
+            o = (<const int64_t*><size_t>order.ctypes.data) + k * E * L
+            for i in range(E * L):
+                if o[i] < 0 or o[i] >= engine.s.N:
+                    raise ValueError(f"order[{k}, {i}] = {o[i]} is out of range for "
+                                     f"{engine.s.N} samples")
+            engine._reserve(min(bs, L), engine.s.T_bound)
+            states[k] = &engine.s
+            wide[k] = engine.itemsize == 8
+        o = <const int64_t*><size_t>order.ctypes.data
+        r = <const double*><size_t>learning_rates.ctypes.data
+        lp = <double*><size_t>losses.ctypes.data
+        mp = <double*><size_t>means.ctypes.data
+        r_stride, l_stride = learning_rates.shape[1], losses.shape[1]
+        with nogil:
+            for k in range(K):
+                s = states[k]
+                s.bad = 0
+                for e in range(E):
+                    s.bad_epoch = e
+                    if wide[k]:
+                        mean = _epoch(s, <double*>NULL, o + k * E * L + e * L, L, bs,
+                                      r + k * r_stride + e * nb,
+                                      lp + k * l_stride + e * nb)
+                    else:
+                        mean = _epoch(s, <float*>NULL, o + k * E * L + e * L, L, bs,
+                                      r + k * r_stride + e * nb,
+                                      lp + k * l_stride + e * nb)
+                    if s.bad:
+                        break
+                    mp[k * E + e] = mean
+    finally:
+        for k in range(n_entered):
+            (<Engine>engines[k]).busy = False
+        free(states)
+        free(wide)

@@ -26,7 +26,7 @@ cdef floating* _output(State* s, floating* tag, int i) noexcept nogil:
             return _buf(s, tag, n.o_hs) + (0 if n.backwards else
                                            (s.nodes[_in_node(s, i, 0)].steps - 1)
                                            * s.B * n.width)
-        if not n.flipped:
+        if not n.flipped and not n.zeroed:
             return _buf(s, tag, n.o_hs)
     return _buf(s, tag, n.o_out)
 
@@ -97,25 +97,47 @@ cdef void _rnn_masks(State* s, floating* tag, Node* n, Py_ssize_t T, floating** 
     hd[0] = w + B * (n.din + n.width) + B * T * n.din if n.real2 > 0 else NULL
 
 
-cdef unsigned char* _step_mask(State* s, floating* tag, int i, bint fill) noexcept nogil:
-    """A masked recurrent node's step mask (B*T bytes, time-major), from the
-    keep values of the masking node it reads, or the indices of the embedding
-    node it reads (index 0 is masked) (``fill``: convert them), or NULL."""
+cdef inline unsigned char* _mask(State* s, floating* tag, int i) noexcept nogil:
+    """The step mask of node i's output (B*T bytes, time-major rows; nonzero:
+    the step is kept), or NULL when it has none."""
+    cdef int m = s.nodes[i].mask_of
+    return <unsigned char*>_buf(s, tag, s.nodes[m].o_mask) if m >= 0 else NULL
+
+
+cdef inline unsigned char* _step_mask(State* s, floating* tag, int i) noexcept nogil:
+    """A recurrent node's step mask: its input's mask, or NULL."""
+    return _mask(s, tag, _in_node(s, i, 0)) if s.nodes[i].masked else NULL
+
+
+cdef void _fill_mask(State* s, floating* tag, int i) noexcept nogil:
+    """Node i's own step mask (after its forward), by its MASK_* rule."""
     cdef Node* n = &s.nodes[i]
-    cdef Py_ssize_t r, rows
-    if not n.masked:
-        return NULL
     cdef unsigned char* m = <unsigned char*>_buf(s, tag, n.o_mask)
-    cdef floating* keep
-    if fill:
-        if s.nodes[_in_node(s, i, 0)].kind == KIND_EMBEDDING:
-            keep = _in(s, tag, _in_node(s, i, 0), 0)
-        else:
-            keep = _buf(s, tag, s.nodes[_in_node(s, i, 0)].o_work)
-        rows = _rows(s, _in_node(s, i, 0))
+    cdef unsigned char* a
+    cdef const floating* v
+    cdef Py_ssize_t r, rows = _rows(s, i), off
+    cdef int j
+    if n.mask_op == MASK_KEEP or n.mask_op == MASK_INDEX:
+        # Masking's keep values, or an embedding's indices (truncated as the lookup does)
+        v = _buf(s, tag, n.o_work) if n.mask_op == MASK_KEEP else _in(s, tag, i, 0)
         for r in range(rows):
-            m[r] = 1 if <long long>keep[r] != 0 else 0     # indices: truncated
-    return m
+            m[r] = 1 if <long long>v[r] != 0 else 0
+    elif n.mask_op == MASK_OR:
+        memset(m, 0, rows)
+        for j in range(n.n_in):
+            a = _mask(s, tag, _in_node(s, i, j))
+            for r in range(rows):
+                m[r] |= a[r]
+    elif n.mask_op == MASK_CONCAT_TIME:
+        off = 0
+        for j in range(n.n_in):
+            a = _mask(s, tag, _in_node(s, i, j))
+            rows = _rows(s, _in_node(s, i, j))
+            if a != NULL:
+                memcpy(m + off, a, rows)
+            else:
+                memset(m + off, 1, rows)
+            off += rows
 
 
 cdef inline floating* _h0(State* s, floating* tag, int i) noexcept nogil:
@@ -186,7 +208,7 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
                     n.rng += <unsigned long long>(B * n.width)
                 rnn_forward_masked_k(x, P + n.p0, P + n.p1, P + n.p2 if n.p2 >= 0 else NULL,
                                      _h0(s, tag, i), _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht),
-                                     _step_mask(s, tag, i, True),
+                                     _step_mask(s, tag, i),
                                      in_mask, rec_mask, xd, hd, B, T, n.din, n.width, n.act,
                                      True, n.backwards)
             else:
@@ -195,6 +217,10 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
                               B, T, n.din, n.width, n.act, True, n.backwards)
             if n.flipped:     # Keras: the sequence in processing order
                 _reverse_steps(_buf(s, tag, n.o_hs), out, T, B * n.width)
+            elif n.zeroed:
+                memcpy(out, _buf(s, tag, n.o_hs), T * B * n.width * sizeof(floating))
+            if n.zeroed:      # zero_output_for_mask: 0 at the masked steps
+                _zero_masked_rows(out, _step_mask(s, tag, i), T, B, n.width, n.flipped)
             if n.stateful:          # the next batch starts here
                 memcpy(n.state, _last_state(s, tag, i), B * n.width * sizeof(floating))
         elif n.kind == KIND_DENSE:
@@ -251,6 +277,8 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
             memcpy(out, x + (T - 1) * B * n.width, B * n.width * sizeof(floating))
         elif n.kind == KIND_MASKING:
             _masking_forward(x, out, _buf(s, tag, n.o_work), rows, n.width, n.real)
+        if n.mask_op != MASK_NONE:
+            _fill_mask(s, tag, i)
 
 
 cdef void _masking_forward(const floating* x, floating* out, floating* keep, Py_ssize_t rows,
@@ -268,6 +296,17 @@ cdef void _masking_forward(const floating* x, floating* out, floating* keep, Py_
         keep[r] = 1 if k else 0
         for f in range(width):
             out[r * width + f] = x[r * width + f] if k else 0
+
+
+cdef void _zero_masked_rows(floating* a, const unsigned char* mask, Py_ssize_t T,
+                           Py_ssize_t B, Py_ssize_t width, bint flipped) noexcept nogil:
+    """Zero the (t*B + b) rows of ``a`` whose step is masked; ``flipped``: ``a``
+    is in processing order of a backwards recurrence (row t is input step T-1-t)."""
+    cdef Py_ssize_t t, b
+    for t in range(T):
+        for b in range(B):
+            if not mask[(T - 1 - t if flipped else t) * B + b]:
+                memset(a + (t * B + b) * width, 0, width * sizeof(floating))
 
 
 cdef void _add_scratch(State* s, floating* tag, floating* dx, Py_ssize_t n,
@@ -317,8 +356,13 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
             elif n.flipped:         # the gradient arrives in processing order
                 _reverse_steps(dout, _buf(s, tag, n.o_dz), T, B * n.width)
                 dh_seq = _buf(s, tag, n.o_dz)
+            elif n.zeroed:
+                memcpy(_buf(s, tag, n.o_dz), dout, T * B * n.width * sizeof(floating))
+                dh_seq = _buf(s, tag, n.o_dz)
             else:
                 dh_seq = _buf(s, tag, n.o_dz)      # o_dout is o_dz: computed in place
+            if n.zeroed:            # the zeroed steps pass no gradient to the states
+                _zero_masked_rows(dh_seq, _step_mask(s, tag, i), T, B, n.width, False)
             if _rnn_dropout(n) or n.masked:     # (after a training forward)
                 in_mask = rec_mask = xd = hd = NULL
                 if _rnn_dropout(n):
@@ -327,7 +371,7 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
                                       P + n.p1, dh_seq, dh_last, _h0(s, tag, i),
                                       _buf(s, tag, n.o_dz),
                                       _buf(s, tag, n.o_g), _buf(s, tag, n.o_wht),
-                                      _step_mask(s, tag, i, False), in_mask, rec_mask, xd, hd, target, G + n.p0, G + n.p1,
+                                      _step_mask(s, tag, i), in_mask, rec_mask, xd, hd, target, G + n.p0, G + n.p1,
                                       G + n.p2 if n.p2 >= 0 else NULL, dh0,
                                       B, T, n.din, n.width, n.act, True, n.backwards)
             else:

@@ -16,6 +16,7 @@ Calling a layer
 
 A layer may be called once in a model (shared layers are not supported yet).
 """
+import math
 import weakref
 
 import numpy as np
@@ -306,7 +307,7 @@ class Layer:
         self._flat = params
         offset = 0
         for name, shape in self._specs:
-            n = int(np.prod(shape, dtype=np.int64))
+            n = math.prod(shape)
             w = params[offset:offset + n].reshape(shape)
             g = grads[offset:offset + n].reshape(shape)
             self._weights.append(w)
@@ -334,7 +335,7 @@ class Layer:
 
     def count_params(self):
         """Number of scalar weights."""
-        return int(sum(np.prod(shape, dtype=np.int64) for _, shape in self._specs))
+        return int(sum(math.prod(shape) for _, shape in self._specs))
 
     def get_weights(self):
         """Copies of the weights, in Keras order."""
@@ -405,13 +406,6 @@ class Layer:
                              f"got a list of {len(tensors)}")
         shapes = [t.shape for t in tensors]
         shape = shapes if self._multi_input else shapes[0]
-        for t in tensors:       # masks reach only a SimpleRNN reading them (so far)
-            source = getattr(t, "_keras_history", (None,))[0]
-            if getattr(source, "mask_zero", False) and not getattr(self, "_reads_masks", False):
-                raise NotImplementedError(
-                    f"layer {self.name!r} reads Embedding {source.name!r}, which has "
-                    f"mask_zero=True: its mask reaches only a SimpleRNN reading it directly "
-                    f"so far; use mask_zero=False")
         self._check_call_inputs(shapes)
         floats = {_float_dtype(t.dtype) for t in tensors} - {None}
         dtype = floats.pop() if len(floats) == 1 else None
@@ -443,7 +437,7 @@ class Layer:
         offsets, offset = {}, 0
         for name, shape in self._specs:
             offsets[name] = offset
-            offset += int(np.prod(shape, dtype=np.int64))
+            offset += math.prod(shape)
         return offsets
 
     def _lowered(self, input_shape, inputs, base):

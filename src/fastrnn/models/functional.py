@@ -17,7 +17,7 @@ per layer call, several inputs and outputs, tensors that feed several layers.
 import numpy as np
 
 from .. import _engine
-from ..engine import lower
+from ..engine import Runner, lower
 from ..layers.input_layer import InputLayer
 from ..layers.layer import KerasTensor, _input_node
 from .model import Model
@@ -164,11 +164,6 @@ class Functional(Model):
                 raise NotImplementedError(f"layer {node.layer.name!r} is called more than once "
                                           f"in the model: shared layers are not supported yet")
             seen[id(node.layer)] = node
-        for layer in layers:
-            if getattr(layer, "mask_zero", False) and not getattr(layer, "_mask_read", False):
-                raise NotImplementedError(
-                    f"Embedding {layer.name!r} has mask_zero=True: its mask reaches only a "
-                    f"SimpleRNN reading it directly so far; use mask_zero=False")
         self._inputs, self._outputs = flat_in, flat_out
         self._inputs_struct, self._outputs_struct = inputs, outputs
         self._input_keys, self._output_keys = in_keys, out_keys
@@ -196,9 +191,11 @@ class Functional(Model):
                     raise ValueError(f"Embedding {node.layer.name!r} must take a model input "
                                      f"(an Input of indices) directly")
         self._gather_params(self._weighted_layers(), self._resolve_dtype())
-        # lower once now: what the engine cannot run is an error here, not at the first fit
+        # lower once now: what the engine cannot run is an error here, not at the first
+        # fit, which then uses this plan
         plan = self._lower()
         _engine.analyse_plan(plan.plan, plan.inputs, plan.outputs, self.params.size)
+        self._engine_runner = Runner(plan, self.params, self.grads)
         self.built = True
 
     def _resolve_dtype(self):

@@ -64,7 +64,7 @@ import warnings
 
 import numpy as np
 
-from .. import initializers, optimizers
+from .. import _engine, initializers, optimizers
 from .. import metrics as metrics_module
 from ..callbacks import Callback, CallbackList, History
 from ..engine import Runner
@@ -719,10 +719,8 @@ class Trainer:
         # (models with one output: several outputs log each one's loss per epoch)
         while epoch < epochs:
             E = min(per_call, epochs - epoch)
-            for e in range(E):
-                orders[e] = np.arange(n)
-                if shuffle:
-                    rng.shuffle(orders[e])
+            # each row np.arange(n) then rng.shuffle(row), in one compiled call
+            _engine.shuffled_orders(rng, orders[:E], shuffle)
             engine = self._trainer()
             rates[:E * n_batches] = opt.learning_rates(E * n_batches)
             started = time.perf_counter()
@@ -731,13 +729,21 @@ class Trainer:
                                  means=means, metric_totals=totals if n_metrics else None)
             seconds = time.perf_counter() - started
             done = engine.bad_epoch if engine.last_status else E
-            for e in range(done):
-                logs = {"loss": float(means[e])}
-                if n_metrics:
-                    pairs = totals[2 * n_metrics * e:2 * n_metrics * (e + 1)].reshape(-1, 2)
-                    self._metric_logs(engine, logs, totals=pairs)
-                cbs.on_epoch_begin(epoch + e)
-                cbs.on_epoch_end(epoch + e, logs)
+            if not n_metrics and [type(cb) for cb in cbs.callbacks] == [History]:
+                # fit's own History alone: what its epoch hooks would record, at once
+                if done:
+                    history = cbs.callbacks[0]
+                    history.epoch.extend(range(epoch, epoch + done))
+                    history.history.setdefault("loss", []).extend(means[:done].tolist())
+                    logs = {"loss": float(means[done - 1])}
+            else:
+                for e in range(done):
+                    logs = {"loss": float(means[e])}
+                    if n_metrics:
+                        pairs = totals[2 * n_metrics * e:2 * n_metrics * (e + 1)].reshape(-1, 2)
+                        self._metric_logs(engine, logs, totals=pairs)
+                    cbs.on_epoch_begin(epoch + e)
+                    cbs.on_epoch_end(epoch + e, logs)
             if engine.last_status:
                 k = engine.bad_epoch * n_batches + engine.bad_batch
                 try:
@@ -748,6 +754,98 @@ class Trainer:
             epoch += E
             per_call = int(min(most, max(1, self._CALL_SECONDS * E / max(seconds, 1e-9))))
         return logs
+
+    # -- fit in two halves around the compiled call, for fastrnn.fit_many ---------------
+    def _fit_compiled_begin(self, x, y, epochs, batch_size, shuffle):
+        """``fit(x, y, batch_size, epochs, shuffle=shuffle, verbose=0)`` up to its compiled call.
+
+        For :func:`fastrnn.fit_many`, which runs the compiled epochs of many
+        models in one GIL-free call (:func:`fastrnn._engine.run_epochs_many`),
+        then :meth:`_fit_compiled_end` for each: the three steps are that
+        ``fit``, bitwise (the same checks, the same draws from the same
+        generator, the same engine computation).  Only for array data trained
+        with nothing in Python between the epochs: no callbacks, no
+        validation, ``epochs >= 1``.
+
+        Returns
+        -------
+        dict or None
+            ``engine`` (the training engine, with ``x``, ``y`` bound),
+            ``orders`` (int64 (epochs, n): every epoch's row order),
+            ``rates`` (float64 (epochs * n_batches,): every batch's learning
+            rate), ``n_batches``; or None when this model's ``fit`` needs
+            more than compiled epochs (metrics computed in Python, compiled
+            metrics, several outputs, stateful layers; after a draw from its
+            generator: train it by ``fit`` from a fresh build), or for
+            non-array data or ``epochs=0`` (nothing drawn).
+        """
+        self._require_compiled("fit")
+        epochs = _positive_int(epochs, "epochs")
+        if epochs == 0 or not data_adapters.is_array_like(x):
+            return None     # nothing drawn yet: fit it
+        rng = initializers._next_generator()
+        batch_size = self._check_batch_size(batch_size)
+        xa, ya, wa = self._prepare(x, y, None, None)
+        adapter = data_adapters.ArrayDataAdapter(xa, ya, wa, batch_size, shuffle)
+        state = self._compile_state
+        if (state.python_entries or state.engine_specs or len(self.output_names) != 1
+                or self._runner().plan.states):
+            return None
+        self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
+        n, n_batches = adapter.num_samples, adapter.num_batches
+        self.history = History()
+        self.stop_training = False
+        engine = self._trainer()
+        orders = np.empty((epochs, n), np.int64)
+        _engine.shuffled_orders(rng, orders, shuffle)
+        rates = self.optimizer.learning_rates(epochs * n_batches)
+        engine.bind_data(adapter.x, adapter.y, adapter.sample_weight)
+        return {"engine": engine, "orders": orders, "rates": rates, "n_batches": n_batches,
+                "batch_size": adapter.batch_size}
+
+    def _fit_compiled_end(self, begun, means, losses):
+        """Finish what :meth:`_fit_compiled_begin` began, after the engine ran its epochs.
+
+        Parameters
+        ----------
+        begun : dict
+            What :meth:`_fit_compiled_begin` returned.
+        means : ndarray of float64, shape (epochs,)
+            Each epoch's mean loss (``run_epoch``'s ``means``).
+        losses : ndarray of float64, shape (epochs * n_batches,)
+            Each batch's loss.
+
+        Returns
+        -------
+        fastrnn.callbacks.History
+            As ``fit`` returns it.
+
+        Raises
+        ------
+        fastrnn.errors.NonFiniteTrainingError
+            As ``fit`` raises it, when a batch went bad (the History then has
+            the epochs before it).
+        """
+        engine, n_batches = begun["engine"], begun["n_batches"]
+        engine.unbind_data()
+        epochs = len(means)
+        done = engine.bad_epoch if engine.last_status else epochs
+        history = self.history
+        cbs = CallbackList([history], self, {"epochs": epochs, "steps": n_batches,
+                                             "verbose": 0, "batch_size": begun["batch_size"],
+                                             "samples": begun["orders"].shape[1]})
+        history.on_train_begin()
+        history.epoch = list(range(done))
+        history.history = {"loss": means[:done].tolist()} if done else {}
+        if engine.last_status:
+            k = engine.bad_epoch * n_batches + engine.bad_batch
+            try:
+                self._raise_bad_step(engine.last_status, losses[k], engine.bad_batch)
+            except NonFiniteTrainingError as err:
+                raise self._diverged(err, engine.bad_epoch, engine.bad_batch, epochs,
+                                     n_batches) from None
+        cbs.on_train_end({"loss": float(means[epochs - 1])})
+        return history
 
     def _diverged(self, err, epoch, batch, epochs, n_batches):
         """``err`` again, naming the epoch and batch (0-based in the attributes)."""
@@ -762,10 +860,29 @@ class Trainer:
         for entry in self._compile_state.python_entries:
             entry.metric.reset_state()
 
-    def _update_python_metrics(self, y, out, w):
-        """Metrics that run in NumPy, on one batch's targets and outputs."""
+    def _update_python_metrics(self, y, out, w, x):
+        """Metrics that run in NumPy, on one batch's targets and outputs (``x``: the
+        batch's inputs, for the output's mask)."""
+        mask = self._output_mask(x)
         for entry in self._compile_state.python_entries:
-            entry.metric.update_state(y, out, sample_weight=w if entry.weighted else None)
+            weight = w if entry.weighted else None
+            if mask is not None:    # Keras's MeanMetricWrapper: the mask multiplies the weights
+                weight = mask if weight is None else weight * mask
+            entry.metric.update_state(y, out, sample_weight=weight)
+
+    def _output_mask(self, x):
+        """The (N, T) step mask of the (first) output for inputs ``x`` (a list), as
+        floats, or None when the output carries no mask (one inference pass)."""
+        engine = self._runner().predictor()
+        if not engine.masked_outputs[0]:
+            return None
+        outs = [np.empty(s, dtype=self.dtype)
+                for s in self._concrete_output_shapes([a.shape for a in x])]
+        masks = [np.zeros(outs[0].shape[:2], np.uint8)] + [None] * (len(outs) - 1)
+        T = max(a.shape[1] if a.ndim == 3 else 1 for a in x)
+        with self._lock:
+            engine.predict(x, outs, self._predict_chunk(T), False, masks)
+        return masks[0].astype(self.dtype)
 
     def _loss_logs(self, loss, each, prefix=""):
         """{"loss": total} and, with several outputs, {"<output>_loss": ...} as Keras logs them."""
@@ -813,7 +930,8 @@ class Trainer:
             for start in range(0, n, chunk):
                 stop = start + chunk
                 self._update_python_metrics(y[0][start:stop], out[0][start:stop],
-                                            None if w is None else w[start:stop])
+                                            None if w is None else w[start:stop],
+                                            [a[start:stop] for a in x])
         logs = self._metric_logs(engine, self._loss_logs(loss, each, prefix), prefix)
         if bar is not None:
             bar.update(bar.total)
@@ -841,7 +959,7 @@ class Trainer:
                 loss = engine.evaluate(x, y, x[0].shape[0], w, out)
                 batch_each = np.multiply(engine.output_losses, x[0].shape[0])
             if python:
-                self._update_python_metrics(y[0], out[0], None if w is None else w[0])
+                self._update_python_metrics(y[0], out[0], None if w is None else w[0], x)
             total += loss * x[0].shape[0]
             each = batch_each if each is None else each + batch_each
             seen += x[0].shape[0]
@@ -1127,7 +1245,7 @@ class Trainer:
                 logs = {"loss": float("nan")}
                 break
             if python:
-                self._update_python_metrics(yb[0], out[0], None if wb is None else wb[0])
+                self._update_python_metrics(yb[0], out[0], None if wb is None else wb[0], xb)
             total += loss * xb[0].shape[0]
             each = each + np.multiply(self._last_output_losses, xb[0].shape[0])
             seen += xb[0].shape[0]
