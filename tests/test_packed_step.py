@@ -214,6 +214,19 @@ def test_results_are_bitwise_equal_on_1_2_and_3_threads(isa, dtype):
             np.testing.assert_array_equal(a, b)
 
 
+def test_thread_counts_changing_from_call_to_call():
+    """Workers that sat out a call (fewer threads, fewer panels) take the next
+    job once, not the one before it again."""
+    rng = np.random.default_rng(0)
+    p_wide = problem(3, 2, 2, 150, seed=1)
+    p_narrow = problem(3, 2, 2, 20, seed=2)     # one panel: one thread
+    expected = {id(p): kernels_run(p, "tanh", np.float64)[0] for p in (p_wide, p_narrow)}
+    for n in rng.integers(1, 4, 150):
+        fastrnn.set_num_threads(int(n))
+        p = p_wide if n != 2 else p_narrow
+        np.testing.assert_array_equal(kernels_run(p, "tanh", np.float64)[0], expected[id(p)])
+
+
 def test_fewer_panels_than_threads_uses_fewer_threads():
     fastrnn.set_num_threads(3)
     check_against_reference(problem(5, 2, 2, 3, seed=1), "tanh", np.float64)

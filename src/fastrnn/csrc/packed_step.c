@@ -151,17 +151,24 @@ static void fr_barrier(fr_sync *s, int nth)
     }
 }
 
+/* The job generation each worker starts from (the one current when it was
+ * created, so that it does not take the job before it for a new one). */
+static unsigned start_gen[FR_MAX_THREADS];
+
+/* Every worker acknowledges every job (running it when its id is below the
+ * job's thread count), and the caller waits for all acknowledgements before
+ * it returns: so each worker sees each generation exactly once, and the job
+ * fields never change while a worker reads them. */
 static void *fr_worker(void *arg)
 {
     int id = (int)(intptr_t)arg;
-    unsigned seen = 0;
+    unsigned seen = start_gen[id];
     for (;;) {
         fr_wait(&team.job_gen, seen);
         seen = atomic_load(&team.job_gen);
-        if (id < team.job_threads) {
+        if (id < team.job_threads)
             team.job_fn(team.job_arg, id, team.job_threads);
-            fr_bump(&team.done);
-        }
+        fr_bump(&team.done);
     }
     return NULL;
 }
@@ -235,6 +242,7 @@ static int fr_team_run(fr_job_fn fn, void *arg, ptrdiff_t useful)
             pthread_attr_t attr;
             pthread_attr_init(&attr);
             pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            start_gen[team.workers + 1] = atomic_load(&team.job_gen);
             i = pthread_create(&th, &attr, fr_worker, (void *)(intptr_t)(team.workers + 1));
             pthread_attr_destroy(&attr);
             if (i != 0)
@@ -257,9 +265,9 @@ static int fr_team_run(fr_job_fn fn, void *arg, ptrdiff_t useful)
     atomic_store(&team.done, 0);
     fr_bump(&team.job_gen);
     fn(arg, 0, n);
-    for (;;) {
+    for (;;) { /* every worker's acknowledgement, not only the n - 1 that ran it */
         unsigned d = atomic_load(&team.done);
-        if (d == (unsigned)n - 1)
+        if (d == (unsigned)team.workers)
             break;
         fr_wait(&team.done, d);
     }
