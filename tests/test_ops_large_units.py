@@ -52,7 +52,7 @@ def test_transposed_steps_match_the_plain_ones(dtype):
     work = np.full((H, H), np.nan, dtype)
     args = (p["x"], p["kernel"], p["recurrent_kernel"], p["bias"], p["h0"])
     mode = _kernels._packed_info()["mode"]
-    _kernels._set_packed_mode("never")       # the BLAS path's transposed copy (not the packed kernel's)
+    _kernels._set_packed_mode("never")   # the BLAS path's copy (the packed kernel needs none)
     try:
         _kernels.rnn_forward(*args, plain, None, 0)
         _kernels.rnn_forward(*args, transposed, work, 0)
