@@ -209,8 +209,9 @@ cdef void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_
 
 
 cdef void _team_gemm(bint team, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
-                     Py_ssize_t k, floating alpha, const floating* a, Py_ssize_t lda, const floating* b,
-                     Py_ssize_t ldb, floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
+                     Py_ssize_t k, floating alpha, const floating* a, Py_ssize_t lda,
+                     const floating* b, Py_ssize_t ldb, floating beta, floating* c,
+                     Py_ssize_t ldc) noexcept nogil:
     """:func:`gemm` for the merged products of a recurrence that ran on the packed
     kernel's team: split by column blocks over the same team, each thread's BLAS
     held to one thread (a per-thread setting), so no BLAS pool spins beside the
