@@ -91,7 +91,9 @@ cdef enum:
     KIND_EMBEDDING = 13   # table F_P0 of F_ARG rows; its input is a model input of width 1
     KIND_LAST_STEP = 14   # (B, T, F) -> (B, F): the last step (a recurrent layer's final state)
     KIND_MASKING = 15     # Masking(F_REAL): x * keep, keep = any feature != F_REAL (kept in work)
-    N_KINDS = 16
+    KIND_POOL_TIME = 16   # (B, T, F) -> (B, F) over the steps: F_ARG 0 max, 1 mean
+    KIND_SCALE = 17       # y = F_REAL * x + F_REAL2 elementwise (Lambda of a scale/shift)
+    N_KINDS = 18
 
     F_KIND = 0        # node record fields
     F_IN = 1          # first entry of this node's inputs in the input table
@@ -160,7 +162,8 @@ KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE, "input": KIND_INPUT,
          "repeat": KIND_REPEAT, "concat": KIND_CONCAT, "concat_time": KIND_CONCAT_TIME,
          "add": KIND_ADD, "subtract": KIND_SUBTRACT, "multiply": KIND_MULTIPLY,
          "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING, "last_step": KIND_LAST_STEP,
-         "masking": KIND_MASKING}
+         "masking": KIND_MASKING, "pool_time": KIND_POOL_TIME,
+         "scale": KIND_SCALE}
 FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS, "input_order": FLAG_INPUT_ORDER,
          "masked": FLAG_MASKED, "stateful": FLAG_STATEFUL, "zero_masked": FLAG_ZERO_MASKED}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
@@ -246,6 +249,13 @@ cdef struct State:
     char* params
     char* grads
     Py_ssize_t n_params
+    # weight regularizers (Keras's L1L2): segment r of params, [reg_off, reg_off + reg_len),
+    # adds reg_l1 * sum|w| + reg_l2 * sum w^2 to the training loss
+    int n_reg
+    int64_t* reg_off
+    int64_t* reg_len
+    double* reg_l1
+    double* reg_l2
     # optimizer
     int opt, clip, n_slots
     double hyper[N_HYPER]
@@ -275,6 +285,37 @@ include "engine_losses.pxi"
 include "engine_optimizers.pxi"
 
 
+cdef double _penalty(State* s, floating* tag) noexcept nogil:
+    """The weight regularizers' penalty, sum over segments of l1*sum|w| + l2*sum w^2."""
+    cdef const floating* p = <const floating*>s.params
+    cdef Py_ssize_t i
+    cdef double a, q, total = 0
+    cdef int r
+    for r in range(s.n_reg):
+        a = 0
+        q = 0
+        for i in range(s.reg_off[r], s.reg_off[r] + s.reg_len[r]):
+            a += fabs(p[i])
+            q += <double>p[i] * p[i]
+        total += s.reg_l1[r] * a + s.reg_l2[r] * q
+    return total
+
+
+cdef void _penalty_gradient(State* s, floating* tag) noexcept nogil:
+    """grads += l1*sign(w) + 2*l2*w on each segment: the penalty's gradient, added to the
+    loss's (the sign of 0 is +1, as JAX differentiates |w|)."""
+    cdef const floating* p = <const floating*>s.params
+    cdef floating* g = <floating*>s.grads
+    cdef floating l1, l2x2
+    cdef Py_ssize_t i
+    cdef int r
+    for r in range(s.n_reg):
+        l1 = <floating>s.reg_l1[r]
+        l2x2 = <floating>s.reg_l2[r] * 2
+        for i in range(s.reg_off[r], s.reg_off[r] + s.reg_len[r]):
+            g[i] += (l1 if p[i] >= 0 else -l1) + l2x2 * p[i]
+
+
 cdef double _train_batch(State* s, floating* tag, double lr) noexcept nogil:
     """Inputs and targets already gathered: forward, loss, backward, update.
 
@@ -285,6 +326,8 @@ cdef double _train_batch(State* s, floating* tag, double lr) noexcept nogil:
     s.bad = 0
     _forward(s, tag, True)
     loss = _loss(s, tag, True)
+    if s.n_reg:
+        loss += _penalty(s, tag)
     s.bad_loss = loss
     if not isfinite(loss):
         s.bad = BAD_LOSS
@@ -292,6 +335,8 @@ cdef double _train_batch(State* s, floating* tag, double lr) noexcept nogil:
         return loss
     _metrics(s, tag)
     _backward(s, tag)
+    if s.n_reg:
+        _penalty_gradient(s, tag)
     s.bad = _update(s, tag, lr)
     if s.bad:
         _restore_states(s, tag)     # a rejected step leaves the states as they were too
@@ -533,7 +578,7 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
         kind, first, n_in, act, flags, width, fixed = r[:7]
         p0, p1, p2, arg = r[F_P0], r[F_P1], r[F_P2], r[F_ARG]
         real = _real_field(r)
-        real2 = _real_field(r, F_REAL2) if kind == KIND_RNN else 0.0
+        real2 = _real_field(r, F_REAL2) if kind in (KIND_RNN, KIND_SCALE) else 0.0
         where = f"plan node {i}"
         if not 0 <= kind < N_KINDS:
             raise ValueError(f"{where}: unknown kind {kind}")
@@ -622,6 +667,16 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
         elif kind == KIND_LAST_STEP:
             if not in_seq[0] or seq or width != d:
                 raise ValueError(f"{where}: a last-step node turns (B, T, F) into (B, F)")
+            step = 1
+        elif kind == KIND_SCALE:
+            if seq != in_seq[0] or width != d or not (isfinite(real) and isfinite(real2)):
+                raise ValueError(f"{where}: a scale node keeps its input's shape (finite "
+                                 f"factor and offset)")
+            step = steps[ins[0]]
+        elif kind == KIND_POOL_TIME:
+            if not in_seq[0] or seq or width != d or arg not in (0, 1):
+                raise ValueError(f"{where}: a pooling node turns (B, T, F) into (B, F) by "
+                                 f"max (arg 0) or mean (arg 1)")
             step = 1
         elif kind in (KIND_CONCAT, KIND_CONCAT_TIME, KIND_ADD, KIND_SUBTRACT, KIND_MULTIPLY,
                       KIND_AVERAGE):
@@ -822,6 +877,7 @@ cdef class Engine:
     cdef Py_buffer pb_params, pb_grads, pb_state
     cdef bint have_params, have_state, busy, inference
     cdef int itemsize
+    cdef object _regularizers      # set_regularizers' arrays (the State points into them)
     cdef object _arena, _optimizer_buffers, _dtype, _plan, _bound, _vocab
     cdef object _seq_in, _width_in, _steps_in, _states
 
@@ -1228,6 +1284,56 @@ cdef class Engine:
                 s.hyper[k] = hyper[k]
         finally:
             self.busy = False
+
+    def set_regularizers(self, offsets, lengths, l1, l2):
+        """Weight regularizers (Keras's L1L2) added to the training loss and its gradient.
+
+        Segment r, ``params[offsets[r]:offsets[r] + lengths[r]]``, adds
+        ``l1[r] * sum|w| + l2[r] * sum w**2`` to the loss of every training step
+        (``train_step``, ``run_epoch``, ``gradients``; computed on the weights
+        before the update) and ``l1*sign(w) + 2*l2*w`` to the gradient, before
+        clipping.  ``evaluate`` and ``predict`` are not affected.  Empty
+        sequences: no regularizers.
+
+        Parameters
+        ----------
+        offsets, lengths : sequence of int
+            Non-overlapping segments inside params.
+        l1, l2 : sequence of float
+            Finite, >= 0.
+        """
+        off = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
+        length = np.ascontiguousarray(lengths, dtype=np.int64).reshape(-1)
+        a = np.ascontiguousarray(l1, dtype=np.float64).reshape(-1)
+        q = np.ascontiguousarray(l2, dtype=np.float64).reshape(-1)
+        n = off.shape[0]
+        if not (length.shape[0] == a.shape[0] == q.shape[0] == n):
+            raise ValueError("offsets, lengths, l1 and l2 must have the same length")
+        if n and (off.min() < 0 or length.min() < 0
+                  or (off + length).max() > self.s.n_params):
+            raise ValueError("regularizer segments must lie inside params")
+        order = np.argsort(off, kind="stable")
+        if n > 1 and np.any(off[order][1:] < (off + length)[order][:n - 1]):
+            raise ValueError("regularizer segments must not overlap")
+        if n and not (np.all(np.isfinite(a)) and np.all(np.isfinite(q))
+                      and a.min() >= 0 and q.min() >= 0):
+            raise ValueError("l1 and l2 must be finite and >= 0")
+        self._enter()
+        try:
+            self._regularizers = (off, length, a, q)
+            self.s.reg_off = <int64_t*>_address(off) if n else NULL
+            self.s.reg_len = <int64_t*>_address(length) if n else NULL
+            self.s.reg_l1 = <double*>_address(a) if n else NULL
+            self.s.reg_l2 = <double*>_address(q) if n else NULL
+            self.s.n_reg = n
+        finally:
+            self.busy = False
+
+    def penalty(self):
+        """The regularizers' penalty at the current weights (what a step adds to its loss)."""
+        if self.itemsize == 8:
+            return _penalty(&self.s, <double*>NULL)
+        return _penalty(&self.s, <float*>NULL)
 
     cdef int _enter_training(self) except -1:
         if self.inference:
@@ -1647,6 +1753,9 @@ cdef class Engine:
                         _forward(s, <double*>NULL, True)
                         loss = _loss(s, <double*>NULL, True)
                         _backward(s, <double*>NULL)
+                        if s.n_reg:
+                            loss += _penalty(s, <double*>NULL)
+                            _penalty_gradient(s, <double*>NULL)
                     if op != NULL:
                         _scatter(s, <double*>NULL, 0, <double**>op)
                 else:
@@ -1658,6 +1767,9 @@ cdef class Engine:
                         _forward(s, <float*>NULL, True)
                         loss = _loss(s, <float*>NULL, True)
                         _backward(s, <float*>NULL)
+                        if s.n_reg:
+                            loss += _penalty(s, <float*>NULL)
+                            _penalty_gradient(s, <float*>NULL)
                     if op != NULL:
                         _scatter(s, <float*>NULL, 0, <float**>op)
             for k in range(s.n_outputs):

@@ -74,7 +74,8 @@ cdef void _set_steps(State* s, Py_ssize_t B, const Py_ssize_t* T) noexcept nogil
             for j in range(n.n_in):
                 total += s.nodes[_in_node(s, i, j)].steps
             n.steps = total
-        elif (n.kind == KIND_RNN and not n.seq) or n.kind == KIND_LAST_STEP:
+        elif ((n.kind == KIND_RNN and not n.seq) or n.kind == KIND_LAST_STEP
+              or n.kind == KIND_POOL_TIME):
             n.steps = 1
         else:
             n.steps = s.nodes[_in_node(s, i, 0)].steps
@@ -242,6 +243,14 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
                        B, False)
         elif n.kind == KIND_REPEAT:
             repeat_forward_k(x, out, B * n.width, n.steps)
+        elif n.kind == KIND_POOL_TIME:
+            _pool_forward(x, out, s.nodes[_in_node(s, i, 0)].steps, B * n.width, n.arg,
+                          _mask(s, tag, _in_node(s, i, 0)) if n.arg else NULL, n.width)
+        elif n.kind == KIND_SCALE:         # y = a x + b
+            scale_into(out, x, size, <floating>n.real, False)
+            if n.real2 != 0:
+                for off in range(size):
+                    out[off] += <floating>n.real2
         elif n.kind == KIND_CONCAT:
             off = 0
             for j in range(n.n_in):
@@ -279,6 +288,84 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
             _masking_forward(x, out, _buf(s, tag, n.o_work), rows, n.width, n.real)
         if n.mask_op != MASK_NONE:
             _fill_mask(s, tag, i)
+
+
+cdef double _kept_steps(const unsigned char* keep, Py_ssize_t T, Py_ssize_t B,
+                        Py_ssize_t b) noexcept nogil:
+    """How many of sample b's T steps the step mask keeps."""
+    cdef Py_ssize_t t
+    cdef double count = 0
+    for t in range(T):
+        if keep[t * B + b]:
+            count += 1
+    return count
+
+
+cdef void _pool_forward(const floating* x, floating* out, Py_ssize_t T, Py_ssize_t block,
+                        int64_t mean, const unsigned char* keep, Py_ssize_t width) noexcept nogil:
+    """GlobalMaxPooling1D / GlobalAveragePooling1D: out[j] = max_t (or mean_t) of
+    x[t*block + j], over T time-major blocks of ``block`` = B*F values.  With a step
+    mask ``keep`` (B*T bytes, time-major) the mean is over the kept steps only
+    (Keras's); the max ignores masks, as Keras's."""
+    cdef Py_ssize_t t, j, B = block // width
+    cdef floating v
+    if mean and keep != NULL:
+        memset(out, 0, block * sizeof(floating))
+        for t in range(T):
+            for j in range(block):
+                if keep[t * B + j // width]:
+                    out[j] += x[t * block + j]
+        for j in range(block):
+            out[j] /= <floating>_kept_steps(keep, T, B, j // width)
+        return
+    memcpy(out, x, block * sizeof(floating))
+    for t in range(1, T):
+        for j in range(block):
+            v = x[t * block + j]
+            if mean:
+                out[j] += v
+            elif v > out[j]:
+                out[j] = v
+    if mean:
+        for j in range(block):
+            out[j] /= <floating>T
+
+
+cdef void _pool_backward(const floating* x, const floating* out, const floating* dout,
+                         floating* dx, Py_ssize_t T, Py_ssize_t block, int64_t mean,
+                         bint acc, const unsigned char* keep, Py_ssize_t width) noexcept nogil:
+    """d(input) of _pool_forward: the mean spreads dout/T over the steps (dout/kept over
+    the kept ones with a mask); the max gives dout to the steps equal to the maximum,
+    shared equally among ties (JAX's rule)."""
+    cdef Py_ssize_t t, j, B = block // width
+    cdef floating share, count, v
+    if mean and keep != NULL:
+        for j in range(block):
+            share = dout[j] / <floating>_kept_steps(keep, T, B, j // width)
+            for t in range(T):
+                v = share if keep[t * B + j // width] else 0
+                if acc:
+                    dx[t * block + j] += v
+                else:
+                    dx[t * block + j] = v
+        return
+    for j in range(block):
+        if mean:
+            share = dout[j] / <floating>T
+        else:
+            count = 0
+            for t in range(T):
+                if x[t * block + j] == out[j]:
+                    count += 1
+            share = dout[j] / count
+        for t in range(T):
+            if mean or x[t * block + j] == out[j]:
+                if acc:
+                    dx[t * block + j] += share
+                else:
+                    dx[t * block + j] = share
+            elif not acc:
+                dx[t * block + j] = 0
 
 
 cdef void _masking_forward(const floating* x, floating* out, floating* keep, Py_ssize_t rows,
@@ -464,6 +551,16 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
                 for off in range(rows):
                     scale_into(dx + off * n.width, dout + off * n.width, n.width,
                                _buf(s, tag, n.o_work)[off], acc)
+        elif n.kind == KIND_SCALE:
+            dx = _dx(s, tag, i, 0, &acc)
+            if dx != NULL:          # y = a x + b
+                scale_into(dx, dout, size, <floating>n.real, acc)
+        elif n.kind == KIND_POOL_TIME:
+            dx = _dx(s, tag, i, 0, &acc)
+            if dx != NULL:
+                _pool_backward(_in(s, tag, i, 0), _output(s, tag, i), dout, dx,
+                               s.nodes[_in_node(s, i, 0)].steps, B * n.width, n.arg, acc,
+                               _mask(s, tag, _in_node(s, i, 0)) if n.arg else NULL, n.width)
         elif n.kind == KIND_LAST_STEP:
             dx = _dx(s, tag, i, 0, &acc)
             if dx != NULL:          # only the last step was read

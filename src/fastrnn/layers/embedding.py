@@ -45,12 +45,10 @@ class Embedding(Layer):
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
                  embeddings_regularizer=None, embeddings_constraint=None, mask_zero=False,
                  weights=None, input_length=None, name=None, **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(name=name, embeddings_regularizer=embeddings_regularizer,
+                         embeddings_constraint=embeddings_constraint, **kwargs)
         self.input_dim = _check_units(input_dim, "input_dim")
         self.output_dim = _check_units(output_dim, "output_dim")
-        if embeddings_regularizer is not None or embeddings_constraint is not None:
-            raise NotImplementedError("Embedding regularizers and constraints are not "
-                                      "supported yet")
         if embeddings_initializer == "uniform":    # Keras's alias
             embeddings_initializer = initializers.RandomUniform(-0.05, 0.05)
         self.embeddings_initializer = initializers.get(embeddings_initializer,

@@ -25,6 +25,9 @@ their keys (defaults as Keras's):
 - ``dropout``: rate, seed (training only; see :func:`.layers.dropout_mask`)
 - ``flatten``; ``reshape``: target_shape (no batch axis, one -1 allowed)
 - ``repeat_vector``: n
+- ``global_pool``: mode="max" or "average": (B, T, F) -> (B, F) over the steps
+  (the maximum's gradient shared equally among the steps that reach it, as JAX)
+- ``scale``: factor=1, offset=0: ``factor * x + offset`` elementwise (a Lambda)
 - ``concatenate``: axis=-1; ``add``; ``subtract``; ``multiply``; ``average``
 - ``embedding``: input_dim, output_dim, mask_zero=False (its input is integers,
   (B, L); with mask_zero index 0 masks the step)
@@ -55,7 +58,7 @@ __all__ = ["GRAPH_KINDS", "forward", "loss_and_gradients", "train"]
 
 GRAPH_KINDS = ("input", "simple_rnn", "dense", "activation", "dropout", "flatten", "reshape",
                "repeat_vector", "concatenate", "add", "subtract", "multiply", "average",
-               "embedding", "last_step", "masking")
+               "embedding", "last_step", "masking", "global_pool", "scale")
 _LOSSES = {"mse": mse, "mae": mae}
 _LOSS_NAMES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
 _MERGES = ("add", "subtract", "multiply", "average")
@@ -183,6 +186,17 @@ def forward(graph, weights, xs, training=False, counters=None):
             rec["out"] = L.merge_forward(kind, ins)
         elif kind == "last_step":
             rec["out"] = x[:, -1]
+        elif kind == "global_pool":
+            in_mask = trace[node["inputs"][0]]["out_mask"]
+            if node.get("mode", "max") == "max":        # Keras's max ignores the mask
+                rec["out"] = x.max(axis=1)
+            elif in_mask is None:
+                rec["out"] = x.mean(axis=1)
+            else:               # Keras: the mean over the kept steps only
+                rec["pool_keep"] = np.asarray(in_mask, dtype=x.dtype)[..., None]
+                rec["out"] = (x * rec["pool_keep"]).sum(axis=1) / rec["pool_keep"].sum(axis=1)
+        elif kind == "scale":
+            rec["out"] = x * node.get("factor", 1.0) + node.get("offset", 0.0)
         elif kind == "masking":     # Keras's Masking: steps whose features all equal the value
             rec["keep"] = np.any(x != node.get("mask_value", 0.0), axis=-1)
             rec["out"] = x * rec["keep"][..., None]
@@ -319,6 +333,18 @@ def _backward(graph, trace, douts):
                 dx = np.zeros_like(ins[0])
                 dx[:, -1] = d
                 dins = [dx]
+            elif kind == "scale":
+                dins = [d * node.get("factor", 1.0)]
+            elif kind == "global_pool":
+                x = ins[0]
+                if node.get("mode", "max") == "max":
+                    hit = (x == rec["out"][:, None, :]).astype(x.dtype)
+                    dins = [hit * (d / hit.sum(axis=1))[:, None, :]]
+                elif "pool_keep" in rec:
+                    keep = rec["pool_keep"]
+                    dins = [keep * (d / keep.sum(axis=1))[:, None, :]]
+                else:
+                    dins = [np.broadcast_to(d[:, None, :] / x.shape[1], x.shape).copy()]
             else:   # embedding: indices have no gradient
                 layer_grads = [L.embedding_backward(ins[0], d, own[0].shape)]
                 dins = [None]

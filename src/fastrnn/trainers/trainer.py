@@ -71,6 +71,7 @@ from ..engine import Runner
 from ..errors import NonFiniteTrainingError
 from ..layers import _shape_str
 from . import data_adapters
+from .batch_methods import BatchMethods
 from .compile_utils import CompileState
 
 __all__ = ["Trainer"]
@@ -127,7 +128,7 @@ def _progress_bar(total, desc):
                 dynamic_ncols=True, mininterval=0.1)
 
 
-class Trainer:
+class Trainer(BatchMethods):
     """compile / fit / evaluate / predict on the compiled engine (mixed into models)."""
 
     # -- compile ---------------------------------------------------------------
@@ -553,6 +554,7 @@ class Trainer:
         losses, weights = self._resolved_losses()
         engine = self._runner().trainer(losses, self.optimizer, weights)
         self._configure_metrics(engine)
+        self._configure_regularizers(engine)
         return engine
 
     def _resolved_losses(self):
@@ -922,7 +924,7 @@ class Trainer:
             [a.shape for a in x])] if python else None)
         bar = _progress_bar(-(-n // batch_size), "evaluate") if verbose == 1 else None
         with self._lock:
-            loss = engine.evaluate(x, y, chunk, sample_weight, out)
+            loss = engine.evaluate(x, y, chunk, sample_weight, out) + self._penalty()
             each = engine.output_losses
         if python:
             self._reset_python_metrics()
@@ -970,8 +972,8 @@ class Trainer:
         if engine is None:
             raise ValueError(f"{source} yielded no batches to evaluate (a generator that is "
                              f"used up? pass a re-iterable, or validation_steps/steps)")
-        return self._metric_logs(engine, self._loss_logs(total / seen, list(each / seen),
-                                                         prefix), prefix)
+        return self._metric_logs(engine, self._loss_logs(total / seen + self._penalty(),
+                                                         list(each / seen), prefix), prefix)
 
     # -- fit / evaluate / predict --------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
