@@ -338,6 +338,7 @@ class Layer:
     def trainable(self, value):
         value = _check_trainable(value, f"layer {getattr(self, 'name', '?')!r}.trainable")
         self._trainable = value
+        TRAINABLE_CHANGES[0] += 1
         for _, inner in self._inner_layers():
             inner.trainable = value
 
@@ -622,6 +623,10 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+#: bumped by every ``trainable =`` (models cache their frozen segments against it)
+TRAINABLE_CHANGES = [0]
 
 
 def _check_trainable(value, what):

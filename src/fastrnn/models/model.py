@@ -278,6 +278,8 @@ class Model(Trainer):
         self._trainable = value
         for layer in self._weighted_layers():
             layer.trainable = value
+        from ..layers.layer import TRAINABLE_CHANGES
+        TRAINABLE_CHANGES[0] += 1
 
     def _frozen_segments(self):
         """(offsets, lengths) in ``params`` of the weights that do not train, merged

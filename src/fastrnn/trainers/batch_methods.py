@@ -9,6 +9,8 @@ before the weights are updated.
 """
 import numpy as np
 
+from ..layers.layer import TRAINABLE_CHANGES
+
 __all__ = ["BatchMethods"]
 
 
@@ -109,8 +111,13 @@ class BatchMethods:
         """(offsets, lengths) of the frozen weights in params, as tuples (hashable)."""
         if not self.built:
             return ((), ())
-        offsets, lengths = self._frozen_segments()
-        return tuple(offsets), tuple(lengths)
+        stamp = (TRAINABLE_CHANGES[0], self._claimed_at, id(self.params))
+        cached = getattr(self, "_frozen_cache", None)
+        if cached is None or cached[0] != stamp:
+            offsets, lengths = self._frozen_segments()
+            cached = (stamp, (tuple(offsets), tuple(lengths)))
+            self._frozen_cache = cached
+        return cached[1]
 
     def _configure_frozen(self, engine):
         """The frozen segments on the training engine, read at every training call (a
