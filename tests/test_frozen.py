@@ -228,3 +228,20 @@ def test_set_frozen_checks_its_segments():
         with pytest.raises(ValueError, match="frozen|same length"):
             engine.set_frozen(offsets, lengths)
     engine.set_frozen([], [])
+
+
+def test_frozen_layers_survive_get_config_and_keras_files(tmp_path):
+    pytest.importorskip("h5py")
+    model = rnn_model(dtype="float32")
+    model.layers[0].trainable = False
+    assert model.layers[0].get_config()["trainable"] is False
+    assert not type(model.layers[0]).from_config(model.layers[0].get_config()).trainable
+    path = str(tmp_path / "frozen.keras")
+    model.save(path)
+    again = keras.models.load_model(path)
+    assert [layer.trainable for layer in again.layers] == [False, True]
+    assert [w.shape for w in again.trainable_weights] == [(3, 2), (2,)]
+    model.trainable = False
+    model.save(path)
+    again = keras.models.load_model(path)
+    assert not again.layers[1].trainable and again.trainable_weights == []
