@@ -255,6 +255,37 @@ def test_concurrent_calls_agree_with_serial_ones():
         np.testing.assert_array_equal(a, b)
 
 
+def test_no_thread_sees_another_threads_blas_setting():
+    """A packed backward (its merged products on the team) on a worker thread
+    leaves the BLAS thread count every other thread reads as it was: the BLAS's
+    per-thread setter is used only where it really is per thread."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threading
+    fastrnn.set_num_threads(2)
+
+    def counts():
+        return sorted((i["filepath"], i["num_threads"])
+                      for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
+    before = counts()
+    p = problem(16, 20, 300, 300, seed=3)
+    done = threading.Event()
+
+    def work():
+        for _ in range(3):
+            kernels_run(p, "tanh", np.float32)
+        done.set()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    seen = set()
+    while not done.is_set():
+        seen.add(tuple(counts()))
+    worker.join()
+    assert seen <= {tuple(before)}
+    assert counts() == before
+
+
 def test_set_num_threads_checks_its_argument():
     fastrnn.set_num_threads(np.int64(2))
     assert fastrnn.get_num_threads() == 2

@@ -214,8 +214,9 @@ cdef void _team_gemm(bint team, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssi
                      Py_ssize_t ldc) noexcept nogil:
     """:func:`gemm` for the merged products of a recurrence that ran on the packed
     kernel's team: split by column blocks over the same team, each thread's BLAS
-    held to one thread (a per-thread setting), so no BLAS pool spins beside the
-    team.  ``team`` False, no per-thread setter, or a small product: :func:`gemm`."""
+    held to one thread (a setting that is really per thread: MKL's, or OpenBLAS's
+    OpenMP builds'), so no BLAS pool spins beside the team.  ``team`` False, no
+    such setter, or a small product: :func:`gemm`."""
     cdef int done = 0
     if team and <double>m * <double>n * <double>k > _SPLIT_MAX:
         if floating is float:
@@ -537,8 +538,9 @@ cdef bint _rows_finite(const floating* a, Py_ssize_t rows, Py_ssize_t stride,
 PACKED_CALIBRATION_FLOOR = 64
 #: The unit counts the calibration compares the two paths at: a float32
 #: forward recurrence of CALIBRATION_STEPS steps over 32 sequences with
-#: D = H, tanh, each path on one thread (the BLAS held to one thread through
-#: its per-thread setting when it has one), the least of 5 interleaved runs:
+#: D = H, tanh, each path on one thread when the BLAS has a per-thread
+#: setting to hold it there, else each on its threads (BLAS's pool, the
+#: team), the least of 5 interleaved runs:
 #: the kernels' own speed, which a loaded machine disturbs least (thread
 #: pools under load are what it must not measure).  The crossover is the
 #: first size where the packed run is faster, else twice the last; the team's
@@ -583,8 +585,11 @@ cdef void _calibrate() noexcept nogil:
     for i in range(4):
         _calibration_times[i][0] = -1
         _calibration_times[i][1] = -1
+    # one thread each where the BLAS can be held to one thread without touching
+    # other threads; else both on their threads (a fair race, if a noisier one)
+    cdef bint single = fr_has_blas_local_threads()
     cdef int old_blas = fr_blas_local_threads_call(1)
-    fr_set_single_thread_here(1)
+    fr_set_single_thread_here(single)
     for i in range(4):
         H = units[i]
         n = 2 * B * T * H + 2 * H * H + H

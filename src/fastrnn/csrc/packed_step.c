@@ -331,6 +331,21 @@ int fr_find_blas_local_threads(void *blas_function)
             break;
         }
     }
+    /* OpenBLAS's setter is per thread only in its OpenMP builds (get_parallel() == 2):
+       in the pthreads builds NumPy and SciPy ship it sets the count of the whole
+       process (measured: a worker thread's call changed what the main thread read),
+       which fastrnn must never do.  MKL's setter is per thread by its contract. */
+    if (blas_local_setter != NULL && names[i] != NULL && strncmp(names[i], "mkl_", 4) != 0) {
+        static const char *parallel_names[] = {"openblas_get_parallel",
+                                               "scipy_openblas_get_parallel",
+                                               "scipy_openblas_get_parallel64_", NULL};
+        int (*get_parallel)(void) = NULL;
+        int j;
+        for (j = 0; parallel_names[j] != NULL && get_parallel == NULL; j++)
+            *(void **)(&get_parallel) = dlsym(handle, parallel_names[j]);
+        if (get_parallel == NULL || get_parallel() != 2)
+            blas_local_setter = NULL;
+    }
     dlclose(handle);
     return blas_local_setter != NULL;
 #else

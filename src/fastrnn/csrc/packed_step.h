@@ -122,8 +122,10 @@ typedef void (*fr_gemm_f64)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, 
                             double alpha, const double *a, ptrdiff_t lda, const double *b,
                             ptrdiff_t ldb, double beta, double *c, ptrdiff_t ldc);
 
-/* The BLAS's per-thread thread-count setter (OpenBLAS >= 0.3.27:
- * openblas_set_num_threads_local, returning the previous count), or NULL. */
+/* The BLAS's per-thread thread-count setter, or NULL: MKL's
+ * mkl_set_num_threads_local, or OpenBLAS's openblas_set_num_threads_local
+ * only in its OpenMP builds (get_parallel() == 2; in the pthreads builds it
+ * sets the whole process's count, which fastrnn never does). */
 void fr_set_blas_local_threads(int (*setter)(int));
 int fr_has_blas_local_threads(void);
 /* Set this thread's BLAS thread count through the setter (no setter: nothing,
