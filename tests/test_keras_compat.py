@@ -150,18 +150,21 @@ def test_train_on_batch_needs_compile_and_checks_input():
         model.train_on_batch(np.zeros((2, 4, 2)), np.zeros(2))
 
 
-# -- trainable = False would be ignored silently: a clear error ----------------------------
+# -- trainable: a bool (freezing itself: tests/test_frozen.py) -------------------------------
 
-def test_freezing_is_refused_not_ignored():
+def test_trainable_takes_a_bool_and_propagates_from_the_model():
     model = fastrnn.Sequential([fastrnn.Input((3, 1)), fastrnn.layers.SimpleRNN(2),
                                 fastrnn.layers.Dense(1)])
     assert model.trainable and model.layers[0].trainable
-    model.layers[0].trainable = True
+    model.trainable = False
+    assert not model.trainable and not any(layer.trainable for layer in model.layers)
     model.trainable = True
-    with pytest.raises(NotImplementedError, match="trainable"):
-        model.layers[0].trainable = False
-    with pytest.raises(NotImplementedError, match="trainable"):
-        model.trainable = False
+    assert all(layer.trainable for layer in model.layers)
+    for bad in (None, "no", 0.5):
+        with pytest.raises(TypeError, match="trainable"):
+            model.layers[0].trainable = bad
+        with pytest.raises(TypeError, match="trainable"):
+            model.trainable = bad
     assert model.layers[0].trainable
 
 

@@ -531,7 +531,7 @@ MALICIOUS = {
     "unknown_argument": (lambda c: mutate_layer(c, 1, mystery=3), "mystery"),
     "mixed_dtypes": (lambda c: mutate_layer(c, 1, dtype="float64"), "different dtypes"),
     "int_dtype": (lambda c: mutate_layer(c, 2, dtype="int32"), "dtype 'int32'"),
-    "trainable_false": (lambda c: mutate_layer(c, 1, trainable=False), "trainable"),
+    "trainable_not_bool": (lambda c: mutate_layer(c, 1, trainable="no"), "trainable"),
     "bad_shape": (lambda c: c["config"]["layers"][0]["config"].update(
         batch_shape=[None, 3, "1"]), "invalid dimension"),
     "wrong_rank": (lambda c: c["config"]["layers"][0]["config"].update(

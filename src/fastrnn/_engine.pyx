@@ -267,6 +267,11 @@ cdef struct State:
     Py_ssize_t* seg_off           # variables (for clipnorm): offset, length
     Py_ssize_t* seg_len
     int64_t* iterations           # the optimizer's step counter (its own int64 buffer)
+    # frozen (non-trainable) weights: segment r of params, [frz_off, frz_off + frz_len),
+    # gets no update (its gradient counts as 0, its weights and optimizer slots are kept)
+    int n_frozen
+    int64_t* frz_off
+    int64_t* frz_len
     int bad
     Py_ssize_t bad_batch, bad_epoch
     double bad_loss
@@ -878,6 +883,7 @@ cdef class Engine:
     cdef bint have_params, have_state, busy, inference
     cdef int itemsize
     cdef object _regularizers      # set_regularizers' arrays (the State points into them)
+    cdef object _frozen            # set_frozen's arrays (the State points into them)
     cdef object _arena, _optimizer_buffers, _dtype, _plan, _bound, _vocab
     cdef object _seq_in, _width_in, _steps_in, _states
 
@@ -1326,6 +1332,43 @@ cdef class Engine:
             self.s.reg_l1 = <double*>_address(a) if n else NULL
             self.s.reg_l2 = <double*>_address(q) if n else NULL
             self.s.n_reg = n
+        finally:
+            self.busy = False
+
+    def set_frozen(self, offsets, lengths):
+        """Weights that do not train (Keras's ``trainable = False``).
+
+        Segment r, ``params[offsets[r]:offsets[r] + lengths[r]]``, is left
+        bitwise unchanged by every training step: its gradient counts as 0 in
+        clipping (``global_clipnorm`` sees the trainable gradients only) and
+        in the finiteness check, and neither the update, the weight decay nor
+        the optimizer touches its weights or its optimizer slots.  The raw
+        gradient stays computed (``gradients`` returns it); after a training
+        step the frozen segments of ``grads`` hold 0.  Empty sequences:
+        every weight trains.
+
+        Parameters
+        ----------
+        offsets, lengths : sequence of int
+            Non-overlapping segments inside params.
+        """
+        off = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
+        length = np.ascontiguousarray(lengths, dtype=np.int64).reshape(-1)
+        n = off.shape[0]
+        if length.shape[0] != n:
+            raise ValueError("offsets and lengths must have the same length")
+        if n and (off.min() < 0 or length.min() < 0
+                  or (off + length).max() > self.s.n_params):
+            raise ValueError("frozen segments must lie inside params")
+        order = np.argsort(off, kind="stable")
+        if n > 1 and np.any(off[order][1:] < (off + length)[order][:n - 1]):
+            raise ValueError("frozen segments must not overlap")
+        self._enter()
+        try:
+            self._frozen = (off, length)
+            self.s.frz_off = <int64_t*>_address(off) if n else NULL
+            self.s.frz_len = <int64_t*>_address(length) if n else NULL
+            self.s.n_frozen = n
         finally:
             self.busy = False
 

@@ -124,6 +124,26 @@ cdef void _adagrad(State* s, floating* tag, const floating* g, floating lr) noex
         p[i] -= lr * g[i] / _sqrt(acc[i] + eps)
 
 
+cdef void _zero_frozen(State* s, floating* g) noexcept nogil:
+    """A frozen weight's gradient counts as 0 (Keras computes none)."""
+    cdef int r
+    for r in range(s.n_frozen):
+        memset(g + s.frz_off[r], 0, s.frz_len[r] * sizeof(floating))
+
+
+cdef void _restore_frozen(State* s, floating* p, const floating* backup) noexcept nogil:
+    """Put back the frozen weights and their optimizer slots as they were before the
+    step (undoes weight decay and any momentum the slots carried)."""
+    cdef int r, k
+    cdef Py_ssize_t n = s.n_params, off, length
+    cdef floating* state = <floating*>s.opt_state
+    for r in range(s.n_frozen):
+        off, length = s.frz_off[r], s.frz_len[r]
+        memcpy(p + off, backup + off, length * sizeof(floating))
+        for k in range(s.n_slots):
+            memcpy(state + k * n + off, backup + (k + 1) * n + off, length * sizeof(floating))
+
+
 cdef int _update(State* s, floating* tag, double lr) noexcept nogil:
     """Clip, then the optimizer step on params; returns 0 (done) or a BAD_* code.
 
@@ -134,10 +154,13 @@ cdef int _update(State* s, floating* tag, double lr) noexcept nogil:
     cdef floating* p = <floating*>s.params
     cdef floating* backup = <floating*>s.backup
     cdef Py_ssize_t n_state = s.n_slots * n
-    cdef double l2 = _sumsq(<floating*>s.grads, n)
+    cdef double l2
     cdef double t, lr_t
     cdef floating wd
     cdef const floating* g
+    if s.n_frozen:
+        _zero_frozen(s, <floating*>s.grads)
+    l2 = _sumsq(<floating*>s.grads, n)
     if not isfinite(l2):
         return BAD_GRADIENT
     g = _clipped(s, tag, l2)
@@ -163,6 +186,8 @@ cdef int _update(State* s, floating* tag, double lr) noexcept nogil:
         _rmsprop(s, tag, g, <floating>lr)
     else:
         _adagrad(s, tag, g, <floating>lr)
+    if s.n_frozen:
+        _restore_frozen(s, p, backup)
     if _all_finite(p, n) and _all_finite(<floating*>s.opt_state, n_state):
         return 0
     memcpy(p, backup, n * sizeof(floating))

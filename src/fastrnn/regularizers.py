@@ -211,11 +211,15 @@ def model_segments(model):
 
 
 def model_losses(model):
-    """The penalty of each regularized weight at its current value (``model.losses``)."""
+    """The penalty of each regularized trainable weight at its current value
+    (``model.losses``; a frozen weight has none, as in Keras)."""
     losses = []
+    if not model.trainable:
+        return losses
     for layer in model._weighted_layers():
         regs = layer_regularizers(layer)
+        frozen = layer._frozen_weight_names() if regs else ()
         for (name, _), w in zip(layer._specs, layer._weights):
-            if name in regs:
+            if name in regs and name not in frozen:
                 losses.append(np.asarray(regs[name](w), dtype=model.dtype)[()])
     return losses

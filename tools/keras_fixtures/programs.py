@@ -33,7 +33,7 @@ DETERMINISTIC = ["p25_hidden_states_submodel.py", "p33_fixed_weights_sgd.py",
                  "p36_fixed_weights_adam_functional.py", "p37_fixed_weights_classifier.py",
                  "p38_fixed_weights_regularized.py", "p46_fixed_weights_pooling.py",
                  "p55_fixed_weights_lambda.py", "p58_fixed_weights_masked_max_pool.py",
-                 "p59_fixed_weights_masked_average_pool.py"]
+                 "p59_fixed_weights_masked_average_pool.py", "p60_transfer_frozen_rnn.py"]
 
 _TO_KERAS = [
     (r"^from tensorflow\.keras(\.|\s)", r"from keras\1"),

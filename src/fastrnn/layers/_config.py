@@ -51,7 +51,7 @@ def layer_config(layer):
             if isinstance(value, dict) and value.get("class_name") == "OrthogonalInitializer":
                 value["class_name"] = "Orthogonal"
         return _with_regularizers(layer, config)
-    config = {"name": layer.name, "trainable": True, "dtype": dtype}
+    config = {"name": layer.name, "trainable": bool(layer.trainable), "dtype": dtype}
     for parameter in inspect.signature(type(layer).__init__).parameters.values():
         if parameter.name in _NOT_CONFIG or parameter.kind in (parameter.VAR_POSITIONAL,
                                                                 parameter.VAR_KEYWORD):
@@ -106,7 +106,8 @@ def layer_from_config(cls, config):
             raise ValueError(str(e)) from None
         return cls(**kwargs, **regularizers)
     kwargs = dict(config)
-    kwargs.pop("trainable", None)
+    if kwargs.get("trainable", True) is True:
+        kwargs.pop("trainable", None)
     dtype = kwargs.pop("dtype", None)
     if dtype is not None:
         kwargs["dtype"] = parse_dtype(dtype, f"{cls.__name__}.from_config")

@@ -212,8 +212,7 @@ class Layer:
         if kwargs:
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments: "
                             f"{', '.join(sorted(kwargs))}")
-        if trainable is not True:
-            raise NotImplementedError("trainable=False: frozen weights are not supported yet")
+        self._trainable = _check_trainable(trainable, "trainable")
         self.name = name if name is not None else _unique_name(self._default_name)
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a str, got {type(self.name).__name__}")
@@ -324,20 +323,55 @@ class Layer:
 
     @property
     def trainable(self):
-        """True: fastrnn trains every weight of every layer."""
-        return True
+        """Whether ``fit`` updates this layer's weights (Keras's ``layer.trainable``).
+
+        Setting it sets the wrapped layers' too (Bidirectional's two RNNs,
+        TimeDistributed's layer), as Keras does.  Training reads it at each
+        ``fit``/``train_on_batch``: a frozen weight is left bitwise unchanged
+        (no optimizer step, no weight decay, its optimizer slots kept), its
+        regularizer adds no penalty, and clipping (``global_clipnorm``) sees
+        only the trainable weights' gradients.
+        """
+        return getattr(self, "_trainable", True)
 
     @trainable.setter
     def trainable(self, value):
-        _refuse_freezing(value, f"layer {getattr(self, 'name', '?')!r}")
+        value = _check_trainable(value, f"layer {getattr(self, 'name', '?')!r}.trainable")
+        self._trainable = value
+        TRAINABLE_CHANGES[0] += 1
+        for _, inner in self._inner_layers():
+            inner.trainable = value
+
+    def _inner_layers(self):
+        """(weight-name prefix, layer) of the layers this one wraps."""
+        if getattr(self, "forward_layer", None) is not None:
+            return [("forward_", self.forward_layer), ("backward_", self.backward_layer)]
+        if isinstance(getattr(self, "layer", None), Layer):
+            return [("", self.layer)]
+        return []
+
+    def _frozen_weight_names(self):
+        """The names (as in ``_specs``) of this layer's weights that do not train."""
+        names = [name for name, _ in self._specs]
+        if not self.trainable:
+            return set(names)
+        frozen = set()
+        for prefix, inner in self._inner_layers():
+            if not inner.trainable:
+                frozen.update(name for name in names if name.startswith(prefix))
+        return frozen
 
     @property
     def trainable_weights(self):
-        return self.weights
+        """The weights ``fit`` updates (live views, Keras order; [] when frozen)."""
+        frozen = self._frozen_weight_names()
+        return [w for (name, _), w in zip(self._specs, self._weights) if name not in frozen]
 
     @property
     def non_trainable_weights(self):
-        return []
+        """The frozen weights (live views, Keras order)."""
+        frozen = self._frozen_weight_names()
+        return [w for (name, _), w in zip(self._specs, self._weights) if name in frozen]
 
     @property
     def weight_names(self):
@@ -591,11 +625,15 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
-def _refuse_freezing(value, what):
-    """``trainable = False`` would be silently ignored: a clear error instead."""
-    if value is not True and not (isinstance(value, (bool, np.bool_)) and value):
-        raise NotImplementedError(f"{what}.trainable = {value!r}: frozen (non-trainable) "
-                                  f"weights are not supported yet; fastrnn trains every weight")
+#: bumped by every ``trainable =`` (models cache their frozen segments against it)
+TRAINABLE_CHANGES = [0]
+
+
+def _check_trainable(value, what):
+    """``trainable`` as a bool (Keras takes any truthy value; None is refused)."""
+    if value is None or not isinstance(value, (bool, int, np.bool_, np.integer)):
+        raise TypeError(f"{what} must be a bool, got {value!r}")
+    return bool(value)
 
 
 def _input_node(index, shape, feeds_ids):

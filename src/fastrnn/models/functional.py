@@ -130,9 +130,10 @@ class Functional(Model):
         trainable = kwargs.pop("trainable", True)
         if kwargs:
             raise TypeError(f"Model got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
-        if trainable is not True:
-            raise NotImplementedError("trainable=False is not supported yet")
+        from ..layers.layer import _check_trainable
+        trainable = _check_trainable(trainable, "trainable")
         self._init_model(name, "functional")
+        self._trainable = trainable
         self._set_graph(inputs, outputs)
 
     # -- the graph -------------------------------------------------------------

@@ -17,6 +17,7 @@ functional model that is a chain.  Training, evaluation and prediction come
 from :class:`fastrnn.trainers.Trainer` (one compiled engine for every model).
 """
 import io
+import math
 import struct
 import threading
 import zipfile
@@ -260,21 +261,61 @@ class Model(Trainer):
 
     @property
     def trainable(self):
-        """True: fastrnn trains every weight."""
-        return True
+        """Whether ``fit`` updates the model's weights (Keras's ``model.trainable``).
+
+        Setting it sets every layer's ``trainable`` too, as Keras does; a
+        non-trainable model trains nothing even if a layer is set trainable
+        again afterwards.  Takes effect at the next ``fit``/``train_on_batch``
+        (Keras asks for ``compile`` again; it raises when the optimizer was
+        already built for another set of trainable weights).
+        """
+        return getattr(self, "_trainable", True)
 
     @trainable.setter
     def trainable(self, value):
-        from ..layers.layer import _refuse_freezing
-        _refuse_freezing(value, f"model {getattr(self, 'name', '?')!r}")
+        from ..layers.layer import _check_trainable
+        value = _check_trainable(value, f"model {getattr(self, 'name', '?')!r}.trainable")
+        self._trainable = value
+        for layer in self._weighted_layers():
+            layer.trainable = value
+        from ..layers.layer import TRAINABLE_CHANGES
+        TRAINABLE_CHANGES[0] += 1
+
+    def _frozen_segments(self):
+        """(offsets, lengths) in ``params`` of the weights that do not train, merged
+        where adjacent; empty when every weight trains (a built model)."""
+        offsets, lengths = [], []
+        every = not self.trainable
+        for layer, base in zip(self._weighted_layers(), self._layer_offsets):
+            frozen = (set(name for name, _ in layer._specs) if every
+                      else layer._frozen_weight_names())
+            if not frozen:
+                continue
+            within = layer._weight_offsets()
+            for name, shape in layer._specs:
+                if name not in frozen:
+                    continue
+                off, n = base + within[name], math.prod(shape)
+                if offsets and offsets[-1] + lengths[-1] == off:
+                    lengths[-1] += n
+                else:
+                    offsets.append(off)
+                    lengths.append(n)
+        return offsets, lengths
 
     @property
     def trainable_weights(self):
-        return self.weights
+        """The weights ``fit`` updates (live views, Keras order)."""
+        if not self.trainable:
+            return []
+        return [w for layer in self._weighted_layers() for w in layer.trainable_weights]
 
     @property
     def non_trainable_weights(self):
-        return []
+        """The frozen weights (live views, Keras order)."""
+        if not self.trainable:
+            return self.weights
+        return [w for layer in self._weighted_layers() for w in layer.non_trainable_weights]
 
     def count_params(self):
         """Total number of scalar weights."""

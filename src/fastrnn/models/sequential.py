@@ -43,9 +43,10 @@ class Sequential(Functional):
     """
 
     def __init__(self, layers=None, name=None, trainable=True):
-        if trainable is not True:
-            raise NotImplementedError("trainable=False is not supported yet")
+        from ..layers.layer import _check_trainable
+        trainable = _check_trainable(trainable, "trainable")
         self._init_model(name, "sequential")
+        self._trainable = trainable
         self._stack = []
         self._input_layer = None
         self._own_nodes = []

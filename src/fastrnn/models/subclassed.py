@@ -73,9 +73,10 @@ class Subclassed(Functional):
             raise TypeError(f"Model.__init__ of a subclass takes name= (and trainable=, "
                             f"dtype=) only; got {', '.join(map(repr, args))} "
                             f"{', '.join(sorted(kwargs))}")
-        if trainable is not True:
-            raise NotImplementedError("trainable=False is not supported yet")
+        from ..layers.layer import _check_trainable
+        trainable = _check_trainable(trainable, "trainable")
         self._init_model(name, _snake_case(self._user_class.__name__))
+        self._trainable = trainable
 
     def __reduce_ex__(self, protocol):
         return _rebuild, (self._user_class,), self.__getstate__()

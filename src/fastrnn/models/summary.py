@@ -78,6 +78,9 @@ def print_summary(model, print_fn):
             print_fn("-" * width)
     print_fn("=" * width)
     print_fn(f" Total params: {total:,} ({_readable_bytes(nbytes)})")
-    print_fn(f" Trainable params: {total:,} ({_readable_bytes(nbytes)})")
-    print_fn(f" Non-trainable params: 0 ({_readable_bytes(0)})")
+    frozen = sum(model._frozen_segments()[1]) if model.built else 0
+    itemsize = model.params.itemsize if model.built else 0
+    print_fn(f" Trainable params: {total - frozen:,} "
+             f"({_readable_bytes((total - frozen) * itemsize)})")
+    print_fn(f" Non-trainable params: {frozen:,} ({_readable_bytes(frozen * itemsize)})")
     print_fn("_" * width)

@@ -180,7 +180,8 @@ def _model_config(model, input_shape, dtype, plans):
         layers.append(entry)
     name = getattr(model, "name", None) or "sequential"
     config = keras_object("keras", "Sequential", {
-        "name": name, "trainable": True, "dtype": dtype, "layers": layers,
+        "name": name, "trainable": bool(getattr(model, "trainable", True)), "dtype": dtype,
+        "layers": layers,
         "build_input_shape": shape_list})
     config["build_config"] = {"input_shape": shape_list}
     return config
@@ -285,8 +286,17 @@ def _parse_config(config):
     if not isinstance(name, str):
         name = None
     parse_dtype(inner.get("dtype"), where)
-    if inner.get("trainable", True) is not True:
-        raise FileFormatError("the model is marked non-trainable; fastrnn trains every layer")
+    trainable = inner.get("trainable", True)
+    if not isinstance(trainable, bool):
+        raise FileFormatError(f"config.json: the model's trainable must be true or false, "
+                              f"got {trainable!r}")
+    if not trainable and any(isinstance(e, dict) and isinstance(e.get("config"), dict)
+                             and e["config"].get("trainable", True) is True
+                             and e.get("class_name") != "InputLayer" for e in entries):
+        # every layer of a frozen model is frozen too, unless one was set trainable
+        # again afterwards (Keras then trains nothing): not representable per layer
+        raise FileFormatError("the model is marked non-trainable but a layer is trainable; "
+                              "fastrnn reads frozen layers, not this mix")
 
     input_info = None
     formats, configs, dtypes = [], [], []

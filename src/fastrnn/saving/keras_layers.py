@@ -402,13 +402,14 @@ def format_for_layer(layer):
 
 
 def _base_config(layer, dtype):
-    return {"name": layer.name, "trainable": True, "dtype": dtype}
+    return {"name": layer.name, "trainable": bool(layer.trainable), "dtype": dtype}
 
 
 def _base_kwargs(reader):
     """name, and the base-layer arguments fastrnn has no use for."""
     kwargs = {"name": reader.name()}
-    reader.require("trainable", (True,), "fastrnn trains every layer")
+    if not reader.bool("trainable", True):      # a frozen layer stays frozen
+        kwargs["trainable"] = False
     reader.dtype()   # checked; the model's dtype is decided for all layers at once
     return kwargs
 

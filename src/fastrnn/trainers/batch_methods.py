@@ -9,6 +9,8 @@ before the weights are updated.
 """
 import numpy as np
 
+from ..layers.layer import TRAINABLE_CHANGES
+
 __all__ = ["BatchMethods"]
 
 
@@ -84,23 +86,47 @@ class BatchMethods:
 
     # -- weight regularizers (fastrnn.regularizers) -------------------------------------
     def _regularizer_segments(self):
-        """(offsets, lengths, l1, l2) of the regularized weights, cached per runner."""
+        """(offsets, lengths, l1, l2) of the regularized trainable weights, cached per
+        runner and per set of frozen weights (a frozen weight adds no penalty, as Keras)."""
         runner = self._engine_runner
+        frozen = self._frozen_key()
         cached = getattr(runner, "_regularizer_segments", None)
-        if cached is None:
+        if cached is None or cached[0] != frozen:
             from ..regularizers import model_segments
-            cached = model_segments(self)
+            cached = (frozen, _without(model_segments(self), frozen))
             if runner is not None:
                 runner._regularizer_segments = cached
-        return cached
+        return cached[1]
 
     def _configure_regularizers(self, engine):
-        """The regularizers' segments on the training engine (set once per engine)."""
+        """The regularizers' segments on the training engine (set when they change)."""
         segments = self._regularizer_segments()
         runner = self._engine_runner
-        if getattr(runner, "_regularizers_engine", None) is not engine:
+        if getattr(runner, "_regularizers_engine", None) != (engine, segments):
             engine.set_regularizers(*segments)
-            runner._regularizers_engine = engine
+            runner._regularizers_engine = (engine, segments)
+
+    # -- frozen weights (trainable = False) ---------------------------------------------
+    def _frozen_key(self):
+        """(offsets, lengths) of the frozen weights in params, as tuples (hashable)."""
+        if not self.built:
+            return ((), ())
+        stamp = (TRAINABLE_CHANGES[0], self._claimed_at, id(self.params))
+        cached = getattr(self, "_frozen_cache", None)
+        if cached is None or cached[0] != stamp:
+            offsets, lengths = self._frozen_segments()
+            cached = (stamp, (tuple(offsets), tuple(lengths)))
+            self._frozen_cache = cached
+        return cached[1]
+
+    def _configure_frozen(self, engine):
+        """The frozen segments on the training engine, read at every training call (a
+        change of ``trainable`` takes effect at the next ``fit``/``train_on_batch``)."""
+        frozen = self._frozen_key()
+        runner = self._engine_runner
+        if getattr(runner, "_frozen_engine", None) != (engine, frozen):
+            engine.set_frozen(*frozen)
+            runner._frozen_engine = (engine, frozen)
 
     def _penalty(self):
         """The regularizers' penalty at the current weights (0.0 without regularizers)."""
@@ -126,3 +152,16 @@ class BatchMethods:
         engine = getattr(runner, "_metrics_key", (None,))[0] if runner is not None else None
         if engine is not None:
             engine.reset_metrics()
+
+
+def _without(segments, frozen):
+    """The regularizer ``segments`` (offsets, lengths, l1, l2) outside the ``frozen``
+    (offsets, lengths) ranges (a regularized weight is frozen whole or not at all)."""
+    offsets, lengths, l1, l2 = segments
+    if not frozen[0]:
+        return segments
+    ranges = list(zip(*frozen))
+    keep = [k for k, off in enumerate(offsets)
+            if not any(a <= off < a + n for a, n in ranges)]
+    return ([offsets[k] for k in keep], [lengths[k] for k in keep], [l1[k] for k in keep],
+            [l2[k] for k in keep])

@@ -554,6 +554,7 @@ class Trainer(BatchMethods):
         losses, weights = self._resolved_losses()
         engine = self._runner().trainer(losses, self.optimizer, weights)
         self._configure_metrics(engine)
+        self._configure_frozen(engine)
         self._configure_regularizers(engine)
         return engine
 
