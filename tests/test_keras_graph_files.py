@@ -537,3 +537,14 @@ def test_regularizers_round_trip(tmp_path):
                              else src.read(name))
         with pytest.raises(FileFormatError, match=match):
             load_model(path)
+
+
+def test_frozen_wrappers_round_trip(tmp_path):
+    """trainable=False on a Bidirectional and a TimeDistributed survives a .keras file."""
+    L = fastrnn.layers
+    x = fastrnn.Input((4, 2))
+    h = L.Bidirectional(L.SimpleRNN(2, return_sequences=True), trainable=False)(x)
+    model = fastrnn.Model(x, L.TimeDistributed(L.Dense(1), trainable=False)(h))
+    save_model(model, tmp_path / "f.keras")
+    loaded = load_model(tmp_path / "f.keras")
+    assert [la.trainable for la in loaded.layers[1:]] == [False, False]

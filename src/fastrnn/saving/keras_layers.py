@@ -734,10 +734,15 @@ def _time_distributed_from_keras(reader):
     return kwargs
 
 
+def _frozen(kwargs):
+    """``trainable=False`` for a wrapper read frozen (nothing otherwise)."""
+    return {"trainable": False} if kwargs.get("trainable") is False else {}
+
+
 def _make_time_distributed(kwargs):
     from .. import layers
     fmt, inner = kwargs["layer"]
-    return layers.TimeDistributed(fmt.make(inner), name=kwargs["name"])
+    return layers.TimeDistributed(fmt.make(inner), name=kwargs["name"], **_frozen(kwargs))
 
 
 def _time_distributed_paths(kwargs):
@@ -808,7 +813,8 @@ def _bidirectional_from_keras(reader):
 def _make_bidirectional(kwargs):
     from .. import layers
     return layers.Bidirectional(layers.SimpleRNN(**kwargs["layer"]),
-                                merge_mode=kwargs["merge_mode"], name=kwargs["name"])
+                                merge_mode=kwargs["merge_mode"], name=kwargs["name"],
+                                **_frozen(kwargs))
 
 
 def _bidirectional_paths(kwargs):
