@@ -28,6 +28,7 @@ from libc.math cimport sqrt, sqrtf, exp, expf, expm1, expm1f, log1p, log1pf, log
 from libc.math cimport fabs, fabsf
 from libc.float cimport FLT_MIN, DBL_MIN
 from libc.string cimport memcpy, memset
+from libc.stdint cimport uint32_t, uint64_t
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from "fastmath.h" nogil:
@@ -115,6 +116,13 @@ cdef void _unit_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_
             for j in range(n):
                 cr[j] = 0 if beta == 0 else beta * cr[j]
         return
+    # a vector operand read with stride 1 either way: take the plain loops' form
+    if k == 1 and trans_b and ldb == 1:
+        trans_b = False
+    if n == 1 and k > 1 and not trans_b and ldb == 1:
+        trans_b = True
+    if m == 1 and k > 1 and trans_a and lda == 1:
+        trans_a = False
     if k == 1:                            # C = beta C + alpha a b^T
         for i in range(m):
             ap = a[i] if trans_a else a[i * lda]
@@ -901,9 +909,19 @@ cdef void dense_backward_k(const floating* x, const floating* w, const floating*
 
 # ---------------------------------------------------------------- Adam
 
-cdef inline bint _finite3(floating a, floating b, floating c) noexcept nogil:
-    # x - x is 0 for a finite x and NaN for inf or NaN; a sum of zeros stays 0
-    return (a - a) + (b - b) + (c - c) == 0
+cdef extern from *:
+    """
+    /* bit 31 (float) or 63 (double) of the result is set exactly when x is
+       inf or NaN (its exponent bits all ones): an OR of these over a loop is
+       a reduction without compares, which gcc vectorises */
+    static inline uint32_t fr__nonfinite_bit_f(float x)
+    { uint32_t u; memcpy(&u, &x, sizeof u); return (u & 0x7f800000u) + 0x00800000u; }
+    static inline uint64_t fr__nonfinite_bit_d(double x)
+    { uint64_t u; memcpy(&u, &x, sizeof u);
+      return (u & 0x7ff0000000000000ull) + 0x0010000000000000ull; }
+    """
+    uint32_t fr__nonfinite_bit_f(float x) noexcept nogil
+    uint64_t fr__nonfinite_bit_d(double x) noexcept nogil
 
 
 cdef bint adam_k(floating* p, const floating* g, floating* m, floating* v, floating* vhat,
@@ -926,14 +944,16 @@ cdef bint adam_k(floating* p, const floating* g, floating* m, floating* v, float
     ``backup`` (NULL: none) receives a copy of the values before the update
     in the engine's layout: p, m, v (and vhat) one after another, n each.
     Returns whether every updated p, m, v (and vhat) is finite: the
-    engine's update check, taken in the update's own pass (x - x is 0
-    exactly when x is finite) instead of a pass over the buffers after it.
+    engine's update check, taken in the update's own pass (an OR of the
+    exponent bits, see fr__nonfinite_bit_f) instead of a pass over the
+    buffers after it.
     """
     cdef Py_ssize_t i
-    cdef floating gi, mi, vi, pi
+    cdef floating gi, mi, vi, hi, pi
     cdef floating b1c = one_minus_beta_1, b2c = one_minus_beta_2
     cdef floating tiny = FLT_MIN if floating is float else DBL_MIN
-    cdef bint ok = True
+    cdef uint32_t bad_f = 0             # float: bit 31 set once a value is not finite
+    cdef uint64_t bad_d = 0             # double: bit 63
     if backup != NULL:
         memcpy(backup, p, n * sizeof(floating))
         memcpy(backup + n, m, n * sizeof(floating))
@@ -951,7 +971,12 @@ cdef bint adam_k(floating* p, const floating* g, floating* m, floating* v, float
             v[i] = vi
             pi = p[i] - lr_t * mi / (_sqrt(vi) + epsilon)
             p[i] = pi
-            ok &= _finite3(mi, vi, pi)
+            if floating is float:
+                bad_f |= (fr__nonfinite_bit_f(mi) | fr__nonfinite_bit_f(vi)
+                          | fr__nonfinite_bit_f(pi))
+            else:
+                bad_d |= (fr__nonfinite_bit_d(mi) | fr__nonfinite_bit_d(vi)
+                          | fr__nonfinite_bit_d(pi))
     else:                                           # AMSGrad
         for i in range(n):
             gi = g[i] * scale
@@ -961,13 +986,20 @@ cdef bint adam_k(floating* p, const floating* g, floating* m, floating* v, float
             vi = vi if vi >= tiny else 0
             m[i] = mi
             v[i] = vi
-            ok &= _finite3(mi, vi, 0)
-            vi = vi if vi > vhat[i] else vhat[i]
-            vhat[i] = vi
-            pi = p[i] - lr_t * mi / (_sqrt(vi) + epsilon)
+            hi = vi if vi > vhat[i] else vhat[i]
+            vhat[i] = hi
+            pi = p[i] - lr_t * mi / (_sqrt(hi) + epsilon)
             p[i] = pi
-            ok &= _finite3(vi, pi, 0)
-    return ok
+            if floating is float:
+                bad_f |= (fr__nonfinite_bit_f(mi) | fr__nonfinite_bit_f(vi)
+                          | fr__nonfinite_bit_f(hi) | fr__nonfinite_bit_f(pi))
+            else:
+                bad_d |= (fr__nonfinite_bit_d(mi) | fr__nonfinite_bit_d(vi)
+                          | fr__nonfinite_bit_d(hi) | fr__nonfinite_bit_d(pi))
+    if floating is float:
+        return (bad_f >> 31) == 0
+    else:
+        return (bad_d >> 63) == 0
 
 
 # ---------------------------------------------------------------- def entry points (ops)
