@@ -1127,6 +1127,86 @@ CASES += [
          Raises(ValueError, "x")),
 ]
 
+
+# -- stateful=True: a fixed batch size, every batch exactly that size -------------------------
+def _stateful(batch=4, compiled=True):
+    model = keras.Sequential([keras.Input(batch_shape=(batch, 3, 1)),
+                              keras.layers.SimpleRNN(4, stateful=True), keras.layers.Dense(1)])
+    if compiled:
+        model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def _stateful_call(method, n=8, **kwargs):
+    def call():
+        x, y = np.ones((n, 3, 1)), np.ones((n, 1))
+        model = _stateful()
+        args = (x,) if method == "predict" else (x, y)
+        return getattr(model, method)(*args, verbose=0, **kwargs)
+    return call
+
+
+def _stateful_generator(method, sizes):
+    def call():
+        batches = [(np.ones((b, 3, 1)), np.ones((b, 1))) for b in sizes]
+        model = _stateful()
+        source = iter([x for x, _ in batches]) if method == "predict" else iter(batches)
+        return getattr(model, method)(source, verbose=0)
+    return call
+
+
+CASES += [
+    Case("stateful-fit-valid", _stateful_call("fit", batch_size=4),
+         Check(lambda h: np.isfinite(h.history["loss"][0]), "trains")),
+    Case("stateful-fit-batch_size-differs", _stateful_call("fit", batch_size=2),
+         Raises(ValueError, "batch_size")),
+    Case("stateful-fit-last-batch-partial", _stateful_call("fit", n=10, batch_size=4),
+         Raises(ValueError, "batch_size")),
+    Case("stateful-fit-fewer-samples-than-the-batch", _stateful_call("fit", n=3),
+         Raises(ValueError, "batch_size")),
+    Case("stateful-fit-validation-partial", _stateful_call(
+        "fit", batch_size=4, validation_data=(np.ones((6, 3, 1)), np.ones((6, 1)))),
+         Raises(ValueError, "batch_size")),
+    Case("stateful-fit-generator-last-batch-smaller", _stateful_generator("fit", [4, 4, 2]),
+         Raises(ValueError, "batch_size")),
+    Case("stateful-evaluate-batch_size-differs", _stateful_call("evaluate", batch_size=8),
+         Raises(ValueError, "batch_size")),
+    Case("stateful-evaluate-last-batch-partial", _stateful_call("evaluate", n=6),
+         Raises(ValueError, "batch_size")),
+    Case("stateful-evaluate-generator-batch-larger", _stateful_generator("evaluate", [8]),
+         Raises(ValueError, "batch_size")),
+    Case("stateful-predict-default-batch_size", _stateful_call("predict"),
+         Check(lambda p: p.shape == (8, 1), "batches of the fixed size")),
+    Case("stateful-predict-batch_size-differs", _stateful_call("predict", batch_size=32),
+         Raises(ValueError, "batch_size")),
+    Case("stateful-predict-last-batch-partial", _stateful_call("predict", n=5),
+         Raises(ValueError, "batch_size")),
+    Case("stateful-predict-generator-batch-smaller", _stateful_generator("predict", [4, 3]),
+         Raises(ValueError, "batch_size")),
+    Case("stateful-without-batch-size", lambda: keras.Sequential([
+        keras.Input((3, 1)), keras.layers.SimpleRNN(4, stateful=True)]),
+         Raises(ValueError, "stateful")),
+    Case("stateful-functional-without-batch-size", _symbolic(
+        lambda t: keras.layers.SimpleRNN(4, stateful=True)(t)), Raises(ValueError, "stateful")),
+    Case("stateful-reset_states-wrong-shape", lambda: _stateful().layers[0].reset_states(
+        np.zeros((3, 4))), Raises(ValueError, "states")),
+    Case("stateful-reset_states-two-arrays", lambda: _stateful().layers[0].reset_states(
+        [np.zeros((4, 4))] * 2), Raises(ValueError, "states")),
+    Case("stateful-reset_states-nan", lambda: _stateful().layers[0].reset_states(
+        np.full((4, 4), np.nan)), Raises(ValueError, "states")),
+    Case("stateful-reset_states-str", lambda: _stateful().layers[0].reset_states(
+        np.array([["a"] * 4] * 4)), Raises(TypeError, "states")),
+    Case("stateful-engine-states-wrong-width", lambda: _stateful()._runner().predictor()
+         .set_states([np.zeros((4, 5), np.float32)]), Raises(ValueError, "states")),
+    Case("stateful-engine-states-wrong-dtype", lambda: _stateful()._runner().predictor()
+         .set_states([np.zeros((4, 4))]), Raises(TypeError, "states")),
+    Case("stateful-engine-states-count", lambda: _stateful()._runner().predictor()
+         .set_states([]), Raises(ValueError, "states")),
+    Case("stateful-engine-train_step-batch", lambda: _stateful()._trainer().train_step(
+        np.zeros((2, 3, 1), np.float32), np.zeros((2, 1), np.float32), 0.001),
+         Raises(ValueError, "batch_size")),
+]
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case):
     expect = case.expect

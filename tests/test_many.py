@@ -179,6 +179,193 @@ def test_errors_raise_names_the_model_and_return_keeps_going():
         assert_same(results[i], *alone(0, *datasets[i]))
 
 
+# -- the batched path: many models' epochs in one GIL-free compiled call ----------------
+@pytest.fixture
+def batched_calls(monkeypatch):
+    """Counts the models each ``_engine.run_epochs_many`` call trains."""
+    from fastrnn import _engine
+    calls = []
+    run = _engine.run_epochs_many
+
+    def counting(engines, *args):
+        calls.append(len(engines))
+        return run(engines, *args)
+
+    monkeypatch.setattr(_engine, "run_epochs_many", counting)
+    return calls
+
+
+def build_with(units=6, learning_rate=0.01, metrics=None, dtype=None, dropout=0.0):
+    """``build``, optionally with compiled metrics, float64 weights or dropout."""
+    layers = ([fastrnn.Input((5, 2), dtype=dtype)] if dtype else []) + [
+        SimpleRNN(units, dropout=dropout, recurrent_dropout=dropout,
+                  **({} if dtype else {"input_shape": [5, 2]})), Dense(1)]
+    model = fastrnn.Sequential(layers)
+    model.compile(optimizer=fastrnn.optimizers.Adam(learning_rate=learning_rate), loss="mse",
+                  metrics=metrics)
+    return model
+
+
+def alone_with(seed, x, y, config, **fit_kwargs):
+    fastrnn.set_random_seed(seed)
+    model = build_with(**config)
+    history = model.fit(x, y, verbose=0, **{"epochs": EPOCHS, "batch_size": 8, **fit_kwargs})
+    return model, history.history
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("epochs", [1, EPOCHS])
+def test_batched_path_equals_lone_runs(batched_calls, n_jobs, epochs):
+    """Datasets of two sizes (two groups), float32 and float64 models: every result, the
+    returned model's History and optimizer step count equal the lone run's."""
+    datasets = make_datasets(5) + make_datasets(4, samples=20, seed=3)
+    configs = [{"dtype": "float64"} if i % 3 == 0 else {"units": 4 + i % 2} for i in range(9)]
+    configs[4]["dropout"] = 0.3
+    seeds = list(range(20, 29))
+    results = fit_many(build_with, datasets, configs=configs, seeds=seeds, epochs=epochs,
+                       batch_size=8, n_jobs=n_jobs, return_models=True)
+    assert sum(batched_calls) == 9 and len(batched_calls) >= 2
+    for r, (x, y), config, seed in zip(results, datasets, configs, seeds):
+        model, history = alone_with(seed, x, y, config, epochs=epochs)
+        assert_same(r, model.get_weights(), history)
+        assert r.model.history.history == history and r.model.history.epoch == list(range(epochs))
+        assert r.model.optimizer.iterations == model.optimizer.iterations
+        assert r.model.history.params == model.history.params
+        if n_jobs == 2 and epochs == 1:
+            # the returned model goes on exactly as the lone one (optimizer state included)
+            for m in (r.model, model):
+                fastrnn.set_random_seed(77)
+                m.fit(x, y, epochs=2, batch_size=8, verbose=0)
+            assert all(np.array_equal(a, b)
+                       for a, b in zip(r.model.get_weights(), model.get_weights()))
+            assert np.array_equal(r.model.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_batched_path_without_shuffle_and_default_batch_size(batched_calls):
+    datasets = make_datasets(3, samples=70)
+    results = fit_many(build, datasets, seeds=[1, 2, 3], epochs=3, shuffle=False, n_jobs=2)
+    assert sum(batched_calls) == 3
+    for r, (x, y), seed in zip(results, datasets, [1, 2, 3]):
+        assert_same(r, *alone(seed, x, y, epochs=3, shuffle=False, batch_size=None))
+
+
+def test_models_that_need_python_between_epochs_fall_back_to_fit(batched_calls):
+    """Compiled metrics (one model of three) or callbacks (all): trained by fit, still equal."""
+    datasets = make_datasets(3)
+    configs = [{}, {"metrics": ["mae"]}, {}]
+    results = fit_many(build_with, datasets, configs=configs, seeds=4, epochs=EPOCHS,
+                       batch_size=8, n_jobs=2)
+    assert sum(batched_calls) == 2
+    for r, (x, y), config in zip(results, datasets, configs):
+        model, history = alone_with(4, x, y, config)
+        assert_same(r, model.get_weights(), history)
+    assert "mae" in results[1].history
+    batched_calls.clear()
+    results = fit_many(build, datasets, seeds=4, epochs=EPOCHS, batch_size=8, n_jobs=2,
+                       callbacks=lambda: [EarlyStopping(monitor="loss", patience=100)])
+    assert batched_calls == []
+    for r, (x, y) in zip(results, datasets):
+        assert_same(r, *alone(4, x, y))
+
+
+def test_stateful_models_fall_back_to_fit(batched_calls):
+    """A model with stateful layers (fixed batch size, states carried between batches)
+    trains through fit, beside batched ones."""
+    def build_stateful(stateful=True):
+        if not stateful:
+            return build()
+        model = fastrnn.Sequential([fastrnn.Input(batch_shape=(8, 5, 2)),
+                                    SimpleRNN(4, stateful=True), Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        return model
+
+    datasets = make_datasets(2, samples=32)
+    configs = [{}, {"stateful": False}]
+    results = fit_many(build_stateful, datasets, configs=configs, seeds=5, epochs=EPOCHS,
+                       batch_size=8, n_jobs=1)
+    assert batched_calls == [1]
+    for r, (x, y), config in zip(results, datasets, configs):
+        fastrnn.set_random_seed(5)
+        model = build_stateful(**config)
+        history = model.fit(x, y, epochs=EPOCHS, batch_size=8, verbose=0).history
+        assert_same(r, model.get_weights(), history)
+
+
+def test_batched_error_stops_only_that_model(batched_calls):
+    """A model diverging at its first step in the batched call: the others are unharmed, and
+    its error and History are those of its lone fit."""
+    datasets = make_datasets(3)
+    configs = [{}, {"learning_rate": 1e38}, {}]
+    results = fit_many(build_with, datasets, configs=configs, seeds=0, epochs=EPOCHS,
+                       batch_size=8, n_jobs=1, errors="return")
+    assert batched_calls == [3]
+    fastrnn.set_random_seed(0)
+    model = build_with(learning_rate=1e38)
+    with pytest.raises(NonFiniteTrainingError) as lone:
+        model.fit(*datasets[1], epochs=EPOCHS, batch_size=8, verbose=0)
+    assert str(results[1].error) == str(lone.value)
+    assert (results[1].error.epoch, results[1].error.batch) == (lone.value.epoch,
+                                                                lone.value.batch)
+    assert all(np.array_equal(a, b) for a, b in zip(results[1].weights, model.get_weights()))
+    for i in (0, 2):
+        assert_same(results[i], *alone(0, *datasets[i]))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 37, 1000])
+def test_shuffled_orders_draw_as_generator_shuffle(n):
+    """Every row: np.arange(n) shuffled by rng.shuffle, bitwise, and the generator ends in
+    the same state; without shuffling the generator is untouched."""
+    from fastrnn import _engine
+    for seed in range(20):
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        want = np.empty((5, n), np.int64)
+        for row in want:
+            row[...] = np.arange(n)
+            a.shuffle(row)
+        got = np.full((5, n), -1, np.int64)
+        _engine.shuffled_orders(b, got)
+        assert np.array_equal(got, want)
+        assert a.bit_generator.state == b.bit_generator.state
+    state = b.bit_generator.state
+    _engine.shuffled_orders(b, got, False)
+    assert np.array_equal(got, np.tile(np.arange(n), (5, 1)))
+    assert b.bit_generator.state == state
+    with pytest.raises(TypeError, match="orders"):
+        _engine.shuffled_orders(b, got.astype(np.int32))
+
+
+def test_run_epochs_many_checks_before_it_runs():
+    """Bad rows are refused before any engine trains, and every engine is usable afterwards."""
+    from fastrnn import _engine
+    (x, y), = make_datasets(1)
+    models = [build() for _ in range(2)]
+    for m in models:
+        m.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    engines = [m._trainer() for m in models]
+    before = [m.get_weights() for m in models]
+    order = np.tile(np.arange(37), (2, 1))
+    rates = np.full((2, 5), 0.01)
+    losses, means = np.zeros((2, 5)), np.zeros((2, 1))
+    with pytest.raises(RuntimeError, match="bind_data"):
+        _engine.run_epochs_many(engines, order, 8, rates, losses, means)
+    for e in engines:
+        e.bind_data(x, y)
+    bad = order.copy()
+    bad[1, 3] = 37
+    with pytest.raises(ValueError, match=r"order\[1, 3\]"):
+        _engine.run_epochs_many(engines, bad, 8, rates, losses, means)
+    with pytest.raises(ValueError, match="learning_rates"):
+        _engine.run_epochs_many(engines, order, 8, np.full((2, 5), np.nan), losses, means)
+    with pytest.raises(TypeError, match="means"):
+        _engine.run_epochs_many(engines, order, 8, rates, losses, np.zeros((1, 1)))
+    for m, w in zip(models, before):
+        assert all(np.array_equal(a, b) for a, b in zip(m.get_weights(), w))
+    _engine.run_epochs_many(engines, order, 8, rates, losses, means)   # usable: not left busy
+    assert np.isfinite(means).all()
+    for e in engines:
+        e.unbind_data()
+
+
 def test_bad_arguments_are_named():
     datasets = make_datasets(2)
     with pytest.raises(ValueError, match="lengths"):

@@ -20,7 +20,6 @@ PROGRAMS = sorted(f for f in os.listdir(os.path.join(HERE, "programs")) if f.end
 
 #: program -> what it needs that fastrnn lacks today
 NOT_YET = {
-    "p12_stateful.py": "stateful RNNs",
 }
 
 _REWRITES = [

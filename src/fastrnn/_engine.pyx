@@ -25,6 +25,11 @@ allocation per step:
 - ``run_epoch``: every batch of a bound training set in a given order;
 - ``predict`` / ``evaluate``: the forward pass (and losses) in chunks.
 
+A stateful recurrent node (``FLAG_STATEFUL``, Keras's ``stateful=True``)
+starts every batch from a state buffer the caller gives (:meth:`Engine.set_states`,
+one row per sample of the fixed batch size every batch must have) and writes
+its last state back; no gradient flows into it.
+
 Every node kind is one forward/backward pair of kernels from ``_kernels``
 (the same ones :mod:`fastrnn.ops` exposes); work is time-major: row
 ``t*B + b`` of a (steps*B, width) buffer is sample ``b`` at step ``t``, so
@@ -43,7 +48,8 @@ counter exactly as before and is reported to the caller.
 """
 from libc.math cimport sqrt, sqrtf, pow as c_pow, fabs, isfinite
 from libc.string cimport memcpy, memset
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdlib cimport malloc, calloc, free
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_STRIDES,
                              PyBUF_FORMAT, PyBUF_WRITABLE)
@@ -100,6 +106,8 @@ cdef enum:
     FLAG_BACKWARDS = 2    # go_backwards
     FLAG_INPUT_ORDER = 4  # a backwards sequence output stays in input order (Bidirectional)
     FLAG_MASKED = 8       # RNN: input 0 is a masking node (or an embedding: index 0 masks)
+    FLAG_STATEFUL = 16    # RNN: starts from its state buffer (set_states) and writes its
+                          # last state back after every batch (Keras's stateful=True)
 
     MAX_METRICS = 32  # metrics computed inside the engine (engine_losses.pxi)
 
@@ -138,7 +146,7 @@ KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE, "input": KIND_INPUT,
          "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING, "last_step": KIND_LAST_STEP,
          "masking": KIND_MASKING}
 FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS, "input_order": FLAG_INPUT_ORDER,
-         "masked": FLAG_MASKED}
+         "masked": FLAG_MASKED, "stateful": FLAG_STATEFUL}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
 CLIPS = {None: CLIP_NONE, "clipnorm": CLIP_NORM, "global_clipnorm": CLIP_GLOBAL,
          "clipvalue": CLIP_VALUE}
@@ -167,6 +175,9 @@ cdef struct Node:
     Py_ssize_t o_out, o_dout, o_hs, o_dz, o_g, o_wht, o_work
     Py_ssize_t o_dh0              # RNN with an initial state (second input): its gradient
     Py_ssize_t o_mask             # masked RNN: the step mask as bytes
+    bint stateful                 # RNN: FLAG_STATEFUL
+    char* state                   # ... its state buffer (B, width), B = State.state_B
+    Py_ssize_t o_h0               # ... the state the current batch started from
 
 
 cdef struct LossSpec:
@@ -235,6 +246,9 @@ cdef struct State:
     char** Y
     char** W                      # per-output row weights (NULL entries: none)
     Py_ssize_t N
+    # stateful recurrent nodes (set_states): every batch has exactly state_B samples
+    int n_stateful
+    Py_ssize_t state_B            # 0 until set_states
 
 
 include "engine_nodes.pxi"
@@ -255,10 +269,13 @@ cdef double _train_batch(State* s, floating* tag, double lr) noexcept nogil:
     s.bad_loss = loss
     if not isfinite(loss):
         s.bad = BAD_LOSS
+        _restore_states(s, tag)
         return loss
     _metrics(s, tag)
     _backward(s, tag)
     s.bad = _update(s, tag, lr)
+    if s.bad:
+        _restore_states(s, tag)     # a rejected step leaves the states as they were too
     return loss
 
 
@@ -491,7 +508,7 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: width must be in [1, {_INT_MAX}], got {width}")
         if fixed < 0 or fixed > _INT_MAX:
             raise ValueError(f"{where}: steps must be in [0, {_INT_MAX}], got {fixed}")
-        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED):
+        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED | FLAG_STATEFUL):
             raise ValueError(f"{where}: unknown flags {flags}")
         if kind in (KIND_RNN, KIND_DENSE, KIND_ACTIVATION):
             if not 0 <= act < N_ACTIVATIONS:
@@ -509,8 +526,10 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: kind {kind} cannot take {n_in} inputs")
         if kind not in (KIND_INPUT, KIND_RELAYOUT, KIND_REPEAT) and fixed != 0:
             raise ValueError(f"{where}: only input, reshape and repeat nodes fix their steps")
-        if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED):
-            raise ValueError(f"{where}: only a recurrent node goes backwards")
+        if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED
+                                         | FLAG_STATEFUL):
+            raise ValueError(f"{where}: only a recurrent node goes backwards, is masked or "
+                             f"is stateful")
         spans = []
         if kind == KIND_INPUT:
             if arg in input_node or not 0 <= arg < n:
@@ -727,7 +746,7 @@ cdef class Engine:
     cdef bint have_params, have_state, busy, inference
     cdef int itemsize
     cdef object _arena, _optimizer_buffers, _dtype, _plan, _bound, _vocab
-    cdef object _seq_in, _width_in, _steps_in
+    cdef object _seq_in, _width_in, _steps_in, _states
 
     def __cinit__(self):
         memset(&self.s, 0, sizeof(State))
@@ -808,6 +827,9 @@ cdef class Engine:
             n.backwards = (r[F_FLAGS] & FLAG_BACKWARDS) != 0
             n.flipped = n.seq and n.backwards and (r[F_FLAGS] & FLAG_INPUT_ORDER) == 0
             n.masked = (r[F_FLAGS] & FLAG_MASKED) != 0
+            n.stateful = (r[F_FLAGS] & FLAG_STATEFUL) != 0
+            if n.stateful:
+                s.n_stateful += 1
             n.width, n.din, n.fixed_steps = r[F_WIDTH], info["din"][i], r[F_STEPS]
             n.p0, n.p1, n.p2, n.arg = r[F_P0], r[F_P1], r[F_P2], r[F_ARG]
             n.real = info["real"][i]
@@ -1192,6 +1214,8 @@ cdef class Engine:
                     sizes["dh0"] = int(B) * W
                 if n.masked:            # the step mask as bytes (B*T of them fit)
                     sizes["mask"] = rin
+                if n.stateful:          # the state the batch started from
+                    sizes["h0"] = int(B) * W
                 if n.real > 0 or n.real2 > 0:
                     # dropout masks (B, D) and (B, H), x * mask (B*T, D), h * mask (B*T, H)
                     sizes["work"] = int(B) * (n.din + W) + rin * (n.din + W)
@@ -1229,7 +1253,7 @@ cdef class Engine:
         for i in range(s.n_nodes):
             n = &s.nodes[i]
             sizes = layout[i]
-            for key in ("hs", "dz", "g", "wht", "out", "dout", "work", "dh0", "mask"):
+            for key in ("hs", "dz", "g", "wht", "out", "dout", "work", "dh0", "mask", "h0"):
                 v = sizes.get(key, 0)
                 if key == "hs": n.o_hs = off
                 elif key == "dz": n.o_dz = off
@@ -1239,6 +1263,7 @@ cdef class Engine:
                 elif key == "dout": n.o_dout = off
                 elif key == "dh0": n.o_dh0 = off
                 elif key == "mask": n.o_mask = off
+                elif key == "h0": n.o_h0 = off
                 else: n.o_work = off
                 off += v
             if n.kind == KIND_RNN and n.seq and not n.flipped:
@@ -1273,6 +1298,85 @@ cdef class Engine:
         finally:
             free(T)
             self.busy = False
+
+    def set_states(self, states):
+        """The state buffers of the stateful recurrent nodes (``FLAG_STATEFUL``).
+
+        Parameters
+        ----------
+        states : list of ndarray of shape (B, width)
+            One per stateful node, in node order: the engine's dtype, writable,
+            C-contiguous, all with the same B (the model's fixed batch size).
+            Kept referenced, not copied: each batch of such a model has
+            exactly B samples, and a stateful node starts it from its buffer
+            (row b: sample b of the batch) and writes its last state back,
+            in training, evaluation and prediction (not after a step rejected
+            as non-finite).  No gradient flows into the state (BPTT is
+            truncated at batch boundaries, as in Keras).  The caller may
+            zero or set the buffers between calls (``reset_states``).
+        """
+        cdef State* s = &self.s
+        cdef Py_ssize_t shp[2]
+        cdef Py_ssize_t B = -1
+        cdef int i, j, k
+        cdef _Views views
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        if len(states) != s.n_stateful:
+            raise ValueError(f"states must hold one array per stateful node ({s.n_stateful}), "
+                             f"got {len(states)}")
+        views = _Views(s.n_stateful)
+        k = 0
+        for i in range(s.n_nodes):
+            if not s.nodes[i].stateful:
+                continue
+            shp[0] = B
+            shp[1] = s.nodes[i].width
+            views.add(states[k], f"states[{k}]", True, self.itemsize, 2, shp)
+            B = views.v[k].shape[0]
+            if B < 1:
+                raise ValueError(f"states[{k}] must hold at least one sample's state")
+            bad = _overlaps(&views.v[k], &self.pb_params) or _overlaps(&views.v[k], &self.pb_grads)
+            for j in range(k):
+                bad = bad or _overlaps(&views.v[k], &views.v[j])
+            if bad:
+                raise ValueError(f"states[{k}] must not share memory with params, grads or "
+                                 f"another state")
+            k += 1
+        self._enter()
+        try:
+            k = 0
+            for i in range(s.n_nodes):
+                if s.nodes[i].stateful:
+                    s.nodes[i].state = views.ptr[k]
+                    k += 1
+            self._states = views
+            s.state_B = B if s.n_stateful else 0
+        finally:
+            self.busy = False
+
+    @property
+    def state_batch_size(self):
+        """The batch size the state buffers fix (None: no stateful nodes, or no
+        buffers given yet)."""
+        return self.s.state_B if self.s.n_stateful and self.s.state_B else None
+
+    cdef int _check_state_batches(self, Py_ssize_t N, Py_ssize_t bs, str where) except -1:
+        """With stateful nodes, N samples in batches of ``bs`` must all be batches of
+        exactly the states' B (a state per sample of the fixed batch)."""
+        cdef State* s = &self.s
+        if s.n_stateful == 0 or N == 0:
+            return 0
+        if s.state_B == 0:
+            raise RuntimeError("the plan has stateful recurrent nodes: give their state "
+                               "buffers with set_states first")
+        if min(bs, N) != s.state_B or N % s.state_B:
+            last = N % bs if N > bs else N
+            raise ValueError(f"batch_size: a stateful model takes batches of exactly "
+                             f"{s.state_B} samples (its fixed batch size); {where} has {N} "
+                             f"samples in batches of {min(bs, N)}"
+                             + (f" (the last one of {last})" if last and last != min(bs, N)
+                                else ""))
+        return 0
 
     @property
     def capacity(self):
@@ -1443,6 +1547,7 @@ cdef class Engine:
         self._enter_training()
         try:
             xv = self._inputs(xb, "xb", &B)
+            self._check_state_batches(B, B, "xb")
             yv = self._outputs(yb, "yb", B, False, True)
             wv = self._weights(wb, "wb", B)
             if out is not None:
@@ -1598,6 +1703,7 @@ cdef class Engine:
                     if o[i] < 0 or o[i] >= s.N:
                         raise ValueError(f"order[{i}] = {o[i]} is out of range for {s.N} samples")
                 nb = (L + bs - 1) // bs if L else 0
+                self._check_state_batches(L, bs, "the bound set (one epoch's order)")
                 shp[0] = -1
                 _get(losses, &bl, "losses", True, 8, 1, shp)
                 try:
@@ -1693,6 +1799,7 @@ cdef class Engine:
         self._enter()
         try:
             xv = self._inputs(x, "x", &N)
+            self._check_state_batches(N, bs, "x")
             yv = self._outputs(y, "y", N, False, True)
             wv = self._weights(w, "w", N)
             if out is not None:
@@ -1729,6 +1836,7 @@ cdef class Engine:
         self._enter()
         try:
             xv = self._inputs(x, "x", &N, True)
+            self._check_state_batches(N, ch, "x")
             ov = self._outputs(out, "out", N, True)
             self._check_out(ov, xv)
             if N > 0:
@@ -1769,3 +1877,210 @@ cdef int _check_rate(double lr) except -1:
     if not (isfinite(lr) and lr >= 0):
         raise ValueError(f"learning_rate must be finite and >= 0, got {lr}")
     return 0
+
+
+# ------------------------------------------------ many models, one GIL-free call
+cdef struct _BitGen:
+    # numpy's ``bitgen_t`` (numpy/random/bitgen.h, a stable C API), declared here
+    # so that no NumPy header is needed at build time
+    void* state
+    uint64_t (*next_uint64)(void* st) noexcept nogil
+    uint32_t (*next_uint32)(void* st) noexcept nogil
+    double (*next_double)(void* st) noexcept nogil
+    uint64_t (*next_raw)(void* st) noexcept nogil
+
+
+cdef inline uint64_t _below_or_at(_BitGen* g, uint64_t top) noexcept nogil:
+    """A uniform integer in [0, top], as NumPy's ``random_interval`` draws it:
+    masked rejection sampling on 32-bit draws when ``top`` fits in 32 bits."""
+    cdef uint64_t mask = top, value
+    if top == 0:
+        return 0
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    mask |= mask >> 32
+    if top <= 0xffffffffUL:
+        value = g.next_uint32(g.state) & mask
+        while value > top:
+            value = g.next_uint32(g.state) & mask
+    else:
+        value = g.next_uint64(g.state) & mask
+        while value > top:
+            value = g.next_uint64(g.state) & mask
+    return value
+
+
+def shuffled_orders(rng, orders, bint shuffle=True):
+    """Fill each row of ``orders`` with ``0 .. n-1``, shuffled by ``rng``.
+
+    Bitwise what ``for row in orders: row[...] = np.arange(n); rng.shuffle(row)``
+    gives (the same draws from ``rng``, in the same order: NumPy's
+    ``Generator.shuffle`` swaps element ``i`` with a uniform ``j <= i`` for
+    ``i = n-1 .. 1``), in one call that holds the GIL only to start.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    orders : ndarray of int64, shape (E, n), C-contiguous
+        Overwritten.
+    shuffle : bool, default True
+        False: each row is ``0 .. n-1`` and ``rng`` is not used.
+    """
+    cdef Py_buffer view
+    cdef Py_ssize_t E, n, e, i, j
+    cdef int64_t* row
+    cdef int64_t tmp
+    cdef _BitGen* g = NULL
+    if not isinstance(orders, np.ndarray) or orders.dtype != np.int64 or orders.ndim != 2 \
+            or not orders.flags.c_contiguous or not orders.flags.writeable:
+        raise TypeError("orders must be a writable C-contiguous int64 array of shape (E, n)")
+    E, n = orders.shape
+    if shuffle:
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        g = <_BitGen*>PyCapsule_GetPointer(rng.bit_generator.capsule, "BitGenerator")
+    PyObject_GetBuffer(orders, &view, PyBUF_WRITABLE)
+    try:
+        with rng.bit_generator.lock if shuffle else _NO_LOCK:
+            with nogil:
+                for e in range(E):
+                    row = (<int64_t*>view.buf) + e * n
+                    for i in range(n):
+                        row[i] = i
+                    if g != NULL:
+                        for i in range(n - 1, 0, -1):
+                            j = <Py_ssize_t>_below_or_at(g, <uint64_t>i)
+                            tmp = row[j]
+                            row[j] = row[i]
+                            row[i] = tmp
+    finally:
+        PyBuffer_Release(&view)
+
+
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+_NO_LOCK = _NoLock()
+
+
+def run_epochs_many(engines, order, batch_size, learning_rates, losses, means):
+    """:meth:`Engine.run_epoch` over several epochs for each of K engines, in one GIL-free call.
+
+    Row ``k`` of each array is engine ``k``'s ``run_epoch(order[k], batch_size,
+    learning_rates[k], losses[k], epochs=E, means=means[k])``: the same
+    computation, bitwise, one engine after the other; the GIL is released
+    once for all of them.  An engine whose batch goes bad stops there (its
+    ``last_status``, ``bad_batch``, ``bad_epoch``, as after ``run_epoch``);
+    the others go on.
+
+    Parameters
+    ----------
+    engines : sequence of Engine
+        K training engines, each with a bound training set of at least as
+        many rows as ``order`` names, without compiled metrics, each used by
+        nothing else during the call.
+    order : ndarray of int64, shape (K, E * L)
+        Each engine's row order, epoch after epoch (L rows per epoch, L >= 1).
+    batch_size : int
+    learning_rates : ndarray of float64, shape (K, E * nb)
+        One rate per batch, nb = ceil(L / batch_size).
+    losses : ndarray of float64, shape (K, E * nb)
+        Receives each batch's loss.
+    means : ndarray of float64, shape (K, E)
+        Receives each epoch's sample-weighted mean loss (entries from a bad
+        epoch on are left as they were).
+    """
+    cdef Py_ssize_t K, L, E, nb, bs, k, e, i, n_entered = 0, r_stride, l_stride
+    cdef State** states = NULL
+    cdef int* wide = NULL
+    cdef Engine engine
+    cdef const int64_t* o
+    cdef const double* r
+    cdef double* lp
+    cdef double* mp
+    cdef double mean
+    cdef State* s
+    bs = _size(batch_size, "batch_size")
+    engines = list(engines)
+    K = len(engines)
+    for name, arr, dt in (("order", order, np.int64), ("learning_rates", learning_rates,
+                          np.float64), ("losses", losses, np.float64), ("means", means,
+                          np.float64)):
+        if not isinstance(arr, np.ndarray) or arr.dtype != dt or arr.ndim != 2 \
+                or not arr.flags.c_contiguous or arr.shape[0] != K:
+            raise TypeError(f"{name} must be a C-contiguous {np.dtype(dt).name} array with "
+                            f"one row per engine ({K})")
+    for arr, name in ((losses, "losses"), (means, "means")):
+        if not arr.flags.writeable:
+            raise ValueError(f"{name} must be writable")
+    E = means.shape[1]
+    if E < 1 or order.shape[1] % E or order.shape[1] == 0:
+        raise ValueError(f"order has {order.shape[1]} columns: not a positive multiple of "
+                         f"epochs={E}")
+    L = order.shape[1] // E
+    nb = (L + bs - 1) // bs
+    if learning_rates.shape[1] < nb * E or losses.shape[1] < nb * E:
+        raise ValueError(f"learning_rates and losses need {nb * E} columns (one per batch)")
+    if K == 0:
+        return
+    if not np.all(np.isfinite(learning_rates[:, :nb * E])) or np.any(
+            learning_rates[:, :nb * E] < 0):
+        raise ValueError("learning_rates must be finite and >= 0")
+    states = <State**>malloc(K * sizeof(State*))
+    wide = <int*>malloc(K * sizeof(int))
+    if states == NULL or wide == NULL:
+        free(states)
+        free(wide)
+        raise MemoryError()
+    try:
+        for k in range(K):
+            engine = <Engine?>engines[k]
+            if engine.s.n_metrics:
+                raise ValueError(f"engines[{k}] has compiled metrics: use run_epoch")
+            engine._enter_training()
+            n_entered = k + 1
+            if engine._bound is None:
+                raise RuntimeError(f"engines[{k}]: no training set bound: call bind_data first")
+            o = (<const int64_t*><size_t>order.ctypes.data) + k * E * L
+            for i in range(E * L):
+                if o[i] < 0 or o[i] >= engine.s.N:
+                    raise ValueError(f"order[{k}, {i}] = {o[i]} is out of range for "
+                                     f"{engine.s.N} samples")
+            engine._reserve(min(bs, L), engine.s.T_bound)
+            states[k] = &engine.s
+            wide[k] = engine.itemsize == 8
+        o = <const int64_t*><size_t>order.ctypes.data
+        r = <const double*><size_t>learning_rates.ctypes.data
+        lp = <double*><size_t>losses.ctypes.data
+        mp = <double*><size_t>means.ctypes.data
+        r_stride, l_stride = learning_rates.shape[1], losses.shape[1]
+        with nogil:
+            for k in range(K):
+                s = states[k]
+                s.bad = 0
+                for e in range(E):
+                    s.bad_epoch = e
+                    if wide[k]:
+                        mean = _epoch(s, <double*>NULL, o + k * E * L + e * L, L, bs,
+                                      r + k * r_stride + e * nb,
+                                      lp + k * l_stride + e * nb)
+                    else:
+                        mean = _epoch(s, <float*>NULL, o + k * E * L + e * L, L, bs,
+                                      r + k * r_stride + e * nb,
+                                      lp + k * l_stride + e * nb)
+                    if s.bad:
+                        break
+                    mp[k * E + e] = mean
+    finally:
+        for k in range(n_entered):
+            (<Engine>engines[k]).busy = False
+        free(states)
+        free(wide)

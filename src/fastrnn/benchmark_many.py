@@ -11,8 +11,8 @@ extrapolates to the full count (said so in the output).
 
 Every model is the tutorial's ``SimpleRNN(20) -> Dense(1)`` (Adam, mse,
 batch 32) on the tutorial's 100 sequences, seeded 0, 1, 2, ...  Reported:
-the median wall time of each mode, the speed-up of ``n_jobs=2`` over
-``n_jobs=1``, the load average before and after (other processes on the
+the median wall time of each mode (fit_many's batched path, and its thread
+pool with one ``fit`` per model), the speed-ups of ``n_jobs=2``, the load average before and after (other processes on the
 machine make the figures provisional), and a check that every mode gave
 bitwise the same weights.  ``--dask`` adds a ``LocalCluster`` of 2 worker
 processes (1 thread each), started before the timing.
@@ -46,6 +46,20 @@ def plain_loop(data, seeds, epochs):
         model.fit(*data, epochs=epochs, batch_size=32, verbose=0)
         weights.append(model.get_weights())
     return weights
+
+
+UNBATCHED = "fit_many n_jobs=2, one fit per model (not batched)"
+
+
+def unbatched(data, seeds, epochs):
+    """fit_many's thread pool with every model through its own ``fit`` (no batched calls)."""
+    from . import many
+    many._BATCHED = False
+    try:
+        return [r.weights for r in fastrnn.fit_many(build, data, seeds=seeds, epochs=epochs,
+                                                    batch_size=32, n_jobs=2)]
+    finally:
+        many._BATCHED = True
 
 
 def load():
@@ -86,6 +100,8 @@ def run(models, epochs, repeats, dask=False):
             build, data, seeds=seeds, epochs=args.epochs, batch_size=32, n_jobs=1)],
         "fit_many n_jobs=2": lambda: [r.weights for r in fastrnn.fit_many(
             build, data, seeds=seeds, epochs=args.epochs, batch_size=32, n_jobs=2)],
+        UNBATCHED: lambda: unbatched(
+            data, seeds, args.epochs),
     }
     cluster = client = None
     if args.dask:
@@ -131,7 +147,9 @@ def run(models, epochs, repeats, dask=False):
     print(f"after:  {load()}")
     print(f"speed-up n_jobs=2 over n_jobs=1: "
           f"{times['fit_many n_jobs=1'] / times['fit_many n_jobs=2']:.2f}x; over the plain loop: "
-          f"{times['plain loop'] / times['fit_many n_jobs=2']:.2f}x; all modes bitwise equal")
+          f"{times['plain loop'] / times['fit_many n_jobs=2']:.2f}x; batched over one fit per "
+          f"model (n_jobs=2): {times[UNBATCHED] / times['fit_many n_jobs=2']:.2f}x; "
+          f"all modes bitwise equal")
     try:
         seconds = torch_extrapolated(args.models, args.epochs)
     except ImportError:

@@ -44,11 +44,20 @@ class Plan:
         The model's output nodes, in order.
     widths : tuple of int
         Each node's output features (for work-size estimates).
+    states : tuple of (object, int, int)
+        For each stateful recurrent node, in node order: the layer that owns
+        its state, the fixed batch size and the width (see :meth:`Runner.states`).
     """
     plan: np.ndarray
     inputs: np.ndarray
     outputs: np.ndarray
     widths: tuple
+    states: tuple = ()
+
+    @property
+    def state_batch_size(self):
+        """The batch size every batch must have (stateful nodes), or None."""
+        return self.states[0][1] if self.states else None
 
     def floats_per_sample(self, steps):
         """A generous estimate of the work floats one sample of ``steps`` steps takes."""
@@ -68,7 +77,9 @@ def lower(nodes, outputs):
         ``backwards``, ``input_order`` (a backwards sequence output in input
         order), ``steps`` (fixed output steps, 0 = from the inputs),
         ``p0``/``p1``/``p2`` (absolute weight offsets in ``params``, -1 for
-        none), ``arg`` (int), ``real`` and ``real2`` (float).
+        none), ``arg`` (int), ``real`` and ``real2`` (float); ``stateful``
+        (a recurrent node) with ``state_owner`` (the layer holding its state,
+        ``_state_array(batch, dtype)``) and ``batch`` (the fixed batch size).
     outputs : list of int
         The output nodes.
 
@@ -89,7 +100,8 @@ def lower(nodes, outputs):
         row[F["flags"]] = ((_engine.FLAGS["seq"] if node["seq"] else 0)
                            | (_engine.FLAGS["backwards"] if node.get("backwards") else 0)
                            | (_engine.FLAGS["input_order"] if node.get("input_order") else 0)
-                           | (_engine.FLAGS["masked"] if node.get("masked") else 0))
+                           | (_engine.FLAGS["masked"] if node.get("masked") else 0)
+                           | (_engine.FLAGS["stateful"] if node.get("stateful") else 0))
         row[F["width"]] = node["width"]
         row[F["steps"]] = node.get("steps", 0)
         for key in ("p0", "p1", "p2"):
@@ -97,8 +109,13 @@ def lower(nodes, outputs):
         row[F["arg"]] = node.get("arg", 0)
         for key in ("real", "real2"):
             row[F[key]] = np.array([node.get(key, 0.0)], np.float64).view(np.int64)[0]
+    states = tuple((node["state_owner"], node["batch"], int(node["width"]))
+                   for node in nodes if node.get("stateful"))
+    if len({batch for _, batch, _ in states}) > 1:
+        raise ValueError(f"the stateful layers are built for different batch sizes "
+                         f"{sorted({batch for _, batch, _ in states})}; a model has one")
     return Plan(plan, np.array(table, dtype=np.int64), np.array(outputs, dtype=np.int64),
-                tuple(int(node["width"]) for node in nodes))
+                tuple(int(node["width"]) for node in nodes), states)
 
 
 class Runner:
@@ -123,8 +140,18 @@ class Runner:
 
     def _new_engine(self, grads=None, inference=False):
         p = self.plan
-        return _engine.Engine(p.plan, p.inputs, p.outputs, self.params,
-                              self.grads if grads is None else grads, inference=inference)
+        engine = _engine.Engine(p.plan, p.inputs, p.outputs, self.params,
+                                self.grads if grads is None else grads, inference=inference)
+        if p.states:
+            engine.set_states(self.states())
+        return engine
+
+    def states(self):
+        """The state buffers of the stateful recurrent nodes, (batch, width) each, in
+        node order: owned by their layers (``reset_states`` zeroes them in place), shared
+        by every engine of this runner (calls run under the model's lock)."""
+        return [owner._state_array(batch, self.params.dtype)
+                for owner, batch, _ in self.plan.states]
 
     def trainer(self, loss, optimizer, loss_weights=None):
         """The training engine, configured for ``loss`` and ``optimizer`` (built).

@@ -119,8 +119,33 @@ cdef unsigned char* _step_mask(State* s, floating* tag, int i, bint fill) noexce
 
 
 cdef inline floating* _h0(State* s, floating* tag, int i) noexcept nogil:
-    """A recurrent node's initial state (its second input, (B, H)), or NULL for zeros."""
-    return _in(s, tag, i, 1) if s.nodes[i].n_in > 1 else NULL
+    """A recurrent node's initial state (its second input, (B, H)), or a stateful
+    node's state at the start of the batch, or NULL for zeros."""
+    if s.nodes[i].n_in > 1:
+        return _in(s, tag, i, 1)
+    if s.nodes[i].stateful:
+        return _buf(s, tag, s.nodes[i].o_h0)
+    return NULL
+
+
+cdef inline floating* _last_state(State* s, floating* tag, int i) noexcept nogil:
+    """A recurrent node's state after the last processed step (B, H): position
+    T-1 of its states, or 0 with go_backwards (masked steps carry the state)."""
+    cdef Node* n = &s.nodes[i]
+    return _buf(s, tag, n.o_hs) + (0 if n.backwards else
+                                   (s.nodes[_in_node(s, i, 0)].steps - 1) * s.B * n.width)
+
+
+cdef void _restore_states(State* s, floating* tag) noexcept nogil:
+    """Every stateful node's state back to what the current batch started from."""
+    cdef int i
+    cdef Node* n
+    if s.n_stateful == 0:
+        return
+    for i in range(s.n_nodes):
+        n = &s.nodes[i]
+        if n.stateful:
+            memcpy(n.state, _buf(s, tag, n.o_h0), s.B * n.width * sizeof(floating))
 
 
 cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
@@ -144,6 +169,8 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
         size = rows * n.width
         if n.kind == KIND_RNN:
             T = s.nodes[_in_node(s, i, 0)].steps
+            if n.stateful:          # start from the kept state (a copy: it is overwritten)
+                memcpy(_buf(s, tag, n.o_h0), n.state, B * n.width * sizeof(floating))
             if (training and _rnn_dropout(n)) or n.masked:
                 in_mask = rec_mask = xd = hd = NULL
                 # Keras's masks: one per sequence for this batch, reused at every step
@@ -168,6 +195,8 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
                               B, T, n.din, n.width, n.act, True, n.backwards)
             if n.flipped:     # Keras: the sequence in processing order
                 _reverse_steps(_buf(s, tag, n.o_hs), out, T, B * n.width)
+            if n.stateful:          # the next batch starts here
+                memcpy(n.state, _last_state(s, tag, i), B * n.width * sizeof(floating))
         elif n.kind == KIND_DENSE:
             dense_forward_k(x, P + n.p0, P + n.p2 if n.p2 >= 0 else NULL, out, rows,
                             n.din, n.width, n.act)

@@ -111,10 +111,15 @@ def set_random_seed(seed):
     np.random.seed(int(seed) % 2**32)
 
 
+def _next_seed():
+    """The seed of :func:`_next_generator`'s next generator, drawn from the current one."""
+    rng = _scoped_rng.get()
+    return (_global_rng if rng is None else rng).integers(0, 2**63)
+
+
 def _next_generator():
     """A fresh generator whose seed is drawn from the current one (scoped or global)."""
-    rng = _scoped_rng.get()
-    return np.random.default_rng((_global_rng if rng is None else rng).integers(0, 2**63))
+    return np.random.default_rng(_next_seed())
 
 
 @contextlib.contextmanager
@@ -159,13 +164,13 @@ def compute_fans(shape, input_axes=None, output_axes=None):
     """
     shape = tuple(shape)
     if input_axes is not None and output_axes is not None:
-        return (int(np.prod([shape[a] for a in input_axes], dtype=np.int64)),
-                int(np.prod([shape[a] for a in output_axes], dtype=np.int64)))
+        return (int(math.prod(shape[a] for a in input_axes)),
+                int(math.prod(shape[a] for a in output_axes)))
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
         return int(shape[0]), int(shape[0])
-    receptive = int(np.prod(shape[:-2], dtype=np.int64)) if len(shape) > 2 else 1
+    receptive = int(math.prod(shape[:-2])) if len(shape) > 2 else 1
     return int(shape[-2]) * receptive, int(shape[-1]) * receptive
 
 
@@ -209,9 +214,14 @@ class Initializer:
         if seed is not None:
             rng = np.random.default_rng(seed)
         elif rng is None:
-            rng = _next_generator()
+            # the draw always advances the current stream; the generator itself
+            # (~25 us to seed) only for initializers that use it
+            rng = _next_generator() if self._random else _next_seed()
         values = np.asarray(self._draw(shape, rng), dtype=np.float64)
         return values.astype(np.float32 if dtype is None else dtype)
+
+    #: whether ``_draw`` uses its generator (False: a constant, e.g. zeros)
+    _random = True
 
     def _draw(self, shape, rng):
         raise NotImplementedError
@@ -237,6 +247,8 @@ class Initializer:
 class Zeros(Initializer):
     """All zeros."""
 
+    _random = False
+
     def _draw(self, shape, rng):
         return np.zeros(shape)
 
@@ -244,12 +256,16 @@ class Zeros(Initializer):
 class Ones(Initializer):
     """All ones."""
 
+    _random = False
+
     def _draw(self, shape, rng):
         return np.ones(shape)
 
 
 class Constant(Initializer):
     """Every element equal to ``value`` (a number, or an array broadcast to the shape)."""
+
+    _random = False
 
     def __init__(self, value=0.0):
         array = np.asarray(value, dtype=np.float64)
@@ -460,7 +476,7 @@ class Orthogonal(RandomInitializer):
     def _draw(self, shape, rng):
         if len(shape) < 2:
             raise ValueError(f"Orthogonal needs a shape with at least 2 axes, got {shape}")
-        rows = int(np.prod(shape[:-1]))
+        rows = int(math.prod(shape[:-1]))
         cols = shape[-1]
         a = rng.standard_normal((max(rows, cols), min(rows, cols)))
         q, r = np.linalg.qr(a)
@@ -475,6 +491,8 @@ class Orthogonal(RandomInitializer):
 
 class Identity(Initializer):
     """``gain`` times the identity matrix (rectangular shapes: ones on the diagonal)."""
+
+    _random = False
 
     def __init__(self, gain=1.0):
         self.gain = _real("gain", gain)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import initializers
+from . import _engine, initializers
 
 __all__ = ["fit_many", "FitResult"]
 
@@ -249,14 +249,24 @@ def _train_one(build_fn, job, fit_kwargs, make_callbacks, keep_model, errors):
                 kwargs["callbacks"] = make_callbacks()
             history = model.fit(job.x, job.y, verbose=0, **kwargs).history
         except Exception as err:
-            if errors == "raise":
-                _add_note(err, f"fit_many: raised by model {job.index} (seed {job.seed}, "
-                               f"config {job.config!r})")
-                raise
-            weights = (model.get_weights() if model is not None and getattr(model, "built", True)
-                       else [])
-            return FitResult(job.index, job.seed, job.config, weights, {}, math.nan,
-                             None, model if keep_model else None, err)
+            return _failed(job, model, err, keep_model, errors)
+    return _succeeded(job, model, history, keep_model)
+
+
+def _failed(job, model, err, keep_model, errors):
+    """The result of a model whose build or training raised ``err`` (or ``err`` raised)."""
+    if errors == "raise":
+        _add_note(err, f"fit_many: raised by model {job.index} (seed {job.seed}, "
+                       f"config {job.config!r})")
+        raise err
+    weights = (model.get_weights() if model is not None and getattr(model, "built", True)
+               else [])
+    return FitResult(job.index, job.seed, job.config, weights, {}, math.nan,
+                     None, model if keep_model else None, err)
+
+
+def _succeeded(job, model, history, keep_model):
+    """The result of a trained model, from its ``History.history``."""
     history = {k: [float(v) for v in vs] for k, vs in history.items()}
     losses = history.get("loss", [])
     val = history.get("val_loss")
@@ -265,24 +275,111 @@ def _train_one(build_fn, job, fit_kwargs, make_callbacks, keep_model, errors):
                      model if keep_model else None)
 
 
+# -- many models in one compiled call --------------------------------------------------
+def _batchable(jobs, fit_kwargs, make_callbacks):
+    """Whether every model may train in batched compiled calls (:func:`_train_batched`):
+    array data, at least one epoch, and nothing in Python between epochs (no
+    callbacks, no validation).  A model that turns out to need more (e.g.
+    metrics computed in Python) is then trained alone by ``fit``."""
+    return (make_callbacks is None and fit_kwargs["epochs"] >= 1
+            and not fit_kwargs["validation_split"]
+            and all(job.validation_data is None and _is_array(job.x) and _is_array(job.y)
+                    for job in jobs))
+
+
+def _train_batched(build_fn, jobs, fit_kwargs, keep_models, errors):
+    """Train ``jobs`` with one GIL-free compiled call for all of their epochs.
+
+    Each model is built and set up by ``fit``'s first half under its own
+    seed (holding the GIL), then :func:`fastrnn._engine.run_epochs_many`
+    runs every model's epochs back to back with the GIL released once, then
+    ``fit``'s second half makes each History.  Bitwise what
+    :func:`_train_one` gives for each (the same build, draws and engine
+    computation).  Models with different sample counts go in separate calls.
+
+    Returns
+    -------
+    list of FitResult
+        In the order of ``jobs``.
+    """
+    results = {}
+    begun = {}      # samples per epoch -> [(job, model, what fit's first half returned)]
+    for job in jobs:
+        model = None
+        with initializers._seed_scope(job.seed):
+            try:
+                model = _build(build_fn, job.config)
+                info = model._fit_compiled_begin(job.x, job.y, fit_kwargs["epochs"],
+                                                 fit_kwargs["batch_size"], fit_kwargs["shuffle"])
+            except Exception as err:
+                results[job.index] = _failed(job, model, err, keep_models, errors)
+                continue
+        if info is None:    # its fit needs Python between epochs: fit it from a fresh build
+            results[job.index] = _train_one(build_fn, job, fit_kwargs, None, keep_models,
+                                            errors)
+        else:
+            begun.setdefault(info["orders"].shape[1], []).append((job, model, info))
+    for group in begun.values():
+        infos = [info for _, _, info in group]
+        epochs, nb = len(infos[0]["orders"]), infos[0]["n_batches"]
+        means = np.full((len(group), epochs), np.nan)
+        losses = np.full((len(group), epochs * nb), np.nan)
+        try:
+            _engine.run_epochs_many([info["engine"] for info in infos],
+                                    np.stack([info["orders"].reshape(-1) for info in infos]),
+                                    infos[0]["batch_size"],
+                                    np.stack([info["rates"] for info in infos]), losses, means)
+        except BaseException:
+            for info in infos:
+                info["engine"].unbind_data()
+            raise
+        for k, (job, model, info) in enumerate(group):
+            try:
+                history = model._fit_compiled_end(info, means[k], losses[k]).history
+            except Exception as err:
+                results[job.index] = _failed(job, model, err, keep_models, errors)
+            else:
+                results[job.index] = _succeeded(job, model, history, keep_models)
+    return [results[job.index] for job in jobs]
+
+
 def _add_note(err, note):
     if hasattr(err, "add_note"):    # Python >= 3.11
         err.add_note(note)
 
 
 def _run_chunk(build_fn, job_tuples, fit_kwargs, make_callbacks, errors):
-    """A Dask task: train the models of one chunk one after another.
+    """A Dask task: train the models of one chunk (batched when they can be).
 
     ``job_tuples`` are :class:`_Job` fields as plain tuples, so that Dask
     replaces the futures of scattered arrays among them by the arrays.
     """
-    return [_train_one(build_fn, _Job(*fields), fit_kwargs, make_callbacks, False, errors)
-            for fields in job_tuples]
+    jobs = [_Job(*fields) for fields in job_tuples]
+    if _batchable(jobs, fit_kwargs, make_callbacks):
+        return _train_batched(build_fn, jobs, fit_kwargs, False, errors)
+    return [_train_one(build_fn, job, fit_kwargs, make_callbacks, False, errors)
+            for job in jobs]
+
+
+#: False: every model through ``fit`` on the pool (for measurements)
+_BATCHED = True
+
+#: models per batched compiled call in one thread
+_LOCAL_CHUNK = 32
+#: ... and with several threads: few, so that a chunk's GIL-held part (building
+#: and setting up its models, ~1 ms per tutorial model) ends before another
+#: thread leaving its compiled call has waited the GIL's switch interval (5 ms)
+#: and forces a hand-off.  The threads then settle into turns (one builds while
+#: the other trains) instead of building at the same time, interleaved.
+_THREAD_CHUNK = 3
 
 
 # -- the two executors ---------------------------------------------------------------
 def _fit_local(build_fn, jobs, fit_kwargs, make_callbacks, keep_models, errors, threads,
                progress):
+    if _BATCHED and _batchable(jobs, fit_kwargs, make_callbacks):
+        return _fit_local_batched(build_fn, jobs, fit_kwargs, keep_models, errors, threads,
+                                  progress)
     results = [None] * len(jobs)
     if threads == 1 or len(jobs) == 1:
         for job in jobs:
@@ -304,6 +401,39 @@ def _fit_local(build_fn, jobs, fit_kwargs, make_callbacks, keep_models, errors, 
                     results[pending.pop(f)] = f.result()
                 progress(len(done))
         except BaseException:       # an error or KeyboardInterrupt: start no more models
+            for f in pending:
+                f.cancel()
+            raise
+    return results
+
+
+def _fit_local_batched(build_fn, jobs, fit_kwargs, keep_models, errors, threads, progress):
+    """Chunks of models, each trained by :func:`_train_batched`, on ``threads`` threads."""
+    size = _LOCAL_CHUNK if threads == 1 else _THREAD_CHUNK
+    by_samples = sorted(jobs, key=lambda job: (len(job.x), job.index))
+    chunks = [by_samples[i:i + size] for i in range(0, len(jobs), size)]
+    results = [None] * len(jobs)
+    if threads == 1 or len(chunks) == 1:
+        for chunk in chunks:
+            for r in _train_batched(build_fn, chunk, fit_kwargs, keep_models, errors):
+                results[r.index] = r
+            progress(len(chunk))
+        return results
+    with ThreadPoolExecutor(max_workers=min(threads, len(chunks)),
+                            thread_name_prefix="fastrnn-fit_many") as pool:
+        pending = {pool.submit(_train_batched, build_fn, chunk, fit_kwargs, keep_models,
+                               errors) for chunk in chunks}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                failed = [f for f in done if f.exception() is not None]
+                if failed:
+                    raise failed[0].exception()
+                for f in done:
+                    for r in f.result():
+                        results[r.index] = r
+                    progress(len(f.result()))
+        except BaseException:       # an error or KeyboardInterrupt: start no more chunks
             for f in pending:
                 f.cancel()
             raise
@@ -473,6 +603,15 @@ def fit_many(build_fn, datasets, *, configs=None, seeds=None, epochs=1, batch_si
     ``n_jobs``, ``client`` or ``chunk_size``.  Threads pay off because
     fastrnn's compiled training releases the GIL; each thread's BLAS calls
     use one thread.
+
+    When nothing runs in Python between epochs (array data, no
+    ``callbacks``, no validation), models go in chunks: a thread (or Dask
+    task) builds a chunk's models and sets up their ``fit`` (holding the
+    GIL), then trains all of their epochs in one compiled call that
+    releases the GIL once, so another thread's models train meanwhile.  A
+    model whose ``fit`` needs Python between epochs anyway (e.g. metrics
+    computed in NumPy) is trained by ``fit``; with callbacks or validation
+    every model is.
     """
     if not callable(build_fn):
         raise TypeError(f"build_fn must be callable, got {type(build_fn).__name__}")

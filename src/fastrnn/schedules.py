@@ -108,7 +108,35 @@ class LearningRateSchedule:
         return f"{type(self).__name__}({args})"
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _StepwiseDecay(LearningRateSchedule):
+    """The arguments, checks and config ExponentialDecay and InverseTimeDecay share.
+
+    A subclass gives ``_decayed(p)``, the rate at ``p = step / decay_steps``
+    (floored when ``staircase``).
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
+        owner = type(self).__name__
+        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate",
+                                             owner)
+        self.decay_steps = _number(decay_steps, "decay_steps", owner, strict=True)
+        self.decay_rate = _number(decay_rate, "decay_rate", owner)
+        self.staircase = _bool(staircase, "staircase", owner)
+        self.name = name
+
+    def __call__(self, step):
+        p = _steps(step, self.name) / self.decay_steps
+        if self.staircase:
+            p = np.floor(p)
+        return _result(self._decayed(p))
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_StepwiseDecay):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)``.
 
     Parameters
@@ -126,24 +154,10 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="ExponentialDecay"):
-        owner = type(self).__name__
-        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate",
-                                             owner)
-        self.decay_steps = _number(decay_steps, "decay_steps", owner, strict=True)
-        self.decay_rate = _number(decay_rate, "decay_rate", owner)
-        self.staircase = _bool(staircase, "staircase", owner)
-        self.name = name
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
-    def __call__(self, step):
-        p = _steps(step, self.name) / self.decay_steps
-        if self.staircase:
-            p = np.floor(p)
-        return _result(self.initial_learning_rate * np.power(self.decay_rate, p))
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
+    def _decayed(self, p):
+        return self.initial_learning_rate * np.power(self.decay_rate, p)
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -241,7 +255,7 @@ class PolynomialDecay(LearningRateSchedule):
                 "power": self.power, "cycle": self.cycle, "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StepwiseDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``.
 
     Parameters
@@ -259,24 +273,10 @@ class InverseTimeDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="InverseTimeDecay"):
-        owner = type(self).__name__
-        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate",
-                                             owner)
-        self.decay_steps = _number(decay_steps, "decay_steps", owner, strict=True)
-        self.decay_rate = _number(decay_rate, "decay_rate", owner)
-        self.staircase = _bool(staircase, "staircase", owner)
-        self.name = name
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
-    def __call__(self, step):
-        p = _steps(step, self.name) / self.decay_steps
-        if self.staircase:
-            p = np.floor(p)
-        return _result(self.initial_learning_rate / (1.0 + self.decay_rate * p))
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
+    def _decayed(self, p):
+        return self.initial_learning_rate / (1.0 + self.decay_rate * p)
 
 
 class CosineDecay(LearningRateSchedule):

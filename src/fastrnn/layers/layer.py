@@ -16,6 +16,7 @@ Calling a layer
 
 A layer may be called once in a model (shared layers are not supported yet).
 """
+import math
 import weakref
 
 import numpy as np
@@ -306,7 +307,7 @@ class Layer:
         self._flat = params
         offset = 0
         for name, shape in self._specs:
-            n = int(np.prod(shape, dtype=np.int64))
+            n = math.prod(shape)
             w = params[offset:offset + n].reshape(shape)
             g = grads[offset:offset + n].reshape(shape)
             self._weights.append(w)
@@ -334,7 +335,7 @@ class Layer:
 
     def count_params(self):
         """Number of scalar weights."""
-        return int(sum(np.prod(shape, dtype=np.int64) for _, shape in self._specs))
+        return int(sum(math.prod(shape) for _, shape in self._specs))
 
     def get_weights(self):
         """Copies of the weights, in Keras order."""
@@ -443,7 +444,7 @@ class Layer:
         offsets, offset = {}, 0
         for name, shape in self._specs:
             offsets[name] = offset
-            offset += int(np.prod(shape, dtype=np.int64))
+            offset += math.prod(shape)
         return offsets
 
     def _lowered(self, input_shape, inputs, base):

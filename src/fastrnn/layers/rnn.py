@@ -53,6 +53,15 @@ class SimpleRNN(Layer):
         scaled by ``1 / (1 - rate)``), drawn in the engine.
     recurrent_dropout : float in [0, 1], default 0
         The same for the previous state where it enters ``recurrent_kernel``.
+    stateful : bool, default False
+        Keras's stateful RNN: the last state of sample ``b`` of a batch is
+        the initial state of sample ``b`` of the next batch, in ``fit``,
+        ``evaluate`` and ``predict`` and across calls, until
+        :meth:`reset_states`.  The model needs a fixed batch size
+        (``Input(batch_shape=...)`` or ``batch_size=``, or
+        ``batch_input_shape=`` on a Sequential's first layer) and every
+        batch must have exactly that many samples.  No gradient flows into
+        the previous batch (truncated BPTT).  The state is not saved.
     input_shape : tuple of int, optional
         ``(T, D)``; T may be None.
     seed : int, optional
@@ -74,8 +83,8 @@ class SimpleRNN(Layer):
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", return_sequences=False, return_state=False,
-                 go_backwards=False, dropout=0.0, recurrent_dropout=0.0, input_shape=None,
-                 seed=None, dtype=None, name=None, **kwargs):
+                 go_backwards=False, stateful=False, dropout=0.0, recurrent_dropout=0.0,
+                 input_shape=None, seed=None, dtype=None, name=None, **kwargs):
         super().__init__(name=name, input_shape=input_shape, dtype=dtype, **kwargs)
         self.units = _check_units(units)
         self.activation = activations.get(activation)
@@ -87,6 +96,9 @@ class SimpleRNN(Layer):
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self._state = None          # (batch, units) once known (see _state_array)
+        self._batch = None          # the fixed batch size of the model it runs in
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
         self.seed = seed
@@ -148,6 +160,7 @@ class SimpleRNN(Layer):
             raise ValueError(f"SimpleRNN {self.name!r}: the number of features (last axis) "
                              f"must be known, got shape {_shape_str(input_shape)}")
         B, T, _ = input_shape
+        self._require_static_batch(input_shape)
         out = (B, T, self.units) if self.return_sequences else (B, self.units)
         if self.return_state:
             return [out, (B, self.units)]
@@ -170,7 +183,88 @@ class SimpleRNN(Layer):
         if self.dropout > 0 or self.recurrent_dropout > 0:
             node.update(arg=self._seed, real=self.dropout,
                         real2=self.recurrent_dropout)
+        if self.stateful:
+            self._require_static_batch(input_shape)
+            self._batch = int(input_shape[0])
+            node.update(stateful=True, state_owner=self, batch=self._batch)
         return node
+
+    def _eager_call(self, inputs, training):
+        if self.stateful:
+            raise NotImplementedError(
+                f"calling the stateful SimpleRNN {self.name!r} on arrays is not supported yet: "
+                f"run it in a model with a fixed batch size (model.predict(x, batch_size=...))")
+        return super()._eager_call(inputs, training)
+
+    # -- stateful=True: the state kept between batches --------------------------
+    def _require_static_batch(self, input_shape):
+        if self.stateful and input_shape[0] is None:
+            raise ValueError(f"When using `stateful=True` in a RNN, the batch size must be "
+                             f"static. Found dynamic batch size: sequence.shape="
+                             f"{_shape_str(input_shape)} (layer {self.name!r}: give the model "
+                             f"a batch size, e.g. fastrnn.Input(batch_shape=(batch, steps, "
+                             f"features)))")
+
+    def _state_array(self, batch, dtype):
+        """The state buffer, (batch, units) of ``dtype``: the one kept, or zeros."""
+        state = self._state
+        if state is None or state.shape != (batch, self.units):
+            state = np.zeros((batch, self.units), dtype)
+        elif state.dtype != dtype:
+            state = state.astype(dtype)
+        self._state = state
+        return state
+
+    @property
+    def states(self):
+        """Keras's ``layer.states``: ``[state]``, the live (batch, units) array of a
+        stateful layer whose batch size is known, else None."""
+        if not self.stateful or (self._state is None and self._batch is None):
+            return None
+        if self._state is None:
+            self._state_array(self._batch, self.dtype or np.float32)
+        return [self._state]
+
+    def reset_state(self, states=None):
+        """Zero the state of a stateful layer (nothing to do for another one).
+
+        Parameters
+        ----------
+        states : array_like of shape (batch, units), or a list of one, optional
+            Set the state to these values instead (Keras 2's
+            ``reset_states(states)``; Keras 3 only zeroes).
+        """
+        if states is None:
+            if self._state is not None:
+                self._state[...] = 0        # in place: the engines hold this buffer
+            return
+        if not self.stateful:
+            raise AttributeError(f"layer {self.name!r} is not stateful: it keeps no state "
+                                 f"to set (stateful=False)")
+        if isinstance(states, (list, tuple)):
+            if len(states) != 1:
+                raise ValueError(f"states: SimpleRNN {self.name!r} has 1 state, got "
+                                 f"{len(states)} values")
+            states = states[0]
+        value = np.asarray(states)
+        if value.dtype.kind not in "fiu":
+            raise TypeError(f"states must hold real numbers, got dtype {value.dtype}")
+        batch = self._state.shape[0] if self._state is not None else self._batch
+        if batch is None:
+            raise ValueError(f"states: layer {self.name!r} has no batch size yet (build its "
+                             f"model with a fixed batch size first)")
+        if value.shape != (batch, self.units):
+            raise ValueError(f"states must have shape ({batch}, {self.units}) (batch, units) "
+                             f"for layer {self.name!r}, got {value.shape}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError("states contains NaN or infinity")
+        if self._state is None:
+            self._state_array(batch, self.dtype or np.float32)
+        self._state[...] = value
+
+    def reset_states(self, states=None):
+        """Alias of :meth:`reset_state` (Keras keeps it for compatibility)."""
+        self.reset_state(states)
 
 
     def _lower_call(self, input_shape, inputs, base, first):
@@ -230,13 +324,33 @@ class Bidirectional(Layer):
             kernel_initializer=layer.kernel_initializer,
             recurrent_initializer=layer.recurrent_initializer,
             bias_initializer=layer.bias_initializer, return_sequences=layer.return_sequences,
-            go_backwards=True, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout,
+            go_backwards=True, stateful=layer.stateful, dropout=layer.dropout,
+            recurrent_dropout=layer.recurrent_dropout,
             seed=None if layer.seed is None else layer.seed + 1, dtype=layer._dtype_arg,
             name="backward_" + layer.name)
         self.return_sequences = layer.return_sequences
+        self.stateful = layer.stateful
 
     def _rng(self):
         return self.forward_layer._rng()
+
+    @property
+    def states(self):
+        """The forward and the backward layer's states (stateful), else None."""
+        if self.forward_layer.states and self.backward_layer.states:
+            return tuple(self.forward_layer.states + self.backward_layer.states)
+        return None
+
+    def reset_state(self):
+        """Zero both layers' states (as Keras: only for a stateful layer)."""
+        if not self.stateful:
+            raise AttributeError("Layer must be stateful.")
+        self.forward_layer.reset_state()
+        self.backward_layer.reset_state()
+
+    def reset_states(self):
+        """Alias of :meth:`reset_state`."""
+        self.reset_state()
 
     def compute_output_shape(self, input_shape):
         one = self.forward_layer.compute_output_shape(input_shape)

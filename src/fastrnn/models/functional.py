@@ -17,7 +17,7 @@ per layer call, several inputs and outputs, tensors that feed several layers.
 import numpy as np
 
 from .. import _engine
-from ..engine import lower
+from ..engine import Runner, lower
 from ..layers.input_layer import InputLayer
 from ..layers.layer import KerasTensor, _input_node
 from .model import Model
@@ -196,9 +196,11 @@ class Functional(Model):
                     raise ValueError(f"Embedding {node.layer.name!r} must take a model input "
                                      f"(an Input of indices) directly")
         self._gather_params(self._weighted_layers(), self._resolve_dtype())
-        # lower once now: what the engine cannot run is an error here, not at the first fit
+        # lower once now: what the engine cannot run is an error here, not at the first
+        # fit, which then uses this plan
         plan = self._lower()
         _engine.analyse_plan(plan.plan, plan.inputs, plan.outputs, self.params.size)
+        self._engine_runner = Runner(plan, self.params, self.grads)
         self.built = True
 
     def _resolve_dtype(self):

@@ -400,7 +400,8 @@ def _simple_rnn_to_keras(layer, dtype):
         "return_sequences": bool(layer.return_sequences),
         "return_state": bool(layer.return_state),
         "go_backwards": bool(layer.go_backwards),
-        "stateful": False, "unroll": False, "zero_output_for_mask": False,
+        "stateful": bool(getattr(layer, "stateful", False)), "unroll": False,
+        "zero_output_for_mask": False,
         "units": int(layer.units), "activation": layer.activation,
         "use_bias": bool(layer.use_bias),
         "kernel_initializer": initializer_to_keras(
@@ -430,7 +431,7 @@ def _simple_rnn_from_keras(reader):
         recurrent_initializer=reader.initializer("recurrent_initializer", "Orthogonal"),
         bias_initializer=reader.initializer("bias_initializer", "Zeros"),
     )
-    reader.require("stateful", (False,), "fastrnn keeps no state between batches")
+    kwargs.update(stateful=reader.bool("stateful", False))
     kwargs.update(dropout=reader.raw("dropout", 0.0),
                   recurrent_dropout=reader.raw("recurrent_dropout", 0.0))
     _regularizers_and_constraints(reader, "kernel", "recurrent", "bias")

@@ -64,7 +64,7 @@ import warnings
 
 import numpy as np
 
-from .. import initializers, optimizers
+from .. import _engine, initializers, optimizers
 from .. import metrics as metrics_module
 from ..callbacks import Callback, CallbackList, History
 from ..engine import Runner
@@ -487,6 +487,26 @@ class Trainer:
     def _check_batch_size(self, batch_size):
         return 32 if batch_size is None else _positive_int(batch_size, "batch_size")
 
+    def _fixed_batch_size(self):
+        """The batch size a model with stateful layers takes (None: any)."""
+        return self._runner().plan.state_batch_size if self.built else None
+
+    def _stateful_batch_size(self, given, batch_size, n, what="x"):
+        """``batch_size`` -- or, for a model with stateful layers, its fixed batch
+        size, once ``given`` (the caller's batch_size, or None) agrees and ``n``
+        samples make whole batches of it (every sample keeps its state row)."""
+        fixed = self._fixed_batch_size()
+        if fixed is None:
+            return batch_size
+        if given is not None and _positive_int(given, "batch_size") != fixed:
+            raise ValueError(f"batch_size={given}, but the model has stateful layers built "
+                             f"for batches of exactly {fixed} samples: pass batch_size={fixed}")
+        if n % fixed:
+            raise ValueError(f"batch_size: the model has stateful layers built for batches of "
+                             f"exactly {fixed} samples, and {what} has {n} samples, not a "
+                             f"multiple of {fixed} (its last batch would have {n % fixed})")
+        return fixed
+
     def _prepare(self, x, y, sample_weight, class_weight, names=("x", "y", "sample_weight")):
         """Checked, cast (x, y, w) lists for the engine; builds the model and resolves the
         losses and metrics from the first data they see, as Keras does."""
@@ -582,7 +602,10 @@ class Trainer:
         For predict it depends on the sequence length alone, so results do not
         depend on ``batch_size`` or on the thread.
         """
-        per_sample = self._runner().plan.floats_per_sample(T) * self.dtype.itemsize
+        plan = self._runner().plan
+        if plan.states:         # stateful layers: their batch size, always
+            return plan.state_batch_size
+        per_sample = plan.floats_per_sample(T) * self.dtype.itemsize
         cap = self._PREDICT_CHUNK if cap is None else cap
         return int(max(1, min(cap, self._PREDICT_BUDGET // per_sample)))
 
@@ -696,10 +719,8 @@ class Trainer:
         # (models with one output: several outputs log each one's loss per epoch)
         while epoch < epochs:
             E = min(per_call, epochs - epoch)
-            for e in range(E):
-                orders[e] = np.arange(n)
-                if shuffle:
-                    rng.shuffle(orders[e])
+            # each row np.arange(n) then rng.shuffle(row), in one compiled call
+            _engine.shuffled_orders(rng, orders[:E], shuffle)
             engine = self._trainer()
             rates[:E * n_batches] = opt.learning_rates(E * n_batches)
             started = time.perf_counter()
@@ -708,13 +729,21 @@ class Trainer:
                                  means=means, metric_totals=totals if n_metrics else None)
             seconds = time.perf_counter() - started
             done = engine.bad_epoch if engine.last_status else E
-            for e in range(done):
-                logs = {"loss": float(means[e])}
-                if n_metrics:
-                    pairs = totals[2 * n_metrics * e:2 * n_metrics * (e + 1)].reshape(-1, 2)
-                    self._metric_logs(engine, logs, totals=pairs)
-                cbs.on_epoch_begin(epoch + e)
-                cbs.on_epoch_end(epoch + e, logs)
+            if not n_metrics and [type(cb) for cb in cbs.callbacks] == [History]:
+                # fit's own History alone: what its epoch hooks would record, at once
+                if done:
+                    history = cbs.callbacks[0]
+                    history.epoch.extend(range(epoch, epoch + done))
+                    history.history.setdefault("loss", []).extend(means[:done].tolist())
+                    logs = {"loss": float(means[done - 1])}
+            else:
+                for e in range(done):
+                    logs = {"loss": float(means[e])}
+                    if n_metrics:
+                        pairs = totals[2 * n_metrics * e:2 * n_metrics * (e + 1)].reshape(-1, 2)
+                        self._metric_logs(engine, logs, totals=pairs)
+                    cbs.on_epoch_begin(epoch + e)
+                    cbs.on_epoch_end(epoch + e, logs)
             if engine.last_status:
                 k = engine.bad_epoch * n_batches + engine.bad_batch
                 try:
@@ -725,6 +754,98 @@ class Trainer:
             epoch += E
             per_call = int(min(most, max(1, self._CALL_SECONDS * E / max(seconds, 1e-9))))
         return logs
+
+    # -- fit in two halves around the compiled call, for fastrnn.fit_many ---------------
+    def _fit_compiled_begin(self, x, y, epochs, batch_size, shuffle):
+        """``fit(x, y, batch_size, epochs, shuffle=shuffle, verbose=0)`` up to its compiled call.
+
+        For :func:`fastrnn.fit_many`, which runs the compiled epochs of many
+        models in one GIL-free call (:func:`fastrnn._engine.run_epochs_many`),
+        then :meth:`_fit_compiled_end` for each: the three steps are that
+        ``fit``, bitwise (the same checks, the same draws from the same
+        generator, the same engine computation).  Only for array data trained
+        with nothing in Python between the epochs: no callbacks, no
+        validation, ``epochs >= 1``.
+
+        Returns
+        -------
+        dict or None
+            ``engine`` (the training engine, with ``x``, ``y`` bound),
+            ``orders`` (int64 (epochs, n): every epoch's row order),
+            ``rates`` (float64 (epochs * n_batches,): every batch's learning
+            rate), ``n_batches``; or None when this model's ``fit`` needs
+            more than compiled epochs (metrics computed in Python, compiled
+            metrics, several outputs, stateful layers; after a draw from its
+            generator: train it by ``fit`` from a fresh build), or for
+            non-array data or ``epochs=0`` (nothing drawn).
+        """
+        self._require_compiled("fit")
+        epochs = _positive_int(epochs, "epochs")
+        if epochs == 0 or not data_adapters.is_array_like(x):
+            return None     # nothing drawn yet: fit it
+        rng = initializers._next_generator()
+        batch_size = self._check_batch_size(batch_size)
+        xa, ya, wa = self._prepare(x, y, None, None)
+        adapter = data_adapters.ArrayDataAdapter(xa, ya, wa, batch_size, shuffle)
+        state = self._compile_state
+        if (state.python_entries or state.engine_specs or len(self.output_names) != 1
+                or self._runner().plan.states):
+            return None
+        self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
+        n, n_batches = adapter.num_samples, adapter.num_batches
+        self.history = History()
+        self.stop_training = False
+        engine = self._trainer()
+        orders = np.empty((epochs, n), np.int64)
+        _engine.shuffled_orders(rng, orders, shuffle)
+        rates = self.optimizer.learning_rates(epochs * n_batches)
+        engine.bind_data(adapter.x, adapter.y, adapter.sample_weight)
+        return {"engine": engine, "orders": orders, "rates": rates, "n_batches": n_batches,
+                "batch_size": adapter.batch_size}
+
+    def _fit_compiled_end(self, begun, means, losses):
+        """Finish what :meth:`_fit_compiled_begin` began, after the engine ran its epochs.
+
+        Parameters
+        ----------
+        begun : dict
+            What :meth:`_fit_compiled_begin` returned.
+        means : ndarray of float64, shape (epochs,)
+            Each epoch's mean loss (``run_epoch``'s ``means``).
+        losses : ndarray of float64, shape (epochs * n_batches,)
+            Each batch's loss.
+
+        Returns
+        -------
+        fastrnn.callbacks.History
+            As ``fit`` returns it.
+
+        Raises
+        ------
+        fastrnn.errors.NonFiniteTrainingError
+            As ``fit`` raises it, when a batch went bad (the History then has
+            the epochs before it).
+        """
+        engine, n_batches = begun["engine"], begun["n_batches"]
+        engine.unbind_data()
+        epochs = len(means)
+        done = engine.bad_epoch if engine.last_status else epochs
+        history = self.history
+        cbs = CallbackList([history], self, {"epochs": epochs, "steps": n_batches,
+                                             "verbose": 0, "batch_size": begun["batch_size"],
+                                             "samples": begun["orders"].shape[1]})
+        history.on_train_begin()
+        history.epoch = list(range(done))
+        history.history = {"loss": means[:done].tolist()} if done else {}
+        if engine.last_status:
+            k = engine.bad_epoch * n_batches + engine.bad_batch
+            try:
+                self._raise_bad_step(engine.last_status, losses[k], engine.bad_batch)
+            except NonFiniteTrainingError as err:
+                raise self._diverged(err, engine.bad_epoch, engine.bad_batch, epochs,
+                                     n_batches) from None
+        cbs.on_train_end({"loss": float(means[epochs - 1])})
+        return history
 
     def _diverged(self, err, epoch, batch, epochs, n_batches):
         """``err`` again, naming the epoch and batch (0-based in the attributes)."""
@@ -912,6 +1033,7 @@ class Trainer:
         adapter = data_adapters.get_data_adapter(x, y, sample_weight, "x")
         val = None
         if adapter is None:       # arrays
+            given_batch_size = batch_size
             if batch_size is None and steps_per_epoch:
                 n = len(x) if hasattr(x, "__len__") else np.shape(x)[0]
                 batch_size = max(1, -(-n // steps_per_epoch))
@@ -930,6 +1052,7 @@ class Trainer:
                 xa, ya, wa = [a[:split] for a in xa], [a[:split] for a in ya], _cut(wa, None, split)
             if class_weight is not None:
                 wa = self._check_weights(None, class_weight, ya, xa)
+            batch_size = self._stateful_batch_size(given_batch_size, batch_size, xa[0].shape[0])
             adapter = data_adapters.ArrayDataAdapter(xa, ya, wa, batch_size, shuffle)
         else:
             if batch_size is not None:
@@ -1192,8 +1315,10 @@ class Trainer:
             cb.on_test_begin({})
         if adapter is None:
             self._require_built("evaluate")
+            given_batch_size = batch_size
             batch_size = self._check_batch_size(batch_size)
             xa, ya, wa = self._prepare(x, y, sample_weight, None)
+            batch_size = self._stateful_batch_size(given_batch_size, batch_size, xa[0].shape[0])
             if steps is not None:
                 keep = steps * batch_size
                 xa, ya, wa = [a[:keep] for a in xa], [a[:keep] for a in ya], _cut(wa, None, keep)
@@ -1251,8 +1376,11 @@ class Trainer:
             result = self._predict_batches(data_adapters.EpochIterator(adapter, steps), verbose)
         else:
             self._require_built("predict")
+            given_batch_size = batch_size
             batch_size = self._check_batch_size(batch_size)
-            result = self._predict_arrays(self._check_x(x), batch_size, verbose)
+            xa = self._check_x(x)
+            batch_size = self._stateful_batch_size(given_batch_size, batch_size, xa[0].shape[0])
+            result = self._predict_arrays(xa, batch_size, verbose)
         for cb in cbs:
             cb.on_predict_end({})
         return result
