@@ -139,7 +139,8 @@ cdef int _update(State* s, floating* tag, double lr) noexcept nogil:
     cdef floating* p = <floating*>s.params
     cdef floating* backup = <floating*>s.backup
     cdef Py_ssize_t n_state = s.n_slots * n
-    cdef bint fused = s.opt == OPT_ADAM and s.hyper[H_WEIGHT_DECAY] == 0
+    cdef bint fused = (s.opt == OPT_ADAM and s.hyper[H_WEIGHT_DECAY] == 0
+                       and s.n_slots == (3 if s.hyper[H_FLAG] != 0 else 2))
     cdef double l2 = 0
     cdef double t, lr_t
     cdef floating wd
