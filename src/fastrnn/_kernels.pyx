@@ -97,7 +97,8 @@ cdef void _blas_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_
 cdef void _unit_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                      floating alpha, const floating* a, Py_ssize_t lda, const floating* b,
                      Py_ssize_t ldb, floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
-    """:func:`gemm` for a product with a dimension of 1 (m, n >= 1, k >= 1), as plain loops.
+    """:func:`gemm` for a product with a dimension of 1 (m, n >= 1, k >= 1), as plain loops
+    (which products: see :func:`gemm`).
 
     At tutorial size these are the input projection (D = 1: k = 1), the
     Dense output layer (U = 1: n = 1) and their weight gradients (m = 1 or
@@ -215,7 +216,12 @@ cdef void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_
                 for j in range(n):
                     c[i * ldc + j] *= beta
         return
-    if (k == 1 or m == 1 or n == 1) and mnk <= _SINGLE:
+    # A row's result must not depend on how many rows share the product (a
+    # sequence alone gives bitwise what it gives in a batch): the plain loops
+    # take every product with k = 1 (each element one product, as BLAS rounds
+    # it) or n = 1 (one output column, whatever the rows), and m = 1 only in a
+    # weight gradient (op(A) = A^T: m is a weight dimension, never the rows).
+    if k == 1 or n == 1 or (m == 1 and trans_a):
         _unit_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         return
     if mnk <= _SINGLE or mnk > _SPLIT_MAX:
