@@ -54,7 +54,7 @@ def graphs(draw, max_nodes=8, smooth=True, dropout=True, embedding=True):
     for _ in range(draw(st.integers(1, max_nodes))):
         op = draw(st.sampled_from(["rnn", "dense", "dense", "activation", "dropout", "flatten",
                                    "reshape", "repeat", "concat", "concat_time", "merge",
-                                   "last"]))
+                                   "last", "pool", "scale"]))
         pick = draw(st.integers(0, len(tensors) - 1))
         src, seq, T, F = tensors[pick]
         new = None
@@ -86,6 +86,15 @@ def graphs(draw, max_nodes=8, smooth=True, dropout=True, embedding=True):
             new = (True, steps, size // steps)
         elif op == "last" and seq:
             node = {"kind": "last_step", "inputs": [src]}
+            new = (False, 1, F)
+        elif op == "scale":
+            node = {"kind": "scale", "inputs": [src],
+                    "factor": draw(st.sampled_from([1.0, -0.5, 3.0, 100.0])),
+                    "offset": draw(st.sampled_from([0.0, 0.25, -2.0]))}
+            new = (seq, T, F)
+        elif op == "pool" and seq:
+            node = {"kind": "global_pool", "inputs": [src],
+                    "mode": draw(st.sampled_from(["max", "average"]))}
             new = (False, 1, F)
         elif op == "repeat" and not seq:
             n = draw(st.integers(1, 3))
@@ -164,7 +173,7 @@ def _out_shape(node, in_shapes):
                                                                                  node["units"])
     if kind == "dense":
         return x[:-1] + (node["units"],)
-    if kind in ("activation", "dropout", "add", "subtract", "multiply", "average"):
+    if kind in ("activation", "dropout", "add", "subtract", "multiply", "average", "scale"):
         return x
     if kind == "flatten":
         return (x[0], int(np.prod(x[1:])))
@@ -177,7 +186,7 @@ def _out_shape(node, in_shapes):
         return x[:axis] + (sum(s[axis] for s in in_shapes),) + x[axis + 1:]
     if kind == "embedding":
         return x + (node["output_dim"],)
-    if kind == "last_step":
+    if kind in ("last_step", "global_pool"):
         return (x[0], x[2])
     raise ValueError(kind)
 
@@ -231,6 +240,10 @@ def engine_of(graph, weights, xs, dtype):
             spec.update(kind="embedding", arg=node["input_dim"], p0=offs[0])
         elif kind == "last_step":
             spec.update(kind="last_step")
+        elif kind == "global_pool":
+            spec.update(kind="pool_time", arg=0 if node.get("mode", "max") == "max" else 1)
+        elif kind == "scale":
+            spec.update(kind="scale", real=node.get("factor", 1.0), real2=node.get("offset", 0.0))
         else:
             spec.update(kind=kind)
         specs.append(spec)

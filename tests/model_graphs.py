@@ -15,9 +15,12 @@ def _spec(layer):
                 "use_bias": layer.use_bias, "return_sequences": layer.return_sequences,
                 "go_backwards": layer.go_backwards, "dropout": layer.dropout,
                 "recurrent_dropout": layer.recurrent_dropout, "seed": layer._seed,
-                "masked": getattr(layer, "_masked", False)}
+                "zero_output_for_mask": layer.zero_output_for_mask}
     if isinstance(layer, L.Masking):
         return {"kind": "masking", "mask_value": layer.mask_value}
+    if isinstance(layer, (L.GlobalMaxPooling1D, L.GlobalAveragePooling1D)):
+        return {"kind": "global_pool",
+                "mode": "max" if isinstance(layer, L.GlobalMaxPooling1D) else "average"}
     if isinstance(layer, L.Dense):
         return {"kind": "dense", "units": layer.units, "activation": layer.activation,
                 "use_bias": layer.use_bias}

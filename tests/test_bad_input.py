@@ -827,9 +827,6 @@ CASES += [
     Case("Model-shared-layer", lambda: (lambda t, d: keras.Model(t, keras.layers.Add()(
         [d(t), d(t)])))(keras.Input((3,)), keras.layers.Dense(3)),
          Raises(NotImplementedError, "shared")),
-    Case("Model-mask_zero", lambda: (lambda t: keras.Model(t, keras.layers.Dense(2)(
-        keras.layers.Embedding(5, 2, mask_zero=True)(t))))(keras.Input((3,), dtype="int32")),
-         Raises(NotImplementedError, "mask_zero")),
     Case("Input-shape-zero", lambda: keras.Input((3, 0)), Raises(ValueError, "shape")),
     Case("Input-shape-str", lambda: keras.Input("3"), Raises(ValueError, "shape")),
     Case("Input-no-shape", lambda: keras.Input(), Raises(ValueError, "shape")),
@@ -949,6 +946,31 @@ CASES += [
          Raises(ValueError, "input")),
     Case("engine-plan-no-outputs", lambda: _engine_plan(
         [{"kind": "input", "inputs": [], "width": 2, "seq": False}], []), Raises(ValueError, "outputs")),
+    # masks in plans and calls
+    Case("engine-plan-mask-flag-on-a-dense", lambda: _engine_plan(
+        [{"kind": "input", "inputs": [], "width": 2, "seq": True},
+         {"kind": "dense", "inputs": [0], "width": 1, "seq": True, "p0": 0, "masked": True}],
+        [1]), Raises(ValueError, "embedding")),
+    Case("engine-plan-zero-masked-dense", lambda: _engine_plan(
+        [{"kind": "input", "inputs": [], "width": 2, "seq": True},
+         {"kind": "dense", "inputs": [0], "width": 1, "seq": True, "p0": 0,
+          "zero_masked": True}], [1]), Raises(ValueError, "recurrent")),
+    Case("engine-plan-masked-rnn-without-a-mask", lambda: _engine_plan(
+        [{"kind": "input", "inputs": [], "width": 2, "seq": True},
+         {"kind": "simple_rnn", "inputs": [0], "width": 2, "seq": False, "p0": 0, "p1": 4,
+          "masked": True}], [1]), Raises(ValueError, "mask")),
+    Case("engine-predict-masks-wrong-shape", lambda: _masked_predictor(np.zeros((2, 3), np.uint8)),
+         Raises(ValueError, "masks")),
+    Case("engine-predict-masks-wrong-dtype", lambda: _masked_predictor(np.zeros((2, 4), bool)),
+         Raises(ValueError, "masks")),
+    Case("engine-predict-masks-list-length", lambda: _masked_predictor([None, None]),
+         Raises(ValueError, "masks")),
+    Case("engine-loss-mask-wrong-shape", lambda: _engine_module().loss_and_gradient(
+        np.zeros((2, 4, 1)), np.zeros((2, 4, 1)), code=0, mask=np.ones((2, 3), bool)),
+         Raises(ValueError, "mask")),
+    Case("Layer-call-mask-argument", lambda: keras.layers.Dense(2)(
+        np.zeros((1, 3, 2), np.float32), mask=np.ones((1, 3), bool)),
+         Raises(NotImplementedError, "mask")),
     Case("engine-x-list-too-long", lambda: _engine_of().predict(
         [np.zeros((2, 3, 2), np.float32)] * 2, np.zeros((2, 1), np.float32), 2), Raises(ValueError, "x")),
     Case("engine-y-list-for-one-output", lambda: _engine_of().train_step(
@@ -967,6 +989,23 @@ def _engine_plan(nodes, outputs):
     p = lower(nodes, outputs)
     params = np.zeros(64, np.float32)
     return _engine.Engine(p.plan, p.inputs, p.outputs, params, np.zeros_like(params))
+
+def _engine_module():
+    from fastrnn import _engine
+    return _engine
+
+
+def _masked_predictor(masks):
+    import fastrnn
+    fastrnn.set_random_seed(0)
+    x = fastrnn.Input((4, 2))
+    model = fastrnn.Model(x, fastrnn.layers.SimpleRNN(2, return_sequences=True)(
+        fastrnn.layers.Masking()(x)))
+    out = np.zeros((2, 4, 2), np.float32)
+    masks = masks if isinstance(masks, list) else [masks]
+    return model._runner().predictor().predict(np.ones((2, 4, 2), np.float32), out, 2,
+                                               masks=masks)
+
 
 def _engine_of():
     import fastrnn

@@ -144,6 +144,8 @@ def test_reference_graph_gradients_match_finite_differences(drawn, seed):
                 keys.append(kink_regions(canonical_activation(act), rec["z"]))
             elif act is not None:
                 keys.append(kink_regions(canonical_activation(act), rec["inputs"][0]))
+            if node["kind"] == "global_pool" and node.get("mode", "max") == "max":
+                keys.append(np.argmax(rec["inputs"][0], axis=1))   # which step is the max
         return keys
 
     for k, (w, g) in enumerate(zip(weights, grads)):

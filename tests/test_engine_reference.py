@@ -104,6 +104,28 @@ def test_loss_and_every_gradient_match_the_reference(spec, B, T, D, loss, seed, 
     close(model.grads, np.concatenate([g.ravel() for g in ref_grads]), dtype, "backward")
 
 
+@pytest.mark.parametrize("act", ["leaky_relu", "relu", "relu6", "elu", "selu"])
+def test_a_kink_at_exactly_zero_takes_kerass_side(act):
+    """At z = 0 each activation's slope is the one of Keras's branch that holds z = 0
+    (leaky_relu: 1 from ``z >= 0``; relu: 0); found by Hypothesis (relu6 -> leaky_relu)."""
+    spec = [{"kind": "dense", "units": 2, "activation": act, "use_bias": False},
+            {"kind": "dense", "units": 1, "activation": "linear", "use_bias": True}]
+    model = keras.Sequential([keras.layers.Dense(2, activation=act, use_bias=False,
+                                                 input_shape=(3,), dtype="float64"),
+                              keras.layers.Dense(1, dtype="float64")])
+    # the first kernel's first column is 0: those pre-activations are exactly 0
+    weights = [np.array([[0.0, 0.5], [0.0, -0.3], [0.0, 0.2]]), np.array([[0.7], [-0.4]]),
+               np.array([0.1])]
+    model.set_weights(weights)
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.array([[1.0, 2.0, -1.0], [-0.5, 0.3, 0.8]])
+    y = np.array([[0.3], [-0.2]])
+    ref_value, ref_grads = ref.loss_and_gradients(spec, weights, x, y, "mse")
+    value = model._loss_and_gradients(x, y)
+    close(value, ref_value, "float64", "forward")
+    close(model.grads, np.concatenate([g.ravel() for g in ref_grads]), "float64", "backward")
+
+
 @settings(max_examples=40, deadline=None)
 @given(spec=architectures(SMOOTH_ACTS), B=st.integers(1, 4), T=st.integers(1, 3),
        D=st.integers(1, 3), case=st.sampled_from(CASES), seed=st.integers(0, 2**16))

@@ -353,10 +353,18 @@ def test_a_sequential_text_model_builds_from_integer_data():
         model.predict(X + 50, verbose=0)
 
 
-def test_embedding_mask_zero_reaches_only_a_simple_rnn():
+def test_embedding_mask_zero_reaches_the_loss_through_a_dense():
+    """Dense passes the mask on (Keras): index-0 steps count in no loss."""
+    keras.set_random_seed(3)
     ids = keras.Input((3,), dtype="int32")
-    with pytest.raises(NotImplementedError, match="mask_zero"):
-        keras.Model(ids, L.Dense(2)(L.Embedding(5, 2, mask_zero=True)(ids)))
+    model = keras.Model(ids, L.Dense(2)(L.Embedding(5, 2, mask_zero=True)(ids)))
+    model.compile("sgd", "mse")
+    x = np.array([[1, 2, 0], [0, 3, 4]])
+    y = np.random.default_rng(0).uniform(size=(2, 3, 2)).astype(np.float32)
+    p = model.predict(x, verbose=0)
+    kept = x != 0
+    want = ((p - y) ** 2).mean(-1)[kept].mean()
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(want, rel=1e-6)
 
 
 @pytest.mark.parametrize("go_backwards", [False, True])

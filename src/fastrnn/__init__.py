@@ -18,10 +18,11 @@ from .initializers import set_random_seed
 from .layers import Input, KerasTensor, clear_session
 from .many import fit_many
 from .models import Model, Sequential
+from . import backend, config, ops, regularizers  # keras.backend, .config, .ops, ...
 
 __all__ = [
     "__version__", "Model", "Sequential", "Input", "KerasTensor", "set_random_seed",
     "clear_session", "fit_many", "models",
     "layers", "optimizers", "losses", "metrics", "callbacks", "initializers", "data", "reference",
-    "errors", "utils", "preprocessing", "models", "saving", "export", "interop",
+    "errors", "utils", "preprocessing", "models", "saving", "export", "interop", "backend", "regularizers", "config", "ops",
 ]

@@ -15,9 +15,15 @@ in topological order:
   loss; the training loss is their weighted sum, as Keras's).
 
 The model's inputs are the nodes of kind ``input``; their ``F_ARG`` is the
-position of the array they take.  :class:`Engine` owns one arena of work
-buffers sized for a batch capacity and runs, with the GIL released and no
-allocation per step:
+position of the array they take.  Step masks (Keras's ``_keras_mask``) are
+derived from the plan by kind (``_mask_rule``): a masking node or an
+embedding flagged ``masked`` makes one (B*T bytes in its work), the layers
+that support masking point at their input's, merges OR them into their own;
+a recurrent node skips the masked steps of its input's mask, and an output's
+mask leaves its masked rows out of the loss and the metrics.
+
+:class:`Engine` owns one arena of work buffers sized for a batch capacity
+and runs, with the GIL released and no allocation per step:
 
 - ``train_step``: forward through every node in order, the losses at the
   outputs, backward through every node in reverse order into ``grads``,
@@ -85,7 +91,9 @@ cdef enum:
     KIND_EMBEDDING = 13   # table F_P0 of F_ARG rows; its input is a model input of width 1
     KIND_LAST_STEP = 14   # (B, T, F) -> (B, F): the last step (a recurrent layer's final state)
     KIND_MASKING = 15     # Masking(F_REAL): x * keep, keep = any feature != F_REAL (kept in work)
-    N_KINDS = 16
+    KIND_POOL_TIME = 16   # (B, T, F) -> (B, F) over the steps: F_ARG 0 max, 1 mean
+    KIND_SCALE = 17       # y = F_REAL * x + F_REAL2 elementwise (Lambda of a scale/shift)
+    N_KINDS = 18
 
     F_KIND = 0        # node record fields
     F_IN = 1          # first entry of this node's inputs in the input table
@@ -105,9 +113,19 @@ cdef enum:
     FLAG_SEQ = 1          # the output has a time axis (B, steps, width)
     FLAG_BACKWARDS = 2    # go_backwards
     FLAG_INPUT_ORDER = 4  # a backwards sequence output stays in input order (Bidirectional)
-    FLAG_MASKED = 8       # RNN: input 0 is a masking node (or an embedding: index 0 masks)
+    FLAG_MASKED = 8       # embedding: mask_zero (index 0 masks its step); RNN (optional): it
+                          # reads a masked tensor.  Masks flow by kind as Keras's (MASK_*)
     FLAG_STATEFUL = 16    # RNN: starts from its state buffer (set_states) and writes its
                           # last state back after every batch (Keras's stateful=True)
+    FLAG_ZERO_MASKED = 32 # RNN: a returned sequence is 0 at masked steps (Keras's
+                          # zero_output_for_mask; Bidirectional sets it), else the state
+
+    # how a node fills its own step mask (B*T bytes, time-major), as Keras's compute_mask
+    MASK_NONE = 0         # none of its own: its output's mask (if any) is another node's
+    MASK_KEEP = 1         # Masking: a step is kept when any feature differs from the value
+    MASK_INDEX = 2        # embedding with mask_zero: a step is kept when its index is not 0
+    MASK_OR = 3           # merges: the logical OR of the inputs' masks (Keras's rule)
+    MASK_CONCAT_TIME = 4  # time concatenation: the inputs' masks in turn (none: all kept)
 
     MAX_METRICS = 32  # metrics computed inside the engine (engine_losses.pxi)
 
@@ -144,9 +162,10 @@ KINDS = {"simple_rnn": KIND_RNN, "dense": KIND_DENSE, "input": KIND_INPUT,
          "repeat": KIND_REPEAT, "concat": KIND_CONCAT, "concat_time": KIND_CONCAT_TIME,
          "add": KIND_ADD, "subtract": KIND_SUBTRACT, "multiply": KIND_MULTIPLY,
          "average": KIND_AVERAGE, "embedding": KIND_EMBEDDING, "last_step": KIND_LAST_STEP,
-         "masking": KIND_MASKING}
+         "masking": KIND_MASKING, "pool_time": KIND_POOL_TIME,
+         "scale": KIND_SCALE}
 FLAGS = {"seq": FLAG_SEQ, "backwards": FLAG_BACKWARDS, "input_order": FLAG_INPUT_ORDER,
-         "masked": FLAG_MASKED, "stateful": FLAG_STATEFUL}
+         "masked": FLAG_MASKED, "stateful": FLAG_STATEFUL, "zero_masked": FLAG_ZERO_MASKED}
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
 CLIPS = {None: CLIP_NONE, "clipnorm": CLIP_NORM, "global_clipnorm": CLIP_GLOBAL,
          "clipvalue": CLIP_VALUE}
@@ -162,6 +181,9 @@ cdef struct Node:
     bint seq, backwards
     bint flipped                  # RNN: the sequence output is reversed (processing order)
     bint masked                   # RNN: its input's steps mask the recurrence
+    bint zeroed                   # RNN: masked, a sequence, FLAG_ZERO_MASKED: its own output
+    int mask_of                   # node whose step mask is this output's mask (-1: none)
+    int mask_op                   # MASK_*: how this node fills its own mask
     bint backprop                 # weights here or upstream: the backward runs
     bint consumed                 # another node reads the output
     Py_ssize_t width, din         # output features; features of the first input
@@ -174,7 +196,7 @@ cdef struct Node:
     # arena offsets (elements): output, its gradient, node work
     Py_ssize_t o_out, o_dout, o_hs, o_dz, o_g, o_wht, o_work
     Py_ssize_t o_dh0              # RNN with an initial state (second input): its gradient
-    Py_ssize_t o_mask             # masked RNN: the step mask as bytes
+    Py_ssize_t o_mask             # a node with a mask of its own: the step mask as bytes
     bint stateful                 # RNN: FLAG_STATEFUL
     char* state                   # ... its state buffer (B, width), B = State.state_B
     Py_ssize_t o_h0               # ... the state the current batch started from
@@ -227,6 +249,13 @@ cdef struct State:
     char* params
     char* grads
     Py_ssize_t n_params
+    # weight regularizers (Keras's L1L2): segment r of params, [reg_off, reg_off + reg_len),
+    # adds reg_l1 * sum|w| + reg_l2 * sum w^2 to the training loss
+    int n_reg
+    int64_t* reg_off
+    int64_t* reg_len
+    double* reg_l1
+    double* reg_l2
     # optimizer
     int opt, clip, n_slots
     double hyper[N_HYPER]
@@ -256,6 +285,37 @@ include "engine_losses.pxi"
 include "engine_optimizers.pxi"
 
 
+cdef double _penalty(State* s, floating* tag) noexcept nogil:
+    """The weight regularizers' penalty, sum over segments of l1*sum|w| + l2*sum w^2."""
+    cdef const floating* p = <const floating*>s.params
+    cdef Py_ssize_t i
+    cdef double a, q, total = 0
+    cdef int r
+    for r in range(s.n_reg):
+        a = 0
+        q = 0
+        for i in range(s.reg_off[r], s.reg_off[r] + s.reg_len[r]):
+            a += fabs(p[i])
+            q += <double>p[i] * p[i]
+        total += s.reg_l1[r] * a + s.reg_l2[r] * q
+    return total
+
+
+cdef void _penalty_gradient(State* s, floating* tag) noexcept nogil:
+    """grads += l1*sign(w) + 2*l2*w on each segment: the penalty's gradient, added to the
+    loss's (the sign of 0 is +1, as JAX differentiates |w|)."""
+    cdef const floating* p = <const floating*>s.params
+    cdef floating* g = <floating*>s.grads
+    cdef floating l1, l2x2
+    cdef Py_ssize_t i
+    cdef int r
+    for r in range(s.n_reg):
+        l1 = <floating>s.reg_l1[r]
+        l2x2 = <floating>s.reg_l2[r] * 2
+        for i in range(s.reg_off[r], s.reg_off[r] + s.reg_len[r]):
+            g[i] += (l1 if p[i] >= 0 else -l1) + l2x2 * p[i]
+
+
 cdef double _train_batch(State* s, floating* tag, double lr) noexcept nogil:
     """Inputs and targets already gathered: forward, loss, backward, update.
 
@@ -266,6 +326,8 @@ cdef double _train_batch(State* s, floating* tag, double lr) noexcept nogil:
     s.bad = 0
     _forward(s, tag, True)
     loss = _loss(s, tag, True)
+    if s.n_reg:
+        loss += _penalty(s, tag)
     s.bad_loss = loss
     if not isfinite(loss):
         s.bad = BAD_LOSS
@@ -273,6 +335,8 @@ cdef double _train_batch(State* s, floating* tag, double lr) noexcept nogil:
         return loss
     _metrics(s, tag)
     _backward(s, tag)
+    if s.n_reg:
+        _penalty_gradient(s, tag)
     s.bad = _update(s, tag, lr)
     if s.bad:
         _restore_states(s, tag)     # a rejected step leaves the states as they were too
@@ -351,7 +415,7 @@ cdef double _evaluate(State* s, floating* tag, floating** X, floating** Y, float
 
 
 cdef void _predict(State* s, floating* tag, floating** X, Py_ssize_t N, Py_ssize_t chunk,
-                   floating** out, bint training) noexcept nogil:
+                   floating** out, bint training, unsigned char** masks) noexcept nogil:
     cdef Py_ssize_t start = 0, B
     while start < N:
         B = N - start if N - start < chunk else chunk
@@ -360,7 +424,26 @@ cdef void _predict(State* s, floating* tag, floating** X, Py_ssize_t N, Py_ssize
         _forward(s, tag, training)
         _finish_output(s, tag)
         _scatter(s, tag, start, out)
+        if masks != NULL:
+            _scatter_masks(s, tag, start, masks)
         start += B
+
+
+cdef void _scatter_masks(State* s, floating* tag, Py_ssize_t start,
+                         unsigned char** masks) noexcept nogil:
+    """masks[o][start:start+B] = output o's step mask (batch-major (N, T) bytes) for
+    every output with a mask and a NULL-free entry."""
+    cdef Py_ssize_t i, t, T, B = s.B
+    cdef const unsigned char* m
+    cdef int o
+    for o in range(s.n_outputs):
+        m = _mask(s, tag, s.out_node[o])
+        if m == NULL or masks[o] == NULL:
+            continue
+        T = s.nodes[s.out_node[o]].steps
+        for i in range(B):
+            for t in range(T):
+                masks[o][(start + i) * T + t] = m[t * B + i]
 
 
 # ---------------------------------------------------------------- buffer checks (GIL held)
@@ -489,12 +572,13 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
     outs = outputs.tolist()
     n = len(rows)
     din, steps, has_weights, backprop, reals, reals2 = [], [], [], [], [], []
+    mask_of, mask_op = [], []
     input_node = {}
     for i, r in enumerate(rows):
         kind, first, n_in, act, flags, width, fixed = r[:7]
         p0, p1, p2, arg = r[F_P0], r[F_P1], r[F_P2], r[F_ARG]
         real = _real_field(r)
-        real2 = _real_field(r, F_REAL2) if kind == KIND_RNN else 0.0
+        real2 = _real_field(r, F_REAL2) if kind in (KIND_RNN, KIND_SCALE) else 0.0
         where = f"plan node {i}"
         if not 0 <= kind < N_KINDS:
             raise ValueError(f"{where}: unknown kind {kind}")
@@ -508,7 +592,8 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: width must be in [1, {_INT_MAX}], got {width}")
         if fixed < 0 or fixed > _INT_MAX:
             raise ValueError(f"{where}: steps must be in [0, {_INT_MAX}], got {fixed}")
-        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED | FLAG_STATEFUL):
+        if flags & ~(FLAG_SEQ | FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED | FLAG_STATEFUL
+                     | FLAG_ZERO_MASKED):
             raise ValueError(f"{where}: unknown flags {flags}")
         if kind in (KIND_RNN, KIND_DENSE, KIND_ACTIVATION):
             if not 0 <= act < N_ACTIVATIONS:
@@ -526,10 +611,13 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             raise ValueError(f"{where}: kind {kind} cannot take {n_in} inputs")
         if kind not in (KIND_INPUT, KIND_RELAYOUT, KIND_REPEAT) and fixed != 0:
             raise ValueError(f"{where}: only input, reshape and repeat nodes fix their steps")
-        if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_MASKED
-                                         | FLAG_STATEFUL):
-            raise ValueError(f"{where}: only a recurrent node goes backwards, is masked or "
-                             f"is stateful")
+        if kind != KIND_RNN and flags & (FLAG_BACKWARDS | FLAG_INPUT_ORDER | FLAG_STATEFUL
+                                         | FLAG_ZERO_MASKED):
+            raise ValueError(f"{where}: only a recurrent node goes backwards, zeroes its "
+                             f"masked steps or is stateful")
+        if kind not in (KIND_RNN, KIND_EMBEDDING) and flags & FLAG_MASKED:
+            raise ValueError(f"{where}: only an embedding makes a mask of its flag (mask_zero); "
+                             f"a recurrent node is masked by what it reads")
         spans = []
         if kind == KIND_INPUT:
             if arg in input_node or not 0 <= arg < n:
@@ -542,10 +630,9 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
             if not in_seq[0]:
                 raise ValueError(f"{where}: a recurrent node needs a time axis")
             spans = [(p0, d * width), (p1, width * width)] + ([(p2, width)] if p2 != -1 else [])
-            if flags & FLAG_MASKED and rows[ins[0]][F_KIND] not in (KIND_MASKING,
-                                                                     KIND_EMBEDDING):
-                raise ValueError(f"{where}: a masked recurrent node reads a masking or "
-                                 f"embedding node")
+            if flags & FLAG_MASKED and mask_of[ins[0]] < 0:
+                raise ValueError(f"{where}: a masked recurrent node reads a tensor with a "
+                                 f"mask (from a masking node, or an embedding with mask_zero)")
             if n_in == 2 and (in_seq[1] or in_width[1] != width):
                 raise ValueError(f"{where}: a recurrent node's initial state is (B, {width}), "
                                  f"got width {in_width[1]}{' with a time axis' if in_seq[1] else ''}")
@@ -580,6 +667,16 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
         elif kind == KIND_LAST_STEP:
             if not in_seq[0] or seq or width != d:
                 raise ValueError(f"{where}: a last-step node turns (B, T, F) into (B, F)")
+            step = 1
+        elif kind == KIND_SCALE:
+            if seq != in_seq[0] or width != d or not (isfinite(real) and isfinite(real2)):
+                raise ValueError(f"{where}: a scale node keeps its input's shape (finite "
+                                 f"factor and offset)")
+            step = steps[ins[0]]
+        elif kind == KIND_POOL_TIME:
+            if not in_seq[0] or seq or width != d or arg not in (0, 1):
+                raise ValueError(f"{where}: a pooling node turns (B, T, F) into (B, F) by "
+                                 f"max (arg 0) or mean (arg 1)")
             step = 1
         elif kind in (KIND_CONCAT, KIND_CONCAT_TIME, KIND_ADD, KIND_SUBTRACT, KIND_MULTIPLY,
                       KIND_AVERAGE):
@@ -620,6 +717,9 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
                 raise ValueError(f"{where}: kind {kind} has no weight at offset {off}")
         din.append(d)
         steps.append(step)
+        op, of = _mask_rule(kind, flags, ins, mask_of, i)
+        mask_op.append(op)
+        mask_of.append(of)
         reals.append(real)
         reals2.append(real2)
         has_weights.append(bool(spans))
@@ -650,7 +750,39 @@ def analyse_plan(plan, inputs, outputs, Py_ssize_t n_params):
                 written.add(j)
     return dict(din=din, steps=steps, backprop=backprop, in_need=in_need, in_acc=in_acc,
                 out_acc=out_acc, input_node=[input_node[k] for k in range(len(input_node))],
-                real=reals, real2=reals2)
+                real=reals, real2=reals2, mask_of=mask_of, mask_op=mask_op)
+
+
+def _mask_rule(int kind, long long flags, ins, mask_of, int i):
+    """(MASK_* op, mask_of) of node i: where its output's step mask comes from.
+
+    Keras 3's compute_mask: Masking and Embedding(mask_zero) make one;
+    Dense, Activation, Dropout (and TimeDistributed of them) pass their
+    input's on; a SimpleRNN passes it on with return_sequences and consumes
+    it otherwise; Add/Subtract/Multiply/Average (base_merge) and a
+    Concatenate on the feature axis give the OR of their inputs' masks, none
+    when an input has none (Concatenate fills it with ones: all kept);
+    a Concatenate on the time axis joins the masks (ones where none);
+    Flatten, Reshape, RepeatVector and a final state drop it.
+    """
+    if kind == KIND_MASKING or (kind == KIND_EMBEDDING and flags & FLAG_MASKED):
+        return (MASK_KEEP if kind == KIND_MASKING else MASK_INDEX), i
+    if kind in (KIND_DENSE, KIND_ACTIVATION, KIND_DROPOUT):
+        return MASK_NONE, mask_of[ins[0]]
+    if kind == KIND_RNN:
+        return MASK_NONE, (mask_of[ins[0]] if flags & FLAG_SEQ else -1)
+    if kind in (KIND_CONCAT, KIND_ADD, KIND_SUBTRACT, KIND_MULTIPLY, KIND_AVERAGE):
+        sources = {mask_of[j] for j in ins}
+        if -1 in sources:
+            return MASK_NONE, -1
+        if len(sources) == 1:
+            return MASK_NONE, sources.pop()
+        return MASK_OR, i
+    if kind == KIND_CONCAT_TIME:
+        if all(mask_of[j] < 0 for j in ins):
+            return MASK_NONE, -1
+        return MASK_CONCAT_TIME, i
+    return MASK_NONE, -1
 
 
 cdef class _Views:
@@ -745,6 +877,7 @@ cdef class Engine:
     cdef Py_buffer pb_params, pb_grads, pb_state
     cdef bint have_params, have_state, busy, inference
     cdef int itemsize
+    cdef object _regularizers      # set_regularizers' arrays (the State points into them)
     cdef object _arena, _optimizer_buffers, _dtype, _plan, _bound, _vocab
     cdef object _seq_in, _width_in, _steps_in, _states
 
@@ -826,7 +959,10 @@ cdef class Engine:
             n.seq = (r[F_FLAGS] & FLAG_SEQ) != 0
             n.backwards = (r[F_FLAGS] & FLAG_BACKWARDS) != 0
             n.flipped = n.seq and n.backwards and (r[F_FLAGS] & FLAG_INPUT_ORDER) == 0
-            n.masked = (r[F_FLAGS] & FLAG_MASKED) != 0
+            n.mask_of = info["mask_of"][i]
+            n.mask_op = info["mask_op"][i]
+            n.masked = n.kind == KIND_RNN and info["mask_of"][inputs[r[F_IN]]] >= 0
+            n.zeroed = n.masked and n.seq and (r[F_FLAGS] & FLAG_ZERO_MASKED) != 0
             n.stateful = (r[F_FLAGS] & FLAG_STATEFUL) != 0
             if n.stateful:
                 s.n_stateful += 1
@@ -1149,6 +1285,56 @@ cdef class Engine:
         finally:
             self.busy = False
 
+    def set_regularizers(self, offsets, lengths, l1, l2):
+        """Weight regularizers (Keras's L1L2) added to the training loss and its gradient.
+
+        Segment r, ``params[offsets[r]:offsets[r] + lengths[r]]``, adds
+        ``l1[r] * sum|w| + l2[r] * sum w**2`` to the loss of every training step
+        (``train_step``, ``run_epoch``, ``gradients``; computed on the weights
+        before the update) and ``l1*sign(w) + 2*l2*w`` to the gradient, before
+        clipping.  ``evaluate`` and ``predict`` are not affected.  Empty
+        sequences: no regularizers.
+
+        Parameters
+        ----------
+        offsets, lengths : sequence of int
+            Non-overlapping segments inside params.
+        l1, l2 : sequence of float
+            Finite, >= 0.
+        """
+        off = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
+        length = np.ascontiguousarray(lengths, dtype=np.int64).reshape(-1)
+        a = np.ascontiguousarray(l1, dtype=np.float64).reshape(-1)
+        q = np.ascontiguousarray(l2, dtype=np.float64).reshape(-1)
+        n = off.shape[0]
+        if not (length.shape[0] == a.shape[0] == q.shape[0] == n):
+            raise ValueError("offsets, lengths, l1 and l2 must have the same length")
+        if n and (off.min() < 0 or length.min() < 0
+                  or (off + length).max() > self.s.n_params):
+            raise ValueError("regularizer segments must lie inside params")
+        order = np.argsort(off, kind="stable")
+        if n > 1 and np.any(off[order][1:] < (off + length)[order][:n - 1]):
+            raise ValueError("regularizer segments must not overlap")
+        if n and not (np.all(np.isfinite(a)) and np.all(np.isfinite(q))
+                      and a.min() >= 0 and q.min() >= 0):
+            raise ValueError("l1 and l2 must be finite and >= 0")
+        self._enter()
+        try:
+            self._regularizers = (off, length, a, q)
+            self.s.reg_off = <int64_t*>_address(off) if n else NULL
+            self.s.reg_len = <int64_t*>_address(length) if n else NULL
+            self.s.reg_l1 = <double*>_address(a) if n else NULL
+            self.s.reg_l2 = <double*>_address(q) if n else NULL
+            self.s.n_reg = n
+        finally:
+            self.busy = False
+
+    def penalty(self):
+        """The regularizers' penalty at the current weights (what a step adds to its loss)."""
+        if self.itemsize == 8:
+            return _penalty(&self.s, <double*>NULL)
+        return _penalty(&self.s, <float*>NULL)
+
     cdef int _enter_training(self) except -1:
         if self.inference:
             raise RuntimeError("this engine was made for inference (no gradient buffers); "
@@ -1212,17 +1398,15 @@ cdef class Engine:
                 sizes["wht"] = W * W
                 if n.n_in > 1 and not self.inference:
                     sizes["dh0"] = int(B) * W
-                if n.masked:            # the step mask as bytes (B*T of them fit)
-                    sizes["mask"] = rin
                 if n.stateful:          # the state the batch started from
                     sizes["h0"] = int(B) * W
                 if n.real > 0 or n.real2 > 0:
                     # dropout masks (B, D) and (B, H), x * mask (B*T, D), h * mask (B*T, H)
                     sizes["work"] = int(B) * (n.din + W) + rin * (n.din + W)
-                sizes["out"] = rin * W if n.flipped else 0
+                sizes["out"] = rin * W if (n.flipped or n.zeroed) else 0
                 # the output's gradient: in place in dz for a forward sequence
-                sizes["dout"] = (0 if (n.seq and not n.flipped) or self.inference
-                                 else r * W)
+                sizes["dout"] = (0 if (n.seq and not n.flipped and not n.zeroed)
+                                 or self.inference else r * W)
             else:
                 sizes["out"] = r * W
                 sizes["dout"] = r * W if (n.backprop and not self.inference) else 0
@@ -1230,6 +1414,8 @@ cdef class Engine:
                     sizes["work"] = r * W
                 elif n.kind == KIND_MASKING:
                     sizes["work"] = r       # keep, per row
+            if n.mask_op != MASK_NONE:  # its own step mask, as bytes (B*T of them fit)
+                sizes["mask"] = r
             if n.kind in (KIND_RNN, KIND_DENSE) and not self.inference:
                 for e in range(n.first_in, n.first_in + n.n_in):
                     if s.in_need[e] and s.in_acc[e]:
@@ -1266,7 +1452,7 @@ cdef class Engine:
                 elif key == "h0": n.o_h0 = off
                 else: n.o_work = off
                 off += v
-            if n.kind == KIND_RNN and n.seq and not n.flipped:
+            if n.kind == KIND_RNN and n.seq and not n.flipped and not n.zeroed:
                 n.o_dout = n.o_dz
         s.o_scratch = off
         self._arena = arena
@@ -1567,6 +1753,9 @@ cdef class Engine:
                         _forward(s, <double*>NULL, True)
                         loss = _loss(s, <double*>NULL, True)
                         _backward(s, <double*>NULL)
+                        if s.n_reg:
+                            loss += _penalty(s, <double*>NULL)
+                            _penalty_gradient(s, <double*>NULL)
                     if op != NULL:
                         _scatter(s, <double*>NULL, 0, <double**>op)
                 else:
@@ -1578,6 +1767,9 @@ cdef class Engine:
                         _forward(s, <float*>NULL, True)
                         loss = _loss(s, <float*>NULL, True)
                         _backward(s, <float*>NULL)
+                        if s.n_reg:
+                            loss += _penalty(s, <float*>NULL)
+                            _penalty_gradient(s, <float*>NULL)
                     if op != NULL:
                         _scatter(s, <float*>NULL, 0, <float**>op)
             for k in range(s.n_outputs):
@@ -1819,12 +2011,20 @@ cdef class Engine:
             self.busy = False
         return loss
 
-    def predict(self, x, out, chunk, training=False):
+    @property
+    def masked_outputs(self):
+        """Whether each output carries a step mask (Keras's mask of ``y_pred``)."""
+        return [self.s.nodes[self.s.out_node[k]].mask_of >= 0 for k in range(self.s.n_outputs)]
+
+    def predict(self, x, out, chunk, training=False, masks=None):
         """Forward pass: out = the model's outputs for x, ``chunk`` samples at a time.
 
         out: one writable array per output, not overlapping x or the model's
         buffers.  ``training``: apply dropout (as Keras's ``training=True``).
+        masks: None, or one entry per output: None, or a writable C-contiguous
+        uint8 array (N, T) that receives a masked output's step mask (1: kept).
         """
+        cdef unsigned char** mp = NULL
         cdef Py_ssize_t N, ch
         cdef State* s = &self.s
         cdef _Views xv, ov
@@ -1839,15 +2039,33 @@ cdef class Engine:
             self._check_state_batches(N, ch, "x")
             ov = self._outputs(out, "out", N, True)
             self._check_out(ov, xv)
+            if masks is not None:
+                masks = _as_list(masks, s.n_outputs, "masks")
+                for k in range(s.n_outputs):
+                    m = masks[k]
+                    if m is None:
+                        continue
+                    shape = (N, s.nodes[s.out_node[k]].steps)
+                    if (not isinstance(m, np.ndarray) or m.dtype != np.uint8
+                            or m.shape != shape or not m.flags.c_contiguous
+                            or not m.flags.writeable):
+                        raise ValueError(f"{_item_name('masks', k, s.n_outputs)} must be a "
+                                         f"writable C-contiguous uint8 array of shape {shape}")
+                mask_ptrs = np.zeros(s.n_outputs, dtype=np.uintp)
+                for k in range(s.n_outputs):
+                    if masks[k] is not None:
+                        mask_ptrs[k] = masks[k].ctypes.data
+                mp = <unsigned char**><size_t>mask_ptrs.ctypes.data
             if N > 0:
                 ch = min(ch, N)
                 self._reserve(ch, s.T_cur)
                 xp, op = xv.ptr, ov.ptr
                 with nogil:
                     if self.itemsize == 8:
-                        _predict(s, <double*>NULL, <double**>xp, N, ch, <double**>op, train)
+                        _predict(s, <double*>NULL, <double**>xp, N, ch, <double**>op, train,
+                                 mp)
                     else:
-                        _predict(s, <float*>NULL, <float**>xp, N, ch, <float**>op, train)
+                        _predict(s, <float*>NULL, <float**>xp, N, ch, <float**>op, train, mp)
         finally:
             self.busy = False
         return out

@@ -421,8 +421,8 @@ cdef void _slope_contiguous(int act, const floating* h, floating* g, Py_ssize_t 
         for i in range(n):
             g[i] = g[i] if (h[i] > 0 and h[i] < 6) else zero
     elif act == ACT_LEAKY_RELU:
-        for i in range(n):
-            g[i] = g[i] if h[i] > 0 else g[i] * <floating>LEAKY_SLOPE
+        for i in range(n):                 # slope 1 at z = 0 (h = 0), as Keras's z >= 0 branch
+            g[i] = g[i] if h[i] >= 0 else g[i] * <floating>LEAKY_SLOPE
 
 
 cdef void activation_backward_rows(int act, const floating* h, floating* g, Py_ssize_t rows,

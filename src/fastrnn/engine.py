@@ -75,7 +75,10 @@ def lower(nodes, outputs):
         ``width`` (output features), ``seq`` (the output has a time axis);
         optional: ``activation`` (a Keras name, default "linear"),
         ``backwards``, ``input_order`` (a backwards sequence output in input
-        order), ``steps`` (fixed output steps, 0 = from the inputs),
+        order), ``masked`` (an embedding: mask_zero; see ``_engine._mask_rule``
+        for how masks flow), ``zero_masked`` (a recurrent node's returned
+        sequence is 0 at masked steps), ``steps`` (fixed output steps, 0 = from
+        the inputs),
         ``p0``/``p1``/``p2`` (absolute weight offsets in ``params``, -1 for
         none), ``arg`` (int), ``real`` and ``real2`` (float); ``stateful``
         (a recurrent node) with ``state_owner`` (the layer holding its state,
@@ -101,7 +104,8 @@ def lower(nodes, outputs):
                            | (_engine.FLAGS["backwards"] if node.get("backwards") else 0)
                            | (_engine.FLAGS["input_order"] if node.get("input_order") else 0)
                            | (_engine.FLAGS["masked"] if node.get("masked") else 0)
-                           | (_engine.FLAGS["stateful"] if node.get("stateful") else 0))
+                           | (_engine.FLAGS["stateful"] if node.get("stateful") else 0)
+                           | (_engine.FLAGS["zero_masked"] if node.get("zero_masked") else 0))
         row[F["width"]] = node["width"]
         row[F["steps"]] = node.get("steps", 0)
         for key in ("p0", "p1", "p2"):

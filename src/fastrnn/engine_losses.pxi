@@ -13,7 +13,10 @@
 # the weights.  ``ignore_class`` (sparse cross-entropy) masks rows as Keras's
 # mask does: the divisor becomes the number of valid rows.  A row of weight 0
 # (or a masked one) is skipped: it adds nothing to the loss or the gradient,
-# exactly as if it were not there.
+# exactly as if it were not there.  The step mask of a per-step output (from
+# Masking or Embedding(mask_zero), passed on as Keras's compute_mask does)
+# masks rows the same way (Keras's ``apply_mask``: weights total/valid on the
+# kept rows, so the loss is sum_kept w_r * loss_r / n_kept).
 #
 # Fusion: when the last node is a Dense layer with a sigmoid (softmax)
 # activation and the loss is binary (categorical or sparse categorical)
@@ -31,7 +34,9 @@
 # accuracies, the per-sample loss for the error metrics), total += sum_r
 # v_r * w_r / T and count += sum_r w_r / T (T = 1 without a time axis; count
 # += B without weights), so per-step values are averaged over the time axis
-# per sample first, as Keras does.
+# per sample first, as Keras does.  A masked output's mask multiplies the
+# weights (Keras's MeanMetricWrapper: apply_mask with reduction "sum"), for
+# weighted and unweighted metrics alike.
 
 from libc.math cimport exp, expf, log, logf, log1p, log1pf, fabsf
 
@@ -387,13 +392,17 @@ cdef double _row(const LossSpec* L, const floating* yp, const floating* yt, floa
             neg = a if a > neg else neg
         value_f = neg - pos + 1
         if dy != NULL:
+            # (each product rounded to the dtype before comparing: a float32
+            # expression may be compared in double and miss the maximum)
             ties = 0
             for j in range(U):
-                if (1 - yt[j]) * yp[j] == neg:
+                a = (1 - yt[j]) * yp[j]
+                if a == neg:
                     ties = ties + 1
             g = _max0_slope(value_f)
             for j in range(U):
-                a = (1 / ties) * (1 - yt[j]) if (1 - yt[j]) * yp[j] == neg else 0
+                a = (1 - yt[j]) * yp[j]
+                a = (1 / ties) * (1 - yt[j]) if a == neg else 0
                 dy[j] = scale * g * (a - yt[j])
         return value_f if value_f > 0 else 0
     if code == LOSS_BCE:
@@ -529,11 +538,12 @@ cdef double _output_loss(State* s, floating* tag, int o, bint grad) noexcept nog
     cdef floating* dy = (_buf(s, tag, s.o_scratch) if acc else dout) if want else NULL
     cdef floating wr, ignore = <floating>L.ignore, lw = <floating>s.loss_weight[o]
     cdef bint masking = L.has_ignore
+    cdef const unsigned char* keep = _mask(s, tag, node)     # the output's step mask
     cdef bint hinge01 = _is_hinge(L.code) and _labels01(yt, R * Ut)
     cdef double total = 0
     cdef Py_ssize_t i, n = R * U
     cdef floating d, nf
-    if L.code == LOSS_MSE and w == NULL:
+    if L.code == LOSS_MSE and w == NULL and keep == NULL:
         # the common case as one flat loop over all elements, without a call per row: the
         # mean over rows of the row means, rounded as before this file had weights
         nf = <floating>n
@@ -554,14 +564,14 @@ cdef double _output_loss(State* s, floating* tag, int o, bint grad) noexcept nog
         if acc and dy != NULL:
             copy_or_add(dout, dy, n, True)
         return total / n
-    if masking:
+    if masking or keep != NULL:
         valid = 0
         for r in range(R):
-            if yt[r * Ut] != ignore:
+            if (not masking or yt[r * Ut] != ignore) and (keep == NULL or keep[r]):
                 valid += 1
     for r in range(R):
         wr = w[r] if w != NULL else 1
-        if wr == 0 or (masking and yt[r * Ut] == ignore):
+        if wr == 0 or (masking and yt[r * Ut] == ignore) or (keep != NULL and not keep[r]):
             if dy != NULL:
                 memset(dy + r * U, 0, U * sizeof(floating))
             continue
@@ -607,6 +617,7 @@ cdef void _metrics(State* s, floating* tag) noexcept nogil:
     cdef double total, count, wr
     cdef bint hinge01
     cdef LossSpec* m
+    cdef const unsigned char* keep
     for k in range(s.n_metrics):
         m = &s.metrics[k]
         o = m.output
@@ -619,17 +630,18 @@ cdef void _metrics(State* s, floating* tag) noexcept nogil:
         yt = _target(s, tag, o)
         hinge01 = _is_hinge(m.code) and _labels01(yt, R * Ut)
         w = _row_weights(s, tag, o) if (s.has_w[o] and m.weighted) else NULL
+        keep = _mask(s, tag, node)
         total = 0
         count = 0
         for r in range(R):
             wr = w[r] if w != NULL else 1
-            if wr == 0:
+            if wr == 0 or (keep != NULL and not keep[r]):
                 continue
             total += wr * _row(m, yp + r * U, yt + r * Ut, <floating*>NULL, 1, U, False,
                                hinge01)
             count += wr
         s.m_total[k] += total / steps
-        s.m_count[k] += count / steps if w != NULL else B
+        s.m_count[k] += count / steps if (w != NULL or keep != NULL) else B
 
 
 cdef void _reset_metric_totals(State* s) noexcept nogil:
@@ -650,7 +662,7 @@ cdef void _copy_metric_totals(State* s, double* out) noexcept nogil:
 
 def loss_and_gradient(y_true, y_pred, sample_weight=None, *, int code, bint from_logits=False,
                       double label_smoothing=0.0, double param=0.0, ignore_class=None,
-                      fused_activation=None, metrics=()):
+                      fused_activation=None, metrics=(), mask=None):
     """The engine's own loss code on given outputs: (loss, dLoss/dy_pred, outputs, metrics).
 
     Runs ``_loss`` (with the gradient) and ``_metrics`` exactly as a training
@@ -670,6 +682,9 @@ def loss_and_gradient(y_true, y_pred, sample_weight=None, *, int code, bint from
         with its cross-entropy: ``y_pred`` is the logits.
     metrics : sequence of dict
         As :meth:`Engine.set_metrics`.
+    mask : ndarray of bool, shape (B,) or (B, T), optional
+        The output's step mask (Keras's mask of ``y_pred``): rows where it is
+        False count in neither the loss nor the metrics.
 
     Returns
     -------
@@ -722,11 +737,18 @@ def loss_and_gradient(y_true, y_pred, sample_weight=None, *, int code, bint from
             raise ValueError(f"unknown metric code {spec['code']}")
         if (spec["code"] in SPARSE_CODES) != sparse and U > 1:
             raise ValueError("metrics must take the loss's kind of targets")
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != lead:
+            raise ValueError(f"mask must have shape {lead}, got {mask.shape}")
+        # time-major bytes, as the engine keeps a step mask
+        mask = np.ascontiguousarray((mask.T if seq else mask) != 0, dtype=np.uint8).ravel()
     acts = {None: -1, "sigmoid": ACT_SIGMOID, "softmax": ACT_SOFTMAX}
     if fused_activation not in acts:
         raise ValueError(f"fused_activation must be None, 'sigmoid' or 'softmax'")
-    # arena: targets (R*Ut, in a block of R*U), row weights (R), output (R*U), d output (R*U)
-    arena = np.zeros(R * U + R + 2 * R * U + 1, dtype)
+    # arena: targets (R*Ut, in a block of R*U), row weights (R), output (R*U), d output
+    # (R*U), the step mask (R bytes)
+    arena = np.zeros(R * U + R + 3 * R * U + R + 1, dtype)
     cdef int out_node = 0
     cdef Py_ssize_t o_target = 0, o_weight = R * U
     cdef double loss_weight = 1.0, out_loss = 0
@@ -744,6 +766,8 @@ def loss_and_gradient(y_true, y_pred, sample_weight=None, *, int code, bint from
     node.backprop = True
     node.o_out = R * U + R
     node.o_dout = node.o_out + R * U
+    node.o_mask = node.o_dout + R * U
+    node.mask_of = -1 if mask is None else 0
     s.n_nodes = 1
     s.nodes = &node
     s.B = B
@@ -779,6 +803,8 @@ def loss_and_gradient(y_true, y_pred, sample_weight=None, *, int code, bint from
     # the output, time-major rows as the engine keeps them
     rows = (np.transpose(y_pred, (1, 0, 2)) if seq else y_pred).reshape(R, U)
     arena[node.o_out:node.o_out + R * U] = rows.ravel()
+    if mask is not None:
+        arena[node.o_mask:].view(np.uint8)[:R] = mask
     yt = np.array(y_true, dtype=dtype, copy=True)
     cdef char* yp_ = _address(yt)
     cdef char* wp_ = NULL

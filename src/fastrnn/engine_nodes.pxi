@@ -26,7 +26,7 @@ cdef floating* _output(State* s, floating* tag, int i) noexcept nogil:
             return _buf(s, tag, n.o_hs) + (0 if n.backwards else
                                            (s.nodes[_in_node(s, i, 0)].steps - 1)
                                            * s.B * n.width)
-        if not n.flipped:
+        if not n.flipped and not n.zeroed:
             return _buf(s, tag, n.o_hs)
     return _buf(s, tag, n.o_out)
 
@@ -74,7 +74,8 @@ cdef void _set_steps(State* s, Py_ssize_t B, const Py_ssize_t* T) noexcept nogil
             for j in range(n.n_in):
                 total += s.nodes[_in_node(s, i, j)].steps
             n.steps = total
-        elif (n.kind == KIND_RNN and not n.seq) or n.kind == KIND_LAST_STEP:
+        elif ((n.kind == KIND_RNN and not n.seq) or n.kind == KIND_LAST_STEP
+              or n.kind == KIND_POOL_TIME):
             n.steps = 1
         else:
             n.steps = s.nodes[_in_node(s, i, 0)].steps
@@ -97,25 +98,47 @@ cdef void _rnn_masks(State* s, floating* tag, Node* n, Py_ssize_t T, floating** 
     hd[0] = w + B * (n.din + n.width) + B * T * n.din if n.real2 > 0 else NULL
 
 
-cdef unsigned char* _step_mask(State* s, floating* tag, int i, bint fill) noexcept nogil:
-    """A masked recurrent node's step mask (B*T bytes, time-major), from the
-    keep values of the masking node it reads, or the indices of the embedding
-    node it reads (index 0 is masked) (``fill``: convert them), or NULL."""
+cdef inline unsigned char* _mask(State* s, floating* tag, int i) noexcept nogil:
+    """The step mask of node i's output (B*T bytes, time-major rows; nonzero:
+    the step is kept), or NULL when it has none."""
+    cdef int m = s.nodes[i].mask_of
+    return <unsigned char*>_buf(s, tag, s.nodes[m].o_mask) if m >= 0 else NULL
+
+
+cdef inline unsigned char* _step_mask(State* s, floating* tag, int i) noexcept nogil:
+    """A recurrent node's step mask: its input's mask, or NULL."""
+    return _mask(s, tag, _in_node(s, i, 0)) if s.nodes[i].masked else NULL
+
+
+cdef void _fill_mask(State* s, floating* tag, int i) noexcept nogil:
+    """Node i's own step mask (after its forward), by its MASK_* rule."""
     cdef Node* n = &s.nodes[i]
-    cdef Py_ssize_t r, rows
-    if not n.masked:
-        return NULL
     cdef unsigned char* m = <unsigned char*>_buf(s, tag, n.o_mask)
-    cdef floating* keep
-    if fill:
-        if s.nodes[_in_node(s, i, 0)].kind == KIND_EMBEDDING:
-            keep = _in(s, tag, _in_node(s, i, 0), 0)
-        else:
-            keep = _buf(s, tag, s.nodes[_in_node(s, i, 0)].o_work)
-        rows = _rows(s, _in_node(s, i, 0))
+    cdef unsigned char* a
+    cdef const floating* v
+    cdef Py_ssize_t r, rows = _rows(s, i), off
+    cdef int j
+    if n.mask_op == MASK_KEEP or n.mask_op == MASK_INDEX:
+        # Masking's keep values, or an embedding's indices (truncated as the lookup does)
+        v = _buf(s, tag, n.o_work) if n.mask_op == MASK_KEEP else _in(s, tag, i, 0)
         for r in range(rows):
-            m[r] = 1 if <long long>keep[r] != 0 else 0     # indices: truncated
-    return m
+            m[r] = 1 if <long long>v[r] != 0 else 0
+    elif n.mask_op == MASK_OR:
+        memset(m, 0, rows)
+        for j in range(n.n_in):
+            a = _mask(s, tag, _in_node(s, i, j))
+            for r in range(rows):
+                m[r] |= a[r]
+    elif n.mask_op == MASK_CONCAT_TIME:
+        off = 0
+        for j in range(n.n_in):
+            a = _mask(s, tag, _in_node(s, i, j))
+            rows = _rows(s, _in_node(s, i, j))
+            if a != NULL:
+                memcpy(m + off, a, rows)
+            else:
+                memset(m + off, 1, rows)
+            off += rows
 
 
 cdef inline floating* _h0(State* s, floating* tag, int i) noexcept nogil:
@@ -186,7 +209,7 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
                     n.rng += <unsigned long long>(B * n.width)
                 rnn_forward_masked_k(x, P + n.p0, P + n.p1, P + n.p2 if n.p2 >= 0 else NULL,
                                      _h0(s, tag, i), _buf(s, tag, n.o_hs), _buf(s, tag, n.o_wht),
-                                     _step_mask(s, tag, i, True),
+                                     _step_mask(s, tag, i),
                                      in_mask, rec_mask, xd, hd, B, T, n.din, n.width, n.act,
                                      True, n.backwards)
             else:
@@ -195,6 +218,10 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
                               B, T, n.din, n.width, n.act, True, n.backwards)
             if n.flipped:     # Keras: the sequence in processing order
                 _reverse_steps(_buf(s, tag, n.o_hs), out, T, B * n.width)
+            elif n.zeroed:
+                memcpy(out, _buf(s, tag, n.o_hs), T * B * n.width * sizeof(floating))
+            if n.zeroed:      # zero_output_for_mask: 0 at the masked steps
+                _zero_masked_rows(out, _step_mask(s, tag, i), T, B, n.width, n.flipped)
             if n.stateful:          # the next batch starts here
                 memcpy(n.state, _last_state(s, tag, i), B * n.width * sizeof(floating))
         elif n.kind == KIND_DENSE:
@@ -216,6 +243,14 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
                        B, False)
         elif n.kind == KIND_REPEAT:
             repeat_forward_k(x, out, B * n.width, n.steps)
+        elif n.kind == KIND_POOL_TIME:
+            _pool_forward(x, out, s.nodes[_in_node(s, i, 0)].steps, B * n.width, n.arg,
+                          _mask(s, tag, _in_node(s, i, 0)) if n.arg else NULL, n.width)
+        elif n.kind == KIND_SCALE:         # y = a x + b
+            scale_into(out, x, size, <floating>n.real, False)
+            if n.real2 != 0:
+                for off in range(size):
+                    out[off] += <floating>n.real2
         elif n.kind == KIND_CONCAT:
             off = 0
             for j in range(n.n_in):
@@ -251,6 +286,86 @@ cdef void _forward(State* s, floating* tag, bint training) noexcept nogil:
             memcpy(out, x + (T - 1) * B * n.width, B * n.width * sizeof(floating))
         elif n.kind == KIND_MASKING:
             _masking_forward(x, out, _buf(s, tag, n.o_work), rows, n.width, n.real)
+        if n.mask_op != MASK_NONE:
+            _fill_mask(s, tag, i)
+
+
+cdef double _kept_steps(const unsigned char* keep, Py_ssize_t T, Py_ssize_t B,
+                        Py_ssize_t b) noexcept nogil:
+    """How many of sample b's T steps the step mask keeps."""
+    cdef Py_ssize_t t
+    cdef double count = 0
+    for t in range(T):
+        if keep[t * B + b]:
+            count += 1
+    return count
+
+
+cdef void _pool_forward(const floating* x, floating* out, Py_ssize_t T, Py_ssize_t block,
+                        int64_t mean, const unsigned char* keep, Py_ssize_t width) noexcept nogil:
+    """GlobalMaxPooling1D / GlobalAveragePooling1D: out[j] = max_t (or mean_t) of
+    x[t*block + j], over T time-major blocks of ``block`` = B*F values.  With a step
+    mask ``keep`` (B*T bytes, time-major) the mean is over the kept steps only
+    (Keras's); the max ignores masks, as Keras's."""
+    cdef Py_ssize_t t, j, B = block // width
+    cdef floating v
+    if mean and keep != NULL:
+        memset(out, 0, block * sizeof(floating))
+        for t in range(T):
+            for j in range(block):
+                if keep[t * B + j // width]:
+                    out[j] += x[t * block + j]
+        for j in range(block):
+            out[j] /= <floating>_kept_steps(keep, T, B, j // width)
+        return
+    memcpy(out, x, block * sizeof(floating))
+    for t in range(1, T):
+        for j in range(block):
+            v = x[t * block + j]
+            if mean:
+                out[j] += v
+            elif v > out[j]:
+                out[j] = v
+    if mean:
+        for j in range(block):
+            out[j] /= <floating>T
+
+
+cdef void _pool_backward(const floating* x, const floating* out, const floating* dout,
+                         floating* dx, Py_ssize_t T, Py_ssize_t block, int64_t mean,
+                         bint acc, const unsigned char* keep, Py_ssize_t width) noexcept nogil:
+    """d(input) of _pool_forward: the mean spreads dout/T over the steps (dout/kept over
+    the kept ones with a mask); the max gives dout to the steps equal to the maximum,
+    shared equally among ties (JAX's rule)."""
+    cdef Py_ssize_t t, j, B = block // width
+    cdef floating share, count, v
+    if mean and keep != NULL:
+        for j in range(block):
+            share = dout[j] / <floating>_kept_steps(keep, T, B, j // width)
+            for t in range(T):
+                v = share if keep[t * B + j // width] else 0
+                if acc:
+                    dx[t * block + j] += v
+                else:
+                    dx[t * block + j] = v
+        return
+    for j in range(block):
+        if mean:
+            share = dout[j] / <floating>T
+        else:
+            count = 0
+            for t in range(T):
+                if x[t * block + j] == out[j]:
+                    count += 1
+            share = dout[j] / count
+        for t in range(T):
+            if mean or x[t * block + j] == out[j]:
+                if acc:
+                    dx[t * block + j] += share
+                else:
+                    dx[t * block + j] = share
+            elif not acc:
+                dx[t * block + j] = 0
 
 
 cdef void _masking_forward(const floating* x, floating* out, floating* keep, Py_ssize_t rows,
@@ -268,6 +383,17 @@ cdef void _masking_forward(const floating* x, floating* out, floating* keep, Py_
         keep[r] = 1 if k else 0
         for f in range(width):
             out[r * width + f] = x[r * width + f] if k else 0
+
+
+cdef void _zero_masked_rows(floating* a, const unsigned char* mask, Py_ssize_t T,
+                           Py_ssize_t B, Py_ssize_t width, bint flipped) noexcept nogil:
+    """Zero the (t*B + b) rows of ``a`` whose step is masked; ``flipped``: ``a``
+    is in processing order of a backwards recurrence (row t is input step T-1-t)."""
+    cdef Py_ssize_t t, b
+    for t in range(T):
+        for b in range(B):
+            if not mask[(T - 1 - t if flipped else t) * B + b]:
+                memset(a + (t * B + b) * width, 0, width * sizeof(floating))
 
 
 cdef void _add_scratch(State* s, floating* tag, floating* dx, Py_ssize_t n,
@@ -317,8 +443,13 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
             elif n.flipped:         # the gradient arrives in processing order
                 _reverse_steps(dout, _buf(s, tag, n.o_dz), T, B * n.width)
                 dh_seq = _buf(s, tag, n.o_dz)
+            elif n.zeroed:
+                memcpy(_buf(s, tag, n.o_dz), dout, T * B * n.width * sizeof(floating))
+                dh_seq = _buf(s, tag, n.o_dz)
             else:
                 dh_seq = _buf(s, tag, n.o_dz)      # o_dout is o_dz: computed in place
+            if n.zeroed:            # the zeroed steps pass no gradient to the states
+                _zero_masked_rows(dh_seq, _step_mask(s, tag, i), T, B, n.width, False)
             if _rnn_dropout(n) or n.masked:     # (after a training forward)
                 in_mask = rec_mask = xd = hd = NULL
                 if _rnn_dropout(n):
@@ -327,7 +458,7 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
                                       P + n.p1, dh_seq, dh_last, _h0(s, tag, i),
                                       _buf(s, tag, n.o_dz),
                                       _buf(s, tag, n.o_g), _buf(s, tag, n.o_wht),
-                                      _step_mask(s, tag, i, False), in_mask, rec_mask, xd, hd, target, G + n.p0, G + n.p1,
+                                      _step_mask(s, tag, i), in_mask, rec_mask, xd, hd, target, G + n.p0, G + n.p1,
                                       G + n.p2 if n.p2 >= 0 else NULL, dh0,
                                       B, T, n.din, n.width, n.act, True, n.backwards)
             else:
@@ -420,6 +551,16 @@ cdef void _backward(State* s, floating* tag) noexcept nogil:
                 for off in range(rows):
                     scale_into(dx + off * n.width, dout + off * n.width, n.width,
                                _buf(s, tag, n.o_work)[off], acc)
+        elif n.kind == KIND_SCALE:
+            dx = _dx(s, tag, i, 0, &acc)
+            if dx != NULL:          # y = a x + b
+                scale_into(dx, dout, size, <floating>n.real, acc)
+        elif n.kind == KIND_POOL_TIME:
+            dx = _dx(s, tag, i, 0, &acc)
+            if dx != NULL:
+                _pool_backward(_in(s, tag, i, 0), _output(s, tag, i), dout, dx,
+                               s.nodes[_in_node(s, i, 0)].steps, B * n.width, n.arg, acc,
+                               _mask(s, tag, _in_node(s, i, 0)) if n.arg else NULL, n.width)
         elif n.kind == KIND_LAST_STEP:
             dx = _dx(s, tag, i, 0, &acc)
             if dx != NULL:          # only the last step was read

@@ -405,7 +405,7 @@ _BY_NAME.update({"bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
                  "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
                  "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError})
 #: Keras metrics fastrnn does not have (their names are an error that says so)
-_NOT_IMPLEMENTED = ("AUC", "Precision", "Recall", "F1Score", "FBetaScore", "R2Score",
+_NOT_IMPLEMENTED = ("AUC", "F1Score", "FBetaScore", "R2Score",
                     "TruePositives", "TrueNegatives", "FalsePositives", "FalseNegatives",
                     "PrecisionAtRecall", "RecallAtPrecision", "SensitivityAtSpecificity",
                     "SpecificityAtSensitivity", "IoU", "BinaryIoU", "MeanIoU", "OneHotIoU",
@@ -486,3 +486,11 @@ def deserialize(config):
     if cls is None:
         raise ValueError(f"Could not interpret metric identifier: {config['class_name']!r}")
     return cls.from_config(dict(config.get("config") or {}))
+
+
+# Precision and Recall live in their own module (they count, they do not average)
+from ._confusion_metrics import Precision, Recall  # noqa: E402
+
+__all__ += ["Precision", "Recall"]
+_BY_NAME.update({"Precision": Precision, "Recall": Recall, "precision": Precision,
+                 "recall": Recall})

@@ -531,3 +531,28 @@ def adam_update(param, grad, m, v, step, learning_rate=0.001, beta_1=0.9,
     _kernels.adam_update(param.reshape(-1), _c(grad).reshape(-1), m.reshape(-1),
                          v.reshape(-1), float(lr_t), float(beta_1), float(beta_2),
                          float(epsilon))
+
+
+# -- keras.ops's conversions (so ``keras.ops.convert_to_numpy(...)`` runs unchanged) -------
+def convert_to_numpy(x):
+    """``keras.ops.convert_to_numpy``: ``x`` (a weight, a prediction, a number) as a NumPy
+    array (a copy)."""
+    return np.array(x)
+
+
+def convert_to_tensor(x, dtype=None):
+    """``keras.ops.convert_to_tensor``: fastrnn's tensors are NumPy arrays."""
+    return np.asarray(x, dtype=dtype)
+
+
+def expand_dims(x, axis):
+    """``keras.ops.expand_dims`` on arrays (inside a ``Lambda``, fastrnn reads it as a reshape)."""
+    return np.expand_dims(np.asarray(x), axis)
+
+
+def squeeze(x, axis=None):
+    """``keras.ops.squeeze`` on arrays (inside a ``Lambda``: a reshape)."""
+    return np.squeeze(np.asarray(x), axis)
+
+
+__all__ += ["convert_to_numpy", "convert_to_tensor", "expand_dims", "squeeze"]

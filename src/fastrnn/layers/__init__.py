@@ -8,6 +8,9 @@
 - :mod:`.merging`: :class:`Concatenate`, :class:`Add`, :class:`Subtract`,
   :class:`Multiply`, :class:`Average` (and ``concatenate``, ``add``, ...)
 - :mod:`.wrappers`: :class:`TimeDistributed`
+- :mod:`.pooling`: :class:`GlobalMaxPooling1D`, :class:`GlobalAveragePooling1D`
+- :mod:`.cells`: :class:`RNN` of a :class:`SimpleRNNCell` (a SimpleRNN)
+- :mod:`.lambda_layer`: :class:`Lambda` (scale/shift and reshape functions)
 - :mod:`.input_layer`: :func:`Input`, :class:`InputLayer`
 - :mod:`.layer`: the base :class:`Layer` and the functional API's
   :class:`KerasTensor`
@@ -31,6 +34,9 @@ from .layer import _check_dtype, _check_shape, _check_units, _shape_str, _unique
 from .merging import (Add, Average, Concatenate, Multiply, Subtract, add, average, concatenate,
                       multiply, subtract)
 from .masking import Masking
+from .pooling import GlobalAveragePooling1D, GlobalAvgPool1D, GlobalMaxPool1D, GlobalMaxPooling1D
+from .cells import RNN, SimpleRNNCell
+from .lambda_layer import Lambda
 from .rnn import Bidirectional, SimpleRNN
 from .wrappers import TimeDistributed
 
@@ -39,4 +45,6 @@ __all__ = [
     "Dropout", "Flatten", "Reshape", "RepeatVector", "Embedding", "TimeDistributed",
     "Concatenate", "Add", "Subtract", "Multiply", "Average", "concatenate", "add", "subtract",
     "multiply", "average", "clear_session", "Bidirectional", "Masking",
+    "GlobalMaxPooling1D", "GlobalAveragePooling1D", "GlobalMaxPool1D", "GlobalAvgPool1D",
+    "RNN", "SimpleRNNCell", "Lambda",
 ]

@@ -26,9 +26,9 @@ class Embedding(Layer):
     embeddings_initializer : str or callable, default "uniform"
         Keras's default: uniform on [-0.05, 0.05).
     mask_zero : bool, default False
-        Index 0 is padding: a SimpleRNN reading the Embedding directly skips
-        those steps.  Other readers of the mask are not supported yet (they
-        raise NotImplementedError).
+        Index 0 is padding: the output carries a step mask (``inputs != 0``)
+        that flows as in Keras 3 -- a SimpleRNN it reaches skips those steps,
+        and they count in no loss or metric of an output that carries it.
     weights : ndarray of shape (input_dim, output_dim), optional
         Initial table (e.g. pretrained vectors).
     input_length : int, optional
@@ -45,12 +45,10 @@ class Embedding(Layer):
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
                  embeddings_regularizer=None, embeddings_constraint=None, mask_zero=False,
                  weights=None, input_length=None, name=None, **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(name=name, embeddings_regularizer=embeddings_regularizer,
+                         embeddings_constraint=embeddings_constraint, **kwargs)
         self.input_dim = _check_units(input_dim, "input_dim")
         self.output_dim = _check_units(output_dim, "output_dim")
-        if embeddings_regularizer is not None or embeddings_constraint is not None:
-            raise NotImplementedError("Embedding regularizers and constraints are not "
-                                      "supported yet")
         if embeddings_initializer == "uniform":    # Keras's alias
             embeddings_initializer = initializers.RandomUniform(-0.05, 0.05)
         self.embeddings_initializer = initializers.get(embeddings_initializer,
@@ -98,12 +96,8 @@ class Embedding(Layer):
         return np.asarray(inputs) != 0
 
     def _node(self, input_shape):
-        if self.mask_zero and not getattr(self, "_mask_read", False):
-            raise NotImplementedError(
-                f"Embedding {self.name!r} has mask_zero=True: its mask is supported only "
-                f"where a SimpleRNN reads the Embedding directly; use mask_zero=False")
         if self.dtype == np.float32 and self.input_dim > 2**24:
             raise ValueError(f"Embedding {self.name!r}: input_dim={self.input_dim} is more "
                              f"than float32 indices hold exactly (2**24); use dtype='float64'")
         return {"kind": "embedding", "width": self.output_dim, "seq": True,
-                "arg": self.input_dim, "p0": "embeddings"}
+                "arg": self.input_dim, "p0": "embeddings", "masked": self.mask_zero}

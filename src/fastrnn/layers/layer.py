@@ -207,6 +207,8 @@ class Layer:
         batch_input_shape = kwargs.pop("batch_input_shape", None)
         batch_size = kwargs.pop("batch_size", None)
         trainable = kwargs.pop("trainable", True)
+        from ..regularizers import _take_layer_arguments
+        _take_layer_arguments(self, kwargs)     # kernel_regularizer=..., ... (checked)
         if kwargs:
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments: "
                             f"{', '.join(sorted(kwargs))}")
@@ -321,6 +323,15 @@ class Layer:
         return list(self._weights)
 
     @property
+    def trainable(self):
+        """True: fastrnn trains every weight of every layer."""
+        return True
+
+    @trainable.setter
+    def trainable(self, value):
+        _refuse_freezing(value, f"layer {getattr(self, 'name', '?')!r}")
+
+    @property
     def trainable_weights(self):
         return self.weights
 
@@ -340,6 +351,17 @@ class Layer:
     def get_weights(self):
         """Copies of the weights, in Keras order."""
         return [w.copy() for w in self._weights]
+
+    def get_config(self):
+        """The layer's arguments as a dict, as Keras 3's ``get_config()`` gives them."""
+        from ._config import layer_config
+        return layer_config(self)
+
+    @classmethod
+    def from_config(cls, config):
+        """A new (unbuilt) layer from a :meth:`get_config` dict, as Keras's ``from_config``."""
+        from ._config import layer_from_config
+        return layer_from_config(cls, config)
 
     def set_weights(self, weights):
         """Overwrite the weights from a list of arrays of the right shapes (all checked first)."""
@@ -406,13 +428,6 @@ class Layer:
                              f"got a list of {len(tensors)}")
         shapes = [t.shape for t in tensors]
         shape = shapes if self._multi_input else shapes[0]
-        for t in tensors:       # masks reach only a SimpleRNN reading them (so far)
-            source = getattr(t, "_keras_history", (None,))[0]
-            if getattr(source, "mask_zero", False) and not getattr(self, "_reads_masks", False):
-                raise NotImplementedError(
-                    f"layer {self.name!r} reads Embedding {source.name!r}, which has "
-                    f"mask_zero=True: its mask reaches only a SimpleRNN reading it directly "
-                    f"so far; use mask_zero=False")
         self._check_call_inputs(shapes)
         floats = {_float_dtype(t.dtype) for t in tensors} - {None}
         dtype = floats.pop() if len(floats) == 1 else None
@@ -574,6 +589,13 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _refuse_freezing(value, what):
+    """``trainable = False`` would be silently ignored: a clear error instead."""
+    if value is not True and not (isinstance(value, (bool, np.bool_)) and value):
+        raise NotImplementedError(f"{what}.trainable = {value!r}: frozen (non-trainable) "
+                                  f"weights are not supported yet; fastrnn trains every weight")
 
 
 def _input_node(index, shape, feeds_ids):

@@ -9,10 +9,13 @@ __all__ = ["Masking"]
 class Masking(Layer):
     """Masks the steps whose features all equal ``mask_value``, as ``keras.layers.Masking``.
 
-    The output is the input with masked steps set to zero; a SimpleRNN that
-    reads it directly skips the masked steps (it carries its state through
-    them, and a returned sequence holds the carried state there, Keras's
-    JAX rule), in the compiled recurrence.
+    The output is the input with masked steps set to zero, and carries a step
+    mask that flows as in Keras 3 (Dense, Activation, Dropout, TimeDistributed
+    and returned sequences pass it on; merges OR it): a SimpleRNN it reaches
+    skips the masked steps (it carries its state through them, and a returned
+    sequence holds the carried state there, Keras's JAX rule), in the
+    compiled recurrence, and masked steps of an output count in no loss or
+    metric.
 
     Parameters
     ----------
@@ -20,8 +23,7 @@ class Masking(Layer):
 
     Notes
     -----
-    Input (B, T, F).  Not yet: the mask reaching a SimpleRNN through other
-    layers, or the loss and metrics of a masked sequence output.
+    Input (B, T, F).
     """
 
     _default_name = "masking"

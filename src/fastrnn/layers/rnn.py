@@ -64,6 +64,10 @@ class SimpleRNN(Layer):
         the previous batch (truncated BPTT).  The state is not saved.
     input_shape : tuple of int, optional
         ``(T, D)``; T may be None.
+    zero_output_for_mask : bool, default False
+        With a mask on the input (Masking, Embedding(mask_zero=True)), a
+        returned sequence is 0 at masked steps instead of the carried state
+        (Keras's option; Bidirectional sets it with return_sequences).
     seed : int, optional
         Seeds this layer's initializers and its dropout masks' stream.
         Without it the global generator (:func:`fastrnn.set_random_seed`)
@@ -78,15 +82,16 @@ class SimpleRNN(Layer):
     """
 
     _default_name = "simple_rnn"
-    _reads_masks = True
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, dropout=0.0, recurrent_dropout=0.0,
-                 input_shape=None, seed=None, dtype=None, name=None, **kwargs):
+                 input_shape=None, seed=None, dtype=None, name=None, zero_output_for_mask=False,
+                 **kwargs):
         super().__init__(name=name, input_shape=input_shape, dtype=dtype, **kwargs)
         self.units = _check_units(units)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
@@ -120,8 +125,6 @@ class SimpleRNN(Layer):
         (or a list of one) the recurrence starts from instead of zeros, an
         input of the engine node (it gets a gradient)."""
         if initial_state is None:
-            if _is_symbolic(inputs):
-                self._note_mask(inputs)
             return super().__call__(inputs, training=training, mask=mask, **kwargs)
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) \
             else [initial_state]
@@ -134,23 +137,10 @@ class SimpleRNN(Layer):
                              f"(batch, {self.units}), got {_shape_str(h0.shape)}")
         if mask is not None or kwargs:
             return super().__call__(inputs, training=training, mask=mask, **kwargs)
-        self._note_mask(inputs)
         out = self._symbolic_call(inputs, {"training": training} if training else {})
         # the call's node takes the state as its second input (graph edge and engine input)
         self._inbound_nodes[-1].input_tensors.append(h0)
         return out
-
-    def _note_mask(self, inputs):
-        """A call on the output of a Masking layer (or an Embedding with
-        mask_zero): the steps it masks are skipped."""
-        from .embedding import Embedding
-        from .masking import Masking
-        history = getattr(inputs, "_keras_history", None)
-        source = history[0] if history is not None else None
-        self._masked = isinstance(source, Masking) or (isinstance(source, Embedding)
-                                                        and source.mask_zero)
-        if self._masked and isinstance(source, Embedding):
-            source._mask_read = True
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:
@@ -178,8 +168,8 @@ class SimpleRNN(Layer):
         node = {"kind": "simple_rnn", "width": self.units, "activation": self.activation,
                 "seq": self.return_sequences, "backwards": self.go_backwards,
                 "p0": "kernel", "p1": "recurrent_kernel", "p2": "bias"}
-        if getattr(self, "_masked", False):
-            node["masked"] = True
+        if self.zero_output_for_mask:
+            node["zero_masked"] = True
         if self.dropout > 0 or self.recurrent_dropout > 0:
             node.update(arg=self._seed, real=self.dropout,
                         real2=self.recurrent_dropout)
@@ -329,6 +319,9 @@ class Bidirectional(Layer):
             seed=None if layer.seed is None else layer.seed + 1, dtype=layer._dtype_arg,
             name="backward_" + layer.name)
         self.return_sequences = layer.return_sequences
+        # as Keras: a returned sequence is 0 at masked steps in both directions
+        layer.zero_output_for_mask = self.backward_layer.zero_output_for_mask = \
+            layer.return_sequences
         self.stateful = layer.stateful
 
     def _rng(self):

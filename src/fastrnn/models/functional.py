@@ -164,11 +164,6 @@ class Functional(Model):
                 raise NotImplementedError(f"layer {node.layer.name!r} is called more than once "
                                           f"in the model: shared layers are not supported yet")
             seen[id(node.layer)] = node
-        for layer in layers:
-            if getattr(layer, "mask_zero", False) and not getattr(layer, "_mask_read", False):
-                raise NotImplementedError(
-                    f"Embedding {layer.name!r} has mask_zero=True: its mask reaches only a "
-                    f"SimpleRNN reading it directly so far; use mask_zero=False")
         self._inputs, self._outputs = flat_in, flat_out
         self._inputs_struct, self._outputs_struct = inputs, outputs
         self._input_keys, self._output_keys = in_keys, out_keys

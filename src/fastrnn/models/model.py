@@ -71,6 +71,17 @@ def _read_npy_header(f, name):
     return tuple(shape), dtype
 
 
+def _defined_below(cls, base):
+    """Names defined by the classes between ``cls`` and ``base`` (user subclasses)."""
+    from .functional import Functional
+    names = set()
+    for klass in cls.__mro__:
+        if klass is base or klass is Functional or klass.__module__.startswith("fastrnn."):
+            continue
+        names.update(vars(klass))
+    return names
+
+
 class Model(Trainer):
     """A model: layers with their weights in one flat buffer, trained by the engine.
 
@@ -105,6 +116,10 @@ class Model(Trainer):
                     "not supported; build Model(inputs, outputs) from fastrnn.Input tensors, "
                     "or a Sequential")
             return super().__new__(Functional)
+        if "call" in _defined_below(cls, Model):     # class MyModel(Model) with a call()
+            from .subclassed import Subclassed, subclassed_class
+            if not issubclass(cls, Subclassed):
+                cls = subclassed_class(cls)
         return super().__new__(cls)
 
     def _init_model(self, name, default_name):
@@ -242,6 +257,16 @@ class Model(Trainer):
     def weights(self):
         """Live views of every weight, in Keras order."""
         return self._views()
+
+    @property
+    def trainable(self):
+        """True: fastrnn trains every weight."""
+        return True
+
+    @trainable.setter
+    def trainable(self, value):
+        from ..layers.layer import _refuse_freezing
+        _refuse_freezing(value, f"model {getattr(self, 'name', '?')!r}")
 
     @property
     def trainable_weights(self):
@@ -458,6 +483,8 @@ class Model(Trainer):
         self._require_sequential("a .keras file")
         from ..saving import save_model
         save_model(self, filepath)
+        from ..trainers.compile_config import write_compile_config
+        write_compile_config(self, filepath)    # how it was compiled, as Keras writes it
 
     def export(self, filepath, format="onnx", opset=None):
         """Export for deployment: ``format="onnx"`` writes an ONNX graph (ONNX's RNN operator).

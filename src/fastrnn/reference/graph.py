@@ -18,25 +18,36 @@ their keys (defaults as Keras's):
   return_sequences=False, go_backwards=False, dropout=0, recurrent_dropout=0,
   seed (training only: one mask per sequence, see :func:`_rnn_dropout_masks`),
   input_order=False (a backwards returned sequence in input order, as inside
-  Keras's Bidirectional); a second input is the initial state (B, H)
+  Keras's Bidirectional), zero_output_for_mask=False (a returned sequence is 0
+  at masked steps); a second input is the initial state (B, H)
 - ``dense``: units, activation="linear", use_bias=True (acts on every step)
 - ``activation``: activation
 - ``dropout``: rate, seed (training only; see :func:`.layers.dropout_mask`)
 - ``flatten``; ``reshape``: target_shape (no batch axis, one -1 allowed)
 - ``repeat_vector``: n
+- ``global_pool``: mode="max" or "average": (B, T, F) -> (B, F) over the steps
+  (the maximum's gradient shared equally among the steps that reach it, as JAX)
+- ``scale``: factor=1, offset=0: ``factor * x + offset`` elementwise (a Lambda)
 - ``concatenate``: axis=-1; ``add``; ``subtract``; ``multiply``; ``average``
 - ``embedding``: input_dim, output_dim, mask_zero=False (its input is integers,
-  (B, L); a ``simple_rnn`` reading it with ``masked=True`` skips index 0)
+  (B, L); with mask_zero index 0 masks the step)
 - ``last_step``: (B, T, F) -> (B, F), a recurrent layer's final state
-- ``masking``: mask_value=0 (Keras's Masking; a ``simple_rnn`` reading it
-  with ``masked=True`` skips the masked steps)
+- ``masking``: mask_value=0 (Keras's Masking)
+
+Masks flow as Keras 3's ``compute_mask`` passes them (see :func:`_out_mask`):
+``masking`` and ``embedding`` with mask_zero make a (B, T) step mask, the
+layers that support masking pass it on, a ``simple_rnn`` skips the masked
+steps of its input (the recurrence oracle: the state carried) and passes the
+mask on with return_sequences; every trace record keeps ``out_mask``.
 
 The training loss is ``sum_o loss_weights[o] * loss_o`` (Keras's total);
-each loss is the mean over its output's elements ("mse" or "mae").
+each loss is the mean over its output's elements ("mse" or "mae"), over the
+kept steps only when the output has a mask (Keras's ``apply_mask``).
 """
 import numpy as np
 
 from . import layers as L
+from . import losses as reference_losses
 from . import recurrence as R
 from .activations import activate, activation_grad, canonical_activation
 from .kernels import dense_backward, dense_forward, mae, mse
@@ -47,8 +58,9 @@ __all__ = ["GRAPH_KINDS", "forward", "loss_and_gradients", "train"]
 
 GRAPH_KINDS = ("input", "simple_rnn", "dense", "activation", "dropout", "flatten", "reshape",
                "repeat_vector", "concatenate", "add", "subtract", "multiply", "average",
-               "embedding", "last_step", "masking")
+               "embedding", "last_step", "masking", "global_pool", "scale")
 _LOSSES = {"mse": mse, "mae": mae}
+_LOSS_NAMES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
 _MERGES = ("add", "subtract", "multiply", "average")
 
 
@@ -111,7 +123,8 @@ def forward(graph, weights, xs, training=False, counters=None):
         if kind not in GRAPH_KINDS:
             raise ValueError(f"node {i}: unknown kind {kind!r}")
         if kind == "input":
-            trace.append({"out": np.asarray(xs[node["index"]]), "inputs": []})
+            trace.append({"out": np.asarray(xs[node["index"]]), "inputs": [],
+                          "out_mask": None})
             continue
         ins = [trace[j]["out"] for j in node["inputs"]]
         x = ins[0]
@@ -129,8 +142,8 @@ def forward(graph, weights, xs, training=False, counters=None):
             masks = _rnn_dropout_masks(node, x.shape, own[1].shape[0], counters.get(i, 0),
                                        x.dtype) if training else None
             h0 = ins[1] if len(ins) > 1 else None       # initial_state
-            # masked: its input is a masking node's output, whose steps it skips
-            step_mask = trace[node["inputs"][0]]["keep"] if node.get("masked") else None
+            # its input's mask: the masked steps are skipped
+            step_mask = trace[node["inputs"][0]]["out_mask"]
             if masks is None and h0 is None and step_mask is None:
                 z, h = simple_rnn_forward(x, own[0], own[1], bias, act, backwards)
                 rec.update(z=z, h=h)
@@ -143,6 +156,10 @@ def forward(graph, weights, xs, training=False, counters=None):
             if not node.get("return_sequences", False):
                 rec["out"] = h[:, -1]
             else:   # input_order: a backwards sequence back in input order (Bidirectional)
+                if step_mask is not None and node.get("zero_output_for_mask"):
+                    # processing order, as h: 0 where the step processed is masked
+                    rec["zero"] = (step_mask[:, ::-1] if backwards else step_mask)[..., None]
+                    h = h * rec["zero"]
                 rec["out"] = h[:, ::-1] if backwards and node.get("input_order") else h
         elif kind == "dense":
             act = canonical_activation(node.get("activation", "linear"))
@@ -169,16 +186,60 @@ def forward(graph, weights, xs, training=False, counters=None):
             rec["out"] = L.merge_forward(kind, ins)
         elif kind == "last_step":
             rec["out"] = x[:, -1]
+        elif kind == "global_pool":
+            in_mask = trace[node["inputs"][0]]["out_mask"]
+            if node.get("mode", "max") == "max":        # Keras's max ignores the mask
+                rec["out"] = x.max(axis=1)
+            elif in_mask is None:
+                rec["out"] = x.mean(axis=1)
+            else:               # Keras: the mean over the kept steps only
+                rec["pool_keep"] = np.asarray(in_mask, dtype=x.dtype)[..., None]
+                rec["out"] = (x * rec["pool_keep"]).sum(axis=1) / rec["pool_keep"].sum(axis=1)
+        elif kind == "scale":
+            rec["out"] = x * node.get("factor", 1.0) + node.get("offset", 0.0)
         elif kind == "masking":     # Keras's Masking: steps whose features all equal the value
             rec["keep"] = np.any(x != node.get("mask_value", 0.0), axis=-1)
             rec["out"] = x * rec["keep"][..., None]
         else:   # embedding (mask_zero: index 0 is a masked step for a masked simple_rnn)
             rec["out"] = L.embedding_forward(x, own[0])
             rec["keep"] = np.asarray(x).astype(np.int64) != 0
+        rec["out_mask"] = _out_mask(node, rec, [trace[j] for j in node["inputs"]])
         trace.append(rec)
     if position != len(weights):
         raise ValueError(f"the graph has {position} weight arrays, got {len(weights)}")
     return [trace[o]["out"] for o in graph["outputs"]], trace
+
+
+def _out_mask(node, rec, ins):
+    """The (B, T) step mask of a node's output (None: none), by Keras 3's rules.
+
+    Masking and Embedding(mask_zero) make it; Dense, Activation, Dropout
+    (TimeDistributed of them) pass it on; a SimpleRNN passes it on with
+    return_sequences (unchanged, even going backwards), else drops it; Add,
+    Subtract, Multiply, Average (``base_merge.compute_mask``) give the OR of
+    the masks, none when one is missing; Concatenate ORs the masks with
+    all-true ones for inputs without (so one missing gives all steps kept)
+    on the feature axis, and joins them on the time axis; Flatten, Reshape,
+    RepeatVector (no ``supports_masking``) and a final state drop it.
+    """
+    kind = node["kind"]
+    masks = [r["out_mask"] for r in ins]
+    if kind == "masking" or (kind == "embedding" and node.get("mask_zero")):
+        return rec["keep"]
+    if kind in ("dense", "activation", "dropout"):
+        return masks[0]
+    if kind == "simple_rnn":
+        return masks[0] if node.get("return_sequences", False) else None
+    if kind in _MERGES or kind == "concatenate":
+        if all(m is None for m in masks):
+            return None
+        if kind == "concatenate" and node.get("axis", -1) in (1, -2):
+            return np.concatenate([np.ones(r["out"].shape[:2], bool) if m is None else m
+                                   for m, r in zip(masks, ins)], axis=1)
+        if any(m is None for m in masks):
+            return None if kind in _MERGES else np.ones(ins[0]["out"].shape[:2], bool)
+        return np.logical_or.reduce(masks)
+    return None
 
 
 def _rnn_dropout_masks(node, x_shape, units, counter, dtype):
@@ -227,6 +288,7 @@ def _backward(graph, trace, douts):
             h = rec["h"]
             if node.get("return_sequences", False):
                 dh = d[:, ::-1] if node.get("go_backwards") and node.get("input_order") else d
+                dh = dh * rec["zero"] if "zero" in rec else dh
             else:
                 dh = np.zeros_like(h)
                 dh[:, -1] = d
@@ -271,6 +333,18 @@ def _backward(graph, trace, douts):
                 dx = np.zeros_like(ins[0])
                 dx[:, -1] = d
                 dins = [dx]
+            elif kind == "scale":
+                dins = [d * node.get("factor", 1.0)]
+            elif kind == "global_pool":
+                x = ins[0]
+                if node.get("mode", "max") == "max":
+                    hit = (x == rec["out"][:, None, :]).astype(x.dtype)
+                    dins = [hit * (d / hit.sum(axis=1))[:, None, :]]
+                elif "pool_keep" in rec:
+                    keep = rec["pool_keep"]
+                    dins = [keep * (d / keep.sum(axis=1))[:, None, :]]
+                else:
+                    dins = [np.broadcast_to(d[:, None, :] / x.shape[1], x.shape).copy()]
             else:   # embedding: indices have no gradient
                 layer_grads = [L.embedding_backward(ins[0], d, own[0].shape)]
                 dins = [None]
@@ -318,7 +392,13 @@ def loss_and_gradients(graph, weights, xs, ys, loss="mse", loss_weights=None,
     total, per_output = 0.0, []
     for o, (node, y_pred, y, name, w) in enumerate(zip(graph["outputs"], outputs, ys, losses,
                                                        loss_weights)):
-        value, dy = _LOSSES[name](y, y_pred)
+        mask = trace[node]["out_mask"]
+        if mask is None:
+            value, dy = _LOSSES[name](y, y_pred)
+        else:   # Keras's apply_mask: the mean over the kept steps
+            full = _LOSS_NAMES[name]
+            value = float(reference_losses.loss_value(full, y, y_pred, mask=mask))
+            dy = reference_losses.loss_grad(full, y, y_pred, mask=mask)
         per_output.append(value)
         total += w * value
         dy = w * dy

@@ -71,6 +71,7 @@ from ..engine import Runner
 from ..errors import NonFiniteTrainingError
 from ..layers import _shape_str
 from . import data_adapters
+from .batch_methods import BatchMethods
 from .compile_utils import CompileState
 
 __all__ = ["Trainer"]
@@ -127,7 +128,7 @@ def _progress_bar(total, desc):
                 dynamic_ncols=True, mininterval=0.1)
 
 
-class Trainer:
+class Trainer(BatchMethods):
     """compile / fit / evaluate / predict on the compiled engine (mixed into models)."""
 
     # -- compile ---------------------------------------------------------------
@@ -553,6 +554,7 @@ class Trainer:
         losses, weights = self._resolved_losses()
         engine = self._runner().trainer(losses, self.optimizer, weights)
         self._configure_metrics(engine)
+        self._configure_regularizers(engine)
         return engine
 
     def _resolved_losses(self):
@@ -860,10 +862,29 @@ class Trainer:
         for entry in self._compile_state.python_entries:
             entry.metric.reset_state()
 
-    def _update_python_metrics(self, y, out, w):
-        """Metrics that run in NumPy, on one batch's targets and outputs."""
+    def _update_python_metrics(self, y, out, w, x):
+        """Metrics that run in NumPy, on one batch's targets and outputs (``x``: the
+        batch's inputs, for the output's mask)."""
+        mask = self._output_mask(x)
         for entry in self._compile_state.python_entries:
-            entry.metric.update_state(y, out, sample_weight=w if entry.weighted else None)
+            weight = w if entry.weighted else None
+            if mask is not None:    # Keras's MeanMetricWrapper: the mask multiplies the weights
+                weight = mask if weight is None else weight * mask
+            entry.metric.update_state(y, out, sample_weight=weight)
+
+    def _output_mask(self, x):
+        """The (N, T) step mask of the (first) output for inputs ``x`` (a list), as
+        floats, or None when the output carries no mask (one inference pass)."""
+        engine = self._runner().predictor()
+        if not engine.masked_outputs[0]:
+            return None
+        outs = [np.empty(s, dtype=self.dtype)
+                for s in self._concrete_output_shapes([a.shape for a in x])]
+        masks = [np.zeros(outs[0].shape[:2], np.uint8)] + [None] * (len(outs) - 1)
+        T = max(a.shape[1] if a.ndim == 3 else 1 for a in x)
+        with self._lock:
+            engine.predict(x, outs, self._predict_chunk(T), False, masks)
+        return masks[0].astype(self.dtype)
 
     def _loss_logs(self, loss, each, prefix=""):
         """{"loss": total} and, with several outputs, {"<output>_loss": ...} as Keras logs them."""
@@ -903,7 +924,7 @@ class Trainer:
             [a.shape for a in x])] if python else None)
         bar = _progress_bar(-(-n // batch_size), "evaluate") if verbose == 1 else None
         with self._lock:
-            loss = engine.evaluate(x, y, chunk, sample_weight, out)
+            loss = engine.evaluate(x, y, chunk, sample_weight, out) + self._penalty()
             each = engine.output_losses
         if python:
             self._reset_python_metrics()
@@ -911,7 +932,8 @@ class Trainer:
             for start in range(0, n, chunk):
                 stop = start + chunk
                 self._update_python_metrics(y[0][start:stop], out[0][start:stop],
-                                            None if w is None else w[start:stop])
+                                            None if w is None else w[start:stop],
+                                            [a[start:stop] for a in x])
         logs = self._metric_logs(engine, self._loss_logs(loss, each, prefix), prefix)
         if bar is not None:
             bar.update(bar.total)
@@ -939,7 +961,7 @@ class Trainer:
                 loss = engine.evaluate(x, y, x[0].shape[0], w, out)
                 batch_each = np.multiply(engine.output_losses, x[0].shape[0])
             if python:
-                self._update_python_metrics(y[0], out[0], None if w is None else w[0])
+                self._update_python_metrics(y[0], out[0], None if w is None else w[0], x)
             total += loss * x[0].shape[0]
             each = batch_each if each is None else each + batch_each
             seen += x[0].shape[0]
@@ -950,8 +972,8 @@ class Trainer:
         if engine is None:
             raise ValueError(f"{source} yielded no batches to evaluate (a generator that is "
                              f"used up? pass a re-iterable, or validation_steps/steps)")
-        return self._metric_logs(engine, self._loss_logs(total / seen, list(each / seen),
-                                                         prefix), prefix)
+        return self._metric_logs(engine, self._loss_logs(total / seen + self._penalty(),
+                                                         list(each / seen), prefix), prefix)
 
     # -- fit / evaluate / predict --------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -1225,7 +1247,7 @@ class Trainer:
                 logs = {"loss": float("nan")}
                 break
             if python:
-                self._update_python_metrics(yb[0], out[0], None if wb is None else wb[0])
+                self._update_python_metrics(yb[0], out[0], None if wb is None else wb[0], xb)
             total += loss * xb[0].shape[0]
             each = each + np.multiply(self._last_output_losses, xb[0].shape[0])
             seen += xb[0].shape[0]
