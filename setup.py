@@ -33,13 +33,21 @@ else:
     # (portable: it changes no result; NumPy and most BLAS builds use it too).
     compile_args = ["-O3", "-fno-math-errno"]
 
+# The packed-weight step kernel (C, run-time ISA dispatch, its own thread team)
+# is compiled into _kernels; its ISA-specific functions carry target attributes.
+threads = [] if sys.platform == "win32" else ["-pthread"]
+c_sources = {"_kernels": ["src/fastrnn/csrc/packed_step.c"]}
+
 here = Path(__file__).parent
 extensions = [
     Extension(
         f"fastrnn.{pyx.stem}",
-        [str(pyx.relative_to(here))],
-        include_dirs=[str(pyx.parent)],
-        extra_compile_args=compile_args,
+        [str(pyx.relative_to(here))] + c_sources.get(pyx.stem, []),
+        include_dirs=[str(pyx.parent), str(pyx.parent / "csrc")],
+        extra_compile_args=compile_args + (threads if pyx.stem in c_sources else []),
+        extra_link_args=threads if pyx.stem in c_sources else [],
+        libraries=["dl"] if (pyx.stem in c_sources and sys.platform.startswith("linux")) else [],
+        depends=["src/fastrnn/csrc/packed_step.h", "src/fastrnn/csrc/packed_step_impl.h"],
     )
     for pyx in sorted((here / "src" / "fastrnn").glob("*.pyx"))
 ]

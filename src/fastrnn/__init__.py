@@ -13,6 +13,7 @@ tutorial code::
 from . import _kernels  # noqa: F401  (the compiled core must import)
 from . import callbacks, data, errors, initializers, layers, losses, metrics, optimizers, reference
 from . import export, interop, models, preprocessing, saving, utils
+from ._kernels import get_num_threads, set_num_threads
 from ._version import __version__
 from .initializers import set_random_seed
 from .layers import Input, KerasTensor, clear_session
@@ -22,7 +23,7 @@ from . import backend, config, ops, regularizers  # keras.backend, .config, .ops
 
 __all__ = [
     "__version__", "Model", "Sequential", "Input", "KerasTensor", "set_random_seed",
-    "clear_session", "fit_many", "models",
+    "clear_session", "fit_many", "models", "set_num_threads", "get_num_threads",
     "layers", "optimizers", "losses", "metrics", "callbacks", "initializers", "data", "reference",
     "errors", "utils", "preprocessing", "models", "saving", "export", "interop", "backend", "regularizers", "config", "ops",
 ]

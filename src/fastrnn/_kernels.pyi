@@ -14,6 +14,11 @@ _Array = npt.NDArray[_F]
 
 TRANSPOSED_STEP_MIN_UNITS: int
 ACTIVATION_CODES: dict[str, int]
+PACKED_CALIBRATION_FLOOR: int
+PACKED_CALIBRATION_UNITS: tuple[int, ...]
+
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
 
 def rnn_forward(x: _Array[_F], kernel: _Array[_F], recurrent_kernel: _Array[_F],
                 bias: _Array[_F], h0: Optional[_Array[_F]], h: _Array[_F],

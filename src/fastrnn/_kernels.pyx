@@ -29,11 +29,74 @@ from libc.math cimport fabs, fabsf
 from libc.float cimport FLT_MIN, DBL_MIN
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint32_t, uint64_t
+from libc.stdlib cimport malloc, free
+from operator import index as _as_index
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from "fastmath.h" nogil:
     void fr_tanhf_inplace(float* a, Py_ssize_t n)
     void fr_tanh_inplace(double* a, Py_ssize_t n)
+
+cdef extern from "packed_step.h" nogil:
+    ctypedef void (*fr_act_f32)(int, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept nogil
+    ctypedef void (*fr_act_f64)(int, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept nogil
+    ctypedef void (*fr_dact_f32)(int, const float*, float*, Py_ssize_t, Py_ssize_t,
+                                 Py_ssize_t) noexcept nogil
+    ctypedef void (*fr_dact_f64)(int, const double*, double*, Py_ssize_t, Py_ssize_t,
+                                 Py_ssize_t) noexcept nogil
+    int FR_ISA_GENERIC, FR_ISA_AVX2, FR_ISA_AVX512
+    int fr_isa_supported()
+    int fr_get_isa()
+    int fr_set_isa(int isa)
+    void fr_set_num_threads(int n)
+    int fr_get_num_threads()
+    void fr_set_load_check(int on)
+    int fr_last_threads()
+    void fr_set_single_thread_here(int on)
+    int fr_blas_local_threads_call "fr_blas_local_threads_public"(int n)
+    double fr_now()
+    int fr_rnn_forward_f32(fr_act_f32 act_fn, int act, const float* x, const float* w,
+                           const float* wh, const float* bias, const float* h0, float* h,
+                           const unsigned char* mask, Py_ssize_t mask_b, Py_ssize_t mask_t,
+                           Py_ssize_t B, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                           Py_ssize_t ld, Py_ssize_t step, int reverse)
+    int fr_rnn_forward_f64(fr_act_f64 act_fn, int act, const double* x, const double* w,
+                           const double* wh, const double* bias, const double* h0, double* h,
+                           const unsigned char* mask, Py_ssize_t mask_b, Py_ssize_t mask_t,
+                           Py_ssize_t B, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                           Py_ssize_t ld, Py_ssize_t step, int reverse)
+    int fr_rnn_carry_f32(fr_dact_f32 dact_fn, int act, const float* h, const float* wh,
+                         const float* dh_seq, const float* dh_last, float* dz, float* g,
+                         const unsigned char* mask, Py_ssize_t mask_b, Py_ssize_t mask_t,
+                         const float* rec_mask, Py_ssize_t B, Py_ssize_t T, Py_ssize_t H,
+                         Py_ssize_t ld, Py_ssize_t step, int reverse, int want_dh0)
+    int fr_rnn_carry_f64(fr_dact_f64 dact_fn, int act, const double* h, const double* wh,
+                         const double* dh_seq, const double* dh_last, double* dz, double* g,
+                         const unsigned char* mask, Py_ssize_t mask_b, Py_ssize_t mask_t,
+                         const double* rec_mask, Py_ssize_t B, Py_ssize_t T, Py_ssize_t H,
+                         Py_ssize_t ld, Py_ssize_t step, int reverse, int want_dh0)
+    int fr_packed_gemm_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* a,
+                           Py_ssize_t lda, const float* w, float* c, Py_ssize_t ldc,
+                           int accumulate)
+    int fr_packed_gemm_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* a,
+                           Py_ssize_t lda, const double* w, double* c, Py_ssize_t ldc,
+                           int accumulate)
+    ctypedef void (*fr_gemm_f32)(bint, bint, Py_ssize_t, Py_ssize_t, Py_ssize_t, float,
+                                 const float*, Py_ssize_t, const float*, Py_ssize_t, float,
+                                 float*, Py_ssize_t) noexcept nogil
+    ctypedef void (*fr_gemm_f64)(bint, bint, Py_ssize_t, Py_ssize_t, Py_ssize_t, double,
+                                 const double*, Py_ssize_t, const double*, Py_ssize_t, double,
+                                 double*, Py_ssize_t) noexcept nogil
+    int fr_find_blas_local_threads(void* blas_function)
+    int fr_has_blas_local_threads()
+    int fr_team_gemm_f32(fr_gemm_f32 gemm, int trans_a, int trans_b, Py_ssize_t m,
+                         Py_ssize_t n, Py_ssize_t k, float alpha, const float* a,
+                         Py_ssize_t lda, const float* b, Py_ssize_t ldb, float beta, float* c,
+                         Py_ssize_t ldc)
+    int fr_team_gemm_f64(fr_gemm_f64 gemm, int trans_a, int trans_b, Py_ssize_t m,
+                         Py_ssize_t n, Py_ssize_t k, double alpha, const double* a,
+                         Py_ssize_t lda, const double* b, Py_ssize_t ldb, double beta,
+                         double* c, Py_ssize_t ldc)
 
 #: Activation names -> codes of the kernels (see _kernels.pxd).
 ACTIVATION_CODES = {
@@ -250,6 +313,30 @@ cdef void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_
             _blas_gemm(trans_a, trans_b, m, min(step, n - p), k, alpha, a, lda,
                        b + (p * ldb if trans_b else p), ldb, beta, c + p, ldc)
             p += step
+
+
+cdef void _team_gemm(bint team, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
+                     Py_ssize_t k, floating alpha, const floating* a, Py_ssize_t lda,
+                     const floating* b, Py_ssize_t ldb, floating beta, floating* c,
+                     Py_ssize_t ldc) noexcept nogil:
+    """:func:`gemm` for the merged products of a recurrence that ran on the packed
+    kernel's team: split by column blocks over the same team, each thread's BLAS
+    held to one thread (a per-thread setting), so no BLAS pool spins beside the
+    team.  ``team`` False, no per-thread setter, or a small product: :func:`gemm`."""
+    cdef int done = 0
+    if (team and <double>m * <double>n * <double>k > _SPLIT_MAX
+            and not (k == 1 or n == 1 or (m == 1 and trans_a))):   # those: gemm's loops
+        if floating is float:
+            done = fr_team_gemm_f32(_blas_gemm[float], trans_a, trans_b, m, n, k, alpha, a,
+                                    lda, b, ldb, beta, c, ldc)
+        else:
+            done = fr_team_gemm_f64(_blas_gemm[double], trans_a, trans_b, m, n, k, alpha, a,
+                                    lda, b, ldb, beta, c, ldc)
+    if not done:
+        gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
+fr_find_blas_local_threads(<void*>sgemm)
 
 
 # ---------------------------------------------------------------- activations
@@ -544,6 +631,250 @@ cdef bint _rows_finite(const floating* a, Py_ssize_t rows, Py_ssize_t stride,
     return acc == 0
 
 
+# ---------------------------------------------------------------- packed step kernel: dispatch
+#
+# Large H runs the recurrence's sequential part (and the forward's input
+# projection) on the packed-weight kernel of csrc/packed_step.c, on a team
+# of threads; small H keeps the BLAS path below, where OpenBLAS's
+# small-matrix code is faster.  The choice costs one integer comparison
+# (``H >= _packed_min``) on the small-H path.
+#
+# _packed_min: "never" -> no H; "always" -> every H (tests); "auto" -> at
+# first use from PACKED_CALIBRATION_FLOOR units on, a one-time measurement
+# (_calibrate) replaces it by the measured crossover.
+
+#: Below this many units the packed kernel is never used in "auto" mode (and
+#: nothing is measured): tutorial-sized layers never reach the dispatch.
+PACKED_CALIBRATION_FLOOR = 64
+#: The unit counts the calibration compares the two paths at: a float32
+#: forward recurrence of CALIBRATION_STEPS steps over 32 sequences with
+#: D = H, tanh, each path on one thread (the BLAS held to one thread through
+#: its per-thread setting when it has one), the least of 5 interleaved runs:
+#: the kernels' own speed, which a loaded machine disturbs least (thread
+#: pools under load are what it must not measure).  The crossover is the
+#: first size where the packed run is faster, else twice the last; the team's
+#: threads come on top.  (The bare step product alone misleads: on a Zen 4
+#: core OpenBLAS's is as fast as the packed one up to 512 units, while the
+#: whole recurrence at L (H = 512) took 20 % less CPU time on the packed
+#: kernel.)
+PACKED_CALIBRATION_UNITS = (64, 128, 256, 512)
+CALIBRATION_STEPS = 8
+cdef Py_ssize_t _CALIBRATION_STEPS = CALIBRATION_STEPS
+cdef Py_ssize_t _NEVER = <Py_ssize_t>(((<size_t>-1) >> 1))
+cdef Py_ssize_t _packed_min = _NEVER
+cdef bint _calibrated = False
+cdef bint _auto = True          # the mode is "auto"
+cdef Py_ssize_t _crossover = -1
+cdef double[4][2] _calibration_times     # (BLAS, packed) seconds per size
+_PACKED_MODES = ("auto", "always", "never")
+_packed_mode = "auto"
+
+
+cdef void _blas_forward(const float* x, const float* w, const float* wh, const float* bias,
+                        float* h, Py_ssize_t B, Py_ssize_t T, Py_ssize_t H) noexcept nogil:
+    """The BLAS path of the forward (time-major, D = H, tanh), for the calibration."""
+    cdef Py_ssize_t t
+    cdef float one = 1
+    fill_rows(h, bias, B * T, H)
+    gemm(False, False, B * T, H, H, one, x, H, w, H, one, h, H)
+    for t in range(T):
+        if t > 0:
+            gemm(False, False, B, H, H, one, h + (t - 1) * B * H, H, wh, H, one, h + t * B * H, H)
+        activate_rows(ACT_TANH, h + t * B * H, B, H, H)
+
+
+cdef void _calibrate() noexcept nogil:
+    """Measure the crossover once (~10-30 ms) and set _packed_min."""
+    global _packed_min, _calibrated, _crossover
+    cdef Py_ssize_t[4] units = [64, 128, 256, 512]
+    cdef Py_ssize_t i, j, r, n, B = 32, T = _CALIBRATION_STEPS, H
+    cdef Py_ssize_t cross = 2 * units[3]
+    cdef double tb, tp, t0, dt
+    cdef float* buf
+    for i in range(4):
+        _calibration_times[i][0] = -1
+        _calibration_times[i][1] = -1
+    cdef int old_blas = fr_blas_local_threads_call(1)
+    fr_set_single_thread_here(1)
+    for i in range(4):
+        H = units[i]
+        n = 2 * B * T * H + 2 * H * H + H
+        buf = <float*>malloc(n * sizeof(float))
+        if buf == NULL:
+            break
+        for j in range(n):
+            buf[j] = (<float>((j * 7919) % 1000) * 1e-3 - 0.5) * 0.05
+        tb = tp = -1
+        for r in range(5):
+            t0 = fr_now()
+            _blas_forward(buf, buf + B * T * H, buf + B * T * H + H * H, buf + n - H,
+                          buf + B * T * H + 2 * H * H, B, T, H)
+            dt = fr_now() - t0
+            tb = dt if tb < 0 or dt < tb else tb
+            t0 = fr_now()
+            fr_rnn_forward_f32(activate_rows[float], ACT_TANH, buf, buf + B * T * H,
+                               buf + B * T * H + H * H, buf + n - H, NULL,
+                               buf + B * T * H + 2 * H * H, NULL, 0, 0, B, T, H, H, H,
+                               B * H, False)
+            dt = fr_now() - t0
+            tp = dt if tp < 0 or dt < tp else tp
+        free(buf)
+        _calibration_times[i][0] = tb
+        _calibration_times[i][1] = tp
+        if tp < tb:
+            cross = H
+            break
+    fr_set_single_thread_here(0)
+    fr_blas_local_threads_call(old_blas)
+    _crossover = cross
+    _calibrated = True
+    if _auto:
+        _packed_min = cross
+
+
+cdef inline bint _use_packed(int act, Py_ssize_t H) noexcept nogil:
+    """Whether this recurrence runs on the packed kernel (H is checked first)."""
+    if H < _packed_min:
+        return False
+    if act == ACT_SOFTMAX or act == ACT_LOG_SOFTMAX:   # over whole rows: not per column
+        return False
+    if _auto and not _calibrated:
+        _calibrate()
+        return H >= _packed_min
+    return True
+
+
+def set_num_threads(n):
+    """Set the number of threads the large-layer kernels may use.
+
+    Parameters
+    ----------
+    n : int
+        At least 1.  The default is ``FASTRNN_NUM_THREADS`` if set, else the
+        number of cores this process may run on.
+
+    Notes
+    -----
+    Results do not depend on the thread count.  A call runs on fewer
+    threads when the machine's other runnable threads leave fewer cores
+    idle (Linux), and on one thread when another call already uses the team.
+    """
+    if isinstance(n, bool) or not hasattr(type(n), "__index__"):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    n = _as_index(n)
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    fr_set_num_threads(<int>min(n, 256))
+
+
+def get_num_threads():
+    """The number of threads the large-layer kernels may use (see set_num_threads)."""
+    return fr_get_num_threads()
+
+
+_ISA_NAMES = {FR_ISA_GENERIC: "generic", FR_ISA_AVX2: "avx2", FR_ISA_AVX512: "avx512"}
+
+
+def _set_isa(name):
+    """Force the kernel's ISA path ("avx512", "avx2", "generic"); a path the CPU
+    cannot run falls back to the best one it can.  Returns the path in use."""
+    codes = {v: k for k, v in _ISA_NAMES.items()}
+    if name not in codes:
+        raise ValueError(f"isa must be one of {sorted(codes)}, got {name!r}")
+    return _ISA_NAMES[fr_set_isa(codes[name])]
+
+
+def _set_packed_mode(mode):
+    """"auto" (measured crossover), "always" or "never" (for tests)."""
+    global _packed_min, _packed_mode, _auto
+    if mode not in _PACKED_MODES:
+        raise ValueError(f"mode must be one of {_PACKED_MODES}, got {mode!r}")
+    _packed_mode = mode
+    _auto = mode == "auto"
+    if mode == "always":
+        _packed_min = 1
+    elif mode == "never":
+        _packed_min = _NEVER
+    else:
+        _packed_min = _crossover if _calibrated else PACKED_CALIBRATION_FLOOR
+
+
+def _set_load_check(bint on):
+    """Whether a call fits its team to the machine's idle cores (default on)."""
+    fr_set_load_check(on)
+
+
+def _packed_info():
+    """The dispatch state: ISA paths, mode, crossover (None until measured),
+    thread setting, the threads the last packed call ran on, and whether the
+    BLAS's per-thread thread setter was found (then the merged products of a
+    packed backward run on the team)."""
+    return {"isa": _ISA_NAMES[fr_get_isa()], "isa_supported": _ISA_NAMES[fr_isa_supported()],
+            "mode": _packed_mode, "crossover": _crossover if _calibrated else None,
+            "num_threads": fr_get_num_threads(), "last_threads": fr_last_threads(),
+            "blas_local_threads": bool(fr_has_blas_local_threads()),
+            "calibration": {u: tuple(_calibration_times[i]) for i, u in
+                            enumerate(PACKED_CALIBRATION_UNITS)} if _calibrated else None}
+
+
+def _packed_gemm(const floating[:, ::1] a, const floating[:, ::1] w, floating[:, ::1] c,
+                 bint accumulate):
+    """``c (+)= a @ w`` on the packed micro-kernels, one thread (tests of tile edges);
+    shapes (M, K), (K, N), (M, N) checked by the caller."""
+    cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = w.shape[1]
+    cdef int ok
+    if M == 0 or N == 0:
+        return
+    with nogil:
+        if floating is float:
+            ok = fr_packed_gemm_f32(M, N, K, &a[0, 0] if K > 0 else NULL, K,
+                                    &w[0, 0] if K > 0 else NULL, &c[0, 0], N, accumulate)
+        else:
+            ok = fr_packed_gemm_f64(M, N, K, &a[0, 0] if K > 0 else NULL, K,
+                                    &w[0, 0] if K > 0 else NULL, &c[0, 0], N, accumulate)
+    if not ok:
+        raise MemoryError("packed_gemm: no memory for the packed panels")
+
+
+def _configure_from_environment():
+    """Read FASTRNN_NUM_THREADS, FASTRNN_ISA and FASTRNN_PACKED (at import)."""
+    import os
+    import warnings
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    n = cores
+    value = os.environ.get("FASTRNN_NUM_THREADS", "").strip()
+    if value:
+        try:
+            n = int(value)
+            if n < 1:
+                raise ValueError
+        except ValueError:
+            warnings.warn(f"FASTRNN_NUM_THREADS={value!r} is not a positive integer; "
+                          f"using {cores}", RuntimeWarning, stacklevel=2)
+            n = cores
+    fr_set_num_threads(<int>min(n, 256))
+    value = os.environ.get("FASTRNN_ISA", "").strip().lower()
+    if value:
+        if value not in ("avx512", "avx2", "generic"):
+            warnings.warn(f"FASTRNN_ISA={value!r} is not one of avx512, avx2, generic; "
+                          f"ignored", RuntimeWarning, stacklevel=2)
+        elif _set_isa(value) != value:
+            warnings.warn(f"FASTRNN_ISA={value!r}: this CPU cannot run it; using "
+                          f"{_ISA_NAMES[fr_get_isa()]}", RuntimeWarning, stacklevel=2)
+    value = os.environ.get("FASTRNN_PACKED", "").strip().lower() or "auto"
+    if value not in _PACKED_MODES:
+        warnings.warn(f"FASTRNN_PACKED={value!r} is not one of auto, always, never; "
+                      f"using auto", RuntimeWarning, stacklevel=2)
+        value = "auto"
+    _set_packed_mode(value)
+
+
+_configure_from_environment()
+
+
 # ---------------------------------------------------------------- recurrence
 #
 # Keras's rules (verified against Keras 3; see fastrnn.reference.recurrence):
@@ -641,11 +972,24 @@ cdef void rnn_forward_masked_k(const floating* x, const floating* w, const float
     cdef const floating* xs = x
     cdef const floating* hp
     cdef floating* ht
+    cdef int done = 0
     if B <= 0 or T <= 0 or H <= 0:
         return
     if in_mask != NULL and D > 0:           # the input as the kernel sees it: x * in_mask
         _scale_samples(x, in_mask, xd, B, T, D, time_major)
         xs = xd
+    # large H: the packed kernel (input projection and steps), unless recurrent dropout
+    if _use_packed(act, H) and rec_mask == NULL:
+        if floating is float:
+            done = fr_rnn_forward_f32(activate_rows[float], act, xs if D > 0 else NULL, w, wh,
+                                      bias, h0, h, mask, 1 if time_major else T,
+                                      B if time_major else 1, B, T, D, H, ld, step, reverse)
+        else:
+            done = fr_rnn_forward_f64(activate_rows[double], act, xs if D > 0 else NULL, w, wh,
+                                      bias, h0, h, mask, 1 if time_major else T,
+                                      B if time_major else 1, B, T, D, H, ld, step, reverse)
+        if done:
+            return
     # z = x W_x + b for all B*T rows at once, written into h
     if bias != NULL:
         fill_rows(h, bias, B * T, H)
@@ -732,7 +1076,20 @@ cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floa
         return
     # The carry g = dz_t W_h^T: "NN" on a transposed copy below
     # TRANSPOSED_STEP_MIN_UNITS, "NT" on W_h itself from there on.
-    cdef bint carry_copy = wh_t != NULL and H < _TRANSPOSED_MIN
+    # Large H: the carry loop below runs on the packed kernel instead.
+    cdef int done = 0
+    if _use_packed(act, H):
+        if floating is float:
+            done = fr_rnn_carry_f32(activation_backward_rows[float], act, h, wh, dh_seq, dh_last,
+                                    dz, g, mask, 1 if time_major else T, B if time_major else 1,
+                                    rec_mask, B, T, H, ld, step, reverse, dh0 != NULL)
+        else:
+            done = fr_rnn_carry_f64(activation_backward_rows[double], act, h, wh, dh_seq,
+                                    dh_last, dz, g, mask, 1 if time_major else T,
+                                    B if time_major else 1, rec_mask, B, T, H, ld, step,
+                                    reverse, dh0 != NULL)
+    cdef Py_ssize_t blas_steps = 0 if done else T
+    cdef bint carry_copy = not done and wh_t != NULL and H < _TRANSPOSED_MIN
     if carry_copy:
         transpose_square(wh, H, wh_t)
     # With a step mask, a masked row passes its whole gradient to h_p (h_t =
@@ -744,7 +1101,7 @@ cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floa
     #     dz_t = G_t * act'(z_t)                          (inverts h_t = act(z_t))
     #     g    = (dz_t W_h^T) * rm                        (inverts z_t += (h_p * rm) W_h)
     # and at masked rows dz_t = 0, g = G_t               (inverts h_t = h_p)
-    for k in range(T):
+    for k in range(blas_steps):
         t = k if reverse else T - 1 - k
         dzt = dz + t * step
         # dz_t = G_t = dh_t + (g, or dh_last at the last processed step)
@@ -779,11 +1136,11 @@ cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floa
     if in_mask != NULL and D > 0:
         _scale_samples(x, in_mask, xd, B, T, D, time_major)
         xs = xd
-    gemm(True, False, D, H, B * T, one, xs, D, dz, H, zero, dw, H)
+    _team_gemm(done, True, False, D, H, B * T, one, xs, D, dz, H, zero, dw, H)
     if db != NULL:
         column_sums(dz, B * T, H, db)
     if dx != NULL:
-        gemm(False, True, B * T, D, H, one, dz, H, w, H, zero, dx, D)
+        _team_gemm(done, False, True, B * T, D, H, one, dz, H, w, H, zero, dx, D)
         if in_mask != NULL and D > 0:
             _scale_samples(dx, in_mask, dx, B, T, D, time_major)
     # z_t += (h_p * rm) W_h:  dW_h = sum_t (h_p * rm)^T dz_t  (h_p of the first step: h0)
@@ -799,11 +1156,11 @@ cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floa
             else:
                 for b in range(B):
                     memset(hd + t * step + b * ld, 0, H * sizeof(floating))
-        gemm(True, False, H, H, B * T, one, hd, H, dz, H, zero, dwh, H)
+        _team_gemm(done, True, False, H, H, B * T, one, hd, H, dz, H, zero, dwh, H)
         return
     first = T - 1 if reverse else 0
     if h0 != NULL:
-        gemm(True, False, H, H, B, one, h0, H, dz + first * step, ld, zero, dwh, H)
+        _team_gemm(done, True, False, H, H, B, one, h0, H, dz + first * step, ld, zero, dwh, H)
         beta = one
     if T == 1:
         if beta == 0:
@@ -813,9 +1170,11 @@ cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floa
         # one product over (T-1)*B rows: each block of B rows of h with the
         # block of dz of the step it feeds
         if reverse:
-            gemm(True, False, H, H, (T - 1) * B, one, h + B * H, H, dz, H, beta, dwh, H)
+            _team_gemm(done, True, False, H, H, (T - 1) * B, one, h + B * H, H, dz, H, beta,
+                       dwh, H)
         else:
-            gemm(True, False, H, H, (T - 1) * B, one, h, H, dz + B * H, H, beta, dwh, H)
+            _team_gemm(done, True, False, H, H, (T - 1) * B, one, h, H, dz + B * H, H, beta,
+                       dwh, H)
     elif not reverse and _rows_finite(h + (T - 1) * H, B - 1, T * H, H):
         # Batch-major: pair every row of h with the next row of dz (one
         # product over B*T - 1 rows, no shifted copy of h), where the pairs
@@ -825,12 +1184,13 @@ cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floa
         # where 0 * h is NaN: then the per-step products below).
         for b in range(1, B):
             memset(dz + b * T * H, 0, H * sizeof(floating))
-        gemm(True, False, H, H, B * T - 1, one, h, H, dz + H, H, beta, dwh, H)
+        _team_gemm(done, True, False, H, H, B * T - 1, one, h, H, dz + H, H, beta, dwh, H)
     else:
         for j in range(1, T):
             t = T - 1 - j if reverse else j
             prev = t + 1 if reverse else t - 1
-            gemm(True, False, H, H, B, one, h + prev * step, ld, dz + t * step, ld, beta, dwh, H)
+            _team_gemm(done, True, False, H, H, B, one, h + prev * step, ld, dz + t * step, ld,
+                       beta, dwh, H)
             beta = one
 
 

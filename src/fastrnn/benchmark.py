@@ -419,7 +419,8 @@ def add_arguments(parser):
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS),
                         metavar="BACKEND", help="backends to run (default: all available)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="BLAS threads for fastrnn and the reference (default: BLAS's own)")
+                        help="BLAS threads for fastrnn and the reference, and fastrnn's "
+                             "large-layer kernel threads (default: BLAS's own, all cores)")
     parser.add_argument("--repeats", type=int, default=5,
                         help="timed rounds per case; the median is reported (default 5)")
     parser.add_argument("--min-time", type=float, default=0.05,
@@ -620,7 +621,15 @@ def run_args(args, argv=()):
     print("machine:", ", ".join(f"{k} {v}" for k, v in info.items()))
     print("date:", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     if args.threads is not None:
-        print("threads:", set_blas_threads(args.threads))
+        from . import set_num_threads
+        set_num_threads(args.threads)
+        print("threads:", set_blas_threads(args.threads),
+              f"; fastrnn's large-layer kernel: {args.threads}")
+    from . import _kernels
+    info = _kernels._packed_info()
+    print(f"large-layer kernel: ISA {info['isa']}, {info['num_threads']} thread(s), "
+          f"mode {info['mode']} (the crossover is measured at the first layer of "
+          f"{_kernels.PACKED_CALIBRATION_FLOOR}+ units)")
     if not torch_available():
         print("torch not installed: the torch columns are empty")
     print("timing (median of", args.repeats, "rounds) ...")

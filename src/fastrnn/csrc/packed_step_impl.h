@@ -1,0 +1,460 @@
+/*
+ * packed_step_impl.h -- the dtype-generic part of packed_step.c, included
+ * once per dtype with FT (the float type), SFX(name) (name with the dtype
+ * suffix) and FR_ACT / FR_DACT (the activation callback types) defined.
+ * Not a public header.
+ */
+
+/* A micro-kernel: c[i][j] (+)= sum_k a[i*lda + k] * p[k*nr + j] for i < m <= mr,
+ * j < n <= nr, k = 0 .. K-1 in order; the sum is formed first and then added
+ * to c (acc) or stored (not acc). */
+typedef void (*SFX(kern_fn))(int m, int n, ptrdiff_t K, const FT *a, ptrdiff_t lda,
+                             const FT *p, FT *c, ptrdiff_t ldc, int acc);
+
+typedef struct {
+    int mr, nr;
+    SFX(kern_fn) kern;
+} SFX(kern_t);
+
+static SFX(kern_t) SFX(kernel_for)(int isa); /* in packed_step.c */
+
+/* ---- portable C micro-kernel (what a CPU without AVX2 runs; gcc/clang
+ * vectorise the j loops with SSE2 or NEON). */
+#define FR_GEN_MR 4
+#define FR_GEN_NR (64 / (int)sizeof(FT))
+
+static void SFX(kern_generic)(int m, int n, ptrdiff_t K, const FT *a, ptrdiff_t lda,
+                              const FT *p, FT *c, ptrdiff_t ldc, int acc)
+{
+    FT r[FR_GEN_MR][FR_GEN_NR];
+    int i, j;
+    ptrdiff_t k;
+    for (i = 0; i < FR_GEN_MR; i++)
+        for (j = 0; j < FR_GEN_NR; j++)
+            r[i][j] = 0;
+    for (k = 0; k < K; k++) {
+        const FT *pk = p + k * FR_GEN_NR;
+        for (i = 0; i < m; i++) {
+            FT ai = a[i * lda + k];
+            for (j = 0; j < FR_GEN_NR; j++)
+                r[i][j] += ai * pk[j];
+        }
+    }
+    for (i = 0; i < m; i++) {
+        FT *ci = c + i * ldc;
+        if (acc)
+            for (j = 0; j < n; j++)
+                ci[j] += r[i][j];
+        else
+            for (j = 0; j < n; j++)
+                ci[j] = r[i][j];
+    }
+}
+
+/* Pack columns j0 .. j0+nr-1 of op(W) (K x N) into dst (K x nr, zero-padded
+ * past column N).  op(W) = W (K x N, rows ld apart) or, with trans, W^T for
+ * W stored N x K (rows ld apart): op(W)[k][j] = W[j*ld + k]. */
+static void SFX(pack_panel)(const FT *w, ptrdiff_t ld, int trans, ptrdiff_t K, ptrdiff_t N,
+                            ptrdiff_t j0, int nr, FT *dst)
+{
+    ptrdiff_t k, j, nb = N - j0 < nr ? N - j0 : nr;
+    if (!trans) {
+        for (k = 0; k < K; k++) {
+            const FT *src = w + k * ld + j0;
+            FT *d = dst + k * nr;
+            for (j = 0; j < nb; j++)
+                d[j] = src[j];
+            for (; j < nr; j++)
+                d[j] = 0;
+        }
+    } else {
+        /* blocks of 64 k so that the source rows and the destination stay in cache */
+        ptrdiff_t k0, k1;
+        for (k0 = 0; k0 < K; k0 += 64) {
+            k1 = k0 + 64 < K ? k0 + 64 : K;
+            for (j = 0; j < nb; j++) {
+                const FT *src = w + (j0 + j) * ld;
+                for (k = k0; k < k1; k++)
+                    dst[k * nr + j] = src[k];
+            }
+            for (; j < nr; j++)
+                for (k = k0; k < k1; k++)
+                    dst[k * nr + j] = 0;
+        }
+    }
+}
+
+/* C[0:M, panels p0..p1) (+)= A (M x K, rows lda apart) times the packed
+ * panels (each K x nr); row blocks of FR_ROW_BLOCK rows outermost, so a
+ * block of A stays in cache while the panels pass. */
+#define FR_ROW_BLOCK 64
+static void SFX(product)(const SFX(kern_t) *kt, ptrdiff_t M, ptrdiff_t K, ptrdiff_t N,
+                         ptrdiff_t p0, ptrdiff_t p1, const FT *a, ptrdiff_t lda,
+                         const FT *packed, FT *c, ptrdiff_t ldc, int acc)
+{
+    ptrdiff_t r0, r1, i0, p;
+    int mr = kt->mr, nr = kt->nr;
+    for (r0 = 0; r0 < M; r0 = r1) {
+        r1 = r0 + FR_ROW_BLOCK < M ? r0 + FR_ROW_BLOCK : M;
+        for (p = p0; p < p1; p++) {
+            ptrdiff_t j0 = p * nr;
+            int nb = (int)(N - j0 < nr ? N - j0 : nr);
+            const FT *panel = packed + p * K * nr;
+            for (i0 = r0; i0 < r1; i0 += mr) {
+                int m = (int)(r1 - i0 < mr ? r1 - i0 : mr);
+                kt->kern(m, nb, K, a + i0 * lda, lda, panel, c + i0 * ldc + j0, ldc, acc);
+            }
+        }
+    }
+}
+
+static FT *SFX(alloc)(size_t n, void **base)
+{
+    /* 64-byte aligned, with the base kept for free() */
+    char *raw = (char *)malloc(n * sizeof(FT) + 64);
+    *base = raw;
+    if (raw == NULL)
+        return NULL;
+    return (FT *)(void *)(raw + (64 - ((uintptr_t)raw & 63)));
+}
+
+/* ---------------------------------------------------------------- forward */
+
+typedef struct {
+    SFX(kern_t) kt;
+    FR_ACT act_fn;
+    int act, reverse;
+    const FT *x, *w, *wh, *bias, *h0;
+    FT *h, *pw, *pwh;
+    const unsigned char *mask;
+    ptrdiff_t mask_b, mask_t, B, T, D, H, ld, step, npanels;
+    fr_sync sync;
+} SFX(fwd_args);
+
+static void SFX(forward_job)(void *arg, int tid, int nth)
+{
+    SFX(fwd_args) *A = (SFX(fwd_args) *)arg;
+    const SFX(kern_t) *kt = &A->kt;
+    int nr = kt->nr, mr = kt->mr;
+    ptrdiff_t B = A->B, T = A->T, D = A->D, H = A->H, ld = A->ld;
+    ptrdiff_t p0 = A->npanels * tid / nth, p1 = A->npanels * (tid + 1) / nth;
+    ptrdiff_t c0 = p0 * nr, c1 = p1 * nr < H ? p1 * nr : H;
+    ptrdiff_t p, r, j, k, b, i0;
+    /* this thread's panels of W and W_h (they stay in its caches) */
+    for (p = p0; p < p1; p++) {
+        if (D > 0)
+            SFX(pack_panel)(A->w, H, 0, D, H, p * nr, nr, A->pw + p * D * nr);
+        SFX(pack_panel)(A->wh, H, 0, H, H, p * nr, nr, A->pwh + p * H * nr);
+    }
+    /* its columns of z = x W + b over all B*T rows (one layout for x and h) */
+    for (r = 0; r < B * T; r++) {
+        FT *hr = A->h + r * H;
+        if (A->bias != NULL)
+            for (j = c0; j < c1; j++)
+                hr[j] = A->bias[j];
+        else
+            for (j = c0; j < c1; j++)
+                hr[j] = 0;
+    }
+    if (D > 0)
+        SFX(product)(kt, B * T, D, H, p0, p1, A->x, D, A->pw, A->h, H, 1);
+    /* the steps: z_t += h_p W_h, h_t = act(z_t) on this thread's columns */
+    for (k = 0; k < T; k++) {
+        ptrdiff_t t = A->reverse ? T - 1 - k : k;
+        FT *ht = A->h + t * A->step;
+        const FT *hp;
+        ptrdiff_t ldp;
+        if (k > 0) {
+            hp = A->h + (A->reverse ? t + 1 : t - 1) * A->step;
+            ldp = ld;
+        } else {
+            hp = A->h0;
+            ldp = H;
+        }
+        for (p = p0; p < p1; p++) {
+            ptrdiff_t j0 = p * nr;
+            int nb = (int)(H - j0 < nr ? H - j0 : nr);
+            if (hp != NULL) {
+                const FT *panel = A->pwh + p * H * nr;
+                for (i0 = 0; i0 < B; i0 += mr) {
+                    int m = (int)(B - i0 < mr ? B - i0 : mr);
+                    kt->kern(m, nb, H, hp + i0 * ldp, ldp, panel, ht + i0 * ld + j0, ld, 1);
+                }
+            }
+            A->act_fn(A->act, ht + j0, B, nb, ld);
+            if (A->mask != NULL) /* masked steps carry the state */
+                for (b = 0; b < B; b++)
+                    if (!A->mask[b * A->mask_b + t * A->mask_t]) {
+                        if (hp != NULL)
+                            memcpy(ht + b * ld + j0, hp + b * ldp + j0, nb * sizeof(FT));
+                        else
+                            memset(ht + b * ld + j0, 0, nb * sizeof(FT));
+                    }
+        }
+        if (k < T - 1)
+            fr_barrier(&A->sync, nth);
+    }
+}
+
+int SFX(fr_rnn_forward)(FR_ACT act_fn, int act, const FT *x, const FT *w, const FT *wh,
+                        const FT *bias, const FT *h0, FT *h, const unsigned char *mask,
+                        ptrdiff_t mask_b, ptrdiff_t mask_t, ptrdiff_t B, ptrdiff_t T,
+                        ptrdiff_t D, ptrdiff_t H, ptrdiff_t ld, ptrdiff_t step, int reverse)
+{
+    SFX(fwd_args) A;
+    void *base;
+    FT *buf;
+    if (B <= 0 || T <= 0 || H <= 0)
+        return 1;
+    A.kt = SFX(kernel_for)(fr_get_isa());
+    A.npanels = (H + A.kt.nr - 1) / A.kt.nr;
+    buf = SFX(alloc)((size_t)A.npanels * A.kt.nr * (size_t)(D + H), &base);
+    if (buf == NULL)
+        return 0;
+    A.pw = buf;
+    A.pwh = buf + A.npanels * A.kt.nr * D;
+    A.act_fn = act_fn;
+    A.act = act;
+    A.reverse = reverse;
+    A.x = x;
+    A.w = w;
+    A.wh = wh;
+    A.bias = bias;
+    A.h0 = h0;
+    A.h = h;
+    A.mask = mask;
+    A.mask_b = mask_b;
+    A.mask_t = mask_t;
+    A.B = B;
+    A.T = T;
+    A.D = D;
+    A.H = H;
+    A.ld = ld;
+    A.step = step;
+    fr_sync_init(&A.sync);
+    fr_team_run(SFX(forward_job), &A, A.npanels);
+    free(base);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- BPTT carry */
+
+typedef struct {
+    SFX(kern_t) kt;
+    FR_DACT dact_fn;
+    int act, reverse, want_dh0;
+    const FT *h, *wh, *dh_seq, *dh_last, *rec_mask;
+    FT *dz, *g, *pwt;
+    const unsigned char *mask;
+    ptrdiff_t mask_b, mask_t, B, T, H, ld, step, npanels;
+    fr_sync sync;
+} SFX(carry_args);
+
+/* dz_t = (dh_t + carry) * act'(z_t) on panels p0..p1 (carry B x H or NULL);
+ * with a step mask, masked rows move dz_t into g and get dz_t = 0, kept rows
+ * get g = 0 (the product then adds to g). */
+static void SFX(carry_epilogue)(const SFX(carry_args) *A, ptrdiff_t t, const FT *carry,
+                                ptrdiff_t p0, ptrdiff_t p1)
+{
+    int nr = A->kt.nr;
+    ptrdiff_t p, b, j, H = A->H, ld = A->ld;
+    FT *dzt = A->dz + t * A->step;
+    const FT *dht = A->dh_seq != NULL ? A->dh_seq + t * A->step : NULL;
+    for (p = p0; p < p1; p++) {
+        ptrdiff_t j0 = p * nr;
+        int nb = (int)(H - j0 < nr ? H - j0 : nr);
+        for (b = 0; b < A->B; b++) {
+            FT *d = dzt + b * ld + j0;
+            const FT *s = dht != NULL ? dht + b * ld + j0 : NULL;
+            const FT *c = carry != NULL ? carry + b * H + j0 : NULL;
+            if (s != NULL && c != NULL)
+                for (j = 0; j < nb; j++)
+                    d[j] = s[j] + c[j];
+            else if (s != NULL) {
+                if (s != d)
+                    memcpy(d, s, nb * sizeof(FT));
+            } else if (c != NULL)
+                memcpy(d, c, nb * sizeof(FT));
+            else
+                memset(d, 0, nb * sizeof(FT));
+            if (A->mask != NULL) {
+                FT *gb = A->g + b * H + j0;
+                if (A->mask[b * A->mask_b + t * A->mask_t])
+                    memset(gb, 0, nb * sizeof(FT));
+                else {
+                    memcpy(gb, d, nb * sizeof(FT));
+                    memset(d, 0, nb * sizeof(FT));
+                }
+            }
+        }
+        A->dact_fn(A->act, A->h + t * A->step + j0, dzt + j0, A->B, nb, ld);
+    }
+}
+
+static void SFX(carry_job)(void *arg, int tid, int nth)
+{
+    SFX(carry_args) *A = (SFX(carry_args) *)arg;
+    const SFX(kern_t) *kt = &A->kt;
+    int nr = kt->nr, mr = kt->mr;
+    ptrdiff_t B = A->B, T = A->T, H = A->H, ld = A->ld;
+    ptrdiff_t p0 = A->npanels * tid / nth, p1 = A->npanels * (tid + 1) / nth;
+    ptrdiff_t p, k, b, j, i0;
+    for (p = p0; p < p1; p++) /* this thread's panels of W_h^T */
+        SFX(pack_panel)(A->wh, H, 1, H, H, p * nr, nr, A->pwt + p * H * nr);
+    SFX(carry_epilogue)(A, A->reverse ? 0 : T - 1, A->dh_last, p0, p1);
+    fr_barrier(&A->sync, nth);
+    for (k = 0; k < T; k++) {
+        ptrdiff_t t = A->reverse ? k : T - 1 - k;
+        const FT *dzt = A->dz + t * A->step;
+        if (k < T - 1 || A->want_dh0) {
+            /* g (+)= dz_t W_h^T on this thread's columns (+ with a mask: g holds
+             * the carried gradient of the masked rows, zero elsewhere) */
+            for (p = p0; p < p1; p++) {
+                ptrdiff_t j0 = p * nr;
+                int nb = (int)(H - j0 < nr ? H - j0 : nr);
+                const FT *panel = A->pwt + p * H * nr;
+                for (i0 = 0; i0 < B; i0 += mr) {
+                    int m = (int)(B - i0 < mr ? B - i0 : mr);
+                    kt->kern(m, nb, H, dzt + i0 * ld, ld, panel, A->g + i0 * H + j0, H,
+                             A->mask != NULL);
+                }
+                if (A->rec_mask != NULL) /* times rm, on the product only */
+                    for (b = 0; b < B; b++)
+                        if (A->mask == NULL || A->mask[b * A->mask_b + t * A->mask_t]) {
+                            FT *gb = A->g + b * H + j0;
+                            const FT *rm = A->rec_mask + b * H + j0;
+                            for (j = 0; j < nb; j++)
+                                gb[j] = gb[j] * rm[j];
+                        }
+            }
+        }
+        if (k < T - 1) {
+            SFX(carry_epilogue)(A, A->reverse ? t + 1 : t - 1, A->g, p0, p1);
+            fr_barrier(&A->sync, nth);
+        }
+    }
+}
+
+int SFX(fr_rnn_carry)(FR_DACT dact_fn, int act, const FT *h, const FT *wh, const FT *dh_seq,
+                      const FT *dh_last, FT *dz, FT *g, const unsigned char *mask,
+                      ptrdiff_t mask_b, ptrdiff_t mask_t, const FT *rec_mask, ptrdiff_t B,
+                      ptrdiff_t T, ptrdiff_t H, ptrdiff_t ld, ptrdiff_t step, int reverse,
+                      int want_dh0)
+{
+    SFX(carry_args) A;
+    void *base;
+    if (B <= 0 || T <= 0 || H <= 0)
+        return 1;
+    A.kt = SFX(kernel_for)(fr_get_isa());
+    A.npanels = (H + A.kt.nr - 1) / A.kt.nr;
+    A.pwt = SFX(alloc)((size_t)A.npanels * A.kt.nr * (size_t)H, &base);
+    if (A.pwt == NULL)
+        return 0;
+    A.dact_fn = dact_fn;
+    A.act = act;
+    A.reverse = reverse;
+    A.want_dh0 = want_dh0;
+    A.h = h;
+    A.wh = wh;
+    A.dh_seq = dh_seq;
+    A.dh_last = dh_last;
+    A.rec_mask = rec_mask;
+    A.dz = dz;
+    A.g = g;
+    A.mask = mask;
+    A.mask_b = mask_b;
+    A.mask_t = mask_t;
+    A.B = B;
+    A.T = T;
+    A.H = H;
+    A.ld = ld;
+    A.step = step;
+    fr_sync_init(&A.sync);
+    fr_team_run(SFX(carry_job), &A, A.npanels);
+    free(base);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- BLAS products on the team */
+
+typedef struct {
+    FR_GEMM gemm;
+    int ta, tb;
+    ptrdiff_t m, n, k, lda, ldb, ldc;
+    FT alpha, beta;
+    const FT *a, *b;
+    FT *c;
+} SFX(gemm_args);
+
+static void SFX(gemm_job)(void *arg, int tid, int nth)
+{
+    SFX(gemm_args) *G = (SFX(gemm_args) *)arg;
+    ptrdiff_t q = (G->n + 15) / 16;
+    ptrdiff_t c0 = 16 * (q * tid / nth), c1 = 16 * (q * (tid + 1) / nth);
+    int old;
+    if (c1 > G->n)
+        c1 = G->n;
+    if (c1 <= c0)
+        return;
+    old = fr_blas_local_threads(1);
+    G->gemm(G->ta, G->tb, G->m, c1 - c0, G->k, G->alpha, G->a, G->lda,
+            G->tb ? G->b + c0 * G->ldb : G->b + c0, G->ldb, G->beta, G->c + c0, G->ldc);
+    fr_blas_local_threads(old);
+}
+
+int SFX(fr_team_gemm)(FR_GEMM gemm, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
+                      ptrdiff_t k, FT alpha, const FT *a, ptrdiff_t lda, const FT *b,
+                      ptrdiff_t ldb, FT beta, FT *c, ptrdiff_t ldc)
+{
+    SFX(gemm_args) G;
+    if (!fr_has_blas_local_threads() || m <= 0 || n <= 0 || k <= 0)
+        return 0;
+    G.gemm = gemm;
+    G.ta = trans_a;
+    G.tb = trans_b;
+    G.m = m;
+    G.n = n;
+    G.k = k;
+    G.alpha = alpha;
+    G.a = a;
+    G.lda = lda;
+    G.b = b;
+    G.ldb = ldb;
+    G.beta = beta;
+    G.c = c;
+    G.ldc = ldc;
+    fr_team_run(SFX(gemm_job), &G, (n + 15) / 16);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- single products */
+
+int SFX(fr_packed_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const FT *a, ptrdiff_t lda,
+                        const FT *w, FT *c, ptrdiff_t ldc, int accumulate)
+{
+    SFX(kern_t) kt = SFX(kernel_for)(fr_get_isa());
+    ptrdiff_t p, npanels = (N + kt.nr - 1) / kt.nr;
+    void *base;
+    FT *packed;
+    if (M <= 0 || N <= 0)
+        return 1;
+    if (K <= 0) {
+        ptrdiff_t i, j;
+        if (!accumulate)
+            for (i = 0; i < M; i++)
+                for (j = 0; j < N; j++)
+                    c[i * ldc + j] = 0;
+        return 1;
+    }
+    packed = SFX(alloc)((size_t)npanels * kt.nr * (size_t)K, &base);
+    if (packed == NULL)
+        return 0;
+    for (p = 0; p < npanels; p++)
+        SFX(pack_panel)(w, N, 0, K, N, p * kt.nr, kt.nr, packed + p * K * kt.nr);
+    SFX(product)(&kt, M, K, N, 0, npanels, a, lda, packed, c, ldc, accumulate);
+    free(base);
+    return 1;
+}
+
+#undef FR_GEN_MR
+#undef FR_GEN_NR
