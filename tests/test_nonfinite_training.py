@@ -193,3 +193,46 @@ def test_a_learning_rate_set_to_nan_by_a_callback_is_refused_before_any_step():
     with pytest.raises(ValueError, match="learning_rate"):
         model.fit(X, np.ones(8, np.float32), epochs=2, verbose=0, callbacks=[Sabotage()])
     assert np.all(np.isfinite(model.params))
+
+
+def dense_model(weight, optimizer):
+    model = keras.Sequential([keras.layers.Dense(1, input_shape=[1])])
+    model.compile(optimizer=optimizer, loss="mse")
+    model.set_weights([np.array([[weight]], np.float32), np.zeros(1, np.float32)])
+    return model
+
+
+@pytest.mark.parametrize("per_batch", [False, True])
+@pytest.mark.parametrize("options", [{}, {"amsgrad": True}, {"clipnorm": 1e30},
+                                     {"amsgrad": True, "global_clipnorm": 1e30}])
+@pytest.mark.parametrize("x, weight, kind", [
+    (3e38, 1e-38, "gradient"),   # output 3, loss 9, dLoss/dW = 3e38 * 6 = inf
+    (1e19, 1.0, "update"),       # gradient 2e38 (finite), but its square is inf in v
+])
+def test_adam_leaves_weights_and_state_bitwise_as_they_were(per_batch, options, x, weight, kind):
+    # Adam checks its update in its own pass: a non-finite gradient or a v that
+    # overflows (while the weights themselves would stay finite) restores
+    # weights, m, v (and vhat) and the step counter exactly
+    model = dense_model(1.0, keras.optimizers.Adam(**options))
+    X = np.array([[1.0], [x]], np.float32)
+    model.fit(X[:1], np.zeros(1, np.float32), batch_size=1, epochs=2, verbose=0)
+    model.set_weights([np.array([[weight]], np.float32), np.zeros(1, np.float32)])
+    params, state = model.params.copy(), model.optimizer.state.copy()
+    with pytest.raises(NonFiniteTrainingError) as info:
+        model.fit(X[1:], np.zeros(1, np.float32), batch_size=1, epochs=1, verbose=0,
+                  callbacks=hooks(per_batch))
+    assert info.value.kind == kind
+    np.testing.assert_array_equal(model.params, params)
+    np.testing.assert_array_equal(model.optimizer.state, state)
+    assert model.optimizer.iterations == 2
+
+
+def test_adam_with_a_huge_learning_rate_never_writes_inf_into_the_weights():
+    model = dense_model(0.5, keras.optimizers.Adam(learning_rate=1e39))
+    before = model.params.copy()
+    with pytest.raises(NonFiniteTrainingError, match="update") as info:
+        model.fit(np.ones((4, 1), np.float32), np.zeros(4, np.float32), batch_size=4, epochs=1,
+                  verbose=0)
+    assert info.value.kind == "update"
+    np.testing.assert_array_equal(model.params, before)
+    assert model.optimizer.iterations == 0

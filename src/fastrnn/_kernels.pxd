@@ -90,9 +90,9 @@ cdef void dense_backward_k(const floating* x, const floating* w, const floating*
                            floating* dz, floating* dx, floating* dw, floating* db,
                            Py_ssize_t N, Py_ssize_t D, Py_ssize_t U, int act) noexcept nogil
 
-cdef void adam_k(floating* p, const floating* g, floating* m, floating* v, floating* vhat,
+cdef bint adam_k(floating* p, const floating* g, floating* m, floating* v, floating* vhat,
                  Py_ssize_t n, floating scale, floating lr_t, floating one_minus_beta_1,
-                 floating one_minus_beta_2, floating epsilon) noexcept nogil
+                 floating one_minus_beta_2, floating epsilon, floating* backup) noexcept nogil
 
 # ---- layers without weights, Embedding, Dropout (the engine's graph nodes).
 # Work layout is time-major: row t*B + b of a (steps*B, width) buffer is sample

@@ -28,6 +28,7 @@ from libc.math cimport sqrt, sqrtf, exp, expf, expm1, expm1f, log1p, log1pf, log
 from libc.math cimport fabs, fabsf
 from libc.float cimport FLT_MIN, DBL_MIN
 from libc.string cimport memcpy, memset
+from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport malloc, free
 from operator import index as _as_index
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -156,6 +157,104 @@ cdef void _blas_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_
               &beta, c, &lc)
 
 
+cdef void _unit_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                     floating alpha, const floating* a, Py_ssize_t lda, const floating* b,
+                     Py_ssize_t ldb, floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
+    """:func:`gemm` for a product with a dimension of 1 (m, n >= 1, k >= 1), as plain loops
+    (which products: see :func:`gemm`).
+
+    At tutorial size these are the input projection (D = 1: k = 1), the
+    Dense output layer (U = 1: n = 1) and their weight gradients (m = 1 or
+    n = 1): BLAS spends several thousand instructions per call packing such
+    operands, for a few hundred multiply-adds.  k = 1 (an outer product)
+    rounds as BLAS does (one product, then ``beta C +``); the sums over k
+    are taken in order, where BLAS's blocking may group them differently.
+    """
+    cdef Py_ssize_t i, j, p
+    cdef floating acc, ap, bp
+    cdef floating* cr
+    cdef const floating* row
+    if alpha == 0:                        # BLAS: C = beta C, A and B not read
+        for i in range(m):
+            cr = c + i * ldc
+            for j in range(n):
+                cr[j] = 0 if beta == 0 else beta * cr[j]
+        return
+    # a vector operand read with stride 1 either way: take the plain loops' form
+    if k == 1 and trans_b and ldb == 1:
+        trans_b = False
+    if n == 1 and k > 1 and not trans_b and ldb == 1:
+        trans_b = True
+    if m == 1 and k > 1 and trans_a and lda == 1:
+        trans_a = False
+    if k == 1:                            # C = beta C + alpha a b^T
+        for i in range(m):
+            ap = a[i] if trans_a else a[i * lda]
+            cr = c + i * ldc
+            if not trans_b:
+                if beta == 0:
+                    for j in range(n):
+                        cr[j] = alpha * (ap * b[j])
+                elif beta == 1:
+                    for j in range(n):
+                        cr[j] = cr[j] + alpha * (ap * b[j])
+                else:
+                    for j in range(n):
+                        cr[j] = beta * cr[j] + alpha * (ap * b[j])
+            else:
+                for j in range(n):
+                    acc = alpha * (ap * b[j * ldb])
+                    cr[j] = acc if beta == 0 else beta * cr[j] + acc
+        return
+    if n == 1 and trans_a and beta == 0 and ldc == 1:
+        # c = sum_p a[p, :] b[p]: rows of A^T added in order (vectorises over i)
+        for i in range(m):
+            c[i] = 0
+        for p in range(k):
+            bp = b[p] if trans_b else b[p * ldb]
+            row = a + p * lda
+            for i in range(m):
+                c[i] += row[i] * bp
+        if alpha != 1:
+            for i in range(m):
+                c[i] = alpha * c[i]
+        return
+    if m == 1 and n > 1 and not trans_b and beta == 0:
+        # c = sum_p a[p] b[p, :]: rows of B added in order (vectorises over j)
+        for j in range(n):
+            c[j] = 0
+        for p in range(k):
+            ap = a[p * lda] if trans_a else a[p]
+            row = b + p * ldb
+            for j in range(n):
+                c[j] += ap * row[j]
+        if alpha != 1:
+            for j in range(n):
+                c[j] = alpha * c[j]
+        return
+    if n == 1 and not trans_a:            # one dot product per row of A
+        for i in range(m):
+            row = a + i * lda
+            acc = 0
+            if trans_b:
+                for p in range(k):
+                    acc += row[p] * b[p]
+            else:
+                for p in range(k):
+                    acc += row[p] * b[p * ldb]
+            c[i * ldc] = alpha * acc if beta == 0 else beta * c[i * ldc] + alpha * acc
+        return
+    # dot products: C[i, j] = beta C[i, j] + alpha sum_p op(A)[i, p] op(B)[p, j]
+    for i in range(m):
+        cr = c + i * ldc
+        for j in range(n):
+            acc = 0
+            for p in range(k):
+                acc += ((a[p * lda + i] if trans_a else a[i * lda + p])
+                        * (b[j * ldb + p] if trans_b else b[p * ldb + j]))
+            cr[j] = alpha * acc if beta == 0 else beta * cr[j] + alpha * acc
+
+
 cdef void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                floating alpha, const floating* a, Py_ssize_t lda, const floating* b,
                Py_ssize_t ldb, floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
@@ -179,6 +278,14 @@ cdef void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_
             for i in range(m):
                 for j in range(n):
                     c[i * ldc + j] *= beta
+        return
+    # A row's result must not depend on how many rows share the product (a
+    # sequence alone gives bitwise what it gives in a batch): the plain loops
+    # take every product with k = 1 (each element one product, as BLAS rounds
+    # it) or n = 1 (one output column, whatever the rows), and m = 1 only in a
+    # weight gradient (op(A) = A^T: m is a weight dimension, never the rows).
+    if k == 1 or n == 1 or (m == 1 and trans_a):
+        _unit_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         return
     if mnk <= _SINGLE or mnk > _SPLIT_MAX:
         _blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -218,7 +325,8 @@ cdef void _team_gemm(bint team, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssi
     OpenMP builds'), so no BLAS pool spins beside the team.  ``team`` False, no
     such setter, or a small product: :func:`gemm`."""
     cdef int done = 0
-    if team and <double>m * <double>n * <double>k > _SPLIT_MAX:
+    if (team and <double>m * <double>n * <double>k > _SPLIT_MAX
+            and not (k == 1 or n == 1 or (m == 1 and trans_a))):   # those: gemm's loops
         if floating is float:
             done = fr_team_gemm_f32(_blas_gemm[float], trans_a, trans_b, m, n, k, alpha, a,
                                     lda, b, ldb, beta, c, ldc)
@@ -494,6 +602,9 @@ cdef void _add_rows(floating* out, const floating* a, const floating* b, Py_ssiz
     cdef floating* o
     cdef const floating* ar
     cdef const floating* br
+    if ld == cols:               # contiguous (time-major): one row of rows * cols
+        cols = rows * cols
+        rows = 1
     for r in range(rows):
         o = out + r * ld
         ar = a + r * ld if a != NULL else NULL
@@ -1169,9 +1280,24 @@ cdef void dense_backward_k(const floating* x, const floating* w, const floating*
 
 # ---------------------------------------------------------------- Adam
 
-cdef void adam_k(floating* p, const floating* g, floating* m, floating* v, floating* vhat,
+cdef extern from *:
+    """
+    /* bit 31 (float) or 63 (double) of the result is set exactly when x is
+       inf or NaN (its exponent bits all ones): an OR of these over a loop is
+       a reduction without compares, which gcc vectorises */
+    static inline uint32_t fr__nonfinite_bit_f(float x)
+    { uint32_t u; memcpy(&u, &x, sizeof u); return (u & 0x7f800000u) + 0x00800000u; }
+    static inline uint64_t fr__nonfinite_bit_d(double x)
+    { uint64_t u; memcpy(&u, &x, sizeof u);
+      return (u & 0x7ff0000000000000ull) + 0x0010000000000000ull; }
+    """
+    uint32_t fr__nonfinite_bit_f(float x) noexcept nogil
+    uint64_t fr__nonfinite_bit_d(double x) noexcept nogil
+
+
+cdef bint adam_k(floating* p, const floating* g, floating* m, floating* v, floating* vhat,
                  Py_ssize_t n, floating scale, floating lr_t, floating one_minus_beta_1,
-                 floating one_minus_beta_2, floating epsilon) noexcept nogil:
+                 floating one_minus_beta_2, floating epsilon, floating* backup) noexcept nogil:
     """Keras's Adam on flat buffers, in place (``vhat`` non-NULL: AMSGrad).
 
     With gi = scale * g[i] (scale 1 leaves g bit for bit), and 1 - beta_1,
@@ -1185,11 +1311,26 @@ cdef void adam_k(floating* p, const floating* g, floating* m, floating* v, float
     geometrically where a gradient stays 0, and denormal arithmetic costs
     ~100 cycles an operation (a tutorial step went from 2.4 to 40 us).
     Branch-free, so gcc vectorises it at -O3 (sqrt needs -fno-math-errno).
+
+    ``backup`` (NULL: none) receives a copy of the values before the update
+    in the engine's layout: p, m, v (and vhat) one after another, n each.
+    Returns whether every updated p, m, v (and vhat) is finite: the
+    engine's update check, taken in the update's own pass (an OR of the
+    exponent bits, see fr__nonfinite_bit_f) instead of a pass over the
+    buffers after it.
     """
     cdef Py_ssize_t i
-    cdef floating gi, mi, vi
+    cdef floating gi, mi, vi, hi, pi
     cdef floating b1c = one_minus_beta_1, b2c = one_minus_beta_2
     cdef floating tiny = FLT_MIN if floating is float else DBL_MIN
+    cdef uint32_t bad_f = 0             # float: bit 31 set once a value is not finite
+    cdef uint64_t bad_d = 0             # double: bit 63
+    if backup != NULL:
+        memcpy(backup, p, n * sizeof(floating))
+        memcpy(backup + n, m, n * sizeof(floating))
+        memcpy(backup + 2 * n, v, n * sizeof(floating))
+        if vhat != NULL:
+            memcpy(backup + 3 * n, vhat, n * sizeof(floating))
     if vhat == NULL:
         for i in range(n):
             gi = g[i] * scale
@@ -1199,7 +1340,14 @@ cdef void adam_k(floating* p, const floating* g, floating* m, floating* v, float
             vi = vi if vi >= tiny else 0
             m[i] = mi
             v[i] = vi
-            p[i] -= lr_t * mi / (_sqrt(vi) + epsilon)
+            pi = p[i] - lr_t * mi / (_sqrt(vi) + epsilon)
+            p[i] = pi
+            if floating is float:
+                bad_f |= (fr__nonfinite_bit_f(mi) | fr__nonfinite_bit_f(vi)
+                          | fr__nonfinite_bit_f(pi))
+            else:
+                bad_d |= (fr__nonfinite_bit_d(mi) | fr__nonfinite_bit_d(vi)
+                          | fr__nonfinite_bit_d(pi))
     else:                                           # AMSGrad
         for i in range(n):
             gi = g[i] * scale
@@ -1209,9 +1357,20 @@ cdef void adam_k(floating* p, const floating* g, floating* m, floating* v, float
             vi = vi if vi >= tiny else 0
             m[i] = mi
             v[i] = vi
-            vi = vi if vi > vhat[i] else vhat[i]
-            vhat[i] = vi
-            p[i] -= lr_t * mi / (_sqrt(vi) + epsilon)
+            hi = vi if vi > vhat[i] else vhat[i]
+            vhat[i] = hi
+            pi = p[i] - lr_t * mi / (_sqrt(hi) + epsilon)
+            p[i] = pi
+            if floating is float:
+                bad_f |= (fr__nonfinite_bit_f(mi) | fr__nonfinite_bit_f(vi)
+                          | fr__nonfinite_bit_f(hi) | fr__nonfinite_bit_f(pi))
+            else:
+                bad_d |= (fr__nonfinite_bit_d(mi) | fr__nonfinite_bit_d(vi)
+                          | fr__nonfinite_bit_d(hi) | fr__nonfinite_bit_d(pi))
+    if floating is float:
+        return (bad_f >> 31) == 0
+    else:
+        return (bad_d >> 63) == 0
 
 
 # ---------------------------------------------------------------- def entry points (ops)
@@ -1454,7 +1613,7 @@ def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
     with nogil:
         adam_k(&param[0], &grad[0], &m[0], &v[0], <floating*>NULL, param.shape[0],
                <floating>1, <floating>lr_t, <floating>(1 - beta_1), <floating>(1 - beta_2),
-               <floating>epsilon)
+               <floating>epsilon, <floating*>NULL)
 
 
 # ---------------------------------------------------------------- graph nodes without BLAS

@@ -149,24 +149,34 @@ cdef int _update(State* s, floating* tag, double lr) noexcept nogil:
 
     Nothing changes when the gradient is not finite, nor when the update
     would leave a non-finite weight or state (everything is restored).
+
+    Adam without weight decay backs up and checks in its own pass (adam_k
+    with a backup); without clipping, the gradient is then not checked
+    beforehand either: a non-finite gradient makes m non-finite, and after
+    the restore the gradient's norm says which of the two it was.
     """
     cdef Py_ssize_t i, n = s.n_params
     cdef floating* p = <floating*>s.params
     cdef floating* backup = <floating*>s.backup
     cdef Py_ssize_t n_state = s.n_slots * n
-    cdef double l2
+    # Adam without weight decay or frozen weights backs up and checks in its own pass
+    cdef bint fused = (s.opt == OPT_ADAM and s.hyper[H_WEIGHT_DECAY] == 0 and not s.n_frozen
+                       and s.n_slots == (3 if s.hyper[H_FLAG] != 0 else 2))
+    cdef double l2 = 0
     cdef double t, lr_t
     cdef floating wd
     cdef const floating* g
     if s.n_frozen:
         _zero_frozen(s, <floating*>s.grads)
-    l2 = _sumsq(<floating*>s.grads, n)
-    if not isfinite(l2):
-        return BAD_GRADIENT
+    if s.clip != CLIP_NONE or not fused:
+        l2 = _sumsq(<floating*>s.grads, n)
+        if not isfinite(l2):
+            return BAD_GRADIENT
     g = _clipped(s, tag, l2)
-    memcpy(backup, p, n * sizeof(floating))
-    if n_state:
-        memcpy(backup + n, s.opt_state, n_state * sizeof(floating))
+    if not fused:
+        memcpy(backup, p, n * sizeof(floating))
+        if n_state:
+            memcpy(backup + n, s.opt_state, n_state * sizeof(floating))
     s.iterations[0] += 1
     # decoupled weight decay first, with the step's learning rate: p -= p wd lr
     if s.hyper[H_WEIGHT_DECAY] != 0:
@@ -176,10 +186,12 @@ cdef int _update(State* s, floating* tag, double lr) noexcept nogil:
     if s.opt == OPT_ADAM:
         t = <double>s.iterations[0]
         lr_t = lr * sqrt(1 - c_pow(s.hyper[H_BETA_2], t)) / (1 - c_pow(s.hyper[H_BETA_1], t))
-        adam_k(p, g, <floating*>s.opt_state, (<floating*>s.opt_state) + n,
-               (<floating*>s.opt_state) + 2 * n if s.hyper[H_FLAG] != 0 else NULL,
-               n, <floating>1, <floating>lr_t, <floating>(1 - s.hyper[H_BETA_1]),
-               <floating>(1 - s.hyper[H_BETA_2]), <floating>s.hyper[H_EPSILON])
+        if adam_k(p, g, <floating*>s.opt_state, (<floating*>s.opt_state) + n,
+                  (<floating*>s.opt_state) + 2 * n if s.hyper[H_FLAG] != 0 else NULL,
+                  n, <floating>1, <floating>lr_t, <floating>(1 - s.hyper[H_BETA_1]),
+                  <floating>(1 - s.hyper[H_BETA_2]), <floating>s.hyper[H_EPSILON],
+                  backup if fused else NULL) and fused:
+            return 0
     elif s.opt == OPT_SGD:
         _sgd(s, tag, g, <floating>lr)
     elif s.opt == OPT_RMSPROP:
@@ -188,10 +200,12 @@ cdef int _update(State* s, floating* tag, double lr) noexcept nogil:
         _adagrad(s, tag, g, <floating>lr)
     if s.n_frozen:
         _restore_frozen(s, p, backup)
-    if _all_finite(p, n) and _all_finite(<floating*>s.opt_state, n_state):
+    if not fused and _all_finite(p, n) and _all_finite(<floating*>s.opt_state, n_state):
         return 0
     memcpy(p, backup, n * sizeof(floating))
     if n_state:
         memcpy(s.opt_state, backup + n, n_state * sizeof(floating))
     s.iterations[0] -= 1
+    if fused and s.clip == CLIP_NONE and not isfinite(_sumsq(<floating*>s.grads, n)):
+        return BAD_GRADIENT
     return BAD_UPDATE
