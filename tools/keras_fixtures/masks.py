@@ -18,46 +18,17 @@ Usage (never a test or CI dependency)::
     ../keras-venv/bin/python tools/keras_fixtures/masks.py
 """
 import json
-import os
-import pathlib
 import sys
 
-os.environ["KERAS_BACKEND"] = "jax"
-os.environ["JAX_ENABLE_X64"] = "1"
+from keras_float64 import META, OUT, ROOT, fixed_weights  # first: Keras on JAX in float64
 
-import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras.src.backend.common import dtypes as keras_dtypes  # noqa: E402
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 import mask_cases as cases  # noqa: E402
 
-keras_dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64"  # see optimizers_models.py
-keras.config.set_floatx("float64")
-keras.config.set_dtype_policy("float64")
-OUT = ROOT / "tests" / "fixtures" / "keras"
-META = json.dumps({"keras": keras.__version__, "jax": jax.__version__,
-                   "numpy": np.__version__, "backend": keras.backend.backend(),
-                   "floatx": keras.config.floatx()})
 LR = 0.1
-
-
-def _fixed_weights(model, rng):
-    """Small fixed weights: recurrent kernels at spectral radius 0.8."""
-    weights = []
-    for variable in model.weights:
-        shape = tuple(variable.shape)
-        if variable.path.endswith("recurrent_kernel"):
-            m = rng.standard_normal(shape)
-            weights.append(m * 0.8 / max(np.abs(np.linalg.eigvals(m))))
-        elif variable.path.endswith("kernel"):
-            weights.append(rng.uniform(-1, 1, shape) / np.sqrt(shape[0]))
-        else:
-            weights.append(rng.uniform(-0.5, 0.5, shape))
-    return weights
 
 
 def main():
@@ -66,7 +37,7 @@ def main():
     for name, build in cases.CASES.items():
         keras.utils.clear_session()
         model, kinds, losses, metrics = build(keras, "float64")
-        weights = _fixed_weights(model, rng)
+        weights = fixed_weights(model, rng)
         model.set_weights(weights)
         xs = cases.draw_inputs(kinds, rng)
         feed = xs if len(xs) > 1 else xs[0]
