@@ -81,22 +81,16 @@ cdef extern from "packed_step.h" nogil:
     int fr_packed_gemm_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* a,
                            Py_ssize_t lda, const double* w, double* c, Py_ssize_t ldc,
                            int accumulate)
-    ctypedef void (*fr_gemm_f32)(bint, bint, Py_ssize_t, Py_ssize_t, Py_ssize_t, float,
-                                 const float*, Py_ssize_t, const float*, Py_ssize_t, float,
-                                 float*, Py_ssize_t) noexcept nogil
-    ctypedef void (*fr_gemm_f64)(bint, bint, Py_ssize_t, Py_ssize_t, Py_ssize_t, double,
-                                 const double*, Py_ssize_t, const double*, Py_ssize_t, double,
-                                 double*, Py_ssize_t) noexcept nogil
     int fr_find_blas_local_threads(void* blas_function)
     int fr_has_blas_local_threads()
-    int fr_team_gemm_f32(fr_gemm_f32 gemm, int trans_a, int trans_b, Py_ssize_t m,
-                         Py_ssize_t n, Py_ssize_t k, float alpha, const float* a,
-                         Py_ssize_t lda, const float* b, Py_ssize_t ldb, float beta, float* c,
-                         Py_ssize_t ldc)
-    int fr_team_gemm_f64(fr_gemm_f64 gemm, int trans_a, int trans_b, Py_ssize_t m,
-                         Py_ssize_t n, Py_ssize_t k, double alpha, const double* a,
-                         Py_ssize_t lda, const double* b, Py_ssize_t ldb, double beta,
-                         double* c, Py_ssize_t ldc)
+    int fr_team_gemm_f32(int trans_a, int trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                         const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
+                         float* c, Py_ssize_t ldc, int accumulate, Py_ssize_t kgroup,
+                         Py_ssize_t a_gstride, Py_ssize_t b_gstride)
+    int fr_team_gemm_f64(int trans_a, int trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                         const double* a, Py_ssize_t lda, const double* b, Py_ssize_t ldb,
+                         double* c, Py_ssize_t ldc, int accumulate, Py_ssize_t kgroup,
+                         Py_ssize_t a_gstride, Py_ssize_t b_gstride)
 
 #: Activation names -> codes of the kernels (see _kernels.pxd).
 ACTIVATION_CODES = {
@@ -318,21 +312,23 @@ cdef void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_
 cdef void _team_gemm(bint team, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
                      Py_ssize_t k, floating alpha, const floating* a, Py_ssize_t lda,
                      const floating* b, Py_ssize_t ldb, floating beta, floating* c,
-                     Py_ssize_t ldc) noexcept nogil:
+                     Py_ssize_t ldc, Py_ssize_t kgroup=0, Py_ssize_t a_gstride=0,
+                     Py_ssize_t b_gstride=0) noexcept nogil:
     """:func:`gemm` for the merged products of a recurrence that ran on the packed
-    kernel's team: split by column blocks over the same team, each thread's BLAS
-    held to one thread (a setting that is really per thread: MKL's, or OpenBLAS's
-    OpenMP builds'), so no BLAS pool spins beside the team.  ``team`` False, no
-    such setter, or a small product: :func:`gemm`."""
+    kernel's team (``team`` True, alpha = 1, beta 0 or 1): on the same team, in
+    csrc/packed_step.c's own GEMM, so no BLAS thread pool wakes beside the team.
+    ``kgroup`` > 0: the summed index runs in groups of ``kgroup`` rows, group g
+    starting ``g * a_gstride`` (``b_gstride``) elements in (see fr_team_gemm_f32;
+    :func:`gemm` cannot take it, so then ``team`` must be True).  ``team`` False
+    (or no memory for the packed operands): :func:`gemm`."""
     cdef int done = 0
-    if (team and <double>m * <double>n * <double>k > _SPLIT_MAX
-            and not (k == 1 or n == 1 or (m == 1 and trans_a))):   # those: gemm's loops
+    if team and alpha == 1 and (beta == 0 or beta == 1):
         if floating is float:
-            done = fr_team_gemm_f32(_blas_gemm[float], trans_a, trans_b, m, n, k, alpha, a,
-                                    lda, b, ldb, beta, c, ldc)
+            done = fr_team_gemm_f32(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc,
+                                    beta != 0, kgroup, a_gstride, b_gstride)
         else:
-            done = fr_team_gemm_f64(_blas_gemm[double], trans_a, trans_b, m, n, k, alpha, a,
-                                    lda, b, ldb, beta, c, ldc)
+            done = fr_team_gemm_f64(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc,
+                                    beta != 0, kgroup, a_gstride, b_gstride)
     if not done:
         gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 
@@ -841,6 +837,25 @@ def _packed_gemm(const floating[:, ::1] a, const floating[:, ::1] w, floating[:,
         raise MemoryError("packed_gemm: no memory for the packed panels")
 
 
+def _team_gemm_run(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                   const floating[::1] a, Py_ssize_t lda, const floating[::1] b,
+                   Py_ssize_t ldb, floating[::1] c, Py_ssize_t ldc, bint accumulate,
+                   Py_ssize_t kgroup=0, Py_ssize_t a_gstride=0, Py_ssize_t b_gstride=0):
+    """``C (+)= op(A) op(B)`` on the packed kernel's team GEMM (tests): flat buffers
+    with the row distances and k groups of fr_team_gemm_f32, which the caller makes
+    fit the buffers (nothing is checked here)."""
+    cdef int ok
+    with nogil:
+        if floating is float:
+            ok = fr_team_gemm_f32(trans_a, trans_b, M, N, K, &a[0], lda, &b[0], ldb, &c[0],
+                                  ldc, accumulate, kgroup, a_gstride, b_gstride)
+        else:
+            ok = fr_team_gemm_f64(trans_a, trans_b, M, N, K, &a[0], lda, &b[0], ldb, &c[0],
+                                  ldc, accumulate, kgroup, a_gstride, b_gstride)
+    if not ok:
+        raise MemoryError("team_gemm: no memory for the packed operands")
+
+
 def _configure_from_environment():
     """Read FASTRNN_NUM_THREADS, FASTRNN_ISA and FASTRNN_PACKED (at import)."""
     import os
@@ -1180,6 +1195,16 @@ cdef void rnn_backward_masked_k(const floating* x, const floating* h, const floa
         else:
             _team_gemm(done, True, False, H, H, (T - 1) * B, one, h, H, dz + B * H, H, beta,
                        dwh, H)
+    elif done:
+        # Batch-major on the team: one product whose summed index runs over the
+        # T - 1 (h_p, dz_t) row pairs of each sequence in turn (groups of T - 1
+        # rows, T*H apart): no rows to zero, any h
+        if reverse:
+            _team_gemm(done, True, False, H, H, B * (T - 1), one, h + H, H, dz, H, beta, dwh,
+                       H, T - 1, T * H, T * H)
+        else:
+            _team_gemm(done, True, False, H, H, B * (T - 1), one, h, H, dz + H, H, beta, dwh,
+                       H, T - 1, T * H, T * H)
     elif not reverse and _rows_finite(h + (T - 1) * H, B - 1, T * H, H):
         # Batch-major: pair every row of h with the next row of dz (one
         # product over B*T - 1 rows, no shifted copy of h), where the pairs

@@ -404,7 +404,7 @@ int fr_get_isa(void)
 #define FR_ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* ---- AVX-512, float: 8 x 48 */
-FR_AVX512 static FR_ALWAYS_INLINE void k512s_tile(const int M, int n, ptrdiff_t K, const float *a,
+FR_AVX512 static FR_ALWAYS_INLINE void k512s_tile(const int PK, const int M, int n, ptrdiff_t K, const float *a,
                                                   ptrdiff_t lda, const float *p, float *c,
                                                   ptrdiff_t ldc, int acc)
 {
@@ -419,7 +419,7 @@ FR_AVX512 static FR_ALWAYS_INLINE void k512s_tile(const int M, int n, ptrdiff_t 
         p += 48;
 #pragma GCC unroll 8
         for (i = 0; i < M; i++) {
-            __m512 ai = _mm512_set1_ps(a[i * lda + k]);
+            __m512 ai = _mm512_set1_ps(PK ? a[k * 8 + i] : a[i * lda + k]);
             r0[i] = _mm512_fmadd_ps(ai, b0, r0[i]);
             r1[i] = _mm512_fmadd_ps(ai, b1, r1[i]);
             r2[i] = _mm512_fmadd_ps(ai, b2, r2[i]);
@@ -448,19 +448,19 @@ FR_AVX512 static void k512s(int m, int n, ptrdiff_t K, const float *a, ptrdiff_t
                             const float *p, float *c, ptrdiff_t ldc, int acc)
 {
     switch (m) {
-    case 8: k512s_tile(8, n, K, a, lda, p, c, ldc, acc); break;
-    case 7: k512s_tile(7, n, K, a, lda, p, c, ldc, acc); break;
-    case 6: k512s_tile(6, n, K, a, lda, p, c, ldc, acc); break;
-    case 5: k512s_tile(5, n, K, a, lda, p, c, ldc, acc); break;
-    case 4: k512s_tile(4, n, K, a, lda, p, c, ldc, acc); break;
-    case 3: k512s_tile(3, n, K, a, lda, p, c, ldc, acc); break;
-    case 2: k512s_tile(2, n, K, a, lda, p, c, ldc, acc); break;
-    default: k512s_tile(1, n, K, a, lda, p, c, ldc, acc); break;
+    case 8: k512s_tile(0, 8, n, K, a, lda, p, c, ldc, acc); break;
+    case 7: k512s_tile(0, 7, n, K, a, lda, p, c, ldc, acc); break;
+    case 6: k512s_tile(0, 6, n, K, a, lda, p, c, ldc, acc); break;
+    case 5: k512s_tile(0, 5, n, K, a, lda, p, c, ldc, acc); break;
+    case 4: k512s_tile(0, 4, n, K, a, lda, p, c, ldc, acc); break;
+    case 3: k512s_tile(0, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 2: k512s_tile(0, 2, n, K, a, lda, p, c, ldc, acc); break;
+    default: k512s_tile(0, 1, n, K, a, lda, p, c, ldc, acc); break;
     }
 }
 
 /* ---- AVX-512, double: 8 x 24 */
-FR_AVX512 static FR_ALWAYS_INLINE void k512d_tile(const int M, int n, ptrdiff_t K,
+FR_AVX512 static FR_ALWAYS_INLINE void k512d_tile(const int PK, const int M, int n, ptrdiff_t K,
                                                   const double *a, ptrdiff_t lda,
                                                   const double *p, double *c, ptrdiff_t ldc,
                                                   int acc)
@@ -476,7 +476,7 @@ FR_AVX512 static FR_ALWAYS_INLINE void k512d_tile(const int M, int n, ptrdiff_t 
         p += 24;
 #pragma GCC unroll 8
         for (i = 0; i < M; i++) {
-            __m512d ai = _mm512_set1_pd(a[i * lda + k]);
+            __m512d ai = _mm512_set1_pd(PK ? a[k * 8 + i] : a[i * lda + k]);
             r0[i] = _mm512_fmadd_pd(ai, b0, r0[i]);
             r1[i] = _mm512_fmadd_pd(ai, b1, r1[i]);
             r2[i] = _mm512_fmadd_pd(ai, b2, r2[i]);
@@ -505,19 +505,19 @@ FR_AVX512 static void k512d(int m, int n, ptrdiff_t K, const double *a, ptrdiff_
                             const double *p, double *c, ptrdiff_t ldc, int acc)
 {
     switch (m) {
-    case 8: k512d_tile(8, n, K, a, lda, p, c, ldc, acc); break;
-    case 7: k512d_tile(7, n, K, a, lda, p, c, ldc, acc); break;
-    case 6: k512d_tile(6, n, K, a, lda, p, c, ldc, acc); break;
-    case 5: k512d_tile(5, n, K, a, lda, p, c, ldc, acc); break;
-    case 4: k512d_tile(4, n, K, a, lda, p, c, ldc, acc); break;
-    case 3: k512d_tile(3, n, K, a, lda, p, c, ldc, acc); break;
-    case 2: k512d_tile(2, n, K, a, lda, p, c, ldc, acc); break;
-    default: k512d_tile(1, n, K, a, lda, p, c, ldc, acc); break;
+    case 8: k512d_tile(0, 8, n, K, a, lda, p, c, ldc, acc); break;
+    case 7: k512d_tile(0, 7, n, K, a, lda, p, c, ldc, acc); break;
+    case 6: k512d_tile(0, 6, n, K, a, lda, p, c, ldc, acc); break;
+    case 5: k512d_tile(0, 5, n, K, a, lda, p, c, ldc, acc); break;
+    case 4: k512d_tile(0, 4, n, K, a, lda, p, c, ldc, acc); break;
+    case 3: k512d_tile(0, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 2: k512d_tile(0, 2, n, K, a, lda, p, c, ldc, acc); break;
+    default: k512d_tile(0, 1, n, K, a, lda, p, c, ldc, acc); break;
     }
 }
 
 /* ---- AVX2 + FMA, float: 4 x 24 (12 accumulators, 3 panel rows, 1 broadcast) */
-FR_AVX2 static FR_ALWAYS_INLINE void k2s_tile(const int M, int n, ptrdiff_t K, const float *a,
+FR_AVX2 static FR_ALWAYS_INLINE void k2s_tile(const int PK, const int M, int n, ptrdiff_t K, const float *a,
                                               ptrdiff_t lda, const float *p, float *c,
                                               ptrdiff_t ldc, int acc)
 {
@@ -532,7 +532,7 @@ FR_AVX2 static FR_ALWAYS_INLINE void k2s_tile(const int M, int n, ptrdiff_t K, c
         p += 24;
 #pragma GCC unroll 4
         for (i = 0; i < M; i++) {
-            __m256 ai = _mm256_broadcast_ss(a + i * lda + k);
+            __m256 ai = _mm256_broadcast_ss(PK ? a + k * 4 + i : a + i * lda + k);
             r0[i] = _mm256_fmadd_ps(ai, b0, r0[i]);
             r1[i] = _mm256_fmadd_ps(ai, b1, r1[i]);
             r2[i] = _mm256_fmadd_ps(ai, b2, r2[i]);
@@ -569,15 +569,15 @@ FR_AVX2 static void k2s(int m, int n, ptrdiff_t K, const float *a, ptrdiff_t lda
                         const float *p, float *c, ptrdiff_t ldc, int acc)
 {
     switch (m) {
-    case 4: k2s_tile(4, n, K, a, lda, p, c, ldc, acc); break;
-    case 3: k2s_tile(3, n, K, a, lda, p, c, ldc, acc); break;
-    case 2: k2s_tile(2, n, K, a, lda, p, c, ldc, acc); break;
-    default: k2s_tile(1, n, K, a, lda, p, c, ldc, acc); break;
+    case 4: k2s_tile(0, 4, n, K, a, lda, p, c, ldc, acc); break;
+    case 3: k2s_tile(0, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 2: k2s_tile(0, 2, n, K, a, lda, p, c, ldc, acc); break;
+    default: k2s_tile(0, 1, n, K, a, lda, p, c, ldc, acc); break;
     }
 }
 
 /* ---- AVX2 + FMA, double: 4 x 12 */
-FR_AVX2 static FR_ALWAYS_INLINE void k2d_tile(const int M, int n, ptrdiff_t K, const double *a,
+FR_AVX2 static FR_ALWAYS_INLINE void k2d_tile(const int PK, const int M, int n, ptrdiff_t K, const double *a,
                                               ptrdiff_t lda, const double *p, double *c,
                                               ptrdiff_t ldc, int acc)
 {
@@ -592,7 +592,7 @@ FR_AVX2 static FR_ALWAYS_INLINE void k2d_tile(const int M, int n, ptrdiff_t K, c
         p += 12;
 #pragma GCC unroll 4
         for (i = 0; i < M; i++) {
-            __m256d ai = _mm256_broadcast_sd(a + i * lda + k);
+            __m256d ai = _mm256_broadcast_sd(PK ? a + k * 4 + i : a + i * lda + k);
             r0[i] = _mm256_fmadd_pd(ai, b0, r0[i]);
             r1[i] = _mm256_fmadd_pd(ai, b1, r1[i]);
             r2[i] = _mm256_fmadd_pd(ai, b2, r2[i]);
@@ -629,12 +629,69 @@ FR_AVX2 static void k2d(int m, int n, ptrdiff_t K, const double *a, ptrdiff_t ld
                         const double *p, double *c, ptrdiff_t ldc, int acc)
 {
     switch (m) {
-    case 4: k2d_tile(4, n, K, a, lda, p, c, ldc, acc); break;
-    case 3: k2d_tile(3, n, K, a, lda, p, c, ldc, acc); break;
-    case 2: k2d_tile(2, n, K, a, lda, p, c, ldc, acc); break;
-    default: k2d_tile(1, n, K, a, lda, p, c, ldc, acc); break;
+    case 4: k2d_tile(0, 4, n, K, a, lda, p, c, ldc, acc); break;
+    case 3: k2d_tile(0, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 2: k2d_tile(0, 2, n, K, a, lda, p, c, ldc, acc); break;
+    default: k2d_tile(0, 1, n, K, a, lda, p, c, ldc, acc); break;
     }
 }
+/* ---- the same tiles on an A packed k-major (a[k * MR + i], the team GEMM's layout) */
+FR_AVX512 static void k512s_p(int m, int n, ptrdiff_t K, const float *a, ptrdiff_t lda,
+                          const float *p, float *c, ptrdiff_t ldc, int acc)
+{
+    (void)lda;
+    switch (m) {
+    case 8: k512s_tile(1, 8, n, K, a, 0, p, c, ldc, acc); break;
+    case 7: k512s_tile(1, 7, n, K, a, 0, p, c, ldc, acc); break;
+    case 6: k512s_tile(1, 6, n, K, a, 0, p, c, ldc, acc); break;
+    case 5: k512s_tile(1, 5, n, K, a, 0, p, c, ldc, acc); break;
+    case 4: k512s_tile(1, 4, n, K, a, 0, p, c, ldc, acc); break;
+    case 3: k512s_tile(1, 3, n, K, a, 0, p, c, ldc, acc); break;
+    case 2: k512s_tile(1, 2, n, K, a, 0, p, c, ldc, acc); break;
+    default: k512s_tile(1, 1, n, K, a, 0, p, c, ldc, acc); break;
+    }
+}
+
+FR_AVX512 static void k512d_p(int m, int n, ptrdiff_t K, const double *a, ptrdiff_t lda,
+                          const double *p, double *c, ptrdiff_t ldc, int acc)
+{
+    (void)lda;
+    switch (m) {
+    case 8: k512d_tile(1, 8, n, K, a, 0, p, c, ldc, acc); break;
+    case 7: k512d_tile(1, 7, n, K, a, 0, p, c, ldc, acc); break;
+    case 6: k512d_tile(1, 6, n, K, a, 0, p, c, ldc, acc); break;
+    case 5: k512d_tile(1, 5, n, K, a, 0, p, c, ldc, acc); break;
+    case 4: k512d_tile(1, 4, n, K, a, 0, p, c, ldc, acc); break;
+    case 3: k512d_tile(1, 3, n, K, a, 0, p, c, ldc, acc); break;
+    case 2: k512d_tile(1, 2, n, K, a, 0, p, c, ldc, acc); break;
+    default: k512d_tile(1, 1, n, K, a, 0, p, c, ldc, acc); break;
+    }
+}
+
+FR_AVX2 static void k2s_p(int m, int n, ptrdiff_t K, const float *a, ptrdiff_t lda,
+                          const float *p, float *c, ptrdiff_t ldc, int acc)
+{
+    (void)lda;
+    switch (m) {
+    case 4: k2s_tile(1, 4, n, K, a, 0, p, c, ldc, acc); break;
+    case 3: k2s_tile(1, 3, n, K, a, 0, p, c, ldc, acc); break;
+    case 2: k2s_tile(1, 2, n, K, a, 0, p, c, ldc, acc); break;
+    default: k2s_tile(1, 1, n, K, a, 0, p, c, ldc, acc); break;
+    }
+}
+
+FR_AVX2 static void k2d_p(int m, int n, ptrdiff_t K, const double *a, ptrdiff_t lda,
+                          const double *p, double *c, ptrdiff_t ldc, int acc)
+{
+    (void)lda;
+    switch (m) {
+    case 4: k2d_tile(1, 4, n, K, a, 0, p, c, ldc, acc); break;
+    case 3: k2d_tile(1, 3, n, K, a, 0, p, c, ldc, acc); break;
+    case 2: k2d_tile(1, 2, n, K, a, 0, p, c, ldc, acc); break;
+    default: k2d_tile(1, 1, n, K, a, 0, p, c, ldc, acc); break;
+    }
+}
+
 #endif /* FR_X86 */
 
 /* ================================================================ the drivers, per dtype */
@@ -643,25 +700,21 @@ FR_AVX2 static void k2d(int m, int n, ptrdiff_t K, const double *a, ptrdiff_t ld
 #define SFX(name) name##_f32
 #define FR_ACT fr_act_f32
 #define FR_DACT fr_dact_f32
-#define FR_GEMM fr_gemm_f32
 #include "packed_step_impl.h"
 #undef FT
 #undef SFX
 #undef FR_ACT
 #undef FR_DACT
-#undef FR_GEMM
 
 #define FT double
 #define SFX(name) name##_f64
 #define FR_ACT fr_act_f64
 #define FR_DACT fr_dact_f64
-#define FR_GEMM fr_gemm_f64
 #include "packed_step_impl.h"
 #undef FT
 #undef SFX
 #undef FR_ACT
 #undef FR_DACT
-#undef FR_GEMM
 
 static kern_t_f32 kernel_for_f32(int isa)
 {
@@ -669,15 +722,15 @@ static kern_t_f32 kernel_for_f32(int isa)
     (void)isa;
 #if FR_X86
     if (isa >= FR_ISA_AVX512) {
-        k.mr = 8; k.nr = 48; k.kern = k512s;
+        k.mr = 8; k.nr = 48; k.kern = k512s; k.kern_p = k512s_p;
         return k;
     }
     if (isa >= FR_ISA_AVX2) {
-        k.mr = 4; k.nr = 24; k.kern = k2s;
+        k.mr = 4; k.nr = 24; k.kern = k2s; k.kern_p = k2s_p;
         return k;
     }
 #endif
-    k.mr = 4; k.nr = 16; k.kern = kern_generic_f32;
+    k.mr = 4; k.nr = 16; k.kern = kern_generic_f32; k.kern_p = kern_generic_p_f32;
     return k;
 }
 
@@ -687,14 +740,14 @@ static kern_t_f64 kernel_for_f64(int isa)
     (void)isa;
 #if FR_X86
     if (isa >= FR_ISA_AVX512) {
-        k.mr = 8; k.nr = 24; k.kern = k512d;
+        k.mr = 8; k.nr = 24; k.kern = k512d; k.kern_p = k512d_p;
         return k;
     }
     if (isa >= FR_ISA_AVX2) {
-        k.mr = 4; k.nr = 12; k.kern = k2d;
+        k.mr = 4; k.nr = 12; k.kern = k2d; k.kern_p = k2d_p;
         return k;
     }
 #endif
-    k.mr = 4; k.nr = 8; k.kern = kern_generic_f64;
+    k.mr = 4; k.nr = 8; k.kern = kern_generic_f64; k.kern_p = kern_generic_p_f64;
     return k;
 }

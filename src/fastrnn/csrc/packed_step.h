@@ -114,14 +114,6 @@ int fr_packed_gemm_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *a, pt
 int fr_packed_gemm_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *a, ptrdiff_t lda,
                        const double *w, double *c, ptrdiff_t ldc, int accumulate);
 
-/* A row-major BLAS product C = alpha op(A) op(B) + beta C (C is m x n). */
-typedef void (*fr_gemm_f32)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                            float alpha, const float *a, ptrdiff_t lda, const float *b,
-                            ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc);
-typedef void (*fr_gemm_f64)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                            double alpha, const double *a, ptrdiff_t lda, const double *b,
-                            ptrdiff_t ldb, double beta, double *c, ptrdiff_t ldc);
-
 /* The BLAS's per-thread thread-count setter, or NULL: MKL's
  * mkl_set_num_threads_local, or OpenBLAS's openblas_set_num_threads_local
  * only in its OpenMP builds (get_parallel() == 2; in the pthreads builds it
@@ -136,17 +128,26 @@ int fr_blas_local_threads_public(int n);
  * returns whether one was found. */
 int fr_find_blas_local_threads(void *blas_function);
 
-/* The product split by column blocks (multiples of 16 columns) over the
- * team, each thread calling `gemm` on its block with its BLAS limited to
- * one thread (and restored after), so no BLAS thread pool runs beside the
- * team.  Returns 0 without doing anything when no per-thread setter is known
- * or the team is not available (the caller then calls its BLAS itself). */
-int fr_team_gemm_f32(fr_gemm_f32 gemm, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
-                     ptrdiff_t k, float alpha, const float *a, ptrdiff_t lda, const float *b,
-                     ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc);
-int fr_team_gemm_f64(fr_gemm_f64 gemm, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
-                     ptrdiff_t k, double alpha, const double *a, ptrdiff_t lda, const double *b,
-                     ptrdiff_t ldb, double beta, double *c, ptrdiff_t ldc);
+/*
+ * The team GEMM, no BLAS: C (M x N) = op(A) op(B), or C += op(A) op(B) with
+ * accumulate.  op(A) = A (M x K, rows lda apart) or, with trans_a, A^T for A
+ * stored K x M (rows lda apart); op(B) = B (K x N, rows ldb apart) or, with
+ * trans_b, B^T for B stored N x K.  Both operands are packed (blocks of 256
+ * along k) by the team, which then splits C's tiles; each element is summed
+ * in one fixed order, so results are bitwise the same on any thread count.
+ * kgroup > 0: the k index runs in groups of kgroup, group g starting
+ * g * a_gstride (b_gstride) elements after the start of A (B), e.g. the rows
+ * of each sequence but its last in a batch-major layout; kgroup <= 0: plain.
+ * Returns 1 when done, 0 when out of memory (nothing done).
+ */
+int fr_team_gemm_f32(int trans_a, int trans_b, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                     const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
+                     ptrdiff_t ldc, int accumulate, ptrdiff_t kgroup, ptrdiff_t a_gstride,
+                     ptrdiff_t b_gstride);
+int fr_team_gemm_f64(int trans_a, int trans_b, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                     const double *a, ptrdiff_t lda, const double *b, ptrdiff_t ldb,
+                     double *c, ptrdiff_t ldc, int accumulate, ptrdiff_t kgroup,
+                     ptrdiff_t a_gstride, ptrdiff_t b_gstride);
 
 #ifdef __cplusplus
 }

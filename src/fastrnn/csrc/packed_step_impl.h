@@ -13,7 +13,8 @@ typedef void (*SFX(kern_fn))(int m, int n, ptrdiff_t K, const FT *a, ptrdiff_t l
 
 typedef struct {
     int mr, nr;
-    SFX(kern_fn) kern;
+    SFX(kern_fn) kern;   /* A row-major, read in place: a[i * lda + k] */
+    SFX(kern_fn) kern_p; /* A packed k-major: a[k * mr + i] (lda unused) */
 } SFX(kern_t);
 
 static SFX(kern_t) SFX(kernel_for)(int isa); /* in packed_step.c */
@@ -36,6 +37,37 @@ static void SFX(kern_generic)(int m, int n, ptrdiff_t K, const FT *a, ptrdiff_t 
         const FT *pk = p + k * FR_GEN_NR;
         for (i = 0; i < m; i++) {
             FT ai = a[i * lda + k];
+            for (j = 0; j < FR_GEN_NR; j++)
+                r[i][j] += ai * pk[j];
+        }
+    }
+    for (i = 0; i < m; i++) {
+        FT *ci = c + i * ldc;
+        if (acc)
+            for (j = 0; j < n; j++)
+                ci[j] += r[i][j];
+        else
+            for (j = 0; j < n; j++)
+                ci[j] = r[i][j];
+    }
+}
+
+/* The portable tile on an A packed k-major (a[k * FR_GEN_MR + i]). */
+static void SFX(kern_generic_p)(int m, int n, ptrdiff_t K, const FT *a, ptrdiff_t lda,
+                                const FT *p, FT *c, ptrdiff_t ldc, int acc)
+{
+    FT r[FR_GEN_MR][FR_GEN_NR];
+    int i, j;
+    ptrdiff_t k;
+    (void)lda;
+    for (i = 0; i < FR_GEN_MR; i++)
+        for (j = 0; j < FR_GEN_NR; j++)
+            r[i][j] = 0;
+    for (k = 0; k < K; k++) {
+        const FT *pk = p + k * FR_GEN_NR;
+        const FT *ak = a + k * FR_GEN_MR;
+        for (i = 0; i < m; i++) {
+            FT ai = ak[i];
             for (j = 0; j < FR_GEN_NR; j++)
                 r[i][j] += ai * pk[j];
         }
@@ -375,55 +407,197 @@ int SFX(fr_rnn_carry)(FR_DACT dact_fn, int act, const FT *h, const FT *wh, const
     return 1;
 }
 
-/* ---------------------------------------------------------------- BLAS products on the team */
+/* ---------------------------------------------------------------- the team GEMM
+ *
+ * C (M x N) (+)= op(A) op(B) with no BLAS: both operands are packed by the
+ * team into the micro-kernel's layouts (op(A) in micro-panels of mr rows,
+ * k-major; op(B) in panels of nr columns), in blocks of FR_KC along k, then
+ * one barrier, then each thread computes its own tiles of C: a contiguous
+ * range of column panels (or of row micro-panels, whichever divides more
+ * evenly), over all k blocks in order.  An element of C is the sum of its
+ * k blocks in order (each block summed by the micro-kernel, k in order),
+ * added to C, so results do not depend on the thread count.
+ */
+#define FR_KC 256
+#define FR_NC_BYTES (192 * 1024) /* a thread's block of B panels: stays in its L2 */
 
 typedef struct {
-    FR_GEMM gemm;
-    int ta, tb;
-    ptrdiff_t m, n, k, lda, ldb, ldc;
-    FT alpha, beta;
+    SFX(kern_t) kt;
+    int ta, tb, acc;
+    ptrdiff_t M, N, K, lda, ldb, ldc, kg, ags, bgs;
     const FT *a, *b;
-    FT *c;
-} SFX(gemm_args);
+    FT *c, *pa, *pb;
+    ptrdiff_t npa, npb, nkb;
+    fr_sync sync;
+} SFX(tgemm_args);
 
-static void SFX(gemm_job)(void *arg, int tid, int nth)
+/* Offset of step k along an operand's k dimension: k = g * kg + r sits at
+ * g * gs + r * ks (ks: the rows' distance when k runs over rows, else 1). */
+static inline ptrdiff_t SFX(koff)(ptrdiff_t k, ptrdiff_t kg, ptrdiff_t gs, ptrdiff_t ks)
 {
-    SFX(gemm_args) *G = (SFX(gemm_args) *)arg;
-    ptrdiff_t q = (G->n + 15) / 16;
-    ptrdiff_t c0 = 16 * (q * tid / nth), c1 = 16 * (q * (tid + 1) / nth);
-    int old;
-    if (c1 > G->n)
-        c1 = G->n;
-    if (c1 <= c0)
-        return;
-    old = fr_blas_local_threads(1);
-    G->gemm(G->ta, G->tb, G->m, c1 - c0, G->k, G->alpha, G->a, G->lda,
-            G->tb ? G->b + c0 * G->ldb : G->b + c0, G->ldb, G->beta, G->c + c0, G->ldc);
-    fr_blas_local_threads(old);
+    return kg > 0 ? (k / kg) * gs + (k % kg) * ks : k * ks;
 }
 
-int SFX(fr_team_gemm)(FR_GEMM gemm, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
-                      ptrdiff_t k, FT alpha, const FT *a, ptrdiff_t lda, const FT *b,
-                      ptrdiff_t ldb, FT beta, FT *c, ptrdiff_t ldc)
+/* Pack k block kb of micro-panel ip of op(A): dst[kk * mr + i] = op(A)[i0 + i][k0 + kk]. */
+static void SFX(tgemm_pack_a)(const SFX(tgemm_args) *G, ptrdiff_t kb, ptrdiff_t ip)
 {
-    SFX(gemm_args) G;
-    if (!fr_has_blas_local_threads() || m <= 0 || n <= 0 || k <= 0)
+    int mr = G->kt.mr;
+    ptrdiff_t k0 = kb * FR_KC, kc = G->K - k0 < FR_KC ? G->K - k0 : FR_KC;
+    ptrdiff_t i0 = ip * mr, m = G->M - i0 < mr ? G->M - i0 : mr, i, kk;
+    FT *dst = G->pa + k0 * G->npa * mr + ip * mr * kc;
+    if (G->ta) { /* A stored K x M: row k holds op(A)[.][k] */
+        for (kk = 0; kk < kc; kk++) {
+            const FT *src = G->a + SFX(koff)(k0 + kk, G->kg, G->ags, G->lda) + i0;
+            FT *d = dst + kk * mr;
+            for (i = 0; i < m; i++)
+                d[i] = src[i];
+            for (; i < mr; i++)
+                d[i] = 0;
+        }
+    } else { /* A stored M x K */
+        for (i = 0; i < m; i++) {
+            const FT *src = G->a + (i0 + i) * G->lda;
+            if (G->kg > 0)
+                for (kk = 0; kk < kc; kk++)
+                    dst[kk * mr + i] = src[SFX(koff)(k0 + kk, G->kg, G->ags, 1)];
+            else
+                for (kk = 0; kk < kc; kk++)
+                    dst[kk * mr + i] = src[k0 + kk];
+        }
+        for (; i < mr; i++)
+            for (kk = 0; kk < kc; kk++)
+                dst[kk * mr + i] = 0;
+    }
+}
+
+/* Pack k block kb of panel jp of op(B): dst[kk * nr + j] = op(B)[k0 + kk][j0 + j]. */
+static void SFX(tgemm_pack_b)(const SFX(tgemm_args) *G, ptrdiff_t kb, ptrdiff_t jp)
+{
+    int nr = G->kt.nr;
+    ptrdiff_t k0 = kb * FR_KC, kc = G->K - k0 < FR_KC ? G->K - k0 : FR_KC;
+    ptrdiff_t j0 = jp * nr, nb = G->N - j0 < nr ? G->N - j0 : nr, j, kk;
+    FT *dst = G->pb + k0 * G->npb * nr + jp * nr * kc;
+    if (!G->tb) { /* B stored K x N */
+        for (kk = 0; kk < kc; kk++) {
+            const FT *src = G->b + SFX(koff)(k0 + kk, G->kg, G->bgs, G->ldb) + j0;
+            FT *d = dst + kk * nr;
+            for (j = 0; j < nb; j++)
+                d[j] = src[j];
+            for (; j < nr; j++)
+                d[j] = 0;
+        }
+    } else { /* B stored N x K */
+        for (j = 0; j < nb; j++) {
+            const FT *src = G->b + (j0 + j) * G->ldb;
+            if (G->kg > 0)
+                for (kk = 0; kk < kc; kk++)
+                    dst[kk * nr + j] = src[SFX(koff)(k0 + kk, G->kg, G->bgs, 1)];
+            else
+                for (kk = 0; kk < kc; kk++)
+                    dst[kk * nr + j] = src[k0 + kk];
+        }
+        for (; j < nr; j++)
+            for (kk = 0; kk < kc; kk++)
+                dst[kk * nr + j] = 0;
+    }
+}
+
+static void SFX(tgemm_job)(void *arg, int tid, int nth)
+{
+    SFX(tgemm_args) *G = (SFX(tgemm_args) *)arg;
+    const SFX(kern_t) *kt = &G->kt;
+    int mr = kt->mr, nr = kt->nr;
+    ptrdiff_t npa = G->npa, npb = G->npb, nkb = G->nkb, u, u0, u1;
+    ptrdiff_t r0 = 0, r1 = npa, q0 = 0, q1 = npb, jb, je, kb, ip, jp;
+    ptrdiff_t ncp = FR_NC_BYTES / ((ptrdiff_t)FR_KC * nr * (ptrdiff_t)sizeof(FT));
+    if (ncp < 1)
+        ncp = 1;
+    /* this thread's share of the packing (A's micro-panels, then B's panels) */
+    u0 = npa * nkb * tid / nth;
+    u1 = npa * nkb * (tid + 1) / nth;
+    for (u = u0; u < u1; u++)
+        SFX(tgemm_pack_a)(G, u / npa, u % npa);
+    u0 = npb * nkb * tid / nth;
+    u1 = npb * nkb * (tid + 1) / nth;
+    for (u = u0; u < u1; u++)
+        SFX(tgemm_pack_b)(G, u / npb, u % npb);
+    fr_barrier(&G->sync, nth);
+    /* its tiles: split the dimension whose largest share is the smaller */
+    if (nth > 1) {
+        ptrdiff_t by_rows = (npa + nth - 1) / nth * npb, by_cols = (npb + nth - 1) / nth * npa;
+        if (by_rows < by_cols) {
+            r0 = npa * tid / nth;
+            r1 = npa * (tid + 1) / nth;
+        } else {
+            q0 = npb * tid / nth;
+            q1 = npb * (tid + 1) / nth;
+        }
+    }
+    for (jb = q0; jb < q1; jb = je) {
+        je = jb + ncp < q1 ? jb + ncp : q1;
+        for (kb = 0; kb < nkb; kb++) {
+            ptrdiff_t k0 = kb * FR_KC, kc = G->K - k0 < FR_KC ? G->K - k0 : FR_KC;
+            const FT *pa = G->pa + k0 * npa * mr, *pb = G->pb + k0 * npb * nr;
+            int acc = G->acc || kb > 0;
+            for (ip = r0; ip < r1; ip++) {
+                ptrdiff_t i0 = ip * mr;
+                int m = (int)(G->M - i0 < mr ? G->M - i0 : mr);
+                for (jp = jb; jp < je; jp++) {
+                    ptrdiff_t j0 = jp * nr;
+                    int nb = (int)(G->N - j0 < nr ? G->N - j0 : nr);
+                    kt->kern_p(m, nb, kc, pa + ip * mr * kc, 0, pb + jp * nr * kc,
+                               G->c + i0 * G->ldc + j0, G->ldc, acc);
+                }
+            }
+        }
+    }
+}
+
+int SFX(fr_team_gemm)(int trans_a, int trans_b, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                      const FT *a, ptrdiff_t lda, const FT *b, ptrdiff_t ldb, FT *c,
+                      ptrdiff_t ldc, int accumulate, ptrdiff_t kgroup, ptrdiff_t a_gstride,
+                      ptrdiff_t b_gstride)
+{
+    SFX(tgemm_args) G;
+    void *base;
+    size_t na, nb;
+    if (M <= 0 || N <= 0)
+        return 1;
+    if (K <= 0) { /* an empty sum */
+        ptrdiff_t i;
+        if (!accumulate)
+            for (i = 0; i < M; i++)
+                memset(c + i * ldc, 0, (size_t)N * sizeof(FT));
+        return 1;
+    }
+    G.kt = SFX(kernel_for)(fr_get_isa());
+    G.npa = (M + G.kt.mr - 1) / G.kt.mr;
+    G.npb = (N + G.kt.nr - 1) / G.kt.nr;
+    G.nkb = (K + FR_KC - 1) / FR_KC;
+    na = (size_t)G.npa * G.kt.mr * (size_t)K;
+    nb = (size_t)G.npb * G.kt.nr * (size_t)K;
+    G.pa = SFX(alloc)(na + nb + 64 / sizeof(FT), &base);
+    if (G.pa == NULL)
         return 0;
-    G.gemm = gemm;
-    G.ta = trans_a;
-    G.tb = trans_b;
-    G.m = m;
-    G.n = n;
-    G.k = k;
-    G.alpha = alpha;
+    G.pb = G.pa + (na + 64 / sizeof(FT) - 1) / (64 / sizeof(FT)) * (64 / sizeof(FT));
+    G.ta = trans_a != 0;
+    G.tb = trans_b != 0;
+    G.acc = accumulate != 0;
+    G.M = M;
+    G.N = N;
+    G.K = K;
     G.a = a;
     G.lda = lda;
     G.b = b;
     G.ldb = ldb;
-    G.beta = beta;
     G.c = c;
     G.ldc = ldc;
-    fr_team_run(SFX(gemm_job), &G, (n + 15) / 16);
+    G.kg = kgroup > 0 && kgroup < K ? kgroup : 0;
+    G.ags = a_gstride;
+    G.bgs = b_gstride;
+    fr_sync_init(&G.sync);
+    fr_team_run(SFX(tgemm_job), &G, G.npa > G.npb ? G.npa : G.npb);
+    free(base);
     return 1;
 }
 
