@@ -156,6 +156,148 @@ def test_tiles_match_an_exact_product(isa, dtype, M, N, K, accumulate, seed):
     assert np.all(err <= t["rtol"] * bound + t["atol"]), float(np.max(err - t["rtol"] * bound))
 
 
+# ---------------------------------------------------------------- the team GEMM
+
+def team_gemm(a, b, c, trans_a, trans_b, accumulate, kgroup=0, a_gstride=0, b_gstride=0,
+              K=None):
+    """Run _team_gemm_run on 2-D operands (op(A) = a.T with trans_a, ...); c in place.
+    With kgroup, a and b are the flat storage and K the summed length."""
+    M, N = c.shape
+    if K is None:
+        K = a.shape[0] if trans_a else a.shape[1]
+    flat = c.reshape(-1)
+    _kernels._team_gemm_run(trans_a, trans_b, M, N, K, a.reshape(-1), a.shape[-1],
+                            b.reshape(-1), b.shape[-1], flat, N, accumulate, kgroup,
+                            a_gstride, b_gstride)
+
+
+def assert_within_sum_bound(c, exact, bound, dtype):
+    """|c - exact| within the error bound of a sum of products: rtol sum |a_ik b_kj| + atol."""
+    t = tol("forward", dtype)
+    err = np.abs(c.astype(np.float64) - exact)
+    assert np.all(err <= t["rtol"] * bound + t["atol"]), float(np.max(err - t["rtol"] * bound))
+
+
+# M, N, K across the tile edges (8/4 rows, 48/24/16/12/8 columns) and the k
+# blocks of 256 (K = 255, 256, 257, 513, ...)
+@settings(max_examples=30)
+@given(M=st.integers(1, 300), N=st.integers(1, 300),
+       K=st.one_of(st.integers(0, 600), st.sampled_from([1, 255, 256, 257, 512, 513])),
+       trans_a=st.booleans(), trans_b=st.booleans(), accumulate=st.booleans(),
+       threads=st.integers(1, 3), seed=st.integers(0, 2**31))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("isa", ISAS)
+def test_team_gemm_matches_numpy(isa, dtype, M, N, K, trans_a, trans_b, accumulate, threads,
+                                 seed):
+    _kernels._set_isa(isa)
+    fastrnn.set_num_threads(threads)
+    rng = np.random.default_rng(seed)
+    op_a = rng.standard_normal((M, K)).astype(dtype)
+    op_b = rng.standard_normal((K, N)).astype(dtype)
+    a = np.ascontiguousarray(op_a.T) if trans_a else op_a
+    b = np.ascontiguousarray(op_b.T) if trans_b else op_b
+    c0 = rng.standard_normal((M, N)).astype(dtype)
+    if K == 0:          # the flat buffers must not be empty; K = 0 reads nothing
+        a, b = np.zeros((1, 1), dtype), np.zeros((1, 1), dtype)
+    c = c0.copy()
+    team_gemm(a, b, c, trans_a, trans_b, accumulate, K=K)
+    a64, b64 = op_a.astype(np.float64), op_b.astype(np.float64)
+    exact = a64 @ b64 + (c0.astype(np.float64) if accumulate else 0)
+    bound = np.abs(a64) @ np.abs(b64) + (np.abs(c0) if accumulate else 0)
+    assert_within_sum_bound(c, exact, bound, dtype)
+
+
+@pytest.mark.parametrize("trans_a, trans_b", [(True, False), (False, True), (False, False)])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("isa", ISAS)
+def test_team_gemm_is_bitwise_equal_on_1_2_and_3_threads(isa, dtype, trans_a, trans_b):
+    _kernels._set_isa(isa)
+    rng = np.random.default_rng(7)
+    # tall (split by rows), wide (split by columns), several k blocks, partial tiles
+    for M, N, K in [(301, 77, 530), (13, 290, 700), (97, 101, 257)]:
+        a = rng.standard_normal((K, M) if trans_a else (M, K)).astype(dtype)
+        b = rng.standard_normal((N, K) if trans_b else (K, N)).astype(dtype)
+        c0 = rng.standard_normal((M, N)).astype(dtype)
+        runs = []
+        for n in (1, 2, 3):
+            fastrnn.set_num_threads(n)
+            c = c0.copy()
+            team_gemm(a, b, c, trans_a, trans_b, True)
+            assert _kernels._packed_info()["last_threads"] == n
+            runs.append(c)
+        np.testing.assert_array_equal(runs[0], runs[1])
+        np.testing.assert_array_equal(runs[0], runs[2])
+
+
+@pytest.mark.parametrize("trans_a, trans_b", [(True, False), (False, True)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_team_gemm_with_k_groups(dtype, trans_a, trans_b):
+    """kgroup: the summed index runs over the first T - 1 rows (or columns) of each
+    of B blocks of T, as the batch-major dW_h pairs h[b, t-1] with dz[b, t]."""
+    rng = np.random.default_rng(3)
+    fastrnn.set_num_threads(2)
+    for B, T, M, N in [(5, 70, 33, 50), (3, 2, 9, 61), (40, 9, 100, 20)]:
+        kg = T - 1
+        # op(A)[:, (b, t)] for t < T - 1 from a (B*T, M) array (trans_a) or (M, B*T)
+        if trans_a:
+            a = rng.standard_normal((B * T, M)).astype(dtype)
+            op_a = a.reshape(B, T, M)[:, :kg].reshape(-1, M).T
+            a_gs = T * M
+        else:
+            a = rng.standard_normal((M, B * T)).astype(dtype)
+            op_a = a.reshape(M, B, T)[:, :, 1:].reshape(M, -1)   # start one column in
+            a_gs = T
+        if trans_b:
+            b = rng.standard_normal((N, B * T)).astype(dtype)
+            op_b = b.reshape(N, B, T)[:, :, :kg].reshape(N, -1).T
+            b_gs = T
+        else:
+            b = rng.standard_normal((B * T, N)).astype(dtype)
+            op_b = b.reshape(B, T, N)[:, 1:].reshape(-1, N)      # start one row in
+            b_gs = T * N
+        c = np.full((M, N), np.nan, dtype)
+        M_, N_ = c.shape
+        flat_a = a.reshape(-1) if trans_a else a.reshape(-1)[1:]
+        flat_b = b.reshape(-1)[N:] if not trans_b else b.reshape(-1)
+        _kernels._team_gemm_run(trans_a, trans_b, M_, N_, B * kg, flat_a, a.shape[1],
+                                flat_b, b.shape[1], c.reshape(-1), N_, False, kg, a_gs, b_gs)
+        a64, b64 = op_a.astype(np.float64), op_b.astype(np.float64)
+        assert_within_sum_bound(c, a64 @ b64, np.abs(a64) @ np.abs(b64), dtype)
+
+
+def test_a_packed_recurrence_makes_no_blas_call(monkeypatch):
+    """Forward and backward on the packed path (h0, step masks, both directions and
+    layouts, input and recurrent dropout) call no BLAS product: no BLAS thread pool
+    wakes beside the team (the forward with recurrent dropout takes the BLAS path;
+    its backward does not).  The BLAS path counts its calls (the check can fail)."""
+    fastrnn.set_num_threads(2)
+    calls = {}
+
+    def counted(name):
+        original = getattr(_kernels, name)
+
+        def run(*args, **kwargs):
+            before = _kernels._blas_call_count()
+            original(*args, **kwargs)
+            calls[name] = _kernels._blas_call_count() - before
+        monkeypatch.setattr(_kernels, name, run)
+
+    counted("rnn_forward")
+    counted("rnn_backward")
+    p = problem(7, 5, 6, 60, seed=4, mask="random", dropout=True)
+    for time_major in (False, True):
+        for go_backwards in (False, True):
+            kernels_run(p, "tanh", np.float32, go_backwards, time_major)
+            assert calls == {"rnn_forward": 0, "rnn_backward": 0}
+    for h0 in (False, True):
+        kernels_run(problem(7, 5, 6, 60, seed=4, recurrent_dropout=True, h0=h0), "relu",
+                    np.float64, go_backwards=h0)
+        assert calls["rnn_forward"] > 0 and calls["rnn_backward"] == 0
+    _kernels._set_packed_mode("never")
+    kernels_run(p, "tanh", np.float32)
+    assert calls["rnn_forward"] > 0 and calls["rnn_backward"] > 0
+
+
 # ---------------------------------------------------------------- recurrence vs reference
 
 @st.composite

@@ -134,11 +134,23 @@ cdef double _SINGLE = SINGLE_THREAD_PRODUCT
 cdef double _SPLIT_MAX = SPLIT_PRODUCTS_UP_TO
 
 
+# BLAS products made so far (tests: a packed recurrence makes none; not exact
+# when several threads call at once)
+cdef size_t _blas_calls = 0
+
+
+def _blas_call_count():
+    """The number of BLAS products the kernels have made in this process (tests)."""
+    return _blas_calls
+
+
 cdef void _blas_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                      floating alpha, const floating* a, Py_ssize_t lda, const floating* b,
                      Py_ssize_t ldb, floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
     # Row-major C = alpha op(A) op(B) + beta C as column-major C^T = op(B)^T op(A)^T:
     # B goes first, A second, each with its own transpose flag.
+    global _blas_calls
+    _blas_calls += 1
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
     cdef int im = <int>n, jn = <int>m, kk = <int>k
