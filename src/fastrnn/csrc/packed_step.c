@@ -403,10 +403,11 @@ int fr_get_isa(void)
 #define FR_AVX2 __attribute__((target("avx2,fma")))
 #define FR_ALWAYS_INLINE inline __attribute__((always_inline))
 
-/* ---- AVX-512, float: 8 x 48 */
-FR_AVX512 static FR_ALWAYS_INLINE void k512s_tile(const int PK, const int M, int n, ptrdiff_t K, const float *a,
-                                                  ptrdiff_t lda, const float *p, float *c,
-                                                  ptrdiff_t ldc, int acc)
+/* ---- AVX-512, float: 8 x 48 (NV = 1..3 vectors of 16 columns: a tile narrower
+ * than 48 columns costs only its vectors) */
+FR_AVX512 static FR_ALWAYS_INLINE void k512s_tile(const int PK, const int M, const int NV, int n,
+                                                  ptrdiff_t K, const float *a, ptrdiff_t lda,
+                                                  const float *p, float *c, ptrdiff_t ldc, int acc)
 {
     __m512 r0[8], r1[8], r2[8];
     ptrdiff_t k;
@@ -415,14 +416,20 @@ FR_AVX512 static FR_ALWAYS_INLINE void k512s_tile(const int PK, const int M, int
     for (i = 0; i < M; i++)
         r0[i] = r1[i] = r2[i] = _mm512_setzero_ps();
     for (k = 0; k < K; k++) {
-        __m512 b0 = _mm512_loadu_ps(p), b1 = _mm512_loadu_ps(p + 16), b2 = _mm512_loadu_ps(p + 32);
+        __m512 b0 = _mm512_loadu_ps(p), b1 = b0, b2 = b0;
+        if (NV > 1)
+            b1 = _mm512_loadu_ps(p + 16);
+        if (NV > 2)
+            b2 = _mm512_loadu_ps(p + 32);
         p += 48;
 #pragma GCC unroll 8
         for (i = 0; i < M; i++) {
-            __m512 ai = _mm512_set1_ps(PK ? a[k * 8 + i] : a[i * lda + k]);
+            __m512 ai = _mm512_set1_ps(PK ? a[k * lda + i] : a[i * lda + k]);
             r0[i] = _mm512_fmadd_ps(ai, b0, r0[i]);
-            r1[i] = _mm512_fmadd_ps(ai, b1, r1[i]);
-            r2[i] = _mm512_fmadd_ps(ai, b2, r2[i]);
+            if (NV > 1)
+                r1[i] = _mm512_fmadd_ps(ai, b1, r1[i]);
+            if (NV > 2)
+                r2[i] = _mm512_fmadd_ps(ai, b2, r2[i]);
         }
     }
     {
@@ -434,36 +441,56 @@ FR_AVX512 static FR_ALWAYS_INLINE void k512s_tile(const int PK, const int M, int
             float *ci = c + i * ldc;
             if (acc) {
                 r0[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), r0[i]);
-                r1[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), r1[i]);
-                r2[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(m2, ci + 32), r2[i]);
+                if (NV > 1)
+                    r1[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), r1[i]);
+                if (NV > 2)
+                    r2[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(m2, ci + 32), r2[i]);
             }
             _mm512_mask_storeu_ps(ci, m0, r0[i]);
-            _mm512_mask_storeu_ps(ci + 16, m1, r1[i]);
-            _mm512_mask_storeu_ps(ci + 32, m2, r2[i]);
+            if (NV > 1)
+                _mm512_mask_storeu_ps(ci + 16, m1, r1[i]);
+            if (NV > 2)
+                _mm512_mask_storeu_ps(ci + 32, m2, r2[i]);
         }
     }
 }
 
 FR_AVX512 static void k512s(int m, int n, ptrdiff_t K, const float *a, ptrdiff_t lda,
-                            const float *p, float *c, ptrdiff_t ldc, int acc)
+                           const float *p, float *c, ptrdiff_t ldc, int acc)
 {
-    switch (m) {
-    case 8: k512s_tile(0, 8, n, K, a, lda, p, c, ldc, acc); break;
-    case 7: k512s_tile(0, 7, n, K, a, lda, p, c, ldc, acc); break;
-    case 6: k512s_tile(0, 6, n, K, a, lda, p, c, ldc, acc); break;
-    case 5: k512s_tile(0, 5, n, K, a, lda, p, c, ldc, acc); break;
-    case 4: k512s_tile(0, 4, n, K, a, lda, p, c, ldc, acc); break;
-    case 3: k512s_tile(0, 3, n, K, a, lda, p, c, ldc, acc); break;
-    case 2: k512s_tile(0, 2, n, K, a, lda, p, c, ldc, acc); break;
-    default: k512s_tile(0, 1, n, K, a, lda, p, c, ldc, acc); break;
+    int nv = n > 32 ? 3 : n > 16 ? 2 : 1;
+    switch (m * 4 + nv) {
+    case 35: k512s_tile(0, 8, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 34: k512s_tile(0, 8, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 33: k512s_tile(0, 8, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 31: k512s_tile(0, 7, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 30: k512s_tile(0, 7, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 29: k512s_tile(0, 7, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 27: k512s_tile(0, 6, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 26: k512s_tile(0, 6, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 25: k512s_tile(0, 6, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 23: k512s_tile(0, 5, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 22: k512s_tile(0, 5, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 21: k512s_tile(0, 5, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 19: k512s_tile(0, 4, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 18: k512s_tile(0, 4, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 17: k512s_tile(0, 4, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 15: k512s_tile(0, 3, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 14: k512s_tile(0, 3, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 13: k512s_tile(0, 3, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 11: k512s_tile(0, 2, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 10: k512s_tile(0, 2, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 9: k512s_tile(0, 2, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 7: k512s_tile(0, 1, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 6: k512s_tile(0, 1, 2, n, K, a, lda, p, c, ldc, acc); break;
+    default: k512s_tile(0, 1, 1, n, K, a, lda, p, c, ldc, acc); break;
     }
 }
 
 /* ---- AVX-512, double: 8 x 24 */
-FR_AVX512 static FR_ALWAYS_INLINE void k512d_tile(const int PK, const int M, int n, ptrdiff_t K,
-                                                  const double *a, ptrdiff_t lda,
-                                                  const double *p, double *c, ptrdiff_t ldc,
-                                                  int acc)
+FR_AVX512 static FR_ALWAYS_INLINE void k512d_tile(const int PK, const int M, const int NV, int n,
+                                                  ptrdiff_t K, const double *a, ptrdiff_t lda,
+                                                  const double *p, double *c, ptrdiff_t ldc, int acc)
 {
     __m512d r0[8], r1[8], r2[8];
     ptrdiff_t k;
@@ -472,14 +499,20 @@ FR_AVX512 static FR_ALWAYS_INLINE void k512d_tile(const int PK, const int M, int
     for (i = 0; i < M; i++)
         r0[i] = r1[i] = r2[i] = _mm512_setzero_pd();
     for (k = 0; k < K; k++) {
-        __m512d b0 = _mm512_loadu_pd(p), b1 = _mm512_loadu_pd(p + 8), b2 = _mm512_loadu_pd(p + 16);
+        __m512d b0 = _mm512_loadu_pd(p), b1 = b0, b2 = b0;
+        if (NV > 1)
+            b1 = _mm512_loadu_pd(p + 8);
+        if (NV > 2)
+            b2 = _mm512_loadu_pd(p + 16);
         p += 24;
 #pragma GCC unroll 8
         for (i = 0; i < M; i++) {
-            __m512d ai = _mm512_set1_pd(PK ? a[k * 8 + i] : a[i * lda + k]);
+            __m512d ai = _mm512_set1_pd(PK ? a[k * lda + i] : a[i * lda + k]);
             r0[i] = _mm512_fmadd_pd(ai, b0, r0[i]);
-            r1[i] = _mm512_fmadd_pd(ai, b1, r1[i]);
-            r2[i] = _mm512_fmadd_pd(ai, b2, r2[i]);
+            if (NV > 1)
+                r1[i] = _mm512_fmadd_pd(ai, b1, r1[i]);
+            if (NV > 2)
+                r2[i] = _mm512_fmadd_pd(ai, b2, r2[i]);
         }
     }
     {
@@ -491,35 +524,56 @@ FR_AVX512 static FR_ALWAYS_INLINE void k512d_tile(const int PK, const int M, int
             double *ci = c + i * ldc;
             if (acc) {
                 r0[i] = _mm512_add_pd(_mm512_maskz_loadu_pd(m0, ci), r0[i]);
-                r1[i] = _mm512_add_pd(_mm512_maskz_loadu_pd(m1, ci + 8), r1[i]);
-                r2[i] = _mm512_add_pd(_mm512_maskz_loadu_pd(m2, ci + 16), r2[i]);
+                if (NV > 1)
+                    r1[i] = _mm512_add_pd(_mm512_maskz_loadu_pd(m1, ci + 8), r1[i]);
+                if (NV > 2)
+                    r2[i] = _mm512_add_pd(_mm512_maskz_loadu_pd(m2, ci + 16), r2[i]);
             }
             _mm512_mask_storeu_pd(ci, m0, r0[i]);
-            _mm512_mask_storeu_pd(ci + 8, m1, r1[i]);
-            _mm512_mask_storeu_pd(ci + 16, m2, r2[i]);
+            if (NV > 1)
+                _mm512_mask_storeu_pd(ci + 8, m1, r1[i]);
+            if (NV > 2)
+                _mm512_mask_storeu_pd(ci + 16, m2, r2[i]);
         }
     }
 }
 
 FR_AVX512 static void k512d(int m, int n, ptrdiff_t K, const double *a, ptrdiff_t lda,
-                            const double *p, double *c, ptrdiff_t ldc, int acc)
+                           const double *p, double *c, ptrdiff_t ldc, int acc)
 {
-    switch (m) {
-    case 8: k512d_tile(0, 8, n, K, a, lda, p, c, ldc, acc); break;
-    case 7: k512d_tile(0, 7, n, K, a, lda, p, c, ldc, acc); break;
-    case 6: k512d_tile(0, 6, n, K, a, lda, p, c, ldc, acc); break;
-    case 5: k512d_tile(0, 5, n, K, a, lda, p, c, ldc, acc); break;
-    case 4: k512d_tile(0, 4, n, K, a, lda, p, c, ldc, acc); break;
-    case 3: k512d_tile(0, 3, n, K, a, lda, p, c, ldc, acc); break;
-    case 2: k512d_tile(0, 2, n, K, a, lda, p, c, ldc, acc); break;
-    default: k512d_tile(0, 1, n, K, a, lda, p, c, ldc, acc); break;
+    int nv = n > 16 ? 3 : n > 8 ? 2 : 1;
+    switch (m * 4 + nv) {
+    case 35: k512d_tile(0, 8, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 34: k512d_tile(0, 8, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 33: k512d_tile(0, 8, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 31: k512d_tile(0, 7, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 30: k512d_tile(0, 7, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 29: k512d_tile(0, 7, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 27: k512d_tile(0, 6, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 26: k512d_tile(0, 6, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 25: k512d_tile(0, 6, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 23: k512d_tile(0, 5, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 22: k512d_tile(0, 5, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 21: k512d_tile(0, 5, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 19: k512d_tile(0, 4, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 18: k512d_tile(0, 4, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 17: k512d_tile(0, 4, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 15: k512d_tile(0, 3, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 14: k512d_tile(0, 3, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 13: k512d_tile(0, 3, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 11: k512d_tile(0, 2, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 10: k512d_tile(0, 2, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 9: k512d_tile(0, 2, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 7: k512d_tile(0, 1, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 6: k512d_tile(0, 1, 2, n, K, a, lda, p, c, ldc, acc); break;
+    default: k512d_tile(0, 1, 1, n, K, a, lda, p, c, ldc, acc); break;
     }
 }
 
 /* ---- AVX2 + FMA, float: 4 x 24 (12 accumulators, 3 panel rows, 1 broadcast) */
-FR_AVX2 static FR_ALWAYS_INLINE void k2s_tile(const int PK, const int M, int n, ptrdiff_t K, const float *a,
-                                              ptrdiff_t lda, const float *p, float *c,
-                                              ptrdiff_t ldc, int acc)
+FR_AVX2 static FR_ALWAYS_INLINE void k2s_tile(const int PK, const int M, const int NV, int n,
+                                              ptrdiff_t K, const float *a, ptrdiff_t lda,
+                                              const float *p, float *c, ptrdiff_t ldc, int acc)
 {
     __m256 r0[4], r1[4], r2[4];
     ptrdiff_t k;
@@ -528,31 +582,41 @@ FR_AVX2 static FR_ALWAYS_INLINE void k2s_tile(const int PK, const int M, int n, 
     for (i = 0; i < M; i++)
         r0[i] = r1[i] = r2[i] = _mm256_setzero_ps();
     for (k = 0; k < K; k++) {
-        __m256 b0 = _mm256_loadu_ps(p), b1 = _mm256_loadu_ps(p + 8), b2 = _mm256_loadu_ps(p + 16);
+        __m256 b0 = _mm256_loadu_ps(p), b1 = b0, b2 = b0;
+        if (NV > 1)
+            b1 = _mm256_loadu_ps(p + 8);
+        if (NV > 2)
+            b2 = _mm256_loadu_ps(p + 16);
         p += 24;
 #pragma GCC unroll 4
         for (i = 0; i < M; i++) {
-            __m256 ai = _mm256_broadcast_ss(PK ? a + k * 4 + i : a + i * lda + k);
+            __m256 ai = _mm256_broadcast_ss(PK ? a + k * lda + i : a + i * lda + k);
             r0[i] = _mm256_fmadd_ps(ai, b0, r0[i]);
-            r1[i] = _mm256_fmadd_ps(ai, b1, r1[i]);
-            r2[i] = _mm256_fmadd_ps(ai, b2, r2[i]);
+            if (NV > 1)
+                r1[i] = _mm256_fmadd_ps(ai, b1, r1[i]);
+            if (NV > 2)
+                r2[i] = _mm256_fmadd_ps(ai, b2, r2[i]);
         }
     }
 #pragma GCC unroll 4
     for (i = 0; i < M; i++) {
         float *ci = c + i * ldc;
-        if (n == 24) {
+        if (n == NV * 8) {
             if (acc) {
                 r0[i] = _mm256_add_ps(_mm256_loadu_ps(ci), r0[i]);
-                r1[i] = _mm256_add_ps(_mm256_loadu_ps(ci + 8), r1[i]);
-                r2[i] = _mm256_add_ps(_mm256_loadu_ps(ci + 16), r2[i]);
+                if (NV > 1)
+                    r1[i] = _mm256_add_ps(_mm256_loadu_ps(ci + 8), r1[i]);
+                if (NV > 2)
+                    r2[i] = _mm256_add_ps(_mm256_loadu_ps(ci + 16), r2[i]);
             }
             _mm256_storeu_ps(ci, r0[i]);
-            _mm256_storeu_ps(ci + 8, r1[i]);
-            _mm256_storeu_ps(ci + 16, r2[i]);
+            if (NV > 1)
+                _mm256_storeu_ps(ci + 8, r1[i]);
+            if (NV > 2)
+                _mm256_storeu_ps(ci + 16, r2[i]);
         } else {
             float tile[24];
-            _mm256_storeu_ps(tile, r0[i]);
+            _mm256_storeu_ps(tile, r0[i]); /* r1, r2: zero past NV */
             _mm256_storeu_ps(tile + 8, r1[i]);
             _mm256_storeu_ps(tile + 16, r2[i]);
             if (acc)
@@ -566,20 +630,29 @@ FR_AVX2 static FR_ALWAYS_INLINE void k2s_tile(const int PK, const int M, int n, 
 }
 
 FR_AVX2 static void k2s(int m, int n, ptrdiff_t K, const float *a, ptrdiff_t lda,
-                        const float *p, float *c, ptrdiff_t ldc, int acc)
+                       const float *p, float *c, ptrdiff_t ldc, int acc)
 {
-    switch (m) {
-    case 4: k2s_tile(0, 4, n, K, a, lda, p, c, ldc, acc); break;
-    case 3: k2s_tile(0, 3, n, K, a, lda, p, c, ldc, acc); break;
-    case 2: k2s_tile(0, 2, n, K, a, lda, p, c, ldc, acc); break;
-    default: k2s_tile(0, 1, n, K, a, lda, p, c, ldc, acc); break;
+    int nv = n > 16 ? 3 : n > 8 ? 2 : 1;
+    switch (m * 4 + nv) {
+    case 19: k2s_tile(0, 4, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 18: k2s_tile(0, 4, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 17: k2s_tile(0, 4, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 15: k2s_tile(0, 3, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 14: k2s_tile(0, 3, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 13: k2s_tile(0, 3, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 11: k2s_tile(0, 2, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 10: k2s_tile(0, 2, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 9: k2s_tile(0, 2, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 7: k2s_tile(0, 1, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 6: k2s_tile(0, 1, 2, n, K, a, lda, p, c, ldc, acc); break;
+    default: k2s_tile(0, 1, 1, n, K, a, lda, p, c, ldc, acc); break;
     }
 }
 
 /* ---- AVX2 + FMA, double: 4 x 12 */
-FR_AVX2 static FR_ALWAYS_INLINE void k2d_tile(const int PK, const int M, int n, ptrdiff_t K, const double *a,
-                                              ptrdiff_t lda, const double *p, double *c,
-                                              ptrdiff_t ldc, int acc)
+FR_AVX2 static FR_ALWAYS_INLINE void k2d_tile(const int PK, const int M, const int NV, int n,
+                                              ptrdiff_t K, const double *a, ptrdiff_t lda,
+                                              const double *p, double *c, ptrdiff_t ldc, int acc)
 {
     __m256d r0[4], r1[4], r2[4];
     ptrdiff_t k;
@@ -588,31 +661,41 @@ FR_AVX2 static FR_ALWAYS_INLINE void k2d_tile(const int PK, const int M, int n, 
     for (i = 0; i < M; i++)
         r0[i] = r1[i] = r2[i] = _mm256_setzero_pd();
     for (k = 0; k < K; k++) {
-        __m256d b0 = _mm256_loadu_pd(p), b1 = _mm256_loadu_pd(p + 4), b2 = _mm256_loadu_pd(p + 8);
+        __m256d b0 = _mm256_loadu_pd(p), b1 = b0, b2 = b0;
+        if (NV > 1)
+            b1 = _mm256_loadu_pd(p + 4);
+        if (NV > 2)
+            b2 = _mm256_loadu_pd(p + 8);
         p += 12;
 #pragma GCC unroll 4
         for (i = 0; i < M; i++) {
-            __m256d ai = _mm256_broadcast_sd(PK ? a + k * 4 + i : a + i * lda + k);
+            __m256d ai = _mm256_broadcast_sd(PK ? a + k * lda + i : a + i * lda + k);
             r0[i] = _mm256_fmadd_pd(ai, b0, r0[i]);
-            r1[i] = _mm256_fmadd_pd(ai, b1, r1[i]);
-            r2[i] = _mm256_fmadd_pd(ai, b2, r2[i]);
+            if (NV > 1)
+                r1[i] = _mm256_fmadd_pd(ai, b1, r1[i]);
+            if (NV > 2)
+                r2[i] = _mm256_fmadd_pd(ai, b2, r2[i]);
         }
     }
 #pragma GCC unroll 4
     for (i = 0; i < M; i++) {
         double *ci = c + i * ldc;
-        if (n == 12) {
+        if (n == NV * 4) {
             if (acc) {
                 r0[i] = _mm256_add_pd(_mm256_loadu_pd(ci), r0[i]);
-                r1[i] = _mm256_add_pd(_mm256_loadu_pd(ci + 4), r1[i]);
-                r2[i] = _mm256_add_pd(_mm256_loadu_pd(ci + 8), r2[i]);
+                if (NV > 1)
+                    r1[i] = _mm256_add_pd(_mm256_loadu_pd(ci + 4), r1[i]);
+                if (NV > 2)
+                    r2[i] = _mm256_add_pd(_mm256_loadu_pd(ci + 8), r2[i]);
             }
             _mm256_storeu_pd(ci, r0[i]);
-            _mm256_storeu_pd(ci + 4, r1[i]);
-            _mm256_storeu_pd(ci + 8, r2[i]);
+            if (NV > 1)
+                _mm256_storeu_pd(ci + 4, r1[i]);
+            if (NV > 2)
+                _mm256_storeu_pd(ci + 8, r2[i]);
         } else {
             double tile[12];
-            _mm256_storeu_pd(tile, r0[i]);
+            _mm256_storeu_pd(tile, r0[i]); /* r1, r2: zero past NV */
             _mm256_storeu_pd(tile + 4, r1[i]);
             _mm256_storeu_pd(tile + 8, r2[i]);
             if (acc)
@@ -626,69 +709,131 @@ FR_AVX2 static FR_ALWAYS_INLINE void k2d_tile(const int PK, const int M, int n, 
 }
 
 FR_AVX2 static void k2d(int m, int n, ptrdiff_t K, const double *a, ptrdiff_t lda,
-                        const double *p, double *c, ptrdiff_t ldc, int acc)
+                       const double *p, double *c, ptrdiff_t ldc, int acc)
 {
-    switch (m) {
-    case 4: k2d_tile(0, 4, n, K, a, lda, p, c, ldc, acc); break;
-    case 3: k2d_tile(0, 3, n, K, a, lda, p, c, ldc, acc); break;
-    case 2: k2d_tile(0, 2, n, K, a, lda, p, c, ldc, acc); break;
-    default: k2d_tile(0, 1, n, K, a, lda, p, c, ldc, acc); break;
+    int nv = n > 8 ? 3 : n > 4 ? 2 : 1;
+    switch (m * 4 + nv) {
+    case 19: k2d_tile(0, 4, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 18: k2d_tile(0, 4, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 17: k2d_tile(0, 4, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 15: k2d_tile(0, 3, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 14: k2d_tile(0, 3, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 13: k2d_tile(0, 3, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 11: k2d_tile(0, 2, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 10: k2d_tile(0, 2, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 9: k2d_tile(0, 2, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 7: k2d_tile(0, 1, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 6: k2d_tile(0, 1, 2, n, K, a, lda, p, c, ldc, acc); break;
+    default: k2d_tile(0, 1, 1, n, K, a, lda, p, c, ldc, acc); break;
     }
 }
+
 /* ---- the same tiles on an A packed k-major (a[k * MR + i], the team GEMM's layout) */
 FR_AVX512 static void k512s_p(int m, int n, ptrdiff_t K, const float *a, ptrdiff_t lda,
-                          const float *p, float *c, ptrdiff_t ldc, int acc)
+                             const float *p, float *c, ptrdiff_t ldc, int acc)
 {
-    (void)lda;
-    switch (m) {
-    case 8: k512s_tile(1, 8, n, K, a, 0, p, c, ldc, acc); break;
-    case 7: k512s_tile(1, 7, n, K, a, 0, p, c, ldc, acc); break;
-    case 6: k512s_tile(1, 6, n, K, a, 0, p, c, ldc, acc); break;
-    case 5: k512s_tile(1, 5, n, K, a, 0, p, c, ldc, acc); break;
-    case 4: k512s_tile(1, 4, n, K, a, 0, p, c, ldc, acc); break;
-    case 3: k512s_tile(1, 3, n, K, a, 0, p, c, ldc, acc); break;
-    case 2: k512s_tile(1, 2, n, K, a, 0, p, c, ldc, acc); break;
-    default: k512s_tile(1, 1, n, K, a, 0, p, c, ldc, acc); break;
+    lda = 8; /* packed: rows of 8 */
+    int nv = n > 32 ? 3 : n > 16 ? 2 : 1;
+    switch (m * 4 + nv) {
+    case 35: k512s_tile(1, 8, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 34: k512s_tile(1, 8, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 33: k512s_tile(1, 8, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 31: k512s_tile(1, 7, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 30: k512s_tile(1, 7, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 29: k512s_tile(1, 7, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 27: k512s_tile(1, 6, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 26: k512s_tile(1, 6, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 25: k512s_tile(1, 6, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 23: k512s_tile(1, 5, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 22: k512s_tile(1, 5, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 21: k512s_tile(1, 5, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 19: k512s_tile(1, 4, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 18: k512s_tile(1, 4, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 17: k512s_tile(1, 4, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 15: k512s_tile(1, 3, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 14: k512s_tile(1, 3, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 13: k512s_tile(1, 3, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 11: k512s_tile(1, 2, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 10: k512s_tile(1, 2, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 9: k512s_tile(1, 2, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 7: k512s_tile(1, 1, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 6: k512s_tile(1, 1, 2, n, K, a, lda, p, c, ldc, acc); break;
+    default: k512s_tile(1, 1, 1, n, K, a, lda, p, c, ldc, acc); break;
     }
 }
 
 FR_AVX512 static void k512d_p(int m, int n, ptrdiff_t K, const double *a, ptrdiff_t lda,
-                          const double *p, double *c, ptrdiff_t ldc, int acc)
+                             const double *p, double *c, ptrdiff_t ldc, int acc)
 {
-    (void)lda;
-    switch (m) {
-    case 8: k512d_tile(1, 8, n, K, a, 0, p, c, ldc, acc); break;
-    case 7: k512d_tile(1, 7, n, K, a, 0, p, c, ldc, acc); break;
-    case 6: k512d_tile(1, 6, n, K, a, 0, p, c, ldc, acc); break;
-    case 5: k512d_tile(1, 5, n, K, a, 0, p, c, ldc, acc); break;
-    case 4: k512d_tile(1, 4, n, K, a, 0, p, c, ldc, acc); break;
-    case 3: k512d_tile(1, 3, n, K, a, 0, p, c, ldc, acc); break;
-    case 2: k512d_tile(1, 2, n, K, a, 0, p, c, ldc, acc); break;
-    default: k512d_tile(1, 1, n, K, a, 0, p, c, ldc, acc); break;
+    lda = 8; /* packed: rows of 8 */
+    int nv = n > 16 ? 3 : n > 8 ? 2 : 1;
+    switch (m * 4 + nv) {
+    case 35: k512d_tile(1, 8, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 34: k512d_tile(1, 8, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 33: k512d_tile(1, 8, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 31: k512d_tile(1, 7, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 30: k512d_tile(1, 7, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 29: k512d_tile(1, 7, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 27: k512d_tile(1, 6, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 26: k512d_tile(1, 6, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 25: k512d_tile(1, 6, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 23: k512d_tile(1, 5, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 22: k512d_tile(1, 5, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 21: k512d_tile(1, 5, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 19: k512d_tile(1, 4, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 18: k512d_tile(1, 4, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 17: k512d_tile(1, 4, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 15: k512d_tile(1, 3, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 14: k512d_tile(1, 3, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 13: k512d_tile(1, 3, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 11: k512d_tile(1, 2, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 10: k512d_tile(1, 2, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 9: k512d_tile(1, 2, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 7: k512d_tile(1, 1, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 6: k512d_tile(1, 1, 2, n, K, a, lda, p, c, ldc, acc); break;
+    default: k512d_tile(1, 1, 1, n, K, a, lda, p, c, ldc, acc); break;
     }
 }
 
 FR_AVX2 static void k2s_p(int m, int n, ptrdiff_t K, const float *a, ptrdiff_t lda,
-                          const float *p, float *c, ptrdiff_t ldc, int acc)
+                         const float *p, float *c, ptrdiff_t ldc, int acc)
 {
-    (void)lda;
-    switch (m) {
-    case 4: k2s_tile(1, 4, n, K, a, 0, p, c, ldc, acc); break;
-    case 3: k2s_tile(1, 3, n, K, a, 0, p, c, ldc, acc); break;
-    case 2: k2s_tile(1, 2, n, K, a, 0, p, c, ldc, acc); break;
-    default: k2s_tile(1, 1, n, K, a, 0, p, c, ldc, acc); break;
+    lda = 4; /* packed: rows of 4 */
+    int nv = n > 16 ? 3 : n > 8 ? 2 : 1;
+    switch (m * 4 + nv) {
+    case 19: k2s_tile(1, 4, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 18: k2s_tile(1, 4, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 17: k2s_tile(1, 4, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 15: k2s_tile(1, 3, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 14: k2s_tile(1, 3, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 13: k2s_tile(1, 3, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 11: k2s_tile(1, 2, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 10: k2s_tile(1, 2, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 9: k2s_tile(1, 2, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 7: k2s_tile(1, 1, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 6: k2s_tile(1, 1, 2, n, K, a, lda, p, c, ldc, acc); break;
+    default: k2s_tile(1, 1, 1, n, K, a, lda, p, c, ldc, acc); break;
     }
 }
 
 FR_AVX2 static void k2d_p(int m, int n, ptrdiff_t K, const double *a, ptrdiff_t lda,
-                          const double *p, double *c, ptrdiff_t ldc, int acc)
+                         const double *p, double *c, ptrdiff_t ldc, int acc)
 {
-    (void)lda;
-    switch (m) {
-    case 4: k2d_tile(1, 4, n, K, a, 0, p, c, ldc, acc); break;
-    case 3: k2d_tile(1, 3, n, K, a, 0, p, c, ldc, acc); break;
-    case 2: k2d_tile(1, 2, n, K, a, 0, p, c, ldc, acc); break;
-    default: k2d_tile(1, 1, n, K, a, 0, p, c, ldc, acc); break;
+    lda = 4; /* packed: rows of 4 */
+    int nv = n > 8 ? 3 : n > 4 ? 2 : 1;
+    switch (m * 4 + nv) {
+    case 19: k2d_tile(1, 4, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 18: k2d_tile(1, 4, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 17: k2d_tile(1, 4, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 15: k2d_tile(1, 3, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 14: k2d_tile(1, 3, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 13: k2d_tile(1, 3, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 11: k2d_tile(1, 2, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 10: k2d_tile(1, 2, 2, n, K, a, lda, p, c, ldc, acc); break;
+    case 9: k2d_tile(1, 2, 1, n, K, a, lda, p, c, ldc, acc); break;
+    case 7: k2d_tile(1, 1, 3, n, K, a, lda, p, c, ldc, acc); break;
+    case 6: k2d_tile(1, 1, 2, n, K, a, lda, p, c, ldc, acc); break;
+    default: k2d_tile(1, 1, 1, n, K, a, lda, p, c, ldc, acc); break;
     }
 }
 
@@ -722,15 +867,15 @@ static kern_t_f32 kernel_for_f32(int isa)
     (void)isa;
 #if FR_X86
     if (isa >= FR_ISA_AVX512) {
-        k.mr = 8; k.nr = 48; k.kern = k512s; k.kern_p = k512s_p;
+        k.mr = 8; k.nr = 48; k.kern = k512s; k.kern_p = k512s_p; k.vw = 16;
         return k;
     }
     if (isa >= FR_ISA_AVX2) {
-        k.mr = 4; k.nr = 24; k.kern = k2s; k.kern_p = k2s_p;
+        k.mr = 4; k.nr = 24; k.kern = k2s; k.kern_p = k2s_p; k.vw = 8;
         return k;
     }
 #endif
-    k.mr = 4; k.nr = 16; k.kern = kern_generic_f32; k.kern_p = kern_generic_p_f32;
+    k.mr = 4; k.nr = 16; k.kern = kern_generic_f32; k.kern_p = kern_generic_p_f32; k.vw = 16;
     return k;
 }
 
@@ -740,14 +885,14 @@ static kern_t_f64 kernel_for_f64(int isa)
     (void)isa;
 #if FR_X86
     if (isa >= FR_ISA_AVX512) {
-        k.mr = 8; k.nr = 24; k.kern = k512d; k.kern_p = k512d_p;
+        k.mr = 8; k.nr = 24; k.kern = k512d; k.kern_p = k512d_p; k.vw = 8;
         return k;
     }
     if (isa >= FR_ISA_AVX2) {
-        k.mr = 4; k.nr = 12; k.kern = k2d; k.kern_p = k2d_p;
+        k.mr = 4; k.nr = 12; k.kern = k2d; k.kern_p = k2d_p; k.vw = 4;
         return k;
     }
 #endif
-    k.mr = 4; k.nr = 8; k.kern = kern_generic_f64; k.kern_p = kern_generic_p_f64;
+    k.mr = 4; k.nr = 8; k.kern = kern_generic_f64; k.kern_p = kern_generic_p_f64; k.vw = 8;
     return k;
 }

@@ -13,6 +13,7 @@ typedef void (*SFX(kern_fn))(int m, int n, ptrdiff_t K, const FT *a, ptrdiff_t l
 
 typedef struct {
     int mr, nr;
+    int vw;              /* columns per vector: a thread's columns start at multiples of it */
     SFX(kern_fn) kern;   /* A row-major, read in place: a[i * lda + k] */
     SFX(kern_fn) kern_p; /* A packed k-major: a[k * mr + i] (lda unused) */
 } SFX(kern_t);
@@ -83,58 +84,85 @@ static void SFX(kern_generic_p)(int m, int n, ptrdiff_t K, const FT *a, ptrdiff_
     }
 }
 
-/* Pack columns j0 .. j0+nr-1 of op(W) (K x N) into dst (K x nr, zero-padded
- * past column N).  op(W) = W (K x N, rows ld apart) or, with trans, W^T for
- * W stored N x K (rows ld apart): op(W)[k][j] = W[j*ld + k]. */
-static void SFX(pack_panel)(const FT *w, ptrdiff_t ld, int trans, ptrdiff_t K, ptrdiff_t N,
-                            ptrdiff_t j0, int nr, FT *dst)
+/* Pack columns js .. je-1 of op(W) (K x N) into their places in the panel of
+ * columns j0 .. j0+nr-1 at dst (K x nr); the columns past N are zeroed by the
+ * caller whose range ends at N.  op(W) = W (K x N, rows ld apart) or, with
+ * trans, W^T for W stored N x K (rows ld apart): op(W)[k][j] = W[j*ld + k]. */
+static void SFX(pack_cols)(const FT *w, ptrdiff_t ld, int trans, ptrdiff_t K, ptrdiff_t N,
+                           ptrdiff_t j0, int nr, FT *dst, ptrdiff_t js, ptrdiff_t je)
 {
-    ptrdiff_t k, j, nb = N - j0 < nr ? N - j0 : nr;
+    ptrdiff_t k, j, z0 = N - j0, w0 = js - j0, w1 = je - j0;
     if (!trans) {
         for (k = 0; k < K; k++) {
             const FT *src = w + k * ld + j0;
             FT *d = dst + k * nr;
-            for (j = 0; j < nb; j++)
+            for (j = w0; j < w1; j++)
                 d[j] = src[j];
-            for (; j < nr; j++)
-                d[j] = 0;
+            if (je >= N)
+                for (j = z0; j < nr; j++)
+                    d[j] = 0;
         }
     } else {
         /* blocks of 64 k so that the source rows and the destination stay in cache */
         ptrdiff_t k0, k1;
         for (k0 = 0; k0 < K; k0 += 64) {
             k1 = k0 + 64 < K ? k0 + 64 : K;
-            for (j = 0; j < nb; j++) {
+            for (j = w0; j < w1; j++) {
                 const FT *src = w + (j0 + j) * ld;
                 for (k = k0; k < k1; k++)
                     dst[k * nr + j] = src[k];
             }
-            for (; j < nr; j++)
-                for (k = k0; k < k1; k++)
-                    dst[k * nr + j] = 0;
+            if (je >= N)
+                for (j = z0; j < nr; j++)
+                    for (k = k0; k < k1; k++)
+                        dst[k * nr + j] = 0;
         }
     }
 }
 
-/* C[0:M, panels p0..p1) (+)= A (M x K, rows lda apart) times the packed
- * panels (each K x nr); row blocks of FR_ROW_BLOCK rows outermost, so a
- * block of A stays in cache while the panels pass. */
-#define FR_ROW_BLOCK 64
-static void SFX(product)(const SFX(kern_t) *kt, ptrdiff_t M, ptrdiff_t K, ptrdiff_t N,
-                         ptrdiff_t p0, ptrdiff_t p1, const FT *a, ptrdiff_t lda,
-                         const FT *packed, FT *c, ptrdiff_t ldc, int acc)
+/* Pack the whole panel of columns j0 .. j0+nr-1 (zero past N). */
+static void SFX(pack_panel)(const FT *w, ptrdiff_t ld, int trans, ptrdiff_t K, ptrdiff_t N,
+                            ptrdiff_t j0, int nr, FT *dst)
 {
-    ptrdiff_t r0, r1, i0, p;
-    int mr = kt->mr, nr = kt->nr;
+    SFX(pack_cols)(w, ld, trans, K, N, j0, nr, dst, j0, N - j0 < nr ? N : j0 + nr);
+}
+
+/* The columns [c0, c1) a thread of nth owns out of N: a share of the vectors
+ * of vw columns (so the pieces of one panel may belong to two threads). */
+static void SFX(thread_cols)(const SFX(kern_t) *kt, ptrdiff_t N, int tid, int nth,
+                             ptrdiff_t *c0, ptrdiff_t *c1)
+{
+    ptrdiff_t u = (N + kt->vw - 1) / kt->vw;
+    *c0 = kt->vw * (u * tid / nth);
+    *c1 = kt->vw * (u * (tid + 1) / nth);
+    if (*c1 > N)
+        *c1 = N;
+}
+
+/* Walk the pieces of [c0, c1) panel by panel: PIECE runs with p (panel), js,
+ * nb (the piece's first column and width) and off = js - p * nr. */
+#define FR_FOR_PIECES(c0, c1, nr, p, js, nb, off)                                            \
+    for (js = (c0); js < (c1) && ((p = js / (nr)), (off = js - p * (nr)),                    \
+                                  (nb = (int)((c1) - js < (nr) - off ? (c1) - js : (nr) - off)), 1); \
+         js += nb)
+
+/* C[0:M, c0:c1) (+)= A (M x K, rows lda apart) times the packed panels
+ * (each K x nr); row blocks of FR_ROW_BLOCK rows outermost, so a block of A
+ * stays in cache while the panels pass. */
+#define FR_ROW_BLOCK 64
+static void SFX(product)(const SFX(kern_t) *kt, ptrdiff_t M, ptrdiff_t K, ptrdiff_t c0,
+                         ptrdiff_t c1, const FT *a, ptrdiff_t lda, const FT *packed, FT *c,
+                         ptrdiff_t ldc, int acc)
+{
+    ptrdiff_t r0, r1, i0, p, js, off;
+    int mr = kt->mr, nr = kt->nr, nb;
     for (r0 = 0; r0 < M; r0 = r1) {
         r1 = r0 + FR_ROW_BLOCK < M ? r0 + FR_ROW_BLOCK : M;
-        for (p = p0; p < p1; p++) {
-            ptrdiff_t j0 = p * nr;
-            int nb = (int)(N - j0 < nr ? N - j0 : nr);
-            const FT *panel = packed + p * K * nr;
+        FR_FOR_PIECES(c0, c1, nr, p, js, nb, off) {
+            const FT *panel = packed + p * K * nr + off;
             for (i0 = r0; i0 < r1; i0 += mr) {
                 int m = (int)(r1 - i0 < mr ? r1 - i0 : mr);
-                kt->kern(m, nb, K, a + i0 * lda, lda, panel, c + i0 * ldc + j0, ldc, acc);
+                kt->kern(m, nb, K, a + i0 * lda, lda, panel, c + i0 * ldc + js, ldc, acc);
             }
         }
     }
@@ -167,16 +195,15 @@ static void SFX(forward_job)(void *arg, int tid, int nth)
 {
     SFX(fwd_args) *A = (SFX(fwd_args) *)arg;
     const SFX(kern_t) *kt = &A->kt;
-    int nr = kt->nr, mr = kt->mr;
+    int nr = kt->nr, mr = kt->mr, nb;
     ptrdiff_t B = A->B, T = A->T, D = A->D, H = A->H, ld = A->ld;
-    ptrdiff_t p0 = A->npanels * tid / nth, p1 = A->npanels * (tid + 1) / nth;
-    ptrdiff_t c0 = p0 * nr, c1 = p1 * nr < H ? p1 * nr : H;
-    ptrdiff_t p, r, j, k, b, i0;
-    /* this thread's panels of W and W_h (they stay in its caches) */
-    for (p = p0; p < p1; p++) {
+    ptrdiff_t c0, c1, p, r, j, k, b, i0, js, off;
+    SFX(thread_cols)(kt, H, tid, nth, &c0, &c1);
+    /* this thread's columns of the panels of W and W_h (they stay in its caches) */
+    FR_FOR_PIECES(c0, c1, nr, p, js, nb, off) {
         if (D > 0)
-            SFX(pack_panel)(A->w, H, 0, D, H, p * nr, nr, A->pw + p * D * nr);
-        SFX(pack_panel)(A->wh, H, 0, H, H, p * nr, nr, A->pwh + p * H * nr);
+            SFX(pack_cols)(A->w, H, 0, D, H, p * nr, nr, A->pw + p * D * nr, js, js + nb);
+        SFX(pack_cols)(A->wh, H, 0, H, H, p * nr, nr, A->pwh + p * H * nr, js, js + nb);
     }
     /* its columns of z = x W + b over all B*T rows (one layout for x and h) */
     for (r = 0; r < B * T; r++) {
@@ -189,7 +216,7 @@ static void SFX(forward_job)(void *arg, int tid, int nth)
                 hr[j] = 0;
     }
     if (D > 0)
-        SFX(product)(kt, B * T, D, H, p0, p1, A->x, D, A->pw, A->h, H, 1);
+        SFX(product)(kt, B * T, D, c0, c1, A->x, D, A->pw, A->h, H, 1);
     /* the steps: z_t += h_p W_h, h_t = act(z_t) on this thread's columns */
     for (k = 0; k < T; k++) {
         ptrdiff_t t = A->reverse ? T - 1 - k : k;
@@ -203,24 +230,22 @@ static void SFX(forward_job)(void *arg, int tid, int nth)
             hp = A->h0;
             ldp = H;
         }
-        for (p = p0; p < p1; p++) {
-            ptrdiff_t j0 = p * nr;
-            int nb = (int)(H - j0 < nr ? H - j0 : nr);
+        FR_FOR_PIECES(c0, c1, nr, p, js, nb, off) {
             if (hp != NULL) {
-                const FT *panel = A->pwh + p * H * nr;
+                const FT *panel = A->pwh + p * H * nr + off;
                 for (i0 = 0; i0 < B; i0 += mr) {
                     int m = (int)(B - i0 < mr ? B - i0 : mr);
-                    kt->kern(m, nb, H, hp + i0 * ldp, ldp, panel, ht + i0 * ld + j0, ld, 1);
+                    kt->kern(m, nb, H, hp + i0 * ldp, ldp, panel, ht + i0 * ld + js, ld, 1);
                 }
             }
-            A->act_fn(A->act, ht + j0, B, nb, ld);
+            A->act_fn(A->act, ht + js, B, nb, ld);
             if (A->mask != NULL) /* masked steps carry the state */
                 for (b = 0; b < B; b++)
                     if (!A->mask[b * A->mask_b + t * A->mask_t]) {
                         if (hp != NULL)
-                            memcpy(ht + b * ld + j0, hp + b * ldp + j0, nb * sizeof(FT));
+                            memcpy(ht + b * ld + js, hp + b * ldp + js, nb * sizeof(FT));
                         else
-                            memset(ht + b * ld + j0, 0, nb * sizeof(FT));
+                            memset(ht + b * ld + js, 0, nb * sizeof(FT));
                     }
         }
         if (k < T - 1)
@@ -264,7 +289,7 @@ int SFX(fr_rnn_forward)(FR_ACT act_fn, int act, const FT *x, const FT *w, const 
     A.ld = ld;
     A.step = step;
     fr_sync_init(&A.sync);
-    fr_team_run(SFX(forward_job), &A, A.npanels);
+    fr_team_run(SFX(forward_job), &A, (H + A.kt.vw - 1) / A.kt.vw);
     free(base);
     return 1;
 }
@@ -282,19 +307,17 @@ typedef struct {
     fr_sync sync;
 } SFX(carry_args);
 
-/* dz_t = (dh_t + carry) * act'(z_t) on panels p0..p1 (carry B x H or NULL);
+/* dz_t = (dh_t + carry) * act'(z_t) on columns c0..c1 (carry B x H or NULL);
  * with a step mask, masked rows move dz_t into g and get dz_t = 0, kept rows
  * get g = 0 (the product then adds to g). */
 static void SFX(carry_epilogue)(const SFX(carry_args) *A, ptrdiff_t t, const FT *carry,
-                                ptrdiff_t p0, ptrdiff_t p1)
+                                ptrdiff_t c0, ptrdiff_t c1)
 {
-    int nr = A->kt.nr;
-    ptrdiff_t p, b, j, H = A->H, ld = A->ld;
+    int nr = A->kt.nr, nb;
+    ptrdiff_t p, b, j, j0, off, H = A->H, ld = A->ld;
     FT *dzt = A->dz + t * A->step;
     const FT *dht = A->dh_seq != NULL ? A->dh_seq + t * A->step : NULL;
-    for (p = p0; p < p1; p++) {
-        ptrdiff_t j0 = p * nr;
-        int nb = (int)(H - j0 < nr ? H - j0 : nr);
+    FR_FOR_PIECES(c0, c1, nr, p, j0, nb, off) {
         for (b = 0; b < A->B; b++) {
             FT *d = dzt + b * ld + j0;
             const FT *s = dht != NULL ? dht + b * ld + j0 : NULL;
@@ -327,13 +350,13 @@ static void SFX(carry_job)(void *arg, int tid, int nth)
 {
     SFX(carry_args) *A = (SFX(carry_args) *)arg;
     const SFX(kern_t) *kt = &A->kt;
-    int nr = kt->nr, mr = kt->mr;
+    int nr = kt->nr, mr = kt->mr, nb;
     ptrdiff_t B = A->B, T = A->T, H = A->H, ld = A->ld;
-    ptrdiff_t p0 = A->npanels * tid / nth, p1 = A->npanels * (tid + 1) / nth;
-    ptrdiff_t p, k, b, j, i0;
-    for (p = p0; p < p1; p++) /* this thread's panels of W_h^T */
-        SFX(pack_panel)(A->wh, H, 1, H, H, p * nr, nr, A->pwt + p * H * nr);
-    SFX(carry_epilogue)(A, A->reverse ? 0 : T - 1, A->dh_last, p0, p1);
+    ptrdiff_t c0, c1, p, k, b, j, i0, j0, off;
+    SFX(thread_cols)(kt, H, tid, nth, &c0, &c1);
+    FR_FOR_PIECES(c0, c1, nr, p, j0, nb, off) /* this thread's columns of W_h^T */
+        SFX(pack_cols)(A->wh, H, 1, H, H, p * nr, nr, A->pwt + p * H * nr, j0, j0 + nb);
+    SFX(carry_epilogue)(A, A->reverse ? 0 : T - 1, A->dh_last, c0, c1);
     fr_barrier(&A->sync, nth);
     for (k = 0; k < T; k++) {
         ptrdiff_t t = A->reverse ? k : T - 1 - k;
@@ -341,10 +364,8 @@ static void SFX(carry_job)(void *arg, int tid, int nth)
         if (k < T - 1 || A->want_dh0) {
             /* g (+)= dz_t W_h^T on this thread's columns (+ with a mask: g holds
              * the carried gradient of the masked rows, zero elsewhere) */
-            for (p = p0; p < p1; p++) {
-                ptrdiff_t j0 = p * nr;
-                int nb = (int)(H - j0 < nr ? H - j0 : nr);
-                const FT *panel = A->pwt + p * H * nr;
+            FR_FOR_PIECES(c0, c1, nr, p, j0, nb, off) {
+                const FT *panel = A->pwt + p * H * nr + off;
                 for (i0 = 0; i0 < B; i0 += mr) {
                     int m = (int)(B - i0 < mr ? B - i0 : mr);
                     kt->kern(m, nb, H, dzt + i0 * ld, ld, panel, A->g + i0 * H + j0, H,
@@ -361,7 +382,7 @@ static void SFX(carry_job)(void *arg, int tid, int nth)
             }
         }
         if (k < T - 1) {
-            SFX(carry_epilogue)(A, A->reverse ? t + 1 : t - 1, A->g, p0, p1);
+            SFX(carry_epilogue)(A, A->reverse ? t + 1 : t - 1, A->g, c0, c1);
             fr_barrier(&A->sync, nth);
         }
     }
@@ -402,7 +423,7 @@ int SFX(fr_rnn_carry)(FR_DACT dact_fn, int act, const FT *h, const FT *wh, const
     A.ld = ld;
     A.step = step;
     fr_sync_init(&A.sync);
-    fr_team_run(SFX(carry_job), &A, A.npanels);
+    fr_team_run(SFX(carry_job), &A, (H + A.kt.vw - 1) / A.kt.vw);
     free(base);
     return 1;
 }
@@ -625,7 +646,7 @@ int SFX(fr_packed_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const FT *a, ptrd
         return 0;
     for (p = 0; p < npanels; p++)
         SFX(pack_panel)(w, N, 0, K, N, p * kt.nr, kt.nr, packed + p * K * kt.nr);
-    SFX(product)(&kt, M, K, N, 0, npanels, a, lda, packed, c, ldc, accumulate);
+    SFX(product)(&kt, M, K, 0, N, a, lda, packed, c, ldc, accumulate);
     free(base);
     return 1;
 }
