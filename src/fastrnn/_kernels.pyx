@@ -820,8 +820,8 @@ def _set_load_check(bint on):
 def _packed_info():
     """The dispatch state: ISA paths, mode, crossover (None until measured),
     thread setting, the threads the last packed call ran on, and whether the
-    BLAS's per-thread thread setter was found (then the merged products of a
-    packed backward run on the team)."""
+    BLAS's per-thread thread setter was found (then the calibration times BLAS
+    on one thread)."""
     return {"isa": _ISA_NAMES[fr_get_isa()], "isa_supported": _ISA_NAMES[fr_isa_supported()],
             "mode": _packed_mode, "crossover": _crossover if _calibrated else None,
             "num_threads": fr_get_num_threads(), "last_threads": fr_last_threads(),

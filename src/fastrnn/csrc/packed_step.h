@@ -8,12 +8,14 @@
  * K x NR contiguous, zero-padded), keeps an MR x NR register tile per
  * micro-kernel call, and applies the activation (or its derivative) to the
  * columns it just produced.  The input projection x W_x + b of the forward
- * runs on the same panels and threads, so no BLAS thread pool wakes between
- * the steps.
+ * runs on the same panels and threads, and the backward's merged products
+ * (dW_x, dW_h, dx) on the same team through fr_team_gemm_*, so no BLAS
+ * thread pool wakes beside the team.
  *
  * Threads: a persistent team (pthreads) of fr_get_num_threads() threads,
- * the caller being thread 0.  Each thread owns a contiguous range of panels
- * (columns) and meets the others at one barrier per step (spin briefly, then
+ * the caller being thread 0.  Each thread owns a contiguous range of columns
+ * (whole vectors of the ISA, so a panel may be shared by two threads) and
+ * meets the others at one barrier per step (spin briefly, then
  * sleep on a condition variable).  Every output element is summed in one
  * fixed order (k = 0 .. K-1, by the micro-kernel of its panel) whatever the
  * number of threads, so results are bitwise identical for any thread count.
@@ -114,7 +116,7 @@ int fr_packed_gemm_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *a, pt
 int fr_packed_gemm_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *a, ptrdiff_t lda,
                        const double *w, double *c, ptrdiff_t ldc, int accumulate);
 
-/* The BLAS's per-thread thread-count setter, or NULL: MKL's
+/* The BLAS's per-thread thread-count setter, or NULL (the calibration uses it): MKL's
  * mkl_set_num_threads_local, or OpenBLAS's openblas_set_num_threads_local
  * only in its OpenMP builds (get_parallel() == 2; in the pthreads builds it
  * sets the whole process's count, which fastrnn never does). */
