@@ -298,6 +298,32 @@ def test_a_packed_recurrence_makes_no_blas_call(monkeypatch):
     assert calls["rnn_forward"] > 0 and calls["rnn_backward"] > 0
 
 
+@pytest.mark.parametrize("bad", [np.inf, np.nan, 1e6])
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_packed_drecurrent_kernel_pairs_only_steps_of_one_sequence(dtype, go_backwards, bad):
+    """Batch-major dW_h on the team sums h_p^T dz_t over the (T - 1) pairs of each
+    sequence (k groups): the state no step reads (the last processed one) stays out,
+    be it huge (a pair across sequences would show) or inf / NaN (relu: the
+    reference's dW_h is finite, so must ours be)."""
+    from fastrnn import ops
+    fastrnn.set_num_threads(2)
+    p = problem(5, 6, 3, 70, seed=9)
+    kw = dict(activation="relu", go_backwards=go_backwards)
+    h = ops.rnn_forward(p["x"], p["kernel"], p["recurrent_kernel"], p["bias"], p["h0"], **kw)
+    last = 0 if go_backwards else -1
+    h[1, last, 2] = bad
+    h[3, last] *= 1e6
+    args = [a.astype(dtype) for a in (p["x"], h, p["kernel"], p["recurrent_kernel"], p["dh"],
+                                      p["h0"])]
+    got = ops.rnn_backward(*args, **kw)
+    want = rec.recurrence_backward(p["x"], h, p["kernel"], p["recurrent_kernel"], p["dh"],
+                                   p["bias"], p["h0"], "relu", go_backwards=go_backwards)
+    assert np.isfinite(got[2]).all()
+    for name, g, g_ref in zip(GRAD_NAMES, got, want):
+        assert_close(g, g_ref, "backward", dtype, err_msg=name)
+
+
 # ---------------------------------------------------------------- recurrence vs reference
 
 @st.composite
