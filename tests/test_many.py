@@ -484,16 +484,17 @@ def test_replayed_draws_equal_the_builds_initial_weights(kind, dtype):
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
 @pytest.mark.parametrize("kind", VARIANTS)
-def test_copies_equal_lone_runs(copy_calls, n_jobs, kind):
-    """Six models of one configuration and five of another: all but the first two of
-    each train as copies, and every result equals its lone run bitwise."""
-    datasets = variant_data(kind, n=11)
-    configs = [{"kind": kind, "units": 5}] * 6 + [{"kind": kind, "units": 3}] * 5
-    seeds = list(range(40, 51))
+def test_copies_equal_lone_runs(copy_calls, batched_calls, n_jobs, kind):
+    """Nine models of one configuration and eight of another train as copies (after one
+    check per configuration), and every result equals its lone run bitwise."""
+    datasets = variant_data(kind, n=17)
+    configs = [{"kind": kind, "units": 5}] * 9 + [{"kind": kind, "units": 3}] * 8
+    seeds = list(range(40, 57))
     results = fit_many(build_variant, datasets, configs=configs, seeds=seeds, epochs=3,
                        batch_size=8, n_jobs=n_jobs)
-    assert sorted(copy_calls) == [1, 2, 3, 4, 5, 7, 8, 9, 10], \
-        "copies: the second of each configuration (the check) and all after it"
+    assert sorted(copy_calls) == sorted([1, 10] + list(range(17))), \
+        "every model a copy, plus one check per configuration (its second model)"
+    assert batched_calls[:2] == [2, 2], "each check trains two engines (for one epoch)"
     for r, (x, y), config, seed in zip(results, datasets, configs, seeds):
         fastrnn.set_random_seed(seed)
         model = build_variant(**config)
@@ -504,11 +505,11 @@ def test_copies_equal_lone_runs(copy_calls, n_jobs, kind):
 def test_copies_refused_when_the_build_draws_more_than_weights(copy_calls):
     """A build that draws more than the initial weights (a dropout layer's seed, drawn at
     construction): the check fails, every model is built, results still equal."""
-    datasets = make_datasets(5)
-    results = fit_many(build_with, datasets, configs=[{"dropout": 0.3}], seeds=list(range(5)),
+    datasets = make_datasets(8)
+    results = fit_many(build_with, datasets, configs=[{"dropout": 0.3}], seeds=list(range(8)),
                        epochs=2, batch_size=8, n_jobs=1)
     assert copy_calls == [1], "only the check ran as a copy"
-    for r, (x, y), seed in zip(results, datasets, range(5)):
+    for r, (x, y), seed in zip(results, datasets, range(8)):
         model, history = alone_with(seed, x, y, {"dropout": 0.3}, epochs=2)
         assert_same(r, model.get_weights(), history)
 
@@ -516,10 +517,10 @@ def test_copies_refused_when_the_build_draws_more_than_weights(copy_calls):
 def test_a_copy_that_diverges_reports_its_lone_error(copy_calls):
     """A copy whose data overflow the loss: the same error, epoch, batch and weights as
     its lone fit; the other copies are unharmed."""
-    datasets = make_datasets(6)
+    datasets = make_datasets(8)
     x, y = datasets[4]
     datasets[4] = (x, np.full_like(y, 3e38))
-    results = fit_many(build, datasets, seeds=list(range(6)), epochs=EPOCHS, batch_size=8,
+    results = fit_many(build, datasets, seeds=list(range(8)), epochs=EPOCHS, batch_size=8,
                        n_jobs=1, errors="return")
     assert 4 in copy_calls
     fastrnn.set_random_seed(4)
@@ -528,13 +529,13 @@ def test_a_copy_that_diverges_reports_its_lone_error(copy_calls):
         model.fit(*datasets[4], epochs=EPOCHS, batch_size=8, verbose=0)
     assert str(results[4].error) == str(lone.value)
     assert all(np.array_equal(a, b) for a, b in zip(results[4].weights, model.get_weights()))
-    for i in (0, 1, 2, 3, 5):
+    for i in (0, 1, 2, 3, 5, 6, 7):
         assert results[i].error is None
         assert_same(results[i], *alone(i, *datasets[i]))
 
 
 def test_return_models_builds_every_model(copy_calls):
-    results = fit_many(build, make_datasets(5), seeds=list(range(5)), epochs=1, batch_size=8,
+    results = fit_many(build, make_datasets(8), seeds=list(range(8)), epochs=1, batch_size=8,
                        n_jobs=1, return_models=True)
     assert copy_calls == []
     assert all(r.model is not None for r in results)

@@ -288,8 +288,8 @@ class _Copies:
     (:meth:`fastrnn.Sequential._replica_begin`): the same plan and settings,
     the initial weights drawn by replaying the build's initializer calls
     under the copy's seed (:meth:`fastrnn.Sequential._replayed_params`).
-    :func:`_make_copies` accepts copies for a configuration only after one
-    copy trained bitwise as its model built and trained by ``fit`` did.
+    :func:`_checked_copies` accepts copies for a configuration only after one
+    copy agreed bitwise with its own build.
 
     Parameters
     ----------
@@ -319,6 +319,8 @@ class _Copies:
         model = self.model
         with initializers._seed_scope(job.seed):
             params = model._replayed_params(self.records)
+            if params is None:
+                raise ValueError("the build's recorded draws do not fill the model's weights")
             x, y, prepared = self._prepared     # models sharing a dataset check it once
             if x is not job.x or y is not job.y:
                 prepared = model._prepare(job.x, job.y, None, None)
@@ -368,67 +370,77 @@ def _config_groups(jobs):
 
 
 #: copies are tried for a configuration only with at least this many models
-_MIN_COPIES = 4
+#: (the check costs two builds and two epochs; a copy saves ~0.6 ms)
+_MIN_COPIES = 8
 
 
-def _make_copies(build_fn, jobs, fit_kwargs, errors):
-    """:class:`_Copies` for each configuration with enough models, after a check.
+def _make_copies(build_fn, jobs, fit_kwargs):
+    """:class:`_Copies` for each configuration with enough models that passes the check
+    of :func:`_checked_copies`; a dict config key (:func:`_config_key`) -> _Copies."""
+    copies = {}
+    for group in _config_groups(jobs):
+        if len(group) >= _MIN_COPIES:
+            candidate = _checked_copies(build_fn, group[0], group[1], fit_kwargs)
+            if candidate is not None:
+                copies[_config_key(group[0])] = candidate
+    return copies
 
-    For each configuration with at least :data:`_MIN_COPIES` jobs, its first
-    job's model is built (its initializer calls recorded) and trained, and a
-    copy of it is trained for the second job beside the second job's own
-    build; copies serve the configuration's other jobs only if the two agree
-    bitwise (weights and every epoch's loss).  That catches a ``build_fn``
-    that draws anything besides the initial weights (e.g. a dropout seed) and
-    a layer whose weights the replay does not reproduce; such configurations
-    are built model by model.
 
-    Returns
-    -------
-    copies : dict
-        Config key (see :func:`_config_key`) -> :class:`_Copies`.
-    results : list of FitResult
-        Of the jobs trained here (the first two of each configuration).
+def _checked_copies(build_fn, first, second, fit_kwargs):
+    """:class:`_Copies` of ``first``'s model, if a copy set up for ``second`` is
+    bitwise ``second``'s own build (else None).
+
+    ``first``'s model is built (its initializer calls recorded) and set up;
+    then ``second``'s model is built and set up, and so is a copy for it.
+    They must agree bitwise in their initial weights, every epoch's row
+    order and every batch's learning rate, and after training their first
+    epoch side by side, in the weights, the optimizer state and every
+    batch's loss.  That catches a ``build_fn`` that draws anything besides
+    the initial weights (e.g. a dropout layer's seed) and weights the replay
+    does not reproduce; such configurations are built model by model.
+    Nothing trained here is a result (the check costs two builds and two
+    epochs, whatever the number of epochs).
     """
     from .layers.layer import recording_builds
-    copies, results = {}, []
-    for group in _config_groups(jobs):
-        if len(group) < _MIN_COPIES:
-            continue
-        first, second = group[0], group[1]
+    infos = []
+    try:
         with initializers._seed_scope(first.seed):
-            try:
-                with recording_builds() as records:
-                    model = _build(build_fn, first.config)
-                info = model._fit_compiled_begin(first.x, first.y, fit_kwargs["epochs"],
-                                                 fit_kwargs["batch_size"],
-                                                 fit_kwargs["shuffle"])
-            except Exception:
-                continue        # trained (and its error reported) with the others
+            with recording_builds() as records:
+                model = _build(build_fn, first.config)
+            info = model._fit_compiled_begin(first.x, first.y, fit_kwargs["epochs"],
+                                             fit_kwargs["batch_size"], fit_kwargs["shuffle"])
         if info is None:
-            continue
+            return None
+        info["engine"].unbind_data()
         candidate = _Copies(model, records, first)
-        copy_info = None
-        if candidate.fits(second) and model._replayed_params(records) is not None:
-            try:
-                copy_info = candidate.begin(second, fit_kwargs)
-            except Exception:
-                pass            # the second job's own build reports it
-        trained = _train_batched(build_fn, [second], fit_kwargs, False, errors)[0]
-        infos = [info] if copy_info is None else [info, copy_info]
-        means, losses = _run_engines(infos)
-        results.append(_finish(first, model, info, means[0], losses[0], False, errors))
-        results.append(trained)
-        if copy_info is None:
-            continue
-        copy_info["engine"].unbind_data()
-        same = (trained.error is None and not copy_info["engine"].last_status
-                and means[1].tolist() == trained.history.get("loss")
-                and all(np.array_equal(a, b) for a, b in
-                        zip(candidate.weights(copy_info["params"]), trained.weights)))
-        if same:
-            copies[_config_key(first)] = candidate
-    return copies, results
+        if not candidate.fits(second):
+            return None
+        with initializers._seed_scope(second.seed):
+            built = _build(build_fn, second.config)
+            infos.append(built._fit_compiled_begin(second.x, second.y, fit_kwargs["epochs"],
+                                                   fit_kwargs["batch_size"],
+                                                   fit_kwargs["shuffle"]))
+        if infos[0] is None:
+            return None
+        infos.append(candidate.begin(second, fit_kwargs))
+        own, copy = infos
+        if not (np.array_equal(built.params, copy["params"])
+                and np.array_equal(own["orders"], copy["orders"])
+                and np.array_equal(own["rates"], copy["rates"])):
+            return None
+        _, losses = _run_engines(infos, epochs=1)
+        same = (np.array_equal(losses[0], losses[1], equal_nan=True)
+                and np.array_equal(built.params, copy["params"])
+                and built.optimizer.iterations == copy["optimizer"].iterations
+                and np.array_equal(built.optimizer.state, copy["optimizer"].state,
+                                   equal_nan=True))
+    except Exception:   # the models' own builds and fits report it
+        return None
+    finally:
+        for info in infos:
+            if info is not None:
+                info["engine"].unbind_data()
+    return candidate if same else None
 
 
 # -- many models in one compiled call --------------------------------------------------
@@ -443,17 +455,21 @@ def _batchable(jobs, fit_kwargs, make_callbacks):
                     for job in jobs))
 
 
-def _run_engines(infos):
-    """Every epoch of the engines of ``infos`` (from :meth:`_fit_compiled_begin`, all
-    with one row count per epoch), in one GIL-free call; (means, losses)."""
-    epochs, nb = len(infos[0]["orders"]), infos[0]["n_batches"]
+def _run_engines(infos, epochs=None):
+    """The epochs of the engines of ``infos`` (from :meth:`_fit_compiled_begin`, all
+    with one row count per epoch; the first ``epochs`` of them, default all), in one
+    GIL-free call; (means, losses)."""
+    epochs = len(infos[0]["orders"]) if epochs is None else epochs
+    nb = infos[0]["n_batches"]
     means = np.full((len(infos), epochs), np.nan)
     losses = np.full((len(infos), epochs * nb), np.nan)
     try:
         _engine.run_epochs_many([info["engine"] for info in infos],
-                                np.stack([info["orders"].reshape(-1) for info in infos]),
+                                np.stack([info["orders"][:epochs].reshape(-1)
+                                          for info in infos]),
                                 infos[0]["batch_size"],
-                                np.stack([info["rates"] for info in infos]), losses, means)
+                                np.stack([info["rates"][:epochs * nb] for info in infos]),
+                                losses, means)
     except BaseException:
         for info in infos:
             info["engine"].unbind_data()
@@ -544,12 +560,8 @@ def _run_chunk(build_fn, job_tuples, fit_kwargs, make_callbacks, errors):
     """
     jobs = [_Job(*fields) for fields in job_tuples]
     if _batchable(jobs, fit_kwargs, make_callbacks):
-        copies, done = _make_copies(build_fn, jobs, fit_kwargs, errors)
-        results = {r.index: r for r in done}
-        rest = [job for job in jobs if job.index not in results]
-        for r in _train_batched(build_fn, rest, fit_kwargs, False, errors, copies):
-            results[r.index] = r
-        return [results[job.index] for job in jobs]
+        return _train_batched(build_fn, jobs, fit_kwargs, False, errors,
+                              _make_copies(build_fn, jobs, fit_kwargs))
     return [_train_one(build_fn, job, fit_kwargs, make_callbacks, False, errors)
             for job in jobs]
 
@@ -603,18 +615,12 @@ def _fit_local(build_fn, jobs, fit_kwargs, make_callbacks, keep_models, errors, 
 def _fit_local_batched(build_fn, jobs, fit_kwargs, keep_models, errors, threads, progress):
     """Chunks of models, each trained by :func:`_train_batched`, on ``threads`` threads
     (copies of one model per configuration, unless the models are to be returned)."""
-    results = [None] * len(jobs)
-    copies = {}
-    if not keep_models:
-        copies, done = _make_copies(build_fn, jobs, fit_kwargs, errors)
-        for r in done:
-            results[r.index] = r
-        progress(len(done))
+    copies = {} if keep_models else _make_copies(build_fn, jobs, fit_kwargs)
     size = _LOCAL_CHUNK if threads == 1 else _THREAD_CHUNK
-    by_samples = sorted((job for job in jobs if results[job.index] is None),
-                        key=lambda job: (len(job.x), job.index))
-    chunks = [by_samples[i:i + size] for i in range(0, len(by_samples), size)]
-    if threads == 1 or len(chunks) <= 1:
+    by_samples = sorted(jobs, key=lambda job: (len(job.x), job.index))
+    chunks = [by_samples[i:i + size] for i in range(0, len(jobs), size)]
+    results = [None] * len(jobs)
+    if threads == 1 or len(chunks) == 1:
         for chunk in chunks:
             for r in _train_batched(build_fn, chunk, fit_kwargs, keep_models, errors, copies):
                 results[r.index] = r
@@ -741,10 +747,13 @@ def fit_many(build_fn, datasets, *, configs=None, seeds=None, epochs=1, batch_si
     build_fn : callable
         ``build_fn(**config) -> model``: a new, compiled
         :class:`fastrnn.Sequential` (or any model with ``fit``,
-        ``get_weights`` and ``optimizer``).  Called once per model, inside the
-        model's random seed scope (so layers without a ``seed`` get the
-        weights a lone seeded run gives) and one call at a time.  On a Dask
-        cluster it is pickled (cloudpickle: lambdas and closures are fine).
+        ``get_weights`` and ``optimizer``).  Called inside a model's random
+        seed scope (so layers without a ``seed`` get the weights a lone
+        seeded run gives) and one call at a time: once per model, or, for a
+        configuration of at least 8 models trained as copies (see Notes),
+        twice per configuration (per Dask task) -- so it should have no side
+        effects besides returning the model.  On a Dask cluster it is
+        pickled (cloudpickle: lambdas and closures are fine).
     datasets : (x, y) or list of (x, y)
         Training data, ``x`` of shape (N, T, D) and ``y`` matching the
         model's output, as ``fit`` takes them.  A single pair of arrays is
@@ -811,11 +820,13 @@ def fit_many(build_fn, datasets, *, configs=None, seeds=None, epochs=1, batch_si
     GIL), then trains all of their epochs in one compiled call that
     releases the GIL once, so another thread's models train meanwhile.
     Models of one configuration (equal ``configs`` entries, data of one
-    layout) are then not built one by one: after two are built and one of
-    them was checked to train bitwise as a copy of the other's build, the
-    rest train as copies of it (their initial weights drawn by replaying
-    the build's initializer calls under their own seeds), which takes a
-    third as much Python work per model.  A configuration whose build draws
+    layout; at least 8 of them) are then not built one by one: one build
+    serves them all, each model training as a copy of it with its initial
+    weights drawn by replaying the build's initializer calls under its own
+    seed, which takes about a third of the Python work of a build.  Before
+    that a copy is checked against a second build: the same initial weights,
+    shuffling and learning rates, and after one epoch side by side the same
+    weights, optimizer state and batch losses, bitwise.  A configuration whose build draws
     anything else (e.g. a dropout layer's seed) fails the check and is
     built model by model; with ``return_models=True`` every model is built.
     A model whose ``fit`` needs Python between epochs anyway (e.g. metrics

@@ -842,7 +842,8 @@ class Trainer(BatchMethods):
         Returns
         -------
         dict
-            As :meth:`_fit_compiled_begin`, plus ``params``.
+            As :meth:`_fit_compiled_begin`, plus ``params`` and ``optimizer``
+            (the copy's).
         """
         rng = initializers._next_generator()
         batch_size = self._check_batch_size(batch_size)
@@ -853,7 +854,7 @@ class Trainer(BatchMethods):
         runner = Runner(self._engine_runner.plan, params, np.zeros_like(params))
         engine = self._configured_trainer(runner, optimizer)
         info = self._compiled_epochs(engine, optimizer, rng, adapter, epochs, shuffle)
-        info["params"] = params
+        info.update(params=params, optimizer=optimizer)
         return info
 
     def _fit_compiled_end(self, begun, means, losses):
