@@ -395,6 +395,152 @@ def test_bad_arguments_are_named():
         fit_many(build, datasets, client=object())
 
 
+# -- copies of one built model (no build per model) ------------------------------------
+@pytest.fixture
+def copy_calls(monkeypatch):
+    """Counts the models fit_many trains as copies of another model's build."""
+    from fastrnn import many
+    calls = []
+    begin = many._Copies.begin
+
+    def counting(self, job, fit_kwargs):
+        calls.append(job.index)
+        return begin(self, job, fit_kwargs)
+
+    monkeypatch.setattr(many._Copies, "begin", counting)
+    return calls
+
+
+def build_variant(units=6, kind="plain", dtype="float32"):
+    """Models whose builds draw in different ways (functional, wrappers, seeds, schedules,
+    regularizers), for the replay of initial weights."""
+    from fastrnn.layers import Bidirectional, Embedding, TimeDistributed
+    optimizer = fastrnn.optimizers.Adam(learning_rate=0.01)
+    if kind == "functional":
+        inp = fastrnn.Input((5, 2), dtype=dtype)
+        h = SimpleRNN(units, return_sequences=True)(inp)
+        h = TimeDistributed(Dense(3))(h)
+        out = Dense(1, kernel_regularizer=fastrnn.regularizers.L2(0.01))(SimpleRNN(units)(h))
+        model = fastrnn.Model(inp, out)
+    elif kind == "bidirectional":
+        model = fastrnn.Sequential([fastrnn.Input((5, 2), dtype=dtype),
+                                    Bidirectional(SimpleRNN(units)), Dense(1)])
+    elif kind == "embedding":
+        model = fastrnn.Sequential([fastrnn.Input((5,), dtype="int32"), Embedding(7, 3),
+                                    SimpleRNN(units, dtype=dtype), Dense(1, dtype=dtype)])
+    elif kind == "seeded":      # a layer with its own seed beside scoped ones
+        model = fastrnn.Sequential([fastrnn.Input((5, 2), dtype=dtype),
+                                    SimpleRNN(units, seed=3), Dense(1)])
+    elif kind == "schedule":
+        model = fastrnn.Sequential([fastrnn.Input((5, 2), dtype=dtype), SimpleRNN(units),
+                                    Dense(1)])
+        optimizer = fastrnn.optimizers.SGD(
+            fastrnn.optimizers.schedules.ExponentialDecay(0.05, 3, 0.5), momentum=0.9)
+    else:
+        model = fastrnn.Sequential([fastrnn.Input((5, 2), dtype=dtype), SimpleRNN(units),
+                                    Dense(1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    return model
+
+
+VARIANTS = ["plain", "functional", "bidirectional", "embedding", "seeded", "schedule"]
+
+
+def variant_data(kind, n=1, samples=21, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        if kind == "embedding":
+            x = rng.integers(0, 7, (samples, 5)).astype(np.int32)
+        else:
+            x = rng.standard_normal((samples, 5, 2)).astype(np.float32)
+        out.append((x, rng.standard_normal((samples, 1)).astype(np.float32)))
+    return out
+
+
+@pytest.mark.parametrize("kind", VARIANTS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_replayed_draws_equal_the_builds_initial_weights(kind, dtype):
+    """Replaying a build's recorded initializer calls under its seed gives its initial
+    weights bitwise, and under another seed those of a build under that seed."""
+    from fastrnn.layers.layer import recording_builds
+    with initializers._seed_scope(11):
+        with recording_builds() as records:
+            model = build_variant(kind=kind, dtype=dtype)
+        after_build = initializers._next_seed()
+    assert records, "the build recorded nothing"
+    with initializers._seed_scope(11):
+        params = model._replayed_params(records)
+        after_replay = initializers._next_seed()
+    assert params is not None and params.dtype == model.params.dtype
+    assert np.array_equal(params, model.params)
+    assert after_replay == after_build, "the replay drew a different amount"
+    with initializers._seed_scope(12):
+        other = model._replayed_params(records)
+    with initializers._seed_scope(12):
+        rebuilt = build_variant(kind=kind, dtype=dtype)
+    assert np.array_equal(other, rebuilt.params)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("kind", VARIANTS)
+def test_copies_equal_lone_runs(copy_calls, batched_calls, n_jobs, kind):
+    """Nine models of one configuration and eight of another train as copies (after one
+    check per configuration), and every result equals its lone run bitwise."""
+    datasets = variant_data(kind, n=17)
+    configs = [{"kind": kind, "units": 5}] * 9 + [{"kind": kind, "units": 3}] * 8
+    seeds = list(range(40, 57))
+    results = fit_many(build_variant, datasets, configs=configs, seeds=seeds, epochs=3,
+                       batch_size=8, n_jobs=n_jobs)
+    assert sorted(copy_calls) == sorted([1, 10] + list(range(17))), \
+        "every model a copy, plus one check per configuration (its second model)"
+    assert batched_calls[:2] == [2, 2], "each check trains two engines (for one epoch)"
+    for r, (x, y), config, seed in zip(results, datasets, configs, seeds):
+        fastrnn.set_random_seed(seed)
+        model = build_variant(**config)
+        history = model.fit(x, y, epochs=3, batch_size=8, verbose=0).history
+        assert_same(r, model.get_weights(), history)
+
+
+def test_copies_refused_when_the_build_draws_more_than_weights(copy_calls):
+    """A build that draws more than the initial weights (a dropout layer's seed, drawn at
+    construction): the check fails, every model is built, results still equal."""
+    datasets = make_datasets(8)
+    results = fit_many(build_with, datasets, configs=[{"dropout": 0.3}], seeds=list(range(8)),
+                       epochs=2, batch_size=8, n_jobs=1)
+    assert copy_calls == [1], "only the check ran as a copy"
+    for r, (x, y), seed in zip(results, datasets, range(8)):
+        model, history = alone_with(seed, x, y, {"dropout": 0.3}, epochs=2)
+        assert_same(r, model.get_weights(), history)
+
+
+def test_a_copy_that_diverges_reports_its_lone_error(copy_calls):
+    """A copy whose data overflow the loss: the same error, epoch, batch and weights as
+    its lone fit; the other copies are unharmed."""
+    datasets = make_datasets(8)
+    x, y = datasets[4]
+    datasets[4] = (x, np.full_like(y, 3e38))
+    results = fit_many(build, datasets, seeds=list(range(8)), epochs=EPOCHS, batch_size=8,
+                       n_jobs=1, errors="return")
+    assert 4 in copy_calls
+    fastrnn.set_random_seed(4)
+    model = build()
+    with pytest.raises(NonFiniteTrainingError) as lone:
+        model.fit(*datasets[4], epochs=EPOCHS, batch_size=8, verbose=0)
+    assert str(results[4].error) == str(lone.value)
+    assert all(np.array_equal(a, b) for a, b in zip(results[4].weights, model.get_weights()))
+    for i in (0, 1, 2, 3, 5, 6, 7):
+        assert results[i].error is None
+        assert_same(results[i], *alone(i, *datasets[i]))
+
+
+def test_return_models_builds_every_model(copy_calls):
+    results = fit_many(build, make_datasets(8), seeds=list(range(8)), epochs=1, batch_size=8,
+                       n_jobs=1, return_models=True)
+    assert copy_calls == []
+    assert all(r.model is not None for r in results)
+
+
 # -- Dask ---------------------------------------------------------------------------
 def _reference(datasets, seeds):
     return [alone(s, x, y) for (x, y), s in zip(datasets, seeds)]

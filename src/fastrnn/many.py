@@ -19,7 +19,9 @@ gives::
     model.fit(x_i, y_i, epochs=epochs, batch_size=batch_size, verbose=0)
 
 whatever ``n_jobs``, the chunking, the scheduling, or a Dask worker lost and
-its tasks rerun elsewhere.  A ``build_fn`` that draws random numbers of its
+its tasks rerun elsewhere -- and whether it was built or trained as a copy
+of another model of its configuration (see :class:`_Copies`: a check that
+the copy is bitwise the built model precedes any use).  A ``build_fn`` that draws random numbers of its
 own must draw them from fastrnn (layer ``seed`` arguments, or nothing);
 Python's :mod:`random` and NumPy's legacy global state are shared by all
 threads.
@@ -275,6 +277,172 @@ def _succeeded(job, model, history, keep_model):
                      model if keep_model else None)
 
 
+# -- copies of one model ------------------------------------------------------------
+class _Copies:
+    """Many models of one configuration, trained as copies of one built model.
+
+    Building a model is most of the Python work per model (~1 ms for the
+    tutorial's, as much as a third of its training).  Models of one
+    ``build_fn`` configuration differ only in their initial weights and
+    shuffling, so after one build the others are copies
+    (:meth:`fastrnn.Sequential._replica_begin`): the same plan and settings,
+    the initial weights drawn by replaying the build's initializer calls
+    under the copy's seed (:meth:`fastrnn.Sequential._replayed_params`).
+    :func:`_checked_copies` accepts copies for a configuration only after one
+    copy agreed bitwise with its own build.
+
+    Parameters
+    ----------
+    model : Model
+        The built model, after :meth:`_fit_compiled_begin`.
+    records : list
+        What :class:`fastrnn.layers.layer.recording_builds` saw as it was built.
+    job : _Job
+        The job it was built for: copies need data of the same layout.
+    """
+
+    def __init__(self, model, records, job):
+        self.model = model
+        self.records = records
+        self.config = job.config
+        self.signature = _data_signature(job)
+        self._prepared = (None, None, None)     # the last (x, y, their checked arrays)
+
+    def fits(self, job):
+        """Whether ``job`` may train as a copy: the same config, its data laid out
+        like the model's."""
+        return _data_signature(job) == self.signature and _same_config(job.config,
+                                                                        self.config)
+
+    def begin(self, job, fit_kwargs):
+        """:meth:`_fit_compiled_begin` of ``job``'s model, as a copy (under its seed)."""
+        model = self.model
+        with initializers._seed_scope(job.seed):
+            params = model._replayed_params(self.records)
+            if params is None:
+                raise ValueError("the build's recorded draws do not fill the model's weights")
+            x, y, prepared = self._prepared     # models sharing a dataset check it once
+            if x is not job.x or y is not job.y:
+                prepared = model._prepare(job.x, job.y, None, None)
+                self._prepared = (job.x, job.y, prepared)
+            return model._replica_begin(params, job.x, job.y, fit_kwargs["epochs"],
+                                        fit_kwargs["batch_size"], fit_kwargs["shuffle"],
+                                        prepared)
+
+    def weights(self, params):
+        """The weights of a copy, in ``get_weights()`` order, from its flat buffer."""
+        return [params[off:off + math.prod(shape)].reshape(shape).copy()
+                for _, shape, off in self.model.param_layout]
+
+
+def _data_signature(job):
+    return tuple((a.shape[1:], a.dtype) for a in (job.x, job.y))
+
+
+def _same_config(a, b):
+    try:
+        return bool(a == b)
+    except Exception:   # e.g. arrays among the values: no copies
+        return False
+
+
+def _config_key(job):
+    """A key equal for equal configs (most of them; :func:`_config_groups` checks)."""
+    try:
+        return repr(sorted(job.config.items()))
+    except Exception:
+        return ("alone", job.index)
+
+
+def _config_groups(jobs):
+    """The jobs in lists of equal configs (first-appearance order)."""
+    groups = {}
+    for job in jobs:
+        key = _config_key(job)
+        members = groups.get(key)
+        if members is None:
+            groups[key] = [job]
+        elif _same_config(members[0].config, job.config):
+            members.append(job)
+        else:
+            groups[("alone", job.index)] = [job]
+    return list(groups.values())
+
+
+#: copies are tried for a configuration only with at least this many models
+#: (the check costs two builds and two epochs; a copy saves ~0.6 ms)
+_MIN_COPIES = 8
+
+
+def _make_copies(build_fn, jobs, fit_kwargs):
+    """:class:`_Copies` for each configuration with enough models that passes the check
+    of :func:`_checked_copies`; a dict config key (:func:`_config_key`) -> _Copies."""
+    copies = {}
+    for group in _config_groups(jobs):
+        if len(group) >= _MIN_COPIES:
+            candidate = _checked_copies(build_fn, group[0], group[1], fit_kwargs)
+            if candidate is not None:
+                copies[_config_key(group[0])] = candidate
+    return copies
+
+
+def _checked_copies(build_fn, first, second, fit_kwargs):
+    """:class:`_Copies` of ``first``'s model, if a copy set up for ``second`` is
+    bitwise ``second``'s own build (else None).
+
+    ``first``'s model is built (its initializer calls recorded) and set up;
+    then ``second``'s model is built and set up, and so is a copy for it.
+    They must agree bitwise in their initial weights, every epoch's row
+    order and every batch's learning rate, and after training their first
+    epoch side by side, in the weights, the optimizer state and every
+    batch's loss.  That catches a ``build_fn`` that draws anything besides
+    the initial weights (e.g. a dropout layer's seed) and weights the replay
+    does not reproduce; such configurations are built model by model.
+    Nothing trained here is a result (the check costs two builds and two
+    epochs, whatever the number of epochs).
+    """
+    from .layers.layer import recording_builds
+    infos = []
+    try:
+        with initializers._seed_scope(first.seed):
+            with recording_builds() as records:
+                model = _build(build_fn, first.config)
+            info = model._fit_compiled_begin(first.x, first.y, fit_kwargs["epochs"],
+                                             fit_kwargs["batch_size"], fit_kwargs["shuffle"])
+        if info is None:
+            return None
+        info["engine"].unbind_data()
+        candidate = _Copies(model, records, first)
+        if not candidate.fits(second):
+            return None
+        with initializers._seed_scope(second.seed):
+            built = _build(build_fn, second.config)
+            infos.append(built._fit_compiled_begin(second.x, second.y, fit_kwargs["epochs"],
+                                                   fit_kwargs["batch_size"],
+                                                   fit_kwargs["shuffle"]))
+        if infos[0] is None:
+            return None
+        infos.append(candidate.begin(second, fit_kwargs))
+        own, copy = infos
+        if not (np.array_equal(built.params, copy["params"])
+                and np.array_equal(own["orders"], copy["orders"])
+                and np.array_equal(own["rates"], copy["rates"])):
+            return None
+        _, losses = _run_engines(infos, epochs=1)
+        same = (np.array_equal(losses[0], losses[1], equal_nan=True)
+                and np.array_equal(built.params, copy["params"])
+                and built.optimizer.iterations == copy["optimizer"].iterations
+                and np.array_equal(built.optimizer.state, copy["optimizer"].state,
+                                   equal_nan=True))
+    except Exception:   # the models' own builds and fits report it
+        return None
+    finally:
+        for info in infos:
+            if info is not None:
+                info["engine"].unbind_data()
+    return candidate if same else None
+
+
 # -- many models in one compiled call --------------------------------------------------
 def _batchable(jobs, fit_kwargs, make_callbacks):
     """Whether every model may train in batched compiled calls (:func:`_train_batched`):
@@ -287,15 +455,48 @@ def _batchable(jobs, fit_kwargs, make_callbacks):
                     for job in jobs))
 
 
-def _train_batched(build_fn, jobs, fit_kwargs, keep_models, errors):
+def _run_engines(infos, epochs=None):
+    """The epochs of the engines of ``infos`` (from :meth:`_fit_compiled_begin`, all
+    with one row count per epoch; the first ``epochs`` of them, default all), in one
+    GIL-free call; (means, losses)."""
+    epochs = len(infos[0]["orders"]) if epochs is None else epochs
+    nb = infos[0]["n_batches"]
+    means = np.full((len(infos), epochs), np.nan)
+    losses = np.full((len(infos), epochs * nb), np.nan)
+    try:
+        _engine.run_epochs_many([info["engine"] for info in infos],
+                                np.stack([info["orders"][:epochs].reshape(-1)
+                                          for info in infos]),
+                                infos[0]["batch_size"],
+                                np.stack([info["rates"][:epochs * nb] for info in infos]),
+                                losses, means)
+    except BaseException:
+        for info in infos:
+            info["engine"].unbind_data()
+        raise
+    return means, losses
+
+
+def _finish(job, model, info, means, losses, keep_model, errors):
+    """The result of a model trained by :func:`_run_engines`."""
+    try:
+        history = model._fit_compiled_end(info, means, losses).history
+    except Exception as err:
+        return _failed(job, model, err, keep_model, errors)
+    return _succeeded(job, model, history, keep_model)
+
+
+def _train_batched(build_fn, jobs, fit_kwargs, keep_models, errors, copies=None):
     """Train ``jobs`` with one GIL-free compiled call for all of their epochs.
 
     Each model is built and set up by ``fit``'s first half under its own
-    seed (holding the GIL), then :func:`fastrnn._engine.run_epochs_many`
-    runs every model's epochs back to back with the GIL released once, then
-    ``fit``'s second half makes each History.  Bitwise what
-    :func:`_train_one` gives for each (the same build, draws and engine
-    computation).  Models with different sample counts go in separate calls.
+    seed (holding the GIL) -- or, where ``copies`` has its configuration, set
+    up as a copy of an already built model (:class:`_Copies`) --, then
+    :func:`fastrnn._engine.run_epochs_many` runs every model's epochs back
+    to back with the GIL released once, then ``fit``'s second half makes
+    each History.  Bitwise what :func:`_train_one` gives for each (the same
+    build or replayed draws, the same engine computation).  Models with
+    different sample counts go in separate calls.
 
     Returns
     -------
@@ -303,8 +504,17 @@ def _train_batched(build_fn, jobs, fit_kwargs, keep_models, errors):
         In the order of ``jobs``.
     """
     results = {}
-    begun = {}      # samples per epoch -> [(job, model, what fit's first half returned)]
+    begun = {}      # samples per epoch -> [(job, model or _Copies, what fit's first half returned)]
     for job in jobs:
+        source = copies.get(_config_key(job)) if copies else None
+        if source is not None and source.fits(job):
+            try:
+                info = source.begin(job, fit_kwargs)
+            except Exception:
+                source = None   # its own build and fit report the error
+            else:
+                begun.setdefault(info["orders"].shape[1], []).append((job, source, info))
+                continue
         model = None
         with initializers._seed_scope(job.seed):
             try:
@@ -320,26 +530,20 @@ def _train_batched(build_fn, jobs, fit_kwargs, keep_models, errors):
         else:
             begun.setdefault(info["orders"].shape[1], []).append((job, model, info))
     for group in begun.values():
-        infos = [info for _, _, info in group]
-        epochs, nb = len(infos[0]["orders"]), infos[0]["n_batches"]
-        means = np.full((len(group), epochs), np.nan)
-        losses = np.full((len(group), epochs * nb), np.nan)
-        try:
-            _engine.run_epochs_many([info["engine"] for info in infos],
-                                    np.stack([info["orders"].reshape(-1) for info in infos]),
-                                    infos[0]["batch_size"],
-                                    np.stack([info["rates"] for info in infos]), losses, means)
-        except BaseException:
-            for info in infos:
+        means, losses = _run_engines([info for _, _, info in group])
+        for k, (job, source, info) in enumerate(group):
+            if isinstance(source, _Copies):
                 info["engine"].unbind_data()
-            raise
-        for k, (job, model, info) in enumerate(group):
-            try:
-                history = model._fit_compiled_end(info, means[k], losses[k]).history
-            except Exception as err:
-                results[job.index] = _failed(job, model, err, keep_models, errors)
+                if info["engine"].last_status:   # went bad: its own fit says how, bitwise
+                    results[job.index] = _train_one(build_fn, job, fit_kwargs, None,
+                                                    keep_models, errors)
+                else:
+                    results[job.index] = FitResult(
+                        job.index, job.seed, job.config, source.weights(info["params"]),
+                        {"loss": means[k].tolist()}, float(means[k][-1]))
             else:
-                results[job.index] = _succeeded(job, model, history, keep_models)
+                results[job.index] = _finish(job, source, info, means[k], losses[k],
+                                             keep_models, errors)
     return [results[job.index] for job in jobs]
 
 
@@ -356,7 +560,8 @@ def _run_chunk(build_fn, job_tuples, fit_kwargs, make_callbacks, errors):
     """
     jobs = [_Job(*fields) for fields in job_tuples]
     if _batchable(jobs, fit_kwargs, make_callbacks):
-        return _train_batched(build_fn, jobs, fit_kwargs, False, errors)
+        return _train_batched(build_fn, jobs, fit_kwargs, False, errors,
+                              _make_copies(build_fn, jobs, fit_kwargs))
     return [_train_one(build_fn, job, fit_kwargs, make_callbacks, False, errors)
             for job in jobs]
 
@@ -366,11 +571,11 @@ _BATCHED = True
 
 #: models per batched compiled call in one thread
 _LOCAL_CHUNK = 32
-#: ... and with several threads: few, so that a chunk's GIL-held part (building
-#: and setting up its models, ~1 ms per tutorial model) ends before another
-#: thread leaving its compiled call has waited the GIL's switch interval (5 ms)
-#: and forces a hand-off.  The threads then settle into turns (one builds while
-#: the other trains) instead of building at the same time, interleaved.
+#: ... and with several threads: few, so that a chunk's GIL-held part (setting
+#: up its models: ~0.4 ms per tutorial model as a copy, ~1 ms built) ends
+#: before another thread leaving its compiled call has waited the GIL's switch
+#: interval (5 ms) and forces a hand-off.  The threads then settle into turns
+#: (one sets up while the other trains) instead of setting up at the same time.
 _THREAD_CHUNK = 3
 
 
@@ -408,21 +613,23 @@ def _fit_local(build_fn, jobs, fit_kwargs, make_callbacks, keep_models, errors, 
 
 
 def _fit_local_batched(build_fn, jobs, fit_kwargs, keep_models, errors, threads, progress):
-    """Chunks of models, each trained by :func:`_train_batched`, on ``threads`` threads."""
+    """Chunks of models, each trained by :func:`_train_batched`, on ``threads`` threads
+    (copies of one model per configuration, unless the models are to be returned)."""
+    copies = {} if keep_models else _make_copies(build_fn, jobs, fit_kwargs)
     size = _LOCAL_CHUNK if threads == 1 else _THREAD_CHUNK
     by_samples = sorted(jobs, key=lambda job: (len(job.x), job.index))
     chunks = [by_samples[i:i + size] for i in range(0, len(jobs), size)]
     results = [None] * len(jobs)
     if threads == 1 or len(chunks) == 1:
         for chunk in chunks:
-            for r in _train_batched(build_fn, chunk, fit_kwargs, keep_models, errors):
+            for r in _train_batched(build_fn, chunk, fit_kwargs, keep_models, errors, copies):
                 results[r.index] = r
             progress(len(chunk))
         return results
     with ThreadPoolExecutor(max_workers=min(threads, len(chunks)),
                             thread_name_prefix="fastrnn-fit_many") as pool:
         pending = {pool.submit(_train_batched, build_fn, chunk, fit_kwargs, keep_models,
-                               errors) for chunk in chunks}
+                               errors, copies) for chunk in chunks}
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_EXCEPTION)
@@ -540,10 +747,13 @@ def fit_many(build_fn, datasets, *, configs=None, seeds=None, epochs=1, batch_si
     build_fn : callable
         ``build_fn(**config) -> model``: a new, compiled
         :class:`fastrnn.Sequential` (or any model with ``fit``,
-        ``get_weights`` and ``optimizer``).  Called once per model, inside the
-        model's random seed scope (so layers without a ``seed`` get the
-        weights a lone seeded run gives) and one call at a time.  On a Dask
-        cluster it is pickled (cloudpickle: lambdas and closures are fine).
+        ``get_weights`` and ``optimizer``).  Called inside a model's random
+        seed scope (so layers without a ``seed`` get the weights a lone
+        seeded run gives) and one call at a time: once per model, or, for a
+        configuration of at least 8 models trained as copies (see Notes),
+        twice per configuration (per Dask task) -- so it should have no side
+        effects besides returning the model.  On a Dask cluster it is
+        pickled (cloudpickle: lambdas and closures are fine).
     datasets : (x, y) or list of (x, y)
         Training data, ``x`` of shape (N, T, D) and ``y`` matching the
         model's output, as ``fit`` takes them.  A single pair of arrays is
@@ -608,8 +818,18 @@ def fit_many(build_fn, datasets, *, configs=None, seeds=None, epochs=1, batch_si
     ``callbacks``, no validation), models go in chunks: a thread (or Dask
     task) builds a chunk's models and sets up their ``fit`` (holding the
     GIL), then trains all of their epochs in one compiled call that
-    releases the GIL once, so another thread's models train meanwhile.  A
-    model whose ``fit`` needs Python between epochs anyway (e.g. metrics
+    releases the GIL once, so another thread's models train meanwhile.
+    Models of one configuration (equal ``configs`` entries, data of one
+    layout; at least 8 of them) are then not built one by one: one build
+    serves them all, each model training as a copy of it with its initial
+    weights drawn by replaying the build's initializer calls under its own
+    seed, which takes about a third of the Python work of a build.  Before
+    that a copy is checked against a second build: the same initial weights,
+    shuffling and learning rates, and after one epoch side by side the same
+    weights, optimizer state and batch losses, bitwise.  A configuration whose build draws
+    anything else (e.g. a dropout layer's seed) fails the check and is
+    built model by model; with ``return_models=True`` every model is built.
+    A model whose ``fit`` needs Python between epochs anyway (e.g. metrics
     computed in NumPy) is trained by ``fit``; with callbacks or validation
     every model is.
     """

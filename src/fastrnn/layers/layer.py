@@ -16,6 +16,7 @@ Calling a layer
 
 A layer may be called once in a model (shared layers are not supported yet).
 """
+import contextvars
 import math
 import weakref
 
@@ -24,6 +25,32 @@ import numpy as np
 __all__ = ["Layer", "KerasTensor", "Node", "clear_session"]
 
 _name_counts = {}
+
+#: A list while a build is recorded (:func:`recording_builds`), else None.
+_BUILD_RECORD = contextvars.ContextVar("fastrnn_build_record", default=None)
+
+
+class recording_builds:
+    """Within the block, every :meth:`Layer.build` in this thread appends
+    ``(layer, dtype, [(shape, initializer), ...])`` to ``records``: which
+    initializer drew each weight, in the order of the draws.
+
+    :func:`fastrnn.fit_many` replays these draws to give copies of one model
+    their own initial weights without building each one
+    (:meth:`fastrnn.models.model.Model._replayed_params`).
+    """
+
+    def __init__(self):
+        self.records = []
+        self._token = None
+
+    def __enter__(self):
+        self._token = _BUILD_RECORD.set(self.records)
+        return self.records
+
+    def __exit__(self, *exc):
+        _BUILD_RECORD.reset(self._token)
+        return False
 
 
 def _unique_name(base):
@@ -262,6 +289,9 @@ class Layer:
         specs = self._weight_specs(input_shape)
         rng = self._rng()
         values = [init(shape, self.dtype, rng) for _, shape, init in specs]
+        record = _BUILD_RECORD.get()
+        if record is not None:
+            record.append((self, self.dtype, [(tuple(shape), init) for _, shape, init in specs]))
         self._specs = [(name, tuple(shape)) for name, shape, _ in specs]
         size = self.count_params()
         params = np.empty(size, dtype=self.dtype)

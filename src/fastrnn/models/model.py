@@ -197,6 +197,45 @@ class Model(Trainer):
         Model._bindings += 1
         self._claimed_at = Model._bindings
 
+    def _replayed_params(self, records):
+        """A new flat weight buffer drawn as this model's build drew its weights.
+
+        ``records`` is what :class:`fastrnn.layers.layer.recording_builds`
+        saw while this model was built.  Each recorded initializer is called
+        again, in the same order, with the same shape, dtype and generator
+        (the layer's own ``seed`` or the current stream), so under the seed
+        the build ran under the buffer equals the build's initial weights,
+        and under another seed it is what a build under that seed gives --
+        provided the build drew nothing else, which :func:`fastrnn.fit_many`
+        checks by training one copy both ways.
+
+        Parameters
+        ----------
+        records : list
+            ``(layer, dtype, [(shape, initializer), ...])`` per layer build.
+
+        Returns
+        -------
+        ndarray of shape (P,), or None
+            None when a recorded layer is not one of this model's (e.g. the
+            inner layers a wrapper builds itself) or the sizes disagree.
+        """
+        offsets = {id(layer): off
+                   for layer, off in zip(self._weighted_layers(), self._layer_offsets)}
+        params = np.empty_like(self.params)
+        filled = 0
+        for layer, dtype, draws in records:
+            offset = offsets.get(id(layer))
+            if offset is None:
+                return None
+            rng = layer._rng()
+            for shape, init in draws:
+                value = init(shape, dtype, rng)
+                params[offset:offset + value.size] = value.reshape(-1)
+                offset += value.size
+                filled += value.size
+        return params if filled == params.size else None
+
     def _claim_layers(self):
         """Point the layers' weights back at this model's buffer if another model
         built from the same layers took them, bringing their current values.

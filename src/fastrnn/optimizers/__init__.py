@@ -195,6 +195,16 @@ class Optimizer:
     def _initialise_state(self, n):
         pass
 
+    def _fresh_copy(self):
+        """A new optimizer with these settings (shared schedule objects) and no
+        state: what constructing it again gives (``iterations`` 0, not built)."""
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy._counter = np.zeros(1, np.int64)
+        copy.state = None
+        copy._layout = None
+        return copy
+
     def slot(self, name):
         """The state buffer ``name`` (a view of shape (P,)), e.g. Adam's ``"m"``."""
         if self._layout is None:

@@ -98,10 +98,11 @@ class BatchMethods:
                 runner._regularizer_segments = cached
         return cached[1]
 
-    def _configure_regularizers(self, engine):
-        """The regularizers' segments on the training engine (set when they change)."""
+    def _configure_regularizers(self, engine, runner=None):
+        """The regularizers' segments on the training engine of ``runner`` (default:
+        the model's own; set when they change)."""
         segments = self._regularizer_segments()
-        runner = self._engine_runner
+        runner = self._engine_runner if runner is None else runner
         if getattr(runner, "_regularizers_engine", None) != (engine, segments):
             engine.set_regularizers(*segments)
             runner._regularizers_engine = (engine, segments)
@@ -119,11 +120,12 @@ class BatchMethods:
             self._frozen_cache = cached
         return cached[1]
 
-    def _configure_frozen(self, engine):
-        """The frozen segments on the training engine, read at every training call (a
-        change of ``trainable`` takes effect at the next ``fit``/``train_on_batch``)."""
+    def _configure_frozen(self, engine, runner=None):
+        """The frozen segments on the training engine of ``runner`` (default: the
+        model's own), read at every training call (a change of ``trainable`` takes
+        effect at the next ``fit``/``train_on_batch``)."""
         frozen = self._frozen_key()
-        runner = self._engine_runner
+        runner = self._engine_runner if runner is None else runner
         if getattr(runner, "_frozen_engine", None) != (engine, frozen):
             engine.set_frozen(*frozen)
             runner._frozen_engine = (engine, frozen)

@@ -551,11 +551,16 @@ class Trainer(BatchMethods):
         if self._loss_fn is None:
             raise ValueError("the loss is not resolved yet: fit or evaluate with data first")
         self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
+        return self._configured_trainer(self._runner(), self.optimizer)
+
+    def _configured_trainer(self, runner, optimizer):
+        """``runner``'s training engine, set up for this model's losses, metrics,
+        frozen weights and regularizers and for ``optimizer`` (built)."""
         losses, weights = self._resolved_losses()
-        engine = self._runner().trainer(losses, self.optimizer, weights)
-        self._configure_metrics(engine)
-        self._configure_frozen(engine)
-        self._configure_regularizers(engine)
+        engine = runner.trainer(losses, optimizer, weights)
+        self._configure_metrics(engine, runner)
+        self._configure_frozen(engine, runner)
+        self._configure_regularizers(engine, runner)
         return engine
 
     def _resolved_losses(self):
@@ -570,12 +575,13 @@ class Trainer(BatchMethods):
                                   None if weights == [1.0] * len(weights) else list(weights))
         return self._resolved_key[3], self._resolved_key[4]
 
-    def _configure_metrics(self, engine):
-        """The compiled metrics on ``engine`` (their totals reset when they change)."""
+    def _configure_metrics(self, engine, runner=None):
+        """The compiled metrics on ``engine`` of ``runner`` (default: the model's own)
+        (their totals reset when they change)."""
         state = self._compile_state
         width = engine.target_width
         # remembered on the runner, which owns the training engine (and is not pickled)
-        runner = self._engine_runner
+        runner = self._engine_runner if runner is None else runner
         old = getattr(runner, "_metrics_key", None)
         if old is None or old[0] is not engine or old[1] is not state or old[2] != width:
             engine.set_metrics(state.engine_specs if state is not None and state.built else [])
@@ -795,16 +801,61 @@ class Trainer(BatchMethods):
                 or self._runner().plan.states):
             return None
         self.optimizer.build(self.params, [off for _, _, off in self.param_layout])
-        n, n_batches = adapter.num_samples, adapter.num_batches
         self.history = History()
         self.stop_training = False
-        engine = self._trainer()
+        return self._compiled_epochs(self._trainer(), self.optimizer, rng, adapter, epochs,
+                                     shuffle)
+
+    def _compiled_epochs(self, engine, optimizer, rng, adapter, epochs, shuffle):
+        """What :meth:`_fit_compiled_begin` returns: every epoch's row order drawn from
+        ``rng``, every batch's learning rate, the data bound to ``engine``."""
+        n, n_batches = adapter.num_samples, adapter.num_batches
         orders = np.empty((epochs, n), np.int64)
         _engine.shuffled_orders(rng, orders, shuffle)
-        rates = self.optimizer.learning_rates(epochs * n_batches)
+        rates = optimizer.learning_rates(epochs * n_batches)
         engine.bind_data(adapter.x, adapter.y, adapter.sample_weight)
         return {"engine": engine, "orders": orders, "rates": rates, "n_batches": n_batches,
                 "batch_size": adapter.batch_size}
+
+    def _replica_begin(self, params, x, y, epochs, batch_size, shuffle, prepared=None):
+        """:meth:`_fit_compiled_begin` for a copy of this model: the same structure,
+        compile settings and data layout, ``params`` as its initial weights, and
+        its own gradients, optimizer state and training engine.
+
+        For :func:`fastrnn.fit_many`, which thus trains many copies of one
+        built model instead of building each (``params`` from
+        :meth:`_replayed_params` under the copy's seed).  This model must have
+        been through :meth:`_fit_compiled_begin` (built, compiled, its losses
+        resolved, eligible); it is only read, so several threads may make
+        copies at once.  Draws the shuffling generator first, as ``fit`` does.
+
+        Parameters
+        ----------
+        params : ndarray of shape (P,)
+            The copy's weights (trained in place), this model's dtype.
+        x, y, epochs, batch_size, shuffle
+            As ``fit``.
+        prepared : tuple, optional
+            ``(xa, ya, wa)`` from :meth:`_prepare` on the same ``x`` and ``y``
+            (their checks are then not repeated).
+
+        Returns
+        -------
+        dict
+            As :meth:`_fit_compiled_begin`, plus ``params`` and ``optimizer``
+            (the copy's).
+        """
+        rng = initializers._next_generator()
+        batch_size = self._check_batch_size(batch_size)
+        xa, ya, wa = self._prepare(x, y, None, None) if prepared is None else prepared
+        adapter = data_adapters.ArrayDataAdapter(xa, ya, wa, batch_size, shuffle)
+        optimizer = self.optimizer._fresh_copy()
+        optimizer.build(params, [off for _, _, off in self.param_layout])
+        runner = Runner(self._engine_runner.plan, params, np.zeros_like(params))
+        engine = self._configured_trainer(runner, optimizer)
+        info = self._compiled_epochs(engine, optimizer, rng, adapter, epochs, shuffle)
+        info.update(params=params, optimizer=optimizer)
+        return info
 
     def _fit_compiled_end(self, begun, means, losses):
         """Finish what :meth:`_fit_compiled_begin` began, after the engine ran its epochs.
