@@ -452,42 +452,72 @@ typedef struct {
     fr_sync sync;
 } SFX(tgemm_args);
 
-/* Offset of step k along an operand's k dimension: k = g * kg + r sits at
- * g * gs + r * ks (ks: the rows' distance when k runs over rows, else 1). */
-static inline ptrdiff_t SFX(koff)(ptrdiff_t k, ptrdiff_t kg, ptrdiff_t gs, ptrdiff_t ks)
+/* Offsets of steps k0 .. k0+kc-1 along an operand's k dimension: k = g * kg + r
+ * sits at g * gs + r * ks (ks: the rows' distance when k runs over rows, else 1). */
+static void SFX(koffs)(ptrdiff_t *offs, ptrdiff_t k0, ptrdiff_t kc, ptrdiff_t kg, ptrdiff_t gs,
+                       ptrdiff_t ks)
 {
-    return kg > 0 ? (k / kg) * gs + (k % kg) * ks : k * ks;
+    ptrdiff_t kk, g = kg > 0 ? k0 / kg : 0, r = kg > 0 ? k0 % kg : k0;
+    for (kk = 0; kk < kc; kk++) {
+        offs[kk] = g * gs + r * ks;
+        if (++r == kg) {
+            r = 0;
+            g++;
+        }
+    }
 }
 
-/* Pack k block kb of micro-panel ip of op(A): dst[kk * mr + i] = op(A)[i0 + i][k0 + kk]. */
-static void SFX(tgemm_pack_a)(const SFX(tgemm_args) *G, ptrdiff_t kb, ptrdiff_t ip)
+/* Pack k block kb of micro-panels ip0 .. ip1-1 of op(A):
+ * dst_ip[kk * mr + i] = op(A)[ip * mr + i][k0 + kk]. */
+#define FR_PACK_GROUP 8 /* micro-panels per unit of packing work: whole cache lines of A^T rows */
+#define FR_PREFETCH 4   /* rows of A^T read ahead (rows far apart defeat the prefetchers) */
+static void SFX(tgemm_pack_a)(const SFX(tgemm_args) *G, ptrdiff_t kb, ptrdiff_t ip0,
+                              ptrdiff_t ip1)
 {
     int mr = G->kt.mr;
     ptrdiff_t k0 = kb * FR_KC, kc = G->K - k0 < FR_KC ? G->K - k0 : FR_KC;
-    ptrdiff_t i0 = ip * mr, m = G->M - i0 < mr ? G->M - i0 : mr, i, kk;
-    FT *dst = G->pa + k0 * G->npa * mr + ip * mr * kc;
+    ptrdiff_t ip, i, kk;
+    FT *dst0 = G->pa + k0 * G->npa * mr;
+    ptrdiff_t offs[FR_KC];
+    SFX(koffs)(offs, k0, kc, G->kg, G->ags, G->ta ? G->lda : 1);
     if (G->ta) { /* A stored K x M: row k holds op(A)[.][k] */
+        ptrdiff_t c0 = ip0 * mr, c1 = ip1 * mr < G->M ? ip1 * mr : G->M;
         for (kk = 0; kk < kc; kk++) {
-            const FT *src = G->a + SFX(koff)(k0 + kk, G->kg, G->ags, G->lda) + i0;
-            FT *d = dst + kk * mr;
-            for (i = 0; i < m; i++)
-                d[i] = src[i];
-            for (; i < mr; i++)
-                d[i] = 0;
+            const FT *src = G->a + offs[kk];
+            if (kk + FR_PREFETCH < kc) {
+                const char *ahead = (const char *)(G->a + offs[kk + FR_PREFETCH] + c0);
+                ptrdiff_t bytes = (c1 - c0) * (ptrdiff_t)sizeof(FT), o;
+                for (o = 0; o < bytes; o += 64)
+                    __builtin_prefetch(ahead + o);
+            }
+            for (ip = ip0; ip < ip1; ip++) {
+                ptrdiff_t i0 = ip * mr, m = G->M - i0 < mr ? G->M - i0 : mr;
+                FT *d = dst0 + ip * mr * kc + kk * mr;
+                const FT *sr = src + i0;
+                if (m == 8 && mr == 8)
+                    for (i = 0; i < 8; i++)
+                        d[i] = sr[i];
+                else {
+                    for (i = 0; i < m; i++)
+                        d[i] = sr[i];
+                    for (; i < mr; i++)
+                        d[i] = 0;
+                }
+            }
         }
     } else { /* A stored M x K */
-        for (i = 0; i < m; i++) {
-            const FT *src = G->a + (i0 + i) * G->lda;
-            if (G->kg > 0)
+        for (ip = ip0; ip < ip1; ip++) {
+            ptrdiff_t i0 = ip * mr, m = G->M - i0 < mr ? G->M - i0 : mr;
+            FT *dst = dst0 + ip * mr * kc;
+            for (i = 0; i < m; i++) {
+                const FT *src = G->a + (i0 + i) * G->lda;
                 for (kk = 0; kk < kc; kk++)
-                    dst[kk * mr + i] = src[SFX(koff)(k0 + kk, G->kg, G->ags, 1)];
-            else
+                    dst[kk * mr + i] = src[offs[kk]];
+            }
+            for (; i < mr; i++)
                 for (kk = 0; kk < kc; kk++)
-                    dst[kk * mr + i] = src[k0 + kk];
+                    dst[kk * mr + i] = 0;
         }
-        for (; i < mr; i++)
-            for (kk = 0; kk < kc; kk++)
-                dst[kk * mr + i] = 0;
     }
 }
 
@@ -498,10 +528,18 @@ static void SFX(tgemm_pack_b)(const SFX(tgemm_args) *G, ptrdiff_t kb, ptrdiff_t 
     ptrdiff_t k0 = kb * FR_KC, kc = G->K - k0 < FR_KC ? G->K - k0 : FR_KC;
     ptrdiff_t j0 = jp * nr, nb = G->N - j0 < nr ? G->N - j0 : nr, j, kk;
     FT *dst = G->pb + k0 * G->npb * nr + jp * nr * kc;
+    ptrdiff_t offs[FR_KC];
+    SFX(koffs)(offs, k0, kc, G->kg, G->bgs, G->tb ? 1 : G->ldb);
     if (!G->tb) { /* B stored K x N */
         for (kk = 0; kk < kc; kk++) {
-            const FT *src = G->b + SFX(koff)(k0 + kk, G->kg, G->bgs, G->ldb) + j0;
+            const FT *src = G->b + offs[kk] + j0;
             FT *d = dst + kk * nr;
+            if (kk + FR_PREFETCH < kc) {
+                const char *ahead = (const char *)(G->b + offs[kk + FR_PREFETCH] + j0);
+                ptrdiff_t o, bytes = nb * (ptrdiff_t)sizeof(FT);
+                for (o = 0; o < bytes; o += 64)
+                    __builtin_prefetch(ahead + o);
+            }
             for (j = 0; j < nb; j++)
                 d[j] = src[j];
             for (; j < nr; j++)
@@ -510,12 +548,8 @@ static void SFX(tgemm_pack_b)(const SFX(tgemm_args) *G, ptrdiff_t kb, ptrdiff_t 
     } else { /* B stored N x K */
         for (j = 0; j < nb; j++) {
             const FT *src = G->b + (j0 + j) * G->ldb;
-            if (G->kg > 0)
-                for (kk = 0; kk < kc; kk++)
-                    dst[kk * nr + j] = src[SFX(koff)(k0 + kk, G->kg, G->bgs, 1)];
-            else
-                for (kk = 0; kk < kc; kk++)
-                    dst[kk * nr + j] = src[k0 + kk];
+            for (kk = 0; kk < kc; kk++)
+                dst[kk * nr + j] = src[offs[kk]];
         }
         for (; j < nr; j++)
             for (kk = 0; kk < kc; kk++)
@@ -528,16 +562,19 @@ static void SFX(tgemm_job)(void *arg, int tid, int nth)
     SFX(tgemm_args) *G = (SFX(tgemm_args) *)arg;
     const SFX(kern_t) *kt = &G->kt;
     int mr = kt->mr, nr = kt->nr;
-    ptrdiff_t npa = G->npa, npb = G->npb, nkb = G->nkb, u, u0, u1;
+    ptrdiff_t npa = G->npa, npb = G->npb, nkb = G->nkb, u, u0, u1, ng;
     ptrdiff_t r0 = 0, r1 = npa, q0 = 0, q1 = npb, jb, je, kb, ip, jp;
     ptrdiff_t ncp = FR_NC_BYTES / ((ptrdiff_t)FR_KC * nr * (ptrdiff_t)sizeof(FT));
     if (ncp < 1)
         ncp = 1;
     /* this thread's share of the packing (A's micro-panels, then B's panels) */
-    u0 = npa * nkb * tid / nth;
-    u1 = npa * nkb * (tid + 1) / nth;
-    for (u = u0; u < u1; u++)
-        SFX(tgemm_pack_a)(G, u / npa, u % npa);
+    ng = (npa + FR_PACK_GROUP - 1) / FR_PACK_GROUP;
+    u0 = ng * nkb * tid / nth;
+    u1 = ng * nkb * (tid + 1) / nth;
+    for (u = u0; u < u1; u++) {
+        ptrdiff_t g0 = (u % ng) * FR_PACK_GROUP;
+        SFX(tgemm_pack_a)(G, u / ng, g0, g0 + FR_PACK_GROUP < npa ? g0 + FR_PACK_GROUP : npa);
+    }
     u0 = npb * nkb * tid / nth;
     u1 = npb * nkb * (tid + 1) / nth;
     for (u = u0; u < u1; u++)
