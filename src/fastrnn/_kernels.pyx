@@ -662,11 +662,16 @@ PACKED_CALIBRATION_FLOOR = 64
 #: team), the least of 5 interleaved runs:
 #: the kernels' own speed, which a loaded machine disturbs least (thread
 #: pools under load are what it must not measure).  The crossover is the
-#: first size where the packed run is faster, else twice the last; the team's
-#: threads come on top.  (The bare step product alone misleads: on a Zen 4
-#: core OpenBLAS's is as fast as the packed one up to 512 units, while the
-#: whole recurrence at L (H = 512) took 20 % less CPU time on the packed
-#: kernel.)
+#: first size where the packed run is faster, else the last (512): from there
+#: on the packed path runs at the machine's one-thread sgemm rate, forward and
+#: backward (its own GEMM for the weight gradients), which no BLAS path beats,
+#: while this small 8-step problem is dominated by the team's per-call and
+#: per-step costs (without a per-thread BLAS setting, measured on a 2-core Zen
+#: 4: crossover 64 or "none up to 512" from run to run; the L backward then
+#: took 47 ms packed vs 75 ms on BLAS).  The team's threads come on top.  (The
+#: bare step product alone misleads: on a Zen 4 core OpenBLAS's is as fast as
+#: the packed one up to 512 units, while the whole recurrence at L (H = 512)
+#: took 20 % less CPU time on the packed kernel.)
 PACKED_CALIBRATION_UNITS = (64, 128, 256, 512)
 CALIBRATION_STEPS = 8
 cdef Py_ssize_t _CALIBRATION_STEPS = CALIBRATION_STEPS
@@ -698,7 +703,7 @@ cdef void _calibrate() noexcept nogil:
     global _packed_min, _calibrated, _crossover
     cdef Py_ssize_t[4] units = [64, 128, 256, 512]
     cdef Py_ssize_t i, j, r, n, B = 32, T = _CALIBRATION_STEPS, H
-    cdef Py_ssize_t cross = 2 * units[3]
+    cdef Py_ssize_t cross = units[3]
     cdef double tb, tp, t0, dt
     cdef float* buf
     for i in range(4):
