@@ -331,9 +331,11 @@ cdef void _team_gemm(bint team, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssi
     csrc/packed_step.c's own GEMM, so no BLAS thread pool wakes beside the team.
     ``kgroup`` > 0: the summed index runs in groups of ``kgroup`` rows, group g
     starting ``g * a_gstride`` (``b_gstride``) elements in (see fr_team_gemm_f32;
-    :func:`gemm` cannot take it, so then ``team`` must be True).  ``team`` False
-    (or no memory for the packed operands): :func:`gemm`."""
+    op(A) must then be A^T and op(B) B, the groups running over their rows).
+    ``team`` False (or no memory for the packed operands): :func:`gemm`, one
+    call per group."""
     cdef int done = 0
+    cdef Py_ssize_t g, groups
     if team and alpha == 1 and (beta == 0 or beta == 1):
         if floating is float:
             done = fr_team_gemm_f32(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc,
@@ -341,7 +343,14 @@ cdef void _team_gemm(bint team, bint trans_a, bint trans_b, Py_ssize_t m, Py_ssi
         else:
             done = fr_team_gemm_f64(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc,
                                     beta != 0, kgroup, a_gstride, b_gstride)
-    if not done:
+    if done:
+        return
+    if 0 < kgroup < k:
+        groups = (k + kgroup - 1) // kgroup
+        for g in range(groups):
+            gemm(trans_a, trans_b, m, n, min(kgroup, k - g * kgroup), alpha, a + g * a_gstride,
+                 lda, b + g * b_gstride, ldb, beta if g == 0 else <floating>1, c, ldc)
+    else:
         gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 
 
