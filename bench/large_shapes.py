@@ -2,6 +2,7 @@
 
     python bench/large_shapes.py [--rounds 3] [--shapes L S5]
                                  [--operations rnn_backward rnn_forward predict]
+                                 [--warmup 1.5] [--pause 1.0]
 
 Every measurement runs in its own process (library, ISA path, threads, shape,
 operation), the configurations interleaved round by round so that the
@@ -16,6 +17,13 @@ idle-core check turned off so the count is the one asked for) and a forced ISA
 path (``FASTRNN_ISA``); its 1-thread runs also hold OpenBLAS to one thread
 (``OPENBLAS_NUM_THREADS=1``, in the measuring process only).  PyTorch runs at
 ``torch.set_num_threads(n)``.  The cases are fastrnn.benchmark's.
+
+Each process first runs its case for ``--warmup`` seconds untimed (every
+library and the matmul alike), then times 5 rounds of at least 0.2 s: on the
+2-core VMs this ran on, the first second or so of a process's two-thread runs
+swung between one- and two-thread speed (thread placement settling), which a
+few calls straight after start-up measured instead of the steady state.  A
+``--pause`` of idle time separates the processes.
 """
 import argparse
 import json
@@ -31,12 +39,16 @@ OPERATIONS = ("rnn_backward", "rnn_forward", "predict")
 
 def worker(args):
     """One measurement in this process; prints a JSON line."""
-    lib, isa, threads, shape, op = args
-    threads = int(threads)
+    lib, isa, threads, shape, op, warmup = args
+    threads, warmup = int(threads), float(warmup)
     from fastrnn import benchmark as fb
     load0 = os.getloadavg()[0]
     if lib == "gemm":
-        rate = fb.gemm_peak(2048, repeats=3)
+        import numpy as np
+        a = np.ones((2048, 2048), np.float32)
+        c = np.empty_like(a)
+        run_for(lambda: np.matmul(a, a, out=c), warmup)
+        rate = fb.gemm_peak(2048, repeats=5)
         print(json.dumps({"rate": rate, "load": [load0, os.getloadavg()[0]]}))
         return
     if lib == "fastrnn":
@@ -50,11 +62,20 @@ def worker(args):
         torch.set_num_threads(threads)
         backend = "torch"
     fn = fb.make_case(backend, op, shape)
-    t = fb.median_time(fn, repeats=3, min_time=0.0)
+    run_for(fn, warmup)
+    t = fb.median_time(fn, repeats=5, min_time=0.2)
     extra = {}
     if lib == "fastrnn":
         extra["threads_used"] = _kernels._packed_info()["last_threads"]
     print(json.dumps({"time": t, "load": [load0, os.getloadavg()[0]], **extra}))
+
+
+def run_for(fn, seconds):
+    """Call ``fn`` until ``seconds`` have passed (at least once): the warm-up."""
+    end = time.perf_counter() + seconds
+    fn()
+    while time.perf_counter() < end:
+        fn()
 
 
 def configurations(shapes, operations, isas):
@@ -66,7 +87,8 @@ def configurations(shapes, operations, isas):
                 yield ("torch", "-", threads, shape, op)
 
 
-def run_one(config):
+def run_one(config, warmup, pause):
+    time.sleep(pause)
     lib, isa, threads, shape, op = config
     env = dict(os.environ)
     for key in ("FASTRNN_ISA", "FASTRNN_NUM_THREADS", "FASTRNN_PACKED", "OPENBLAS_NUM_THREADS"):
@@ -77,7 +99,7 @@ def run_one(config):
         if threads == 1:
             env["OPENBLAS_NUM_THREADS"] = "1"
     out = subprocess.run([sys.executable, __file__, "--worker", lib, isa, str(threads), shape,
-                          op], env=env, capture_output=True, text=True)
+                          op, str(warmup)], env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"{config} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -85,12 +107,16 @@ def run_one(config):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--worker", nargs=5)
+    parser.add_argument("--worker", nargs=6)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES))
     parser.add_argument("--operations", nargs="+", default=list(OPERATIONS))
     parser.add_argument("--isas", nargs="+", default=["avx512", "avx2"])
     parser.add_argument("--json", default=None, help="also write the raw results here")
+    parser.add_argument("--warmup", type=float, default=1.5,
+                        help="seconds each process runs its case untimed first")
+    parser.add_argument("--pause", type=float, default=1.0,
+                        help="idle seconds before each process")
     args = parser.parse_args()
     if args.worker:
         worker(args.worker)
@@ -102,11 +128,11 @@ def main():
     print("machine:", fb.machine_info(), flush=True)
     print("start:", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), flush=True)
     for r in range(args.rounds):
-        gemm.append(run_one(("gemm", "-", 2, "-", "-")))
+        gemm.append(run_one(("gemm", "-", 2, "-", "-"), args.warmup, args.pause))
         print(f"round {r + 1}: sgemm 2048^3 {gemm[-1]['rate'] / 1e9:.0f} GFLOP/s, "
               f"load {gemm[-1]['load'][0]:.1f}", flush=True)
         for c in configs:
-            raw[c].append(run_one(c))
+            raw[c].append(run_one(c, args.warmup, args.pause))
             res = raw[c][-1]
             print(f"  {c}: {res['time'] * 1e3:.1f} ms (load {res['load'][0]:.1f}"
                   f"{', threads used %d' % res['threads_used'] if 'threads_used' in res else ''})",
